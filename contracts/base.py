@@ -1,0 +1,161 @@
+"""How a contract is declared: an event model, its id and version, its owner, who may publish it,
+who consumes it, and a sharing class on every field."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import cached_property
+from typing import Any, ClassVar, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from contracts.departments import DEPARTMENTS, EXCHANGE
+
+
+class Sharing(StrEnum):
+    """How freely a field may leave its owner (2016 measures; 2025 Regulation on Government Data Sharing)."""
+
+    UNCONDITIONAL = "unconditional"  # any member of the exchange that consumes the contract
+    CONDITIONAL = "conditional"  # only under a sharing agreement the owner approved; needs a legal basis
+    NOT_SHARED = "not_shared"  # never leaves the owner
+
+
+def shared(
+    description: str,
+    *,
+    sharing: Sharing = Sharing.UNCONDITIONAL,
+    legal_basis: str | None = None,
+    **kwargs: Any,
+) -> Any:
+    """A field of an event, with its sharing class carried into the JSON Schema as ``x-sharing``."""
+    if sharing is Sharing.CONDITIONAL and not legal_basis:
+        raise ValueError(f"conditional field {description!r} needs a legal basis")
+    extra: dict[str, Any] = {"x-sharing": sharing.value}
+    if legal_basis:
+        extra["x-legal-basis"] = legal_basis
+    return Field(description=description, json_schema_extra=extra, **kwargs)
+
+
+class Event(BaseModel):
+    """A payload on the exchange: immutable, closed (a field without a sharing class cannot travel)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    contract: ClassVar[Contract]
+
+
+CONTRACT_ID = re.compile(r"^[a-z][a-z0-9]*\.[a-z][a-z0-9-]*$")
+
+
+@dataclass(frozen=True)
+class Contract:
+    id: str
+    version: int
+    owner: str
+    model: type[Event]
+    publishers: frozenset[str]
+    consumers: frozenset[str]
+    subject_field: str
+    recipient_field: str | None = None  # when set, delivered only to the consumer this field names
+    description: str = ""
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.id, self.version)
+
+    @cached_property
+    def json_schema(self) -> dict[str, Any]:
+        schema = self.model.model_json_schema(mode="serialization")
+        schema["$id"] = dataschema_uri(self.id, self.version)
+        schema["x-contract"] = {
+            "id": self.id,
+            "version": self.version,
+            "owner": self.owner,
+            "publishers": sorted(self.publishers),
+            "consumers": sorted(self.consumers),
+            "subject": self.subject_field,
+            **({"recipient": self.recipient_field} if self.recipient_field else {}),
+        }
+        return schema
+
+
+def dataschema_uri(contract_id: str, version: int) -> str:
+    """The ``ce_dataschema`` of an event: its contract id and version."""
+    return f"urn:concord:contract:{contract_id}:{version}"
+
+
+def parse_dataschema(uri: str) -> tuple[str, int] | None:
+    prefix = "urn:concord:contract:"
+    if not uri.startswith(prefix):
+        return None
+    contract_id, _, version = uri[len(prefix):].rpartition(":")
+    return (contract_id, int(version)) if contract_id and version.isdigit() else None
+
+
+def field_sharing(schema: dict[str, Any]) -> dict[str, Sharing]:
+    """The sharing class of each top-level field of a contract's JSON Schema."""
+    return {name: Sharing(prop.get("x-sharing", Sharing.NOT_SHARED))
+            for name, prop in schema.get("properties", {}).items()}
+
+
+CATALOGUE: dict[tuple[str, int], Contract] = {}
+
+E = TypeVar("E", bound=type[Event])
+
+
+def contract(
+    id: str,
+    *,
+    version: int,
+    consumers: Iterable[str],
+    subject: str = "case_id",
+    publishers: Iterable[str] = (),
+    recipient: str | None = None,
+) -> Callable[[E], E]:
+    """Declare an event model as a contract. The owner is the id's prefix and may always publish it."""
+
+    def declare(model: E) -> E:
+        owner = id.partition(".")[0]
+        if not CONTRACT_ID.match(id):
+            raise ValueError(f"contract id {id!r} is not <owner>.<name>")
+        members = {owner, *publishers, *consumers}
+        unknown = members - set(DEPARTMENTS) - {EXCHANGE}
+        if unknown:
+            raise ValueError(f"contract {id}: unknown departments {sorted(unknown)}")
+        fields = model.model_fields
+        unclassed = [n for n, f in fields.items()
+                     if not isinstance(f.json_schema_extra, dict) or "x-sharing" not in f.json_schema_extra]
+        if unclassed:
+            raise ValueError(f"contract {id}: fields without a sharing class: {unclassed}")
+        if subject not in fields or (recipient is not None and recipient not in fields):
+            raise ValueError(f"contract {id}: subject or recipient field missing")
+        declared = Contract(
+            id=id, version=version, owner=owner, model=model,
+            publishers=frozenset({owner, *publishers}), consumers=frozenset(consumers),
+            subject_field=subject, recipient_field=recipient, description=(model.__doc__ or "").strip(),
+        )
+        if declared.key in CATALOGUE:
+            raise ValueError(f"contract {id} v{version} declared twice")
+        CATALOGUE[declared.key] = declared
+        model.contract = declared
+        return model
+
+    return declare
+
+
+_VIEWS: dict[type[Event], type[Event]] = {}
+
+
+def received_view(model: type[E]) -> E:
+    """The model as a consumer receives it: fields that are not unconditional may have been withheld by
+    the gateway, so they are optional (None when withheld). A subclass, so handlers stay typed."""
+    if model not in _VIEWS:
+        overrides: dict[str, Any] = {}
+        for name, info in model.model_fields.items():
+            extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+            if extra.get("x-sharing") != Sharing.UNCONDITIONAL:
+                overrides[name] = (info.annotation | None, None)  # type: ignore[operator]
+        _VIEWS[model] = create_model(f"{model.__name__}Received", __base__=model, **overrides)
+    return _VIEWS[model]  # type: ignore[return-value]

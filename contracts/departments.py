@@ -1,0 +1,70 @@
+"""The members of the exchange: each has an ingress, a deliver and a dead-letter topic."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Department:
+    code: str
+    name_zh: str
+    name_en: str
+
+
+BUREAU = "bureau"
+DEVREFORM = "devreform"
+PLANNING = "planning"
+ENVIRONMENT = "environment"
+HOUSING = "housing"
+AIRDEFENCE = "airdefence"
+MARKET = "market"
+WATER = "water"
+COORDINATION = "coordination"
+EXCHANGE = "exchange"  # the gateway itself: publisher of rejection notices, never a sender on ingress
+
+DEPARTMENTS: dict[str, Department] = {
+    d.code: d
+    for d in [
+        Department(BUREAU, "行政审批局", "Administrative Approval Bureau"),
+        Department(DEVREFORM, "发展和改革局", "Development and Reform Bureau"),
+        Department(PLANNING, "自然资源和规划局", "Natural Resources and Planning Bureau"),
+        Department(ENVIRONMENT, "生态环境局", "Ecology and Environment Bureau"),
+        Department(HOUSING, "住房和城乡建设局", "Housing and Urban-Rural Development Bureau"),
+        Department(AIRDEFENCE, "人民防空办公室", "Civil Air Defence Office"),
+        Department(MARKET, "市场监督管理局", "Market Regulation Bureau"),
+        Department(WATER, "水务局", "Water Affairs Bureau"),
+        Department(COORDINATION, "联席会议办公室", "Coordination Office of the Joint Meeting"),
+    ]
+}
+
+# Departments that run a service: each owns a schema in PostgreSQL and a set of topics.
+SERVICE_DEPARTMENTS: tuple[str, ...] = tuple(DEPARTMENTS)
+# Departments that give opinions on approval items.
+REVIEWERS: frozenset[str] = frozenset({DEVREFORM, PLANNING, ENVIRONMENT, HOUSING, AIRDEFENCE, MARKET, WATER})
+
+
+def ingress_topic(department: str) -> str:
+    return f"ingress.{department}"
+
+
+def deliver_topic(department: str) -> str:
+    return f"deliver.{department}"
+
+
+def deadletter_topic(department: str) -> str:
+    return f"deadletter.{department}"
+
+
+def shared_topic(contract_id: str) -> str:
+    return f"shared.{contract_id}"
+
+
+AUDIT_TOPIC = "audit.exchange"
+INGRESS_PATTERN = r"^ingress\..+"
+
+
+def department_of_ingress(topic: str) -> str | None:
+    """The sending department is where a message entered, never a field the sender fills in."""
+    prefix, _, code = topic.partition(".")
+    return code if prefix == "ingress" and code in DEPARTMENTS else None

@@ -1,0 +1,130 @@
+"""CloudEvents 1.0 in Kafka's binary binding: attributes in ``ce_`` headers, the payload as UTF-8 JSON,
+the case id as key so that a case's events stay in order. W3C ``traceparent`` travels as a header."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from cloudevents.core.bindings import kafka as ce_kafka
+from cloudevents.core.exceptions import BaseCloudEventException
+from cloudevents.core.formats.json import JSONFormat
+from cloudevents.core.v1.event import CloudEvent
+
+from contracts.base import Event, dataschema_uri, parse_dataschema
+
+JSON = "application/json"
+FORMAT = JSONFormat()
+Headers = list[tuple[str, bytes]]
+
+
+@dataclass(frozen=True)
+class KafkaRecord:
+    key: bytes | None
+    value: bytes
+    headers: Headers
+
+
+@dataclass(frozen=True)
+class Envelope:
+    id: str
+    source: str
+    type: str
+    subject: str
+    time: datetime
+    dataschema: str
+    traceparent: str | None = None
+
+    @property
+    def contract(self) -> tuple[str, int] | None:
+        return parse_dataschema(self.dataschema)
+
+
+class EnvelopeError(ValueError):
+    """The record is not a CloudEvent of the exchange: a missing or wrong attribute, or a non-JSON body."""
+
+
+def new_traceparent() -> str:
+    return f"00-{os.urandom(16).hex()}-{os.urandom(8).hex()}-01"
+
+
+def encode(
+    event: Event,
+    *,
+    source: str,
+    id: str | None = None,
+    time: datetime | None = None,
+    traceparent: str | None = None,
+) -> KafkaRecord:
+    """An event of a declared contract as a Kafka record in binary mode."""
+    contract = type(event).contract
+    subject = str(getattr(event, contract.subject_field))
+    return encode_payload(
+        event.model_dump_json().encode(), contract_id=contract.id, version=contract.version,
+        subject=subject, source=source, id=id, time=time, traceparent=traceparent,
+    )
+
+
+def encode_payload(
+    payload: bytes,
+    *,
+    contract_id: str,
+    version: int,
+    subject: str,
+    source: str,
+    id: str | None = None,
+    time: datetime | None = None,
+    traceparent: str | None = None,
+) -> KafkaRecord:
+    attributes: dict[str, Any] = {
+        "id": id or str(uuid.uuid4()),
+        "source": source,
+        "type": contract_id,
+        "subject": subject,
+        "time": time or datetime.now(UTC),
+        "dataschema": dataschema_uri(contract_id, version),
+        "datacontenttype": JSON,
+        "traceparent": traceparent or new_traceparent(),
+    }
+    message = ce_kafka.to_binary(CloudEvent(attributes, payload), FORMAT, key_mapper=lambda _: subject)
+    key = message.key.encode() if isinstance(message.key, str) else message.key
+    return KafkaRecord(key=key, value=message.value, headers=list(message.headers.items()))
+
+
+def decode(headers: Headers | tuple[tuple[str, bytes], ...], key: bytes | None) -> Envelope:
+    """The envelope of a record, from its headers and key; EnvelopeError if it is not one of ours."""
+    header_map = dict(headers)
+    if "ce_specversion" not in header_map:
+        raise EnvelopeError("no ce_specversion header: not a CloudEvent in binary mode")
+    content_type = header_map.get("content-type", b"").decode("utf-8", "replace")
+    if content_type.split(";")[0].strip() != JSON:
+        raise EnvelopeError(f"content-type must be {JSON}, got {content_type!r}")
+    try:
+        event = ce_kafka.from_binary(ce_kafka.KafkaMessage(header_map, None, b""), FORMAT)
+    except (BaseCloudEventException, ValueError, UnicodeDecodeError) as exc:
+        raise EnvelopeError(f"invalid CloudEvent attributes: {exc}") from exc
+    attributes = event.get_attributes()
+    for required in ("subject", "time", "dataschema"):
+        if not attributes.get(required):
+            raise EnvelopeError(f"missing ce_{required}")
+    envelope = Envelope(
+        id=attributes["id"], source=attributes["source"], type=attributes["type"],
+        subject=attributes["subject"], time=attributes["time"], dataschema=attributes["dataschema"],
+        traceparent=attributes.get("traceparent"),
+    )
+    if envelope.contract is None:
+        raise EnvelopeError(f"ce_dataschema {envelope.dataschema!r} names no contract version")
+    if envelope.contract[0] != envelope.type:
+        raise EnvelopeError(f"ce_type {envelope.type!r} differs from the contract of ce_dataschema")
+    if key is not None and key.decode("utf-8", "replace") != envelope.subject:
+        raise EnvelopeError("the record key must be the case id given in ce_subject")
+    return envelope
+
+
+def parse_payload(value: bytes) -> Any:
+    """The payload as JSON; ValueError when it is not UTF-8 JSON."""
+    return json.loads(value)

@@ -1,0 +1,74 @@
+"""The ``concord`` command. Each group of commands lives beside the component it drives."""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+
+from deploy.settings import settings
+from deploy.stack import Stack, StackError
+from gateway.cli import gateway, topics
+from services.bureau.cli import case
+from services.cli import service
+
+app = typer.Typer(help="Concord: an event exchange between government departments.", no_args_is_help=True)
+stack = typer.Typer(help="The local stack: Apache Kafka and PostgreSQL as plain processes.", no_args_is_help=True)
+app.add_typer(stack, name="stack")
+app.add_typer(topics, name="topics")
+app.add_typer(gateway, name="gateway")
+app.add_typer(service, name="service")
+app.add_typer(case, name="case")
+console = Console()
+
+
+@stack.command("up")
+def stack_up() -> None:
+    """Start Kafka and PostgreSQL (idempotent); returns once both answer and migrations are applied."""
+    try:
+        Stack(settings()).up()
+    except StackError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    stack_status()
+
+
+@stack.command("down")
+def stack_down() -> None:
+    """Stop the processes the stack started; data stays."""
+    Stack(settings()).down()
+    stack_status()
+
+
+@stack.command("status")
+def stack_status() -> None:
+    """Say what runs."""
+    for name, state in Stack(settings()).status().items():
+        console.print(f"{name:9} {state}")
+
+
+@stack.command("reset")
+def stack_reset() -> None:
+    """Stop the stack and wipe its data (the Kafka runtime cache stays)."""
+    Stack(settings()).reset()
+    console.print("stack data wiped")
+
+
+@app.command()
+def demo(
+    cases: int = typer.Option(20, help="how many cases to submit"),
+    timeout: float = typer.Option(300.0, help="seconds to wait for every case to finish"),
+    seed: int = typer.Option(2026, help="seed of the sample projects"),
+) -> None:
+    """The main job: start everything, run cases of the agency service end to end, print the results."""
+    from deploy.demo import run_demo
+
+    try:
+        code = run_demo(settings(), cases, timeout, seed)
+    except StackError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    raise typer.Exit(code)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,90 @@
+"""The exchange's own processes (gateway router, department services) run as child processes, each with
+its log file: for the demo and the end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+
+from deploy.settings import Settings
+
+
+class AppProcess:
+    def __init__(self, name: str, args: Sequence[str], log_dir: Path, env: dict[str, str]) -> None:
+        self.name = name
+        self.log_path = log_dir / f"{name}.log"
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "deploy.cli", *args], stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, env=env, start_new_session=True,
+            )
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self, sig: signal.Signals = signal.SIGTERM, timeout: float = 20.0) -> None:
+        if not self.alive():
+            return
+        self.process.send_signal(sig)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+class AppProcesses:
+    """Start named components; stop them all on exit."""
+
+    def __init__(self, settings: Settings, env: dict[str, str] | None = None) -> None:
+        self.settings = settings
+        self.log_dir = settings.stack_path / "logs"
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.env = {**os.environ, **(env or {})}
+        self.processes: dict[str, AppProcess] = {}
+
+    def start(self, name: str, *args: str) -> AppProcess:
+        process = AppProcess(name, args, self.log_dir, self.env)
+        self.processes[name] = process
+        return process
+
+    def start_exchange(self, departments: Sequence[str]) -> None:
+        """The gateway router and one service per department."""
+        self.start("gateway", "gateway", "run", "--instance", "main")
+        for department in departments:
+            self.start(department, "service", "run", department)
+
+    def wait_http(self, url: str, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            dead = [p.name for p in self.processes.values() if not p.alive()]
+            if dead:
+                raise RuntimeError(f"{', '.join(dead)} exited; see {self.log_dir}")
+            try:
+                if httpx.get(url, timeout=1.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        raise RuntimeError(f"{url} did not answer within {timeout:.0f}s; see {self.log_dir}")
+
+    def stop_all(self) -> None:
+        for process in reversed(list(self.processes.values())):
+            process.stop()
+
+    def __enter__(self) -> AppProcesses:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop_all()
+
+    def send_signal(self, name: str, sig: signal.Signals) -> None:
+        os.killpg(self.processes[name].process.pid, sig)

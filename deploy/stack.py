@@ -1,0 +1,354 @@
+"""The local stack: Apache Kafka (KRaft, one combined node) and PostgreSQL, run as plain processes.
+
+Kafka comes from the official Maven Central artifacts listed in ``deploy/kafka/pom.xml``; Maven copies the
+runtime classpath once into a cache folder that later runs reuse. PostgreSQL is Debian's server, a
+cluster of our own in a data folder. ``down`` stops only what ``up`` started (pid files).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pwd
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from deploy.settings import Settings
+
+KAFKA_DIR = Path(__file__).parent / "kafka"
+MAIN_CLASS = "kafka.Kafka"
+
+
+class StackError(RuntimeError):
+    """A problem the user must fix, said in one line."""
+
+
+@dataclass(frozen=True)
+class Prerequisite:
+    what: str
+    ok: bool
+    install: str
+
+
+def _java_major() -> int | None:
+    java = shutil.which("java")
+    if java is None:
+        return None
+    out = subprocess.run([java, "-version"], capture_output=True, text=True).stderr
+    match = re.search(r'version "(\d+)', out)
+    return int(match.group(1)) if match else None
+
+
+def postgres_bin() -> Path | None:
+    candidates = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), key=lambda p: int(p.parent.parent.name)
+    )
+    return candidates[-1].parent if candidates else None
+
+
+POSTGRES_MISSING = "PostgreSQL server binaries are missing: install them with `apt-get install -y postgresql`"
+
+
+def check_prerequisites() -> None:
+    java = _java_major()
+    checks = [
+        Prerequisite("Java 17 or newer", java is not None and java >= 17,
+                     "apt-get install -y openjdk-17-jre-headless"),
+        Prerequisite("Maven", shutil.which("mvn") is not None, "apt-get install -y maven"),
+    ]
+    if postgres_bin() is None:
+        raise StackError(POSTGRES_MISSING)
+    for check in checks:
+        if not check.ok:
+            raise StackError(f"{check.what} is missing: install it with `{check.install}`")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0
+
+
+class KafkaNode:
+    """One Kafka node in KRaft mode, broker and controller combined."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        root = settings.stack_path
+        pom = (KAFKA_DIR / "pom.xml").read_bytes()
+        self.libs = root / "cache" / f"kafka-libs-{hashlib.sha256(pom).hexdigest()[:12]}"
+        self.home = root / "kafka"
+        self.data = self.home / "data"
+        self.config = self.home / "server.properties"
+        self.pid_file = self.home / "kafka.pid"
+        self.log_file = self.home / "kafka.log"
+
+    def fetch_runtime(self) -> None:
+        if (self.libs / ".complete").exists():
+            return
+        self.libs.mkdir(parents=True, exist_ok=True)
+        result = subprocess.run(
+            ["mvn", "-q", "-B", "-f", str(KAFKA_DIR / "pom.xml"), "dependency:copy-dependencies",
+             f"-DoutputDirectory={self.libs}", "-DincludeScope=runtime"],
+            capture_output=True, text=True,
+        )
+        if result.returncode != 0:
+            raise StackError(f"Maven could not fetch the Kafka runtime: {result.stdout[-400:]}{result.stderr[-400:]}")
+        (self.libs / ".complete").touch()
+
+    def _java(self, main: str, *args: str) -> list[str]:
+        return [
+            "java", f"-Xmx{self.settings.kafka_heap}", f"-Xms{self.settings.kafka_heap}",
+            f"-Dlog4j2.configurationFile={KAFKA_DIR / 'log4j2.properties'}",
+            f"-Dkafka.logs.dir={self.home}",
+            "-cp", f"{self.libs}/*", main, *args,
+        ]
+
+    def write_config(self) -> None:
+        s = self.settings
+        template = (KAFKA_DIR / "server.properties").read_text()
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.config.write_text(template.format(
+            port=s.kafka_port, controller_port=s.kafka_controller_port, data=self.data,
+        ))
+
+    def format_storage(self) -> None:
+        if (self.data / "meta.properties").exists():
+            return
+        cluster_id = subprocess.run(
+            self._java("kafka.tools.StorageTool", "random-uuid"), capture_output=True, text=True, check=True
+        ).stdout.strip().splitlines()[-1]
+        result = subprocess.run(
+            self._java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.config)),
+            capture_output=True, text=True,
+        )
+        if result.returncode != 0:
+            raise StackError(f"Kafka storage format failed: {result.stdout[-300:]}{result.stderr[-300:]}")
+
+    def pid(self) -> int | None:
+        if not self.pid_file.exists():
+            return None
+        pid = int(self.pid_file.read_text().strip() or 0)
+        if pid and _pid_alive(pid) and MAIN_CLASS in _cmdline(pid):
+            return pid
+        return None
+
+    def running(self) -> bool:
+        return self.pid() is not None
+
+    def start(self) -> None:
+        if self.running():
+            return
+        if port_open(self.settings.kafka_port):
+            raise StackError(
+                f"port {self.settings.kafka_port} is taken by a process this stack did not start; "
+                "stop it or set CONCORD_KAFKA_PORT"
+            )
+        self.fetch_runtime()
+        self.write_config()
+        self.format_storage()
+        with self.log_file.open("ab") as log:
+            process = subprocess.Popen(
+                self._java(MAIN_CLASS, str(self.config)), stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, start_new_session=True,
+            )
+        self.pid_file.write_text(str(process.pid))
+
+    def wait_ready(self, timeout: float = 90.0) -> None:
+        """Return once the broker answers a metadata request."""
+        import asyncio
+
+        from aiokafka.admin import AIOKafkaAdminClient  # local: the stack CLI should start fast
+
+        async def metadata() -> bool:
+            admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.bootstrap, request_timeout_ms=3000)
+            try:
+                await admin.start()
+                await admin.list_topics()
+                return True
+            except Exception:
+                return False
+            finally:
+                await admin.close()
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.running():
+                raise StackError(f"Kafka exited during start; see {self.log_file}")
+            if port_open(self.settings.kafka_port) and asyncio.run(metadata()):
+                return
+            time.sleep(0.5)
+        raise StackError(f"Kafka did not answer within {timeout:.0f}s; see {self.log_file}")
+
+    def stop(self) -> None:
+        pid = self.pid()
+        if pid is not None:
+            os.killpg(pid, signal.SIGTERM)
+            deadline = time.monotonic() + 30
+            while _pid_alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            if _pid_alive(pid):
+                os.killpg(pid, signal.SIGKILL)
+        self.pid_file.unlink(missing_ok=True)
+
+
+class PostgresCluster:
+    """Our own PostgreSQL cluster in a data folder, on its own port, with trust auth on loopback."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.home = settings.stack_path / "postgres"
+        self.data = self.home / "data"
+        self.log_file = self.home / "postgres.log"
+
+    def _bin(self, name: str) -> str:
+        bin_dir = postgres_bin()
+        if bin_dir is None:
+            raise StackError(POSTGRES_MISSING)
+        return str(bin_dir / name)
+
+    def _as_owner(self, args: Sequence[str]) -> list[str]:
+        """PostgreSQL refuses to run as root: run its tools as the unprivileged `postgres` user then."""
+        if os.geteuid() != 0:
+            return list(args)
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError as exc:
+            raise StackError("PostgreSQL will not run as root and there is no `postgres` user to run it: "
+                             "`apt-get install -y postgresql` creates one") from exc
+        return ["runuser", "-u", "postgres", "--", *args]
+
+    def _chown(self, path: Path) -> None:
+        if os.geteuid() == 0:
+            entry = pwd.getpwnam("postgres")
+            for p in [path, *path.rglob("*")]:
+                os.chown(p, entry.pw_uid, entry.pw_gid)
+
+    def pid(self) -> int | None:
+        pid_file = self.data / "postmaster.pid"
+        if not pid_file.exists():
+            return None
+        pid = int(pid_file.read_text().splitlines()[0])
+        return pid if _pid_alive(pid) else None
+
+    def running(self) -> bool:
+        return self.pid() is not None
+
+    def init(self) -> None:
+        if (self.data / "PG_VERSION").exists():
+            return
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.data.mkdir(mode=0o700, exist_ok=True)
+        self._chown(self.home)
+        result = subprocess.run(
+            self._as_owner([self._bin("initdb"), "-D", str(self.data), "-U", self.settings.postgres_user,
+                            "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"]),
+            capture_output=True, text=True,
+        )
+        if result.returncode != 0:
+            raise StackError(f"initdb failed: {result.stderr.strip()[-400:]}")
+
+    def start(self) -> None:
+        if self.running():
+            return
+        if port_open(self.settings.postgres_port):
+            raise StackError(
+                f"port {self.settings.postgres_port} is taken by a process this stack did not start; "
+                "stop it or set CONCORD_POSTGRES_PORT"
+            )
+        self.init()
+        self.log_file.touch()
+        self._chown(self.log_file)
+        options = (f"-p {self.settings.postgres_port} -c listen_addresses=127.0.0.1 "
+                   f"-c unix_socket_directories={self.data} -c max_connections=200 -c fsync=on")
+        result = subprocess.run(
+            self._as_owner([self._bin("pg_ctl"), "-D", str(self.data), "-l", str(self.log_file),
+                            "-o", options, "-w", "-t", "60", "start"]),
+            capture_output=True, text=True,
+        )
+        if result.returncode != 0:
+            raise StackError(f"PostgreSQL did not start: {result.stderr.strip()[-300:]}; see {self.log_file}")
+
+    def create_database(self) -> None:
+        s = self.settings
+        exists = subprocess.run(
+            ["psql", "-h", "127.0.0.1", "-p", str(s.postgres_port), "-U", s.postgres_user, "-d", "postgres",
+             "-tAc", f"SELECT 1 FROM pg_database WHERE datname = '{s.postgres_db}'"],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()
+        if exists != "1":
+            subprocess.run(
+                ["psql", "-h", "127.0.0.1", "-p", str(s.postgres_port), "-U", s.postgres_user, "-d", "postgres",
+                 "-c", f'CREATE DATABASE "{s.postgres_db}"'],
+                capture_output=True, text=True, check=True,
+            )
+
+    def stop(self) -> None:
+        if not self.running():
+            return
+        subprocess.run(
+            self._as_owner([self._bin("pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"]),
+            capture_output=True, text=True,
+        )
+
+
+class Stack:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.kafka = KafkaNode(settings)
+        self.postgres = PostgresCluster(settings)
+
+    def up(self) -> None:
+        check_prerequisites()
+        self.postgres.start()
+        self.postgres.create_database()
+        self.kafka.start()
+        from deploy.migrate import migrate
+
+        migrate(self.settings.dsn)
+        self.kafka.wait_ready()
+
+    def down(self) -> None:
+        self.kafka.stop()
+        self.postgres.stop()
+
+    def reset(self) -> None:
+        self.down()
+        for folder in (self.kafka.home, self.postgres.home):
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def status(self) -> dict[str, str]:
+        s = self.settings
+        kafka_pid = self.kafka.pid()
+        pg_pid = self.postgres.pid()
+        return {
+            "kafka": f"running (pid {kafka_pid}, {s.bootstrap})" if kafka_pid else "stopped",
+            "postgres": f"running (pid {pg_pid}, {s.dsn})" if pg_pid else "stopped",
+        }
+
+    def is_up(self) -> bool:
+        return self.kafka.running() and self.postgres.running() and port_open(self.settings.kafka_port)

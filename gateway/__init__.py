@@ -1,0 +1,1 @@
+"""The gateway: the only component that reads ingress topics and writes shared and deliver topics."""

@@ -1,0 +1,37 @@
+"""Why the gateway refuses an event. Each code reaches the dead-letter topic (header ``concord_reason``),
+the sender's rejection notice (``exchange.event-rejected``) and the audit log."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Reason(StrEnum):
+    MALFORMED_ENVELOPE = "malformed_envelope"
+    """Not a CloudEvent 1.0 in Kafka binary mode with ce_id, ce_source, ce_type, ce_subject, ce_time,
+    ce_dataschema naming a contract version, content-type application/json, and the case id as key."""
+
+    MALFORMED_PAYLOAD = "malformed_payload"
+    """The body is not UTF-8 JSON."""
+
+    UNKNOWN_CONTRACT = "unknown_contract"
+    """ce_type and ce_dataschema name no registered contract version."""
+
+    PRODUCER_NOT_AUTHORISED = "producer_not_authorised"
+    """The department the event came from neither owns the contract nor is delegated to publish it."""
+
+    SCHEMA_VIOLATION = "schema_violation"
+    """The payload does not match the JSON Schema of the contract version."""
+
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    """The body is larger than the configured limit (``CONCORD_MAX_PAYLOAD_BYTES``, 1 MiB by default)."""
+
+
+@dataclass(frozen=True)
+class Rejection(Exception):
+    reason: Reason
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.reason}: {self.detail}"

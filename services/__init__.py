@@ -1,0 +1,1 @@
+"""Department services: the kit (SDK), the Approval Bureau, and the departments."""

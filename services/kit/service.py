@@ -1,0 +1,181 @@
+"""A department's service: typed handlers for the contracts it consumes from ``deliver.<dept>``, an inbox
+that makes a redelivered event a no-op, and an outbox relayed to ``ingress.<dept>``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import asyncpg
+from faststream import AckPolicy, FastStream
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from faststream.specification import AsyncAPI
+from pydantic import ValidationError
+
+from contracts.base import Event, received_view
+from contracts.departments import DEPARTMENTS, deliver_topic
+from contracts.envelope import Envelope, EnvelopeError, decode, parse_payload
+from contracts.exchange import EventRejected
+from deploy.settings import Settings
+from deploy.settings import settings as default_settings
+from services.kit.clock import Clock, clock_from
+from services.kit.outbox import Outbox
+
+log = logging.getLogger("concord.kit")
+E = TypeVar("E", bound=Event)
+SENDER_HEADER = "concord_sender"
+MAX_ATTEMPTS = 5
+
+
+@dataclass
+class Context:
+    """What a handler gets besides its event: who sent it, the envelope, and the unit of work."""
+
+    department: str
+    sender: str
+    envelope: Envelope
+    connection: asyncpg.Connection
+    clock: Clock
+    outbox: Outbox
+
+    async def publish(self, event: Event) -> str:
+        """Publish an event once this handler's transaction commits."""
+        return await self.outbox.add(self.connection, event)
+
+
+Handler = Callable[[Any, Context], Awaitable[None]]
+
+
+class DepartmentService:
+    def __init__(self, department: str, settings: Settings | None = None, clock: Clock | None = None) -> None:
+        if department not in DEPARTMENTS:
+            raise ValueError(f"unknown department {department!r}")
+        self.department = department
+        self.settings = settings or default_settings()
+        self.clock = clock or clock_from(self.settings)
+        self.broker = KafkaBroker(
+            self.settings.bootstrap, client_id=f"concord-{department}", enable_idempotence=True,
+            logger=logging.getLogger(f"concord.{department}.broker"),
+        )
+        self.app = FastStream(self.broker, specification=AsyncAPI(
+            title=f"Concord: {DEPARTMENTS[department].name_en}", description="events this department consumes"))
+        self.handlers: dict[tuple[str, int], tuple[type[Event], Handler]] = {}
+        self._pool: asyncpg.Pool | None = None
+        self._outbox: Outbox | None = None
+        self._attempts: dict[str, int] = {}
+        self.broker.subscriber(
+            deliver_topic(department), group_id=department, auto_offset_reset="earliest",
+            isolation_level="read_committed", ack_policy=AckPolicy.NACK_ON_ERROR,
+            description=f"events delivered to {department} by the gateway",
+        )(self._receive)
+        self.handles(EventRejected)(self._on_rejected)
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise RuntimeError(f"{self.department} service is not started")
+        return self._pool
+
+    @property
+    def outbox(self) -> Outbox:
+        if self._outbox is None:
+            raise RuntimeError(f"{self.department} service is not started")
+        return self._outbox
+
+    def handles(self, model: type[E]) -> Callable[[Callable[[E, Context], Awaitable[None]]], Handler]:
+        """Declare the handler of a contract this department consumes."""
+
+        def register(handler: Callable[[E, Context], Awaitable[None]]) -> Handler:
+            key = model.contract.key
+            if key in self.handlers:
+                raise ValueError(f"{self.department} already handles {key}")
+            self.handlers[key] = (model, handler)
+            return handler
+
+        return register
+
+    async def _on_rejected(self, event: EventRejected, ctx: Context) -> None:
+        log.warning("%s: the exchange rejected event %s (%s): %s", self.department, event.event_id,
+                    event.reason, event.detail)
+        await ctx.connection.execute(
+            f"INSERT INTO {self.department}.rejections (event_id, rejected_id, contract, reason, detail)"
+            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+            ctx.envelope.id, event.event_id, event.contract, event.reason, event.detail,
+        )
+
+    async def _receive(self, message: KafkaMessage) -> None:
+        record = message.raw_message
+        assert not isinstance(record, tuple)
+        headers = dict(record.headers)
+        sender = headers.get(SENDER_HEADER, b"").decode()
+        try:
+            envelope = decode(record.headers, record.key)
+        except EnvelopeError as exc:
+            log.error("%s: unreadable record at %s/%s: %s", self.department, record.partition, record.offset, exc)
+            await self._record(f"unreadable:{record.topic}/{record.partition}/{record.offset}", "", sender,
+                               "unreadable", str(exc))
+            return
+        entry = self.handlers.get(envelope.contract or ("", 0))
+        if entry is None:
+            await self._record(envelope.id, envelope.type, sender, "ignored", "no handler")
+            return
+        model, handler = entry
+        try:
+            event = received_view(model).model_validate(parse_payload(record.value))
+        except (ValidationError, ValueError) as exc:
+            await self._record(envelope.id, envelope.type, sender, "unreadable", str(exc)[:2000])
+            return
+        try:
+            await self._handle(envelope, sender, event, handler)
+        except Exception as exc:
+            attempts = self._attempts.get(envelope.id, 0) + 1
+            self._attempts[envelope.id] = attempts
+            if attempts < MAX_ATTEMPTS:
+                log.warning("%s: handling %s failed (attempt %d): %s", self.department, envelope.id, attempts, exc)
+                raise  # NACK: the same record comes again
+            log.exception("%s: parking %s after %d attempts", self.department, envelope.id, attempts)
+            await self._record(envelope.id, envelope.type, sender, "parked", repr(exc)[:2000])
+        self._attempts.pop(envelope.id, None)
+
+    async def _handle(self, envelope: Envelope, sender: str, event: Event, handler: Handler) -> None:
+        async with self.pool.acquire() as connection, connection.transaction():
+            first = await connection.fetchval(
+                f"INSERT INTO {self.department}.inbox (event_id, contract, sender, outcome)"
+                " VALUES ($1, $2, $3, 'handled') ON CONFLICT (event_id) DO NOTHING RETURNING true",
+                envelope.id, envelope.type, sender,
+            )
+            if not first:
+                log.info("%s: event %s seen before; nothing to do", self.department, envelope.id)
+                return
+            await handler(event, Context(self.department, sender, envelope, connection, self.clock, self.outbox))
+        self.outbox.wake()
+
+    async def _record(self, event_id: str, contract: str, sender: str, outcome: str, detail: str) -> None:
+        await self.pool.execute(
+            f"INSERT INTO {self.department}.inbox (event_id, contract, sender, outcome, detail)"
+            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_id) DO NOTHING",
+            event_id, contract, sender, outcome, detail,
+        )
+
+    async def start(self) -> None:
+        self._pool = await asyncpg.create_pool(self.settings.dsn, min_size=1, max_size=8)
+        self._outbox = Outbox(self.department, self._pool, self.broker)
+        await self.broker.start()
+        self._relay = asyncio.create_task(self.outbox.run(), name=f"{self.department}-outbox")
+
+    async def stop(self) -> None:
+        self._relay.cancel()
+        await asyncio.gather(self._relay, return_exceptions=True)
+        await self.broker.stop()
+        await self.pool.close()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self.start()
+        try:
+            await stop.wait()
+        finally:
+            await self.stop()
