@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cached_property
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Optional, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
@@ -43,7 +43,7 @@ class Event(BaseModel):
     """A payload on the exchange: immutable, closed (a field without a sharing class cannot travel)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
-    contract: ClassVar[Contract]
+    CONTRACT: ClassVar[Contract]
 
 
 CONTRACT_ID = re.compile(r"^[a-z][a-z0-9]*\.[a-z][a-z0-9-]*$")
@@ -102,7 +102,7 @@ def field_sharing(schema: dict[str, Any]) -> dict[str, Sharing]:
 
 CATALOGUE: dict[tuple[str, int], Contract] = {}
 
-E = TypeVar("E", bound=type[Event])
+M = TypeVar("M", bound=Event)
 
 
 def contract(
@@ -113,10 +113,10 @@ def contract(
     subject: str = "case_id",
     publishers: Iterable[str] = (),
     recipient: str | None = None,
-) -> Callable[[E], E]:
+) -> Callable[[type[M]], type[M]]:
     """Declare an event model as a contract. The owner is the id's prefix and may always publish it."""
 
-    def declare(model: E) -> E:
+    def declare(model: type[M]) -> type[M]:
         owner = id.partition(".")[0]
         if not CONTRACT_ID.match(id):
             raise ValueError(f"contract id {id!r} is not <owner>.<name>")
@@ -139,7 +139,7 @@ def contract(
         if declared.key in CATALOGUE:
             raise ValueError(f"contract {id} v{version} declared twice")
         CATALOGUE[declared.key] = declared
-        model.contract = declared
+        model.CONTRACT = declared
         return model
 
     return declare
@@ -148,7 +148,7 @@ def contract(
 _VIEWS: dict[type[Event], type[Event]] = {}
 
 
-def received_view(model: type[E]) -> E:
+def received_view(model: type[M]) -> type[M]:
     """The model as a consumer receives it: fields that are not unconditional may have been withheld by
     the gateway, so they are optional (None when withheld). A subclass, so handlers stay typed."""
     if model not in _VIEWS:
@@ -156,6 +156,6 @@ def received_view(model: type[E]) -> E:
         for name, info in model.model_fields.items():
             extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
             if extra.get("x-sharing") != Sharing.UNCONDITIONAL:
-                overrides[name] = (info.annotation | None, None)  # type: ignore[operator]
+                overrides[name] = (Optional[info.annotation], None)  # noqa: UP045 (a runtime type)
         _VIEWS[model] = create_model(f"{model.__name__}Received", __base__=model, **overrides)
-    return _VIEWS[model]  # type: ignore[return-value]
+    return cast(type[M], _VIEWS[model])

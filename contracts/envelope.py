@@ -20,6 +20,8 @@ from contracts.base import Event, dataschema_uri, parse_dataschema
 JSON = "application/json"
 FORMAT = JSONFormat()
 Headers = list[tuple[str, bytes]]
+TRACEPARENT = "traceparent"  # W3C Trace Context, as OpenTelemetry's Kafka instrumentation carries it
+REQUIRED_HEADERS = ("ce_id", "ce_source", "ce_type", "ce_subject", "ce_time", "ce_dataschema")
 
 
 @dataclass(frozen=True)
@@ -48,8 +50,11 @@ class EnvelopeError(ValueError):
     """The record is not a CloudEvent of the exchange: a missing or wrong attribute, or a non-JSON body."""
 
 
-def new_traceparent() -> str:
-    return f"00-{os.urandom(16).hex()}-{os.urandom(8).hex()}-01"
+def new_traceparent(parent: str | None = None) -> str:
+    """A W3C traceparent: a new trace, or a new span in the parent's trace."""
+    parts = parent.split("-") if parent else []
+    trace_id = parts[1] if len(parts) == 4 and len(parts[1]) == 32 else os.urandom(16).hex()
+    return f"00-{trace_id}-{os.urandom(8).hex()}-01"
 
 
 def encode(
@@ -61,7 +66,7 @@ def encode(
     traceparent: str | None = None,
 ) -> KafkaRecord:
     """An event of a declared contract as a Kafka record in binary mode."""
-    contract = type(event).contract
+    contract = type(event).CONTRACT
     subject = str(getattr(event, contract.subject_field))
     return encode_payload(
         event.model_dump_json().encode(), contract_id=contract.id, version=contract.version,
@@ -88,11 +93,11 @@ def encode_payload(
         "time": time or datetime.now(UTC),
         "dataschema": dataschema_uri(contract_id, version),
         "datacontenttype": JSON,
-        "traceparent": traceparent or new_traceparent(),
     }
     message = ce_kafka.to_binary(CloudEvent(attributes, payload), FORMAT, key_mapper=lambda _: subject)
     key = message.key.encode() if isinstance(message.key, str) else message.key
-    return KafkaRecord(key=key, value=message.value, headers=list(message.headers.items()))
+    headers = [*message.headers.items(), (TRACEPARENT, (traceparent or new_traceparent()).encode())]
+    return KafkaRecord(key=key, value=message.value, headers=headers)
 
 
 def decode(headers: Headers | tuple[tuple[str, bytes], ...], key: bytes | None) -> Envelope:
@@ -100,6 +105,9 @@ def decode(headers: Headers | tuple[tuple[str, bytes], ...], key: bytes | None) 
     header_map = dict(headers)
     if "ce_specversion" not in header_map:
         raise EnvelopeError("no ce_specversion header: not a CloudEvent in binary mode")
+    missing = [name for name in REQUIRED_HEADERS if not header_map.get(name)]
+    if missing:
+        raise EnvelopeError(f"missing {', '.join(missing)}")
     content_type = header_map.get("content-type", b"").decode("utf-8", "replace")
     if content_type.split(";")[0].strip() != JSON:
         raise EnvelopeError(f"content-type must be {JSON}, got {content_type!r}")
@@ -108,13 +116,10 @@ def decode(headers: Headers | tuple[tuple[str, bytes], ...], key: bytes | None) 
     except (BaseCloudEventException, ValueError, UnicodeDecodeError) as exc:
         raise EnvelopeError(f"invalid CloudEvent attributes: {exc}") from exc
     attributes = event.get_attributes()
-    for required in ("subject", "time", "dataschema"):
-        if not attributes.get(required):
-            raise EnvelopeError(f"missing ce_{required}")
     envelope = Envelope(
         id=attributes["id"], source=attributes["source"], type=attributes["type"],
         subject=attributes["subject"], time=attributes["time"], dataschema=attributes["dataschema"],
-        traceparent=attributes.get("traceparent"),
+        traceparent=header_map[TRACEPARENT].decode("ascii", "replace") if TRACEPARENT in header_map else None,
     )
     if envelope.contract is None:
         raise EnvelopeError(f"ce_dataschema {envelope.dataschema!r} names no contract version")

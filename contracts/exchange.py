@@ -14,7 +14,7 @@ class EventRejected(Event):
     event_id: str = shared("ce_id of the refused event, or empty if it had none")
     subject: str = shared("ce_subject of the refused event (the case id), or empty")
     sender: str = shared("the department whose ingress topic the event came in on")
-    contract: str = shared("ce_type of the refused event, or empty")
+    rejected_type: str = shared("ce_type of the refused event, or empty")
     reason: str = shared("machine-readable reason code")
     detail: str = shared("what exactly was wrong")
     ingress_topic: str = shared("where the event came in")

@@ -53,6 +53,15 @@ def stack_reset() -> None:
     console.print("stack data wiped")
 
 
+@app.command("migrate")
+def migrate_command() -> None:
+    """Apply the database migrations of every component (the local stack's `up` does this too)."""
+    from deploy.migrate import migrate
+
+    applied = migrate(settings().dsn)
+    console.print(f"{len(applied)} migrations applied" + "".join(f"\n  {m.component}/{m.name}" for m in applied))
+
+
 @app.command()
 def demo(
     cases: int = typer.Option(20, help="how many cases to submit"),

@@ -294,18 +294,23 @@ class PostgresCluster:
             raise StackError(f"PostgreSQL did not start: {result.stderr.strip()[-300:]}; see {self.log_file}")
 
     def create_database(self) -> None:
+        import asyncio
+
+        import asyncpg
+
         s = self.settings
-        exists = subprocess.run(
-            ["psql", "-h", "127.0.0.1", "-p", str(s.postgres_port), "-U", s.postgres_user, "-d", "postgres",
-             "-tAc", f"SELECT 1 FROM pg_database WHERE datname = '{s.postgres_db}'"],
-            capture_output=True, text=True, check=True,
-        ).stdout.strip()
-        if exists != "1":
-            subprocess.run(
-                ["psql", "-h", "127.0.0.1", "-p", str(s.postgres_port), "-U", s.postgres_user, "-d", "postgres",
-                 "-c", f'CREATE DATABASE "{s.postgres_db}"'],
-                capture_output=True, text=True, check=True,
+
+        async def create() -> None:
+            connection = await asyncpg.connect(
+                host="127.0.0.1", port=s.postgres_port, user=s.postgres_user, database="postgres"
             )
+            try:
+                if not await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", s.postgres_db):
+                    await connection.execute(f'CREATE DATABASE "{s.postgres_db}"')
+            finally:
+                await connection.close()
+
+        asyncio.run(create())
 
     def stop(self) -> None:
         if not self.running():

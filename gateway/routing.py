@@ -153,7 +153,8 @@ def reject(record: IngressRecord, rejection: Rejection, now: datetime) -> Routed
          (INGRESS_HEADER, ingress.encode())],
     )
     notice_event = EventRejected(
-        event_id=header("ce_id"), subject=header("ce_subject"), sender=record.sender, contract=header("ce_type"),
+        event_id=header("ce_id"), subject=header("ce_subject"), sender=record.sender,
+        rejected_type=header("ce_type"),
         reason=rejection.reason.value, detail=rejection.detail, ingress_topic=record.topic,
         ingress_partition=record.partition, ingress_offset=record.offset,
         deadletter_topic=deadletter_topic(record.sender),

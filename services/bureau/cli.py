@@ -19,21 +19,21 @@ console = Console()
 
 async def _submit(application: CaseApplication) -> CaseView:
     bureau = Bureau()
-    await bureau.service.start()
+    await bureau.service.connect()
     try:
         return CaseView.of(await bureau.submit(application))
     finally:
-        await bureau.service.stop()
+        await bureau.service.disconnect()
 
 
 async def _show(case_id: str) -> CaseView | None:
     bureau = Bureau()
-    await bureau.service.start()
+    await bureau.service.connect()
     try:
         found = await bureau.case(case_id)
         return CaseView.of(found) if found else None
     finally:
-        await bureau.service.stop()
+        await bureau.service.disconnect()
 
 
 @case.command("submit")

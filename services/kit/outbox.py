@@ -31,7 +31,7 @@ class Outbox:
                   traceparent: str | None = None) -> str:
         """Queue an event in the caller's transaction. Returns its event id."""
         record = encode(event, source=self.source, id=id, traceparent=traceparent)
-        return await self.add_record(connection, record, type(event).contract.id)
+        return await self.add_record(connection, record, type(event).CONTRACT.id)
 
     async def add_record(self, connection: asyncpg.Connection, record: KafkaRecord, contract: str) -> str:
         headers = {name: value.decode() for name, value in record.headers}

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from contracts.base import Event, received_view
 from contracts.departments import DEPARTMENTS, deliver_topic
-from contracts.envelope import Envelope, EnvelopeError, decode, parse_payload
+from contracts.envelope import Envelope, EnvelopeError, decode, new_traceparent, parse_payload
 from contracts.exchange import EventRejected
 from deploy.settings import Settings
 from deploy.settings import settings as default_settings
@@ -43,15 +43,16 @@ class Context:
     outbox: Outbox
 
     async def publish(self, event: Event) -> str:
-        """Publish an event once this handler's transaction commits."""
-        return await self.outbox.add(self.connection, event)
+        """Publish an event once this handler's transaction commits, in the trace of the event handled."""
+        return await self.outbox.add(self.connection, event, traceparent=new_traceparent(self.envelope.traceparent))
 
 
 Handler = Callable[[Any, Context], Awaitable[None]]
 
 
 class DepartmentService:
-    def __init__(self, department: str, settings: Settings | None = None, clock: Clock | None = None) -> None:
+    def __init__(self, department: str, settings: Settings | None = None, clock: Clock | None = None,
+                 group: str | None = None) -> None:
         if department not in DEPARTMENTS:
             raise ValueError(f"unknown department {department!r}")
         self.department = department
@@ -68,7 +69,7 @@ class DepartmentService:
         self._outbox: Outbox | None = None
         self._attempts: dict[str, int] = {}
         self.broker.subscriber(
-            deliver_topic(department), group_id=department, auto_offset_reset="earliest",
+            deliver_topic(department), group_id=group or department, auto_offset_reset="earliest",
             isolation_level="read_committed", ack_policy=AckPolicy.NACK_ON_ERROR,
             description=f"events delivered to {department} by the gateway",
         )(self._receive)
@@ -90,7 +91,7 @@ class DepartmentService:
         """Declare the handler of a contract this department consumes."""
 
         def register(handler: Callable[[E, Context], Awaitable[None]]) -> Handler:
-            key = model.contract.key
+            key = model.CONTRACT.key
             if key in self.handlers:
                 raise ValueError(f"{self.department} already handles {key}")
             self.handlers[key] = (model, handler)
@@ -104,7 +105,7 @@ class DepartmentService:
         await ctx.connection.execute(
             f"INSERT INTO {self.department}.rejections (event_id, rejected_id, contract, reason, detail)"
             " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-            ctx.envelope.id, event.event_id, event.contract, event.reason, event.detail,
+            ctx.envelope.id, event.event_id, event.rejected_type, event.reason, event.detail,
         )
 
     async def _receive(self, message: KafkaMessage) -> None:
@@ -161,9 +162,16 @@ class DepartmentService:
             event_id, contract, sender, outcome, detail,
         )
 
-    async def start(self) -> None:
+    async def connect(self) -> None:
+        """The department's store and outbox, without consuming: for command-line entry points."""
         self._pool = await asyncpg.create_pool(self.settings.dsn, min_size=1, max_size=8)
         self._outbox = Outbox(self.department, self._pool, self.broker)
+
+    async def disconnect(self) -> None:
+        await self.pool.close()
+
+    async def start(self) -> None:
+        await self.connect()
         await self.broker.start()
         self._relay = asyncio.create_task(self.outbox.run(), name=f"{self.department}-outbox")
 
@@ -171,7 +179,7 @@ class DepartmentService:
         self._relay.cancel()
         await asyncio.gather(self._relay, return_exceptions=True)
         await self.broker.stop()
-        await self.pool.close()
+        await self.disconnect()
 
     async def run(self, stop: asyncio.Event) -> None:
         await self.start()

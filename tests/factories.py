@@ -1,0 +1,40 @@
+"""Sample events and records for tests."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from contracts.bureau import CaseSubmitted, Decision, OpinionIssued, OpinionRequested, Project
+from services.bureau.samples import applications
+
+T0 = datetime(2026, 9, 21, 9, 0, tzinfo=UTC)
+
+
+def project(**changes: object) -> Project:
+    base = applications(1, seed=7)[0].project
+    return base.model_copy(update=changes)
+
+
+def case_submitted(case_id: str = "G-TEST-1") -> CaseSubmitted:
+    a = applications(1, seed=7)[0]
+    return CaseSubmitted(
+        case_id=case_id, project=a.project, applicant_name=a.applicant_name,
+        applicant_credit_code=a.applicant_credit_code, contact_person=a.contact_person,
+        contact_phone=a.contact_phone, agent="王芳", submitted_at=T0,
+    )
+
+
+def opinion_requested(case_id: str = "G-TEST-1", department: str = "planning", **changes: object) -> OpinionRequested:
+    fields: dict[str, object] = dict(
+        request_id=f"{case_id}/NRP-101/1", case_id=case_id, department=department, item_code="NRP-101",
+        item_name="建设用地规划许可证核发", stage=1, project=project(), requested_at=T0, due_at=T0,
+    )
+    fields.update(changes)
+    return OpinionRequested.model_validate(fields)
+
+
+def opinion_issued(case_id: str = "G-TEST-1", request_id: str | None = None) -> OpinionIssued:
+    return OpinionIssued(
+        request_id=request_id or f"{case_id}/NRP-101/1", case_id=case_id, item_code="NRP-101",
+        decision=Decision.APPROVED, officer="规划科 赵敏", decided_at=T0,
+    )

@@ -1,0 +1,54 @@
+"""The kit's inbox on the real Kafka and PostgreSQL: an event delivered twice changes state once."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import asyncpg
+
+from contracts.bureau import CaseCompleted, CaseOutcome
+from contracts.envelope import encode
+from deploy.settings import Settings
+from services.kit.service import Context, DepartmentService
+from tests.factories import T0
+from tests.kafka_tools import eventually, produce
+
+
+async def test_the_same_event_id_delivered_twice_changes_state_once(stack: Settings) -> None:
+    table = f"coordination.test_counts_{uuid.uuid4().hex[:8]}"
+    setup = await asyncpg.connect(stack.dsn)
+    await setup.execute(f"CREATE TABLE {table} (case_id text PRIMARY KEY, seen int NOT NULL)")
+    service = DepartmentService("coordination", stack, group=f"test-inbox-{uuid.uuid4().hex[:8]}")
+
+    @service.handles(CaseCompleted)
+    async def count(event: CaseCompleted, ctx: Context) -> None:
+        await ctx.connection.execute(
+            f"INSERT INTO {table} VALUES ($1, 1) ON CONFLICT (case_id) DO UPDATE SET seen = {table}.seen + 1",
+            event.case_id,
+        )
+
+    twice, once = f"G-IN-{uuid.uuid4().hex[:8]}", f"G-IN-{uuid.uuid4().hex[:8]}"
+    repeated = encode(CaseCompleted(case_id=twice, outcome=CaseOutcome.COMPLETED, completed_at=T0), source="/t")
+    other = encode(CaseCompleted(case_id=once, outcome=CaseOutcome.COMPLETED, completed_at=T0), source="/t")
+    stop = asyncio.Event()
+    running = asyncio.create_task(service.run(stop))
+    try:
+        # The gateway delivers at least once: the same record may arrive again after a retry.
+        await produce(stack.bootstrap, "deliver.coordination", repeated, repeated, other)
+
+        async def counted() -> bool:
+            return await setup.fetchval(f"SELECT count(*) FROM {table} WHERE case_id = ANY($1)", [twice, once]) == 2
+
+        await eventually(counted)
+        await asyncio.sleep(1.0)  # room for a wrongly applied copy to land
+        seen = dict(await setup.fetch(f"SELECT case_id, seen FROM {table} WHERE case_id = ANY($1)", [twice, once]))
+        assert seen == {twice: 1, once: 1}
+        outcome = await setup.fetchval("SELECT outcome FROM coordination.inbox WHERE event_id = $1",
+                                       dict(repeated.headers)["ce_id"].decode())
+        assert outcome == "handled"
+    finally:
+        stop.set()
+        await running
+        await setup.execute(f"DROP TABLE {table}")
+        await setup.close()

@@ -1,0 +1,92 @@
+"""Reading and writing the real topics from tests."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from types import TracebackType
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+
+from contracts.envelope import KafkaRecord
+
+Record = ConsumerRecord[bytes, bytes]
+
+
+def header(record: Record, name: str) -> str | None:
+    value = dict(record.headers).get(name)
+    return value.decode() if value is not None else None
+
+
+class Tail:
+    """Records appended to a topic after this tail was opened (read_committed)."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self.topic = topic
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap, isolation_level="read_committed", enable_auto_commit=False
+        )
+        self.records: list[Record] = []
+
+    async def __aenter__(self) -> Tail:
+        await self.consumer.start()
+        await self.consumer._client.set_topics([self.topic])  # fetch this topic's metadata
+        partitions = [TopicPartition(self.topic, p) for p in self.consumer.partitions_for_topic(self.topic) or ()]
+        if not partitions:
+            await self.consumer.stop()
+            raise AssertionError(f"topic {self.topic} does not exist")
+        self.consumer.assign(partitions)
+        ends = await self.consumer.end_offsets(partitions)
+        for tp, offset in ends.items():
+            self.consumer.seek(tp, offset)
+        return self
+
+    async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.consumer.stop()
+
+    async def wait_for(self, match: Callable[[Record], bool], count: int = 1, timeout: float = 30.0) -> list[Record]:
+        """Wait until ``count`` records match; returns the matches (fails the test on timeout)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            batch = await self.consumer.getmany(timeout_ms=200)
+            for records in batch.values():
+                self.records.extend(records)
+            matches = [r for r in self.records if match(r)]
+            if len(matches) >= count:
+                return matches
+        raise AssertionError(f"{self.topic}: {len([r for r in self.records if match(r)])} of {count} "
+                             f"expected records after {timeout}s")
+
+    async def collect(self, seconds: float) -> list[Record]:
+        """Everything that arrives in the next ``seconds``."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            batch = await self.consumer.getmany(timeout_ms=200)
+            for records in batch.values():
+                self.records.extend(records)
+        return self.records
+
+
+async def produce(bootstrap: str, topic: str, *records: KafkaRecord) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True)
+    await producer.start()
+    try:
+        for record in records:
+            await producer.send_and_wait(topic, record.value, key=record.key, headers=record.headers)
+    finally:
+        await producer.stop()
+
+
+async def eventually(check: Callable[[], object], timeout: float = 30.0) -> None:
+    """Poll an async check until it returns truthy."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"condition not met within {timeout}s")

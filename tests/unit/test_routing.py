@@ -1,0 +1,124 @@
+import json
+from datetime import datetime
+
+from contracts.base import Sharing
+from contracts.envelope import KafkaRecord, encode, encode_payload
+from gateway.registry import ContractVersion, Registry
+from gateway.rejections import Reason
+from gateway.routing import DETAIL_HEADER, REASON_HEADER, SENDER_HEADER, IngressRecord, NoAgreements, Outgoing, route
+from tests.factories import T0, case_submitted, opinion_issued, opinion_requested
+
+REGISTRY = Registry.from_catalogue()
+LIMIT = 1024 * 1024
+
+
+def ingress(record: KafkaRecord, sender: str, offset: int = 7) -> IngressRecord:
+    return IngressRecord(f"ingress.{sender}", 0, offset, record.key, record.value, record.headers, sender)
+
+
+def by_topic(records: list[Outgoing]) -> dict[str, list[Outgoing]]:
+    out: dict[str, list[Outgoing]] = {}
+    for r in records:
+        out.setdefault(r.topic, []).append(r)
+    return out
+
+
+class OnlyContactFor:
+    def __init__(self, consumer: str) -> None:
+        self.consumer = consumer
+
+    def conditional_fields(self, consumer: str, contract: ContractVersion, at: datetime) -> frozenset[str]:
+        return contract.fields_with(Sharing.CONDITIONAL) if consumer == self.consumer else frozenset()
+
+
+def test_an_addressed_event_is_recorded_delivered_to_its_recipient_only_and_audited() -> None:
+    record = encode(opinion_requested(), source="/concord/bureau", id="e-1")
+    routed = route(ingress(record, "bureau"), REGISTRY, NoAgreements(), T0, LIMIT)
+    assert routed.rejection is None
+    topics = by_topic(routed.records)
+    assert set(topics) == {"shared.bureau.opinion-requested", "deliver.planning", "audit.exchange"}
+    delivered = topics["deliver.planning"][0]
+    assert delivered.key == b"G-TEST-1"
+    assert dict(delivered.headers)[SENDER_HEADER] == b"bureau"
+    audit = json.loads(topics["audit.exchange"][0].value)
+    assert audit["action"] == "routed" and audit["event_id"] == "e-1" and list(audit["delivered"]) == ["planning"]
+
+
+def test_fields_are_cut_to_what_each_consumer_may_see() -> None:
+    record = encode(case_submitted(), source="/concord/bureau")
+    routed = route(ingress(record, "bureau"), REGISTRY, OnlyContactFor("housing"), T0, LIMIT)
+    topics = by_topic(routed.records)
+    shared_payload = json.loads(topics["shared.bureau.case-submitted"][0].value)
+    assert "agent" not in shared_payload  # not shared: never leaves the owner
+    assert shared_payload["contact_phone"]
+    housing = json.loads(topics["deliver.housing"][0].value)
+    planning = json.loads(topics["deliver.planning"][0].value)
+    assert housing["contact_phone"] and "agent" not in housing
+    assert "contact_phone" not in planning and "contact_person" not in planning and "agent" not in planning
+    assert planning["project"] == housing["project"]
+    assert "deliver.bureau" not in topics  # the sender does not get its own event back
+
+
+def test_a_department_may_not_publish_a_contract_it_neither_owns_nor_is_delegated() -> None:
+    record = encode(case_submitted(), source="/concord/planning")
+    routed = route(ingress(record, "planning"), REGISTRY, NoAgreements(), T0, LIMIT)
+    assert routed.rejection is not None and routed.rejection.reason is Reason.PRODUCER_NOT_AUTHORISED
+    assert not [r for r in routed.records if r.topic.startswith(("shared.", "deliver.housing"))]
+
+
+def test_delegated_publishers_may_publish() -> None:
+    record = encode(opinion_issued(), source="/concord/planning")
+    routed = route(ingress(record, "planning"), REGISTRY, NoAgreements(), T0, LIMIT)
+    assert routed.rejection is None
+    delivered = json.loads(by_topic(routed.records)["deliver.bureau"][0].value)
+    assert "officer" not in delivered
+
+
+def test_a_malformed_payload_is_dead_lettered_with_its_reason_and_the_sender_told() -> None:
+    record = encode_payload(b'{"case_id": "G-1", oops', contract_id="bureau.opinion-issued", version=1,
+                            subject="G-1", source="/concord/planning", id="bad-1")
+    routed = route(ingress(record, "planning", offset=42), REGISTRY, NoAgreements(), T0, LIMIT)
+    assert routed.rejection is not None and routed.rejection.reason is Reason.MALFORMED_PAYLOAD
+    topics = by_topic(routed.records)
+    assert set(topics) == {"deadletter.planning", "deliver.planning", "audit.exchange"}
+    dead = topics["deadletter.planning"][0]
+    assert dead.value == record.value  # the original bytes
+    assert dict(dead.headers)[REASON_HEADER] == b"malformed_payload"
+    notice = json.loads(topics["deliver.planning"][0].value)
+    assert notice["event_id"] == "bad-1" and notice["reason"] == "malformed_payload"
+    assert notice["ingress_offset"] == 42
+    assert json.loads(topics["audit.exchange"][0].value)["reason"] == "malformed_payload"
+
+
+def test_schema_violations_are_named() -> None:
+    payload = opinion_issued().model_dump(mode="json") | {"decision": "maybe", "extra": 1}
+    record = encode_payload(json.dumps(payload).encode(), contract_id="bureau.opinion-issued", version=1,
+                            subject="G-TEST-1", source="/concord/planning")
+    routed = route(ingress(record, "planning"), REGISTRY, NoAgreements(), T0, LIMIT)
+    assert routed.rejection is not None and routed.rejection.reason is Reason.SCHEMA_VIOLATION
+    assert "decision" in routed.rejection.detail and "extra" in routed.rejection.detail
+    dead = by_topic(routed.records)["deadletter.planning"][0]
+    assert b"decision" in dict(dead.headers)[DETAIL_HEADER]
+
+
+def test_unknown_contract_versions_and_oversized_payloads_are_refused() -> None:
+    record = encode_payload(b"{}", contract_id="bureau.opinion-issued", version=9, subject="G", source="/x")
+    assert route(ingress(record, "planning"), REGISTRY, NoAgreements(), T0, LIMIT).rejection.reason \
+        is Reason.UNKNOWN_CONTRACT  # type: ignore[union-attr]
+    record = encode(opinion_issued(), source="/concord/planning")
+    routed = route(ingress(record, "planning"), REGISTRY, NoAgreements(), T0, len(record.value) - 1)
+    assert routed.rejection is not None and routed.rejection.reason is Reason.PAYLOAD_TOO_LARGE
+
+
+def test_a_subject_that_differs_from_the_payload_case_is_refused() -> None:
+    good = encode(opinion_issued(), source="/concord/planning")
+    headers = [(k, b"G-OTHER" if k == "ce_subject" else v) for k, v in good.headers]
+    routed = route(IngressRecord("ingress.planning", 0, 1, b"G-OTHER", good.value, headers, "planning"),
+                   REGISTRY, NoAgreements(), T0, LIMIT)
+    assert routed.rejection is not None and routed.rejection.reason is Reason.SCHEMA_VIOLATION
+
+
+def test_an_addressed_event_to_a_non_consumer_is_refused() -> None:
+    record = encode(opinion_requested(department="coordination"), source="/concord/bureau")
+    routed = route(ingress(record, "bureau"), REGISTRY, NoAgreements(), T0, LIMIT)
+    assert routed.rejection is not None and "department" in routed.rejection.detail
