@@ -4,7 +4,7 @@ who consumes it, and a sharing class on every field."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cached_property
@@ -94,7 +94,7 @@ def parse_dataschema(uri: str) -> tuple[str, int] | None:
     return (contract_id, int(version)) if contract_id and version.isdigit() else None
 
 
-def field_sharing(schema: dict[str, Any]) -> dict[str, Sharing]:
+def field_sharing(schema: Mapping[str, Any]) -> dict[str, Sharing]:
     """The sharing class of each top-level field of a contract's JSON Schema."""
     return {name: Sharing(prop.get("x-sharing", Sharing.NOT_SHARED))
             for name, prop in schema.get("properties", {}).items()}

@@ -42,29 +42,3 @@ DEPARTMENTS: dict[str, Department] = {
 SERVICE_DEPARTMENTS: tuple[str, ...] = tuple(DEPARTMENTS)
 # Departments that give opinions on approval items.
 REVIEWERS: frozenset[str] = frozenset({DEVREFORM, PLANNING, ENVIRONMENT, HOUSING, AIRDEFENCE, MARKET, WATER})
-
-
-def ingress_topic(department: str) -> str:
-    return f"ingress.{department}"
-
-
-def deliver_topic(department: str) -> str:
-    return f"deliver.{department}"
-
-
-def deadletter_topic(department: str) -> str:
-    return f"deadletter.{department}"
-
-
-def shared_topic(contract_id: str) -> str:
-    return f"shared.{contract_id}"
-
-
-AUDIT_TOPIC = "audit.exchange"
-INGRESS_PATTERN = r"^ingress\..+"
-
-
-def department_of_ingress(topic: str) -> str | None:
-    """The sending department is where a message entered, never a field the sender fills in."""
-    prefix, _, code = topic.partition(".")
-    return code if prefix == "ingress" and code in DEPARTMENTS else None

@@ -5,9 +5,10 @@ from __future__ import annotations
 import typer
 from rich.console import Console
 
+from contracts.cli import contracts_cli
 from deploy.settings import settings
 from deploy.stack import Stack, StackError
-from gateway.cli import gateway, topics
+from gateway.cli import agreements, audit, check_contracts, gateway, publish_contracts, tokens, topics
 from services.bureau.cli import case
 from services.cli import service
 
@@ -18,6 +19,12 @@ app.add_typer(topics, name="topics")
 app.add_typer(gateway, name="gateway")
 app.add_typer(service, name="service")
 app.add_typer(case, name="case")
+app.add_typer(contracts_cli, name="contracts")
+app.add_typer(tokens, name="tokens")
+app.add_typer(agreements, name="agreements")
+app.add_typer(audit, name="audit")
+contracts_cli.command("check")(check_contracts)
+contracts_cli.command("publish")(publish_contracts)
 console = Console()
 
 

@@ -14,7 +14,7 @@ from contracts.departments import BUREAU
 from deploy.processes import AppProcesses
 from deploy.settings import Settings
 from deploy.stack import Stack
-from gateway.topics import ensure_topics
+from gateway.topics import ensure_topics, planned_topics
 from services.bureau.samples import applications
 from services.departments import RULES
 
@@ -25,7 +25,7 @@ def prepare(settings: Settings) -> None:
     """The stack up and the topics there (both idempotent)."""
     with console.status("starting Kafka and PostgreSQL"):
         Stack(settings).up()
-    asyncio.run(ensure_topics(settings.bootstrap))
+    asyncio.run(ensure_topics(settings.bootstrap, planned_topics(settings.topics)))
 
 
 def run_demo(settings: Settings, count: int, timeout: float, seed: int) -> int:

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from contracts.topics import Topics
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CONCORD_", extra="ignore")
@@ -31,6 +33,9 @@ class Settings(BaseSettings):
     bureau_host: str = "127.0.0.1"
     bureau_port: int = 8401
 
+    # Topic names: empty for the exchange itself; a namespace keeps a benchmark or a second exchange apart.
+    topic_namespace: str = ""
+
     # Gateway routing.
     max_payload_bytes: int = 1024 * 1024
     router_batch_records: int = 1000
@@ -50,6 +55,10 @@ class Settings(BaseSettings):
         return self.database_url or (
             f"postgresql://{self.postgres_user}@127.0.0.1:{self.postgres_port}/{self.postgres_db}"
         )
+
+    @property
+    def topics(self) -> Topics:
+        return Topics(self.topic_namespace)
 
     @property
     def stack_path(self) -> Path:

@@ -1,16 +1,29 @@
-"""The contract versions the gateway enforces, each with its compiled validator and sharing classes."""
+"""The contract registry: every version of every contract, kept in PostgreSQL, and the in-memory view the
+router enforces (each version with its compiled validator and the sharing class of each field).
+
+A version is one JSON Schema document. Besides the payload's shape it carries what the gateway enforces:
+``x-sharing`` on every field (``x-legal-basis`` on conditional ones) and ``x-contract`` (owner, publishers,
+consumers, the subject field holding the case id, and the recipient field of addressed contracts)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import hashlib
+import json
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import asyncpg
 from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema.exceptions import SchemaError
 
-from contracts.base import CATALOGUE, Contract, Sharing, field_sharing
+from contracts.base import CATALOGUE, CONTRACT_ID, Sharing, field_sharing
+from contracts.compatibility import Mode, incompatibilities
+from contracts.departments import DEPARTMENTS, EXCHANGE
+from gateway.notices import Notices
 
 FORMATS = FormatChecker(formats=["date-time", "date", "email"])
+MEMBERS = set(DEPARTMENTS) | {EXCHANGE}
 
 
 @dataclass(frozen=True)
@@ -27,16 +40,16 @@ class ContractVersion:
     validator: Draft202012Validator = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        Draft202012Validator.check_schema(self.schema)
         object.__setattr__(self, "sharing", field_sharing(self.schema))
         object.__setattr__(self, "validator", Draft202012Validator(self.schema, format_checker=FORMATS))
 
     @classmethod
-    def of(cls, contract: Contract) -> ContractVersion:
+    def from_schema(cls, schema: Mapping[str, Any]) -> ContractVersion:
+        meta = schema["x-contract"]
         return cls(
-            id=contract.id, version=contract.version, owner=contract.owner, publishers=contract.publishers,
-            consumers=contract.consumers, subject_field=contract.subject_field,
-            recipient_field=contract.recipient_field, schema=contract.json_schema,
+            id=meta["id"], version=meta["version"], owner=meta["owner"],
+            publishers=frozenset(meta["publishers"]) | {meta["owner"]}, consumers=frozenset(meta["consumers"]),
+            subject_field=meta["subject"], recipient_field=meta.get("recipient"), schema=dict(schema),
         )
 
     def fields_with(self, *classes: Sharing) -> frozenset[str]:
@@ -48,25 +61,196 @@ class ContractVersion:
 
 
 class Registry:
-    """In-memory view of the registered contract versions, looked up on every routed event."""
+    """The versions the router enforces, looked up on every routed event."""
 
     def __init__(self, versions: Iterable[ContractVersion] = ()) -> None:
-        self._versions: dict[tuple[str, int], ContractVersion] = {}
-        for version in versions:
-            self.add(version)
+        self._versions = {(v.id, v.version): v for v in versions}
 
     @classmethod
     def from_catalogue(cls) -> Registry:
-        return cls(ContractVersion.of(c) for c in CATALOGUE.values())
-
-    def add(self, version: ContractVersion) -> None:
-        self._versions[(version.id, version.version)] = version
+        return cls(ContractVersion.from_schema(c.json_schema) for c in CATALOGUE.values())
 
     def get(self, contract_id: str, version: int) -> ContractVersion | None:
         return self._versions.get((contract_id, version))
 
-    def __iter__(self) -> Any:
+    def latest(self, contract_id: str) -> ContractVersion | None:
+        versions = [v for (cid, _), v in self._versions.items() if cid == contract_id]
+        return max(versions, key=lambda v: v.version) if versions else None
+
+    def __iter__(self) -> Iterator[ContractVersion]:
         return iter(self._versions.values())
 
-    def contract_ids(self) -> set[str]:
-        return {cid for cid, _ in self._versions}
+
+async def load_registry(pool: asyncpg.Pool) -> Registry:
+    rows = await pool.fetch("SELECT schema FROM gateway.contract_versions")
+    return Registry(ContractVersion.from_schema(json.loads(r["schema"])) for r in rows)
+
+
+def fingerprint(schema: Mapping[str, Any]) -> str:
+    """Identity of a schema's content, whatever version number it carries."""
+    content = dict(schema)
+    if isinstance(content.get("x-contract"), dict):
+        content["x-contract"] = {k: v for k, v in content["x-contract"].items() if k != "version"}
+    return hashlib.sha256(json.dumps(content, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def problems_with(contract_id: str, schema: Mapping[str, Any]) -> list[str]:
+    """Why a schema cannot be a version of this contract; empty when it can."""
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        return [f"not a valid JSON Schema (2020-12): {exc.message}"]
+    problems: list[str] = []
+    if not CONTRACT_ID.match(contract_id):
+        problems.append(f"contract id {contract_id!r} is not <owner>.<name>")
+    meta = schema.get("x-contract")
+    if not isinstance(meta, dict):
+        return [*problems, "x-contract (id, version, owner, publishers, consumers, subject) is missing"]
+    owner = contract_id.partition(".")[0]
+    if meta.get("id") != contract_id or meta.get("owner") != owner:
+        problems.append(f"x-contract must name id {contract_id!r} and owner {owner!r}")
+    if not isinstance(meta.get("version"), int) or meta["version"] < 1:
+        problems.append("x-contract.version must be a positive integer")
+    for role in ("publishers", "consumers"):
+        members = meta.get(role)
+        if not isinstance(members, list) or set(members) - MEMBERS:
+            problems.append(f"x-contract.{role} must list members of the exchange")
+    if schema.get("type") != "object" or schema.get("additionalProperties") is not False:
+        problems.append("a contract is a closed object (type object, additionalProperties false): "
+                        "a field without a sharing class cannot travel")
+    properties = schema.get("properties", {})
+    for name, prop in properties.items():
+        sharing = prop.get("x-sharing") if isinstance(prop, dict) else None
+        if sharing not in {s.value for s in Sharing}:
+            problems.append(f"field {name!r} has no sharing class (x-sharing: unconditional, conditional, not_shared)")
+        elif sharing == Sharing.CONDITIONAL and not prop.get("x-legal-basis"):
+            problems.append(f"conditional field {name!r} needs x-legal-basis")
+    required = schema.get("required", [])
+    for role in ("subject", "recipient"):
+        name = meta.get(role)
+        if (role == "subject" or name is not None) and (name not in properties or name not in required):
+            problems.append(f"x-contract.{role} must name a required field")
+    return problems
+
+
+class RegistrationRefused(ValueError):
+    def __init__(self, problems: list[str], incompatible: bool = False) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+        self.incompatible = incompatible
+
+
+@dataclass(frozen=True)
+class Registered:
+    contract_id: str
+    version: int
+    created: bool
+
+
+class RegistryStore:
+    """The registry in PostgreSQL (schema ``gateway``)."""
+
+    def __init__(self, pool: asyncpg.Pool, notices: Notices) -> None:
+        self.pool = pool
+        self.notices = notices
+
+    async def contracts(self) -> list[dict[str, Any]]:
+        rows = await self.pool.fetch(
+            "SELECT c.id, c.owner, c.compatibility, array_agg(v.version ORDER BY v.version) AS versions"
+            " FROM gateway.contracts c JOIN gateway.contract_versions v ON v.contract_id = c.id"
+            " GROUP BY c.id ORDER BY c.id"
+        )
+        return [{"id": r["id"], "owner": r["owner"], "compatibility": r["compatibility"],
+                 "versions": list(r["versions"]), "latest": r["versions"][-1]} for r in rows]
+
+    async def versions(self, contract_id: str) -> list[int]:
+        rows = await self.pool.fetch(
+            "SELECT version FROM gateway.contract_versions WHERE contract_id = $1 ORDER BY version", contract_id
+        )
+        return [r["version"] for r in rows]
+
+    async def schema(self, contract_id: str, version: int) -> dict[str, Any] | None:
+        raw = await self.pool.fetchval(
+            "SELECT schema FROM gateway.contract_versions WHERE contract_id = $1 AND version = $2", contract_id, version
+        )
+        return json.loads(raw) if raw else None
+
+    async def mode(self, contract_id: str) -> Mode | None:
+        raw = await self.pool.fetchval("SELECT compatibility FROM gateway.contracts WHERE id = $1", contract_id)
+        return Mode(raw) if raw else None
+
+    async def register(self, contract_id: str, schema: Mapping[str, Any], by: str) -> Registered:
+        """Add a version, unless the contract's compatibility mode forbids it. Registering a schema that is
+        already a version returns that version. The version number is the next one; a schema that names
+        another in ``x-contract.version`` is refused."""
+        schema = json.loads(json.dumps(schema))
+        owner = contract_id.partition(".")[0]
+        if by != owner:
+            raise RegistrationRefused([f"only {owner} may register versions of {contract_id}; you are {by}"])
+        async with self.pool.acquire() as connection, connection.transaction():
+            await connection.execute("SELECT pg_advisory_xact_lock(hashtext($1))", contract_id)
+            rows = await connection.fetch(
+                "SELECT version, schema, fingerprint FROM gateway.contract_versions WHERE contract_id = $1"
+                " ORDER BY version", contract_id,
+            )
+            meta = schema.get("x-contract")
+            next_version = len(rows) + 1
+            if isinstance(meta, dict) and "version" not in meta:
+                meta["version"] = next_version
+            print_ = fingerprint(schema)
+            for row in rows:
+                if row["fingerprint"] == print_:
+                    return Registered(contract_id, row["version"], created=False)
+            problems = problems_with(contract_id, schema)
+            if not problems and schema["x-contract"]["version"] != next_version:
+                problems.append(f"the next version of {contract_id} is {next_version}, "
+                                f"not {schema['x-contract']['version']}")
+            if problems:
+                raise RegistrationRefused(problems)
+            mode = Mode(await connection.fetchval(
+                "SELECT compatibility FROM gateway.contracts WHERE id = $1", contract_id) or Mode.BACKWARD)
+            differences = incompatibilities(mode, [json.loads(r["schema"]) for r in rows], schema)
+            if differences:
+                raise RegistrationRefused([str(d) for d in differences], incompatible=True)
+            await connection.execute(
+                "INSERT INTO gateway.contracts (id, owner) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
+                contract_id, owner,
+            )
+            await connection.execute(
+                "INSERT INTO gateway.contract_versions (contract_id, version, schema, fingerprint, registered_by)"
+                " VALUES ($1, $2, $3, $4, $5)", contract_id, next_version, json.dumps(schema), print_, by,
+            )
+            await self.notices.audit(connection, "contract_registered", contract=contract_id, version=next_version,
+                                     sender=by, detail=f"compatibility {mode.value}")
+        self.notices.outbox.wake()
+        return Registered(contract_id, next_version, created=True)
+
+    async def set_mode(self, contract_id: str, mode: Mode, by: str) -> None:
+        owner = contract_id.partition(".")[0]
+        if by != owner:
+            raise RegistrationRefused([f"only {owner} may set the compatibility of {contract_id}; you are {by}"])
+        async with self.pool.acquire() as connection, connection.transaction():
+            updated = await connection.fetchval(
+                "UPDATE gateway.contracts SET compatibility = $2 WHERE id = $1 RETURNING id", contract_id, mode.value
+            )
+            if updated is None:
+                raise KeyError(contract_id)
+            await self.notices.audit(connection, "contract_compatibility_set", contract=contract_id, sender=by,
+                                     detail=mode.value)
+        self.notices.outbox.wake()
+
+    async def sync_catalogue(self) -> list[str]:
+        """Register the contracts declared in code that the registry does not have yet, in version order.
+        Returns the problems found (a code version that differs from the registered one, or is refused)."""
+        problems: list[str] = []
+        for (contract_id, version), declared in sorted(CATALOGUE.items()):
+            registered = await self.schema(contract_id, version)
+            if registered is not None:
+                if fingerprint(registered) != fingerprint(declared.json_schema):
+                    problems.append(f"{contract_id} v{version} in code differs from the registered version")
+                continue
+            try:
+                await self.register(contract_id, declared.json_schema, by=declared.owner)
+            except RegistrationRefused as exc:
+                problems.append(f"{contract_id} v{version}: {exc}")
+        return problems

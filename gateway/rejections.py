@@ -27,6 +27,10 @@ class Reason(StrEnum):
     PAYLOAD_TOO_LARGE = "payload_too_large"
     """The body is larger than the configured limit (``CONCORD_MAX_PAYLOAD_BYTES``, 1 MiB by default)."""
 
+    DUPLICATE_ID = "duplicate_id"
+    """The sender already sent an event with this ce_id (from another ingress position): an event id is
+    unique per sender, so a second one is refused rather than applied twice."""
+
 
 @dataclass(frozen=True)
 class Rejection(Exception):

@@ -12,10 +12,11 @@ from collections.abc import Iterable
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 
-from contracts.departments import SERVICE_DEPARTMENTS, department_of_ingress, ingress_topic
+from contracts.departments import SERVICE_DEPARTMENTS
 from deploy.settings import Settings
-from gateway.registry import Registry
-from gateway.routing import IngressRecord, Routed, SharingPolicy, route
+from gateway.enforcement import Enforcement, Seen
+from gateway.rejections import Reason, Rejection
+from gateway.routing import IngressRecord, Routed, reject, route
 from services.kit.clock import Clock
 
 log = logging.getLogger("concord.router")
@@ -39,22 +40,20 @@ class Router:
     def __init__(
         self,
         settings: Settings,
-        registry: Registry,
-        policy: SharingPolicy,
+        enforcement: Enforcement,
         clock: Clock,
         instance: str | None = None,
     ) -> None:
         self.settings = settings
-        self.registry = registry
-        self.policy = policy
+        self.enforcement = enforcement
         self.clock = clock
         self.instance = instance or f"{socket.gethostname()}-{os.getpid()}"
         self.batch_lock = asyncio.Lock()
         self.generation = 0
         self.routed = 0
         self.rejected = 0
+        self.topics = settings.topics
         self.consumer = AIOKafkaConsumer(
-            *[ingress_topic(d) for d in SERVICE_DEPARTMENTS],
             bootstrap_servers=settings.bootstrap,
             group_id=settings.router_group,
             client_id=f"concord-router-{self.instance}",
@@ -78,7 +77,7 @@ class Router:
     async def start(self) -> None:
         await self.producer.start()
         self.consumer.subscribe(
-            [ingress_topic(d) for d in SERVICE_DEPARTMENTS], listener=_Revocations(self)
+            [self.topics.ingress(d) for d in SERVICE_DEPARTMENTS], listener=_Revocations(self)
         )
         await self.consumer.start()
 
@@ -103,7 +102,10 @@ class Router:
             return 0
         async with self.batch_lock:
             if generation != self.generation:
-                return 0  # a rebalance came between fetch and routing: the new owner reads from committed offsets
+                # A rebalance came between fetch and routing: whoever owns these partitions now reads them again
+                # from the committed offsets (we too, for those still ours: our position moved past them).
+                await self._rewind(batch.keys())
+                return 0
             try:
                 return await self._route_in_transaction(batch)
             except Exception:
@@ -111,33 +113,51 @@ class Router:
                 await self._rewind(batch.keys())
                 return 0
 
-    async def _route_in_transaction(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> int:
+    async def _route_batch(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> list[Routed]:
+        """Route every record (pure), then refuse the ids a sender already used."""
+        await self.enforcement.refresh()
         now = self.clock.now()
-        limit = self.settings.max_payload_bytes
-        offsets: dict[TopicPartition, int] = {}
-        count = 0
+        results: list[tuple[IngressRecord, Routed]] = []
+        for tp, records in batch.items():
+            sender = self.topics.sender_of(tp.topic)
+            assert sender is not None, tp.topic  # only ingress topics of members are subscribed
+            for r in records:
+                record = IngressRecord(tp.topic, tp.partition, r.offset, r.key, r.value or b"", list(r.headers), sender)
+                try:
+                    routed = route(record, self.enforcement.registry, self.enforcement.sharing, now,
+                                   self.settings.max_payload_bytes, self.topics)
+                except Exception as exc:  # a record must never stop the stream: refuse it, keep going
+                    log.exception("router %s: could not route %s", self.instance, _position(record))
+                    routed = reject(record, Rejection(Reason.MALFORMED_ENVELOPE, f"could not be routed: {exc!r}"),
+                                    now, self.topics)
+                results.append((record, routed))
+        duplicates = await self.enforcement.duplicates([
+            Seen(record.sender, routed.event_id, _position(record))
+            for record, routed in results if routed.event_id is not None
+        ])
+        routed_batch: list[Routed] = []
+        for record, routed in results:
+            first = duplicates.get(_position(record))
+            if first is not None:
+                detail = f"event id {routed.event_id} was already sent by {record.sender} (first at {first})"
+                routed = reject(record, Rejection(Reason.DUPLICATE_ID, detail), now, self.topics)
+            routed_batch.append(routed)
+        return routed_batch
+
+    async def _route_in_transaction(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> int:
+        routed_batch = await self._route_batch(batch)
+        offsets = {tp: records[-1].offset + 1 for tp, records in batch.items()}
         async with self.producer.transaction():
             sends = []
-            for tp, records in batch.items():
-                sender = department_of_ingress(tp.topic)
-                assert sender is not None, tp.topic  # only ingress topics of members are subscribed
-                for r in records:
-                    routed: Routed = route(
-                        IngressRecord(tp.topic, tp.partition, r.offset, r.key, r.value or b"",
-                                      list(r.headers), sender),
-                        self.registry, self.policy, now, limit,
-                    )
-                    if routed.rejection:
-                        self.rejected += 1
-                    else:
-                        self.routed += 1
-                    for out in routed.records:
-                        sends.append(await self.producer.send(out.topic, out.value, key=out.key, headers=out.headers))
-                    count += 1
-                offsets[tp] = records[-1].offset + 1
+            for routed in routed_batch:
+                for out in routed.records:
+                    sends.append(await self.producer.send(out.topic, out.value, key=out.key, headers=out.headers))
             await asyncio.gather(*sends)
             await self.producer.send_offsets_to_transaction(offsets, self.settings.router_group)
-        return count
+        rejected = sum(1 for r in routed_batch if r.rejection)
+        self.rejected += rejected
+        self.routed += len(routed_batch) - rejected
+        return len(routed_batch)
 
     async def _rewind(self, partitions: Iterable[TopicPartition]) -> None:
         for tp in partitions:
@@ -148,3 +168,7 @@ class Router:
                 await self.consumer.seek_to_beginning(tp)
             else:
                 self.consumer.seek(tp, committed)
+
+
+def _position(record: IngressRecord) -> str:
+    return f"{record.topic}/{record.partition}/{record.offset}"

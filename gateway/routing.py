@@ -4,15 +4,15 @@ records to write (shared, deliver, audit) or the rejection (dead letter, notice,
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
 from contracts.base import Sharing
-from contracts.departments import AUDIT_TOPIC, EXCHANGE, deadletter_topic, deliver_topic, shared_topic
+from contracts.departments import EXCHANGE
 from contracts.envelope import Envelope, EnvelopeError, Headers, decode, encode, parse_payload
 from contracts.exchange import EventRejected
+from contracts.topics import Topics
 from gateway.registry import ContractVersion, Registry
 from gateway.rejections import Reason, Rejection
 
@@ -45,6 +45,7 @@ class Outgoing:
 class Routed:
     records: list[Outgoing] = field(default_factory=list)
     rejection: Rejection | None = None
+    event_id: str | None = None  # of an event routed (not of a rejected one)
 
 
 class SharingPolicy(Protocol):
@@ -52,9 +53,16 @@ class SharingPolicy(Protocol):
         """The conditional fields of a contract a consumer may see at this moment, under its agreements."""
         ...
 
+    def consumers(self, contract: ContractVersion, at: datetime) -> frozenset[str]:
+        """Departments with an agreement in force for the contract, beyond its declared consumers."""
+        ...
+
 
 class NoAgreements:
     def conditional_fields(self, consumer: str, contract: ContractVersion, at: datetime) -> frozenset[str]:
+        return frozenset()
+
+    def consumers(self, contract: ContractVersion, at: datetime) -> frozenset[str]:
         return frozenset()
 
 
@@ -95,10 +103,19 @@ def _check(
     return envelope, contract, payload
 
 
-def recipients(contract: ContractVersion, payload: dict[str, Any], sender: str) -> list[str]:
+def recipients(
+    contract: ContractVersion, payload: dict[str, Any], sender: str, policy: SharingPolicy, now: datetime
+) -> list[str]:
+    """The addressee of an addressed contract; otherwise every declared consumer and every department with
+    an agreement in force, except the sender."""
     if contract.recipient_field:
         return [payload[contract.recipient_field]]
-    return sorted(contract.consumers - {sender})
+    return sorted((contract.consumers | policy.consumers(contract, now)) - {sender})
+
+
+def visible_fields(contract: ContractVersion, consumer: str, policy: SharingPolicy, now: datetime) -> frozenset[str]:
+    """What a consumer sees: unconditional fields, and the conditional ones its agreements in force grant."""
+    return contract.fields_with(Sharing.UNCONDITIONAL) | policy.conditional_fields(consumer, contract, now)
 
 
 def route(
@@ -107,37 +124,38 @@ def route(
     policy: SharingPolicy,
     now: datetime,
     max_payload_bytes: int,
+    topics: Topics,
 ) -> Routed:
     try:
         envelope, contract, payload = _check(record, registry, max_payload_bytes)
     except Rejection as rejection:
-        return reject(record, rejection, now)
+        return reject(record, rejection, now, topics)
 
     headers = [*record.headers, (SENDER_HEADER, record.sender.encode())]
     shareable = contract.fields_with(Sharing.UNCONDITIONAL, Sharing.CONDITIONAL)
-    unconditional = contract.fields_with(Sharing.UNCONDITIONAL)
-    routed = Routed()
-    routed.records.append(Outgoing(shared_topic(contract.id), record.key, _project(payload, shareable, record.value),
+    routed = Routed(event_id=envelope.id)
+    routed.records.append(Outgoing(topics.shared(contract.id), record.key, project(payload, shareable, record.value),
                                    headers))
     delivered: dict[str, list[str]] = {}
-    for consumer in recipients(contract, payload, record.sender):
-        visible = unconditional | policy.conditional_fields(consumer, contract, now)
+    for consumer in recipients(contract, payload, record.sender, policy, now):
+        visible = visible_fields(contract, consumer, policy, now)
         routed.records.append(
-            Outgoing(deliver_topic(consumer), record.key, _project(payload, visible, record.value), headers)
+            Outgoing(topics.deliver(consumer), record.key, project(payload, visible, record.value), headers)
         )
         delivered[consumer] = sorted(visible & payload.keys())
-    routed.records.append(_audit(record, now, action="routed", envelope=envelope, contract=contract,
+    routed.records.append(_audit(record, now, topics, action="routed", envelope=envelope, contract=contract,
                                  delivered=delivered))
     return routed
 
 
-def _project(payload: dict[str, Any], visible: frozenset[str], original: bytes) -> bytes:
+def project(payload: dict[str, Any], visible: frozenset[str], original: bytes) -> bytes:
+    """The payload cut to the visible fields (the original bytes when nothing is cut)."""
     if payload.keys() <= visible:
         return original
     return _dumps({k: v for k, v in payload.items() if k in visible})
 
 
-def reject(record: IngressRecord, rejection: Rejection, now: datetime) -> Routed:
+def reject(record: IngressRecord, rejection: Rejection, now: datetime, topics: Topics) -> Routed:
     """Dead-letter the original bytes with the reason, tell the sender, and audit it."""
     headers = dict(record.headers)
 
@@ -147,28 +165,29 @@ def reject(record: IngressRecord, rejection: Rejection, now: datetime) -> Routed
 
     ingress = f"{record.topic}/{record.partition}/{record.offset}"
     deadletter = Outgoing(
-        deadletter_topic(record.sender), record.key, record.value,
+        topics.deadletter(record.sender), record.key, record.value,
         [*record.headers, (REASON_HEADER, rejection.reason.value.encode()),
          (DETAIL_HEADER, rejection.detail.encode()), (SENDER_HEADER, record.sender.encode()),
          (INGRESS_HEADER, ingress.encode())],
     )
     notice_event = EventRejected(
-        event_id=header("ce_id"), subject=header("ce_subject"), sender=record.sender,
+        event_id=header("ce_id"), subject=header("ce_subject") or ingress, sender=record.sender,
         rejected_type=header("ce_type"),
         reason=rejection.reason.value, detail=rejection.detail, ingress_topic=record.topic,
         ingress_partition=record.partition, ingress_offset=record.offset,
-        deadletter_topic=deadletter_topic(record.sender),
+        deadletter_topic=topics.deadletter(record.sender),
     )
     encoded = encode(notice_event, source=EXCHANGE, time=now, id=f"rejected:{ingress}")
-    notice = Outgoing(deliver_topic(record.sender), encoded.key, encoded.value,
+    notice = Outgoing(topics.deliver(record.sender), encoded.key, encoded.value,
                       [*encoded.headers, (SENDER_HEADER, EXCHANGE.encode())])
-    return Routed(records=[deadletter, notice, _audit(record, now, action="rejected", rejection=rejection)],
+    return Routed(records=[deadletter, notice, _audit(record, now, topics, action="rejected", rejection=rejection)],
                   rejection=rejection)
 
 
 def _audit(
     record: IngressRecord,
     now: datetime,
+    topics: Topics,
     *,
     action: str,
     envelope: Envelope | None = None,
@@ -194,11 +213,4 @@ def _audit(
     if rejection is not None:
         entry["reason"] = rejection.reason.value
         entry["detail"] = rejection.detail
-    return Outgoing(AUDIT_TOPIC, case_id.encode() or None, _dumps(entry), [])
-
-
-def route_batch(
-    records: Sequence[IngressRecord], registry: Registry, policy: SharingPolicy, now: datetime,
-    max_payload_bytes: int,
-) -> list[Routed]:
-    return [route(r, registry, policy, now, max_payload_bytes) for r in records]
+    return Outgoing(topics.audit, case_id.encode() or None, _dumps(entry), [])

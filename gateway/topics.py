@@ -8,14 +8,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from contracts.base import CATALOGUE
-from contracts.departments import (
-    AUDIT_TOPIC,
-    SERVICE_DEPARTMENTS,
-    deadletter_topic,
-    deliver_topic,
-    ingress_topic,
-    shared_topic,
-)
+from contracts.departments import EXCHANGE, SERVICE_DEPARTMENTS
+from contracts.topics import Topics
 
 DAY_MS = 24 * 3600 * 1000
 KEEP = -1  # records of the exchange are kept: shared topics, dead letters and the audit stream
@@ -32,22 +26,23 @@ class TopicSpec:
         return {"retention.ms": str(self.retention_ms), "cleanup.policy": "delete"}
 
 
-def planned_topics() -> list[TopicSpec]:
+def planned_topics(topics: Topics, contract_ids: set[str] | None = None) -> list[TopicSpec]:
+    """Every department's ingress, deliver and dead-letter topics; a shared topic per contract; the audit."""
     specs: list[TopicSpec] = []
     for department in SERVICE_DEPARTMENTS:
         specs += [
-            TopicSpec(ingress_topic(department), 3, 14 * DAY_MS),
-            TopicSpec(deliver_topic(department), 3, 14 * DAY_MS),
-            TopicSpec(deadletter_topic(department), 1, KEEP),
+            TopicSpec(topics.ingress(department), 3, 14 * DAY_MS),
+            TopicSpec(topics.deliver(department), 3, 14 * DAY_MS),
+            TopicSpec(topics.deadletter(department), 1, KEEP),
         ]
-    specs += [TopicSpec(shared_topic(cid), 3, KEEP) for cid in sorted({cid for cid, _ in CATALOGUE})]
-    specs.append(TopicSpec(AUDIT_TOPIC, 1, KEEP))
+    ids = contract_ids if contract_ids is not None else {cid for cid, _ in CATALOGUE}
+    specs += [TopicSpec(topics.shared(cid), 3, KEEP) for cid in sorted(ids) if not cid.startswith(f"{EXCHANGE}.")]
+    specs.append(TopicSpec(topics.audit, 1, KEEP))
     return specs
 
 
-async def ensure_topics(bootstrap: str, specs: list[TopicSpec] | None = None) -> dict[str, str]:
+async def ensure_topics(bootstrap: str, specs: list[TopicSpec]) -> dict[str, str]:
     """Create missing topics, grow partitions that fall short, and set retention. Returns what was done."""
-    specs = specs or planned_topics()
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     done: dict[str, str] = {}

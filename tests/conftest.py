@@ -5,18 +5,23 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
+import asyncpg
 import pytest
 
-from contracts.departments import BUREAU, PLANNING
+from contracts.departments import BUREAU, PLANNING, SERVICE_DEPARTMENTS
 from deploy.migrate import migrate
 from deploy.processes import AppProcesses
 from deploy.settings import Settings, settings
 from deploy.stack import Stack
-from gateway.topics import ensure_topics
+from gateway.identity import issue_token
+from gateway.topics import ensure_topics, planned_topics
+from services.kit.clock import AcceleratedClock
 
 STACK_LAYERS = ("integration", "e2e")
+CLOCK_SPEED = 100_000.0  # ten working days of a sharing request pass in about twelve real seconds
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -34,14 +39,38 @@ def stack() -> Settings:
         migrate(s.dsn)
     else:
         local.up()
-    asyncio.run(ensure_topics(s.bootstrap))
+    asyncio.run(ensure_topics(s.bootstrap, planned_topics(s.topics)))
     return s
 
 
 @pytest.fixture(scope="session")
-def exchange(stack: Settings) -> Iterator[AppProcesses]:
-    """The gateway router, the bureau (with its API) and the planning department, as real processes."""
-    with AppProcesses(stack) as apps:
+def clock() -> AcceleratedClock:
+    """The simulated clock the exchange's processes share in tests: one real second is SPEED seconds."""
+    return AcceleratedClock(datetime.now(UTC), CLOCK_SPEED)
+
+
+@pytest.fixture(scope="session")
+def exchange(stack: Settings, clock: AcceleratedClock) -> Iterator[AppProcesses]:
+    """The gateway (router, API, audit keeper, agreement watch), the bureau (with its API) and the planning
+    department, as real processes on the shared accelerated clock."""
+    env = {"CONCORD_CLOCK_START": clock.start.isoformat(), "CONCORD_CLOCK_SPEED": str(clock.speed),
+           "CONCORD_CLOCK_ANCHOR": repr(clock.anchor)}
+    with AppProcesses(stack, env) as apps:
         apps.start_exchange([BUREAU, PLANNING])
+        apps.wait_http(f"http://{stack.gateway_host}:{stack.gateway_port}/healthz")
         apps.wait_http(f"http://{stack.bureau_host}:{stack.bureau_port}/healthz")
         yield apps
+
+
+@pytest.fixture(scope="session")
+def tokens(stack: Settings) -> dict[str, str]:
+    """A bearer token for every department."""
+
+    async def issue() -> dict[str, str]:
+        pool = await asyncpg.create_pool(stack.dsn, min_size=1, max_size=2)
+        try:
+            return {d: await issue_token(pool, d) for d in SERVICE_DEPARTMENTS}
+        finally:
+            await pool.close()
+
+    return asyncio.run(issue())

@@ -1,4 +1,6 @@
-"""The outbox: events are written in the handler's transaction, then relayed to the ingress topic."""
+"""The outbox: events are written in the same PostgreSQL transaction as the state change that caused them,
+then relayed to Kafka in order. At least once: a crash between sending and marking sends them again, and
+consumers drop the copy by its event id."""
 
 from __future__ import annotations
 
@@ -6,49 +8,53 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
-from faststream.kafka import KafkaBroker
 
 from contracts.base import Event
-from contracts.departments import ingress_topic
-from contracts.envelope import KafkaRecord, encode
+from contracts.envelope import Headers, KafkaRecord, encode
+from services.kit.clock import Clock
 
 log = logging.getLogger("concord.outbox")
 
+# Send one record; returns a future that completes when the broker has it.
+Send = Callable[[str, bytes, bytes | None, Headers], Awaitable[Awaitable[Any]]]
+
 
 class Outbox:
-    def __init__(self, department: str, pool: asyncpg.Pool, broker: KafkaBroker) -> None:
-        self.department = department
-        self.schema = department
+    def __init__(self, schema: str, topic: str, source: str, pool: asyncpg.Pool, send: Send, clock: Clock) -> None:
+        self.schema = schema
+        self.clock = clock
+        self.topic = topic  # where events go unless told otherwise
+        self.source = source
         self.pool = pool
-        self.broker = broker
-        self.source = f"/concord/{department}"
+        self.send = send
         self._wake = asyncio.Event()
 
     async def add(self, connection: asyncpg.Connection, event: Event, *, id: str | None = None,
-                  traceparent: str | None = None) -> str:
+                  traceparent: str | None = None, topic: str | None = None) -> str:
         """Queue an event in the caller's transaction. Returns its event id."""
-        record = encode(event, source=self.source, id=id, traceparent=traceparent)
-        return await self.add_record(connection, record, type(event).CONTRACT.id)
+        record = encode(event, source=self.source, id=id, time=self.clock.now(), traceparent=traceparent)
+        return await self.add_record(connection, record, type(event).CONTRACT.id, topic or self.topic)
 
-    async def add_record(self, connection: asyncpg.Connection, record: KafkaRecord, contract: str) -> str:
-        headers = {name: value.decode() for name, value in record.headers}
+    async def add_record(self, connection: asyncpg.Connection, record: KafkaRecord, contract: str, topic: str,
+                         event_id: str | None = None) -> str:
+        headers = [[name, value.decode()] for name, value in record.headers]
+        event_id = event_id or dict(record.headers)["ce_id"].decode()
         await connection.execute(
             f"INSERT INTO {self.schema}.outbox (event_id, contract, topic, key, value, headers)"
             " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event_id) DO NOTHING",
-            headers["ce_id"], contract, ingress_topic(self.department), record.key, record.value,
-            json.dumps(headers),
+            event_id, contract, topic, record.key, record.value, json.dumps(headers),
         )
-        return headers["ce_id"]
+        return event_id
 
     def wake(self) -> None:
         self._wake.set()
 
     async def relay_once(self, limit: int = 500) -> int:
-        """Publish the oldest unsent events in order, then mark them sent. At least once: a crash between
-        the two sends them again, and consumers drop the copy by its event id."""
+        """Send the oldest unsent records in order, then mark them sent."""
         async with self.pool.acquire() as connection, connection.transaction():
             rows = await connection.fetch(
                 f"SELECT id, topic, key, value, headers FROM {self.schema}.outbox"
@@ -56,13 +62,12 @@ class Outbox:
             )
             if not rows:
                 return 0
-            sends: list[Any] = []
-            for row in rows:
-                sends.append(await self.broker.publish(
-                    row["value"], row["topic"], key=row["key"], headers=json.loads(row["headers"]),
-                    no_confirm=True,
-                ))
-            await asyncio.gather(*sends)
+            sent = [
+                await self.send(row["topic"], row["value"], row["key"],
+                                [(name, value.encode()) for name, value in json.loads(row["headers"])])
+                for row in rows
+            ]
+            await asyncio.gather(*sent)
             await connection.execute(
                 f"UPDATE {self.schema}.outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
                 [row["id"] for row in rows],
@@ -76,6 +81,6 @@ class Outbox:
                 while await self.relay_once():
                     pass
             except Exception:
-                log.exception("%s outbox relay failed; retrying", self.department)
+                log.exception("%s outbox relay failed; retrying", self.schema)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=poll_seconds)

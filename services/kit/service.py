@@ -17,8 +17,8 @@ from faststream.specification import AsyncAPI
 from pydantic import ValidationError
 
 from contracts.base import Event, received_view
-from contracts.departments import DEPARTMENTS, deliver_topic
-from contracts.envelope import Envelope, EnvelopeError, decode, new_traceparent, parse_payload
+from contracts.departments import DEPARTMENTS
+from contracts.envelope import Envelope, EnvelopeError, Headers, decode, new_traceparent, parse_payload
 from contracts.exchange import EventRejected
 from deploy.settings import Settings
 from deploy.settings import settings as default_settings
@@ -69,7 +69,7 @@ class DepartmentService:
         self._outbox: Outbox | None = None
         self._attempts: dict[str, int] = {}
         self.broker.subscriber(
-            deliver_topic(department), group_id=group or department, auto_offset_reset="earliest",
+            self.settings.topics.deliver(department), group_id=group or department, auto_offset_reset="earliest",
             isolation_level="read_committed", ack_policy=AckPolicy.NACK_ON_ERROR,
             description=f"events delivered to {department} by the gateway",
         )(self._receive)
@@ -165,10 +165,16 @@ class DepartmentService:
     async def connect(self) -> None:
         """The department's store and outbox, without consuming: for command-line entry points."""
         self._pool = await asyncpg.create_pool(self.settings.dsn, min_size=1, max_size=8)
-        self._outbox = Outbox(self.department, self._pool, self.broker)
+        self._outbox = Outbox(self.department, self.settings.topics.ingress(self.department),
+                              f"/concord/{self.department}", self._pool, self._send, self.clock)
 
     async def disconnect(self) -> None:
         await self.pool.close()
+
+    async def _send(self, topic: str, value: bytes, key: bytes | None, headers: Headers) -> Awaitable[Any]:
+        future: Awaitable[Any] = await self.broker.publish(
+            value, topic, key=key, headers={k: v.decode() for k, v in headers}, no_confirm=True)
+        return future
 
     async def start(self) -> None:
         await self.connect()

@@ -14,7 +14,7 @@ import httpx
 from deploy.processes import AppProcesses
 from deploy.settings import Settings
 from services.bureau.samples import application
-from tests.kafka_tools import Tail, eventually
+from tests.tools import Tail, eventually
 
 FLOW = ["bureau.case-submitted", "bureau.opinion-requested", "bureau.opinion-issued", "bureau.stage-completed",
         "bureau.case-completed"]

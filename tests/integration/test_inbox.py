@@ -10,16 +10,22 @@ import asyncpg
 from contracts.bureau import CaseCompleted, CaseOutcome
 from contracts.envelope import encode
 from deploy.settings import Settings
+from gateway.topics import DAY_MS, TopicSpec, ensure_topics
 from services.kit.service import Context, DepartmentService
 from tests.factories import T0
-from tests.kafka_tools import eventually, produce
+from tests.tools import eventually, produce
 
 
 async def test_the_same_event_id_delivered_twice_changes_state_once(stack: Settings) -> None:
-    table = f"coordination.test_counts_{uuid.uuid4().hex[:8]}"
+    run = uuid.uuid4().hex[:8]
+    isolated = stack.model_copy(update={"topic_namespace": f"inbox-{run}"})  # topics of its own, empty
+    topic = isolated.topics.deliver("coordination")
+    ingress = isolated.topics.ingress("coordination")
+    await ensure_topics(stack.bootstrap, [TopicSpec(topic, 1, DAY_MS), TopicSpec(ingress, 1, DAY_MS)])
+    table = f"coordination.test_counts_{run}"
     setup = await asyncpg.connect(stack.dsn)
     await setup.execute(f"CREATE TABLE {table} (case_id text PRIMARY KEY, seen int NOT NULL)")
-    service = DepartmentService("coordination", stack, group=f"test-inbox-{uuid.uuid4().hex[:8]}")
+    service = DepartmentService("coordination", isolated, group=f"test-inbox-{run}")
 
     @service.handles(CaseCompleted)
     async def count(event: CaseCompleted, ctx: Context) -> None:
@@ -35,7 +41,7 @@ async def test_the_same_event_id_delivered_twice_changes_state_once(stack: Setti
     running = asyncio.create_task(service.run(stop))
     try:
         # The gateway delivers at least once: the same record may arrive again after a retry.
-        await produce(stack.bootstrap, "deliver.coordination", repeated, repeated, other)
+        await produce(stack.bootstrap, topic, repeated, repeated, other)
 
         async def counted() -> bool:
             return await setup.fetchval(f"SELECT count(*) FROM {table} WHERE case_id = ANY($1)", [twice, once]) == 2

@@ -12,7 +12,7 @@ from contracts.envelope import encode, encode_payload
 from deploy.processes import AppProcesses
 from deploy.settings import Settings
 from tests.factories import T0, case_submitted, opinion_issued
-from tests.kafka_tools import Tail, eventually, header, produce
+from tests.tools import Tail, eventually, header, produce
 
 
 async def test_a_valid_event_is_recorded_delivered_to_each_consumer_and_audited(

@@ -3,13 +3,20 @@ from datetime import datetime
 
 from contracts.base import Sharing
 from contracts.envelope import KafkaRecord, encode, encode_payload
+from contracts.topics import TOPICS
+from gateway import routing
 from gateway.registry import ContractVersion, Registry
 from gateway.rejections import Reason
-from gateway.routing import DETAIL_HEADER, REASON_HEADER, SENDER_HEADER, IngressRecord, NoAgreements, Outgoing, route
+from gateway.routing import DETAIL_HEADER, REASON_HEADER, SENDER_HEADER, IngressRecord, NoAgreements, Outgoing
 from tests.factories import T0, case_submitted, opinion_issued, opinion_requested
 
 REGISTRY = Registry.from_catalogue()
 LIMIT = 1024 * 1024
+
+
+def route(record: IngressRecord, registry: Registry, policy: routing.SharingPolicy, now: datetime,
+          limit: int) -> routing.Routed:
+    return routing.route(record, registry, policy, now, limit, TOPICS)
 
 
 def ingress(record: KafkaRecord, sender: str, offset: int = 7) -> IngressRecord:
@@ -29,6 +36,9 @@ class OnlyContactFor:
 
     def conditional_fields(self, consumer: str, contract: ContractVersion, at: datetime) -> frozenset[str]:
         return contract.fields_with(Sharing.CONDITIONAL) if consumer == self.consumer else frozenset()
+
+    def consumers(self, contract: ContractVersion, at: datetime) -> frozenset[str]:
+        return frozenset({self.consumer})
 
 
 def test_an_addressed_event_is_recorded_delivered_to_its_recipient_only_and_audited() -> None:
@@ -122,3 +132,11 @@ def test_an_addressed_event_to_a_non_consumer_is_refused() -> None:
     record = encode(opinion_requested(department="coordination"), source="/concord/bureau")
     routed = route(ingress(record, "bureau"), REGISTRY, NoAgreements(), T0, LIMIT)
     assert routed.rejection is not None and "department" in routed.rejection.detail
+
+
+def test_a_record_without_any_cloudevents_header_is_refused_and_the_notice_still_has_a_subject() -> None:
+    record = IngressRecord("ingress.planning", 2, 9, None, b"{not json", [], "planning")
+    routed = route(record, REGISTRY, NoAgreements(), T0, LIMIT)
+    assert routed.rejection is not None and routed.rejection.reason is Reason.MALFORMED_ENVELOPE
+    notice = json.loads(by_topic(routed.records)["deliver.planning"][0].value)
+    assert notice["subject"] == "ingress.planning/2/9" and notice["event_id"] == ""

@@ -1,4 +1,4 @@
-"""Reading and writing the real topics from tests."""
+"""Tools for tests on the real stack: reading and writing topics, waiting for a condition, HTTP auth."""
 
 from __future__ import annotations
 
@@ -70,7 +70,7 @@ class Tail:
 
 
 async def produce(bootstrap: str, topic: str, *records: KafkaRecord) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, max_request_size=4 * 1024 * 1024)
     await producer.start()
     try:
         for record in records:
@@ -90,3 +90,7 @@ async def eventually(check: Callable[[], object], timeout: float = 30.0) -> None
             return
         await asyncio.sleep(0.2)
     raise AssertionError(f"condition not met within {timeout}s")
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {token}"}

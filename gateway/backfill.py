@@ -1,0 +1,63 @@
+"""Backfill: once an agreement is approved, the consumer may ask for the history it now may see, replayed
+from ``shared.<contract>`` into its deliver topic, cut to its fields, for events within the agreement's
+period (by event time)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from contracts.base import parse_dataschema
+from contracts.topics import Topics
+from gateway.agreements import Agreement, AgreementPolicy
+from gateway.registry import Registry
+from gateway.routing import project, visible_fields
+
+BACKFILL_HEADER = "concord_backfill"
+
+
+async def backfill(bootstrap: str, topics: Topics, registry: Registry, agreement: Agreement, now: datetime,
+                   producer: AIOKafkaProducer) -> int:
+    """Replay the agreement's contract history to the consumer. Returns the number of events delivered."""
+    policy = AgreementPolicy([agreement])
+    until = min(agreement.valid_until, now)
+    source = topics.shared(agreement.contract_id)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_committed",
+                                enable_auto_commit=False, auto_offset_reset="earliest")
+    await consumer.start()
+    delivered = 0
+    try:
+        await consumer._client.set_topics([source])  # this topic's metadata, without joining a group
+        partitions = [TopicPartition(source, p) for p in consumer.partitions_for_topic(source) or ()]
+        consumer.assign(partitions)
+        ends = await consumer.end_offsets(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        remaining = {tp for tp, end in ends.items() if end > 0}
+        sends = []
+        while remaining:
+            batch = await consumer.getmany(*remaining, timeout_ms=1000)
+            for tp, records in batch.items():
+                for r in records:
+                    if r.offset >= ends[tp]:
+                        break
+                    headers = dict(r.headers)
+                    at = datetime.fromisoformat(headers["ce_time"].decode())
+                    version = parse_dataschema(headers["ce_dataschema"].decode())
+                    contract = registry.get(*version) if version else None
+                    if contract is None or not agreement.valid_from <= at < until:
+                        continue
+                    visible = visible_fields(contract, agreement.consumer, policy, at)
+                    value = project(json.loads(r.value), visible, r.value)
+                    sends.append(await producer.send(
+                        topics.deliver(agreement.consumer), value, key=r.key,
+                        headers=[*r.headers, (BACKFILL_HEADER, agreement.id.encode())]))
+                    delivered += 1
+            # transaction markers take offsets too: done when the position, not the last record, reaches the end
+            remaining = {tp for tp in remaining if await consumer.position(tp) < ends[tp]}
+        for send in sends:
+            await send
+    finally:
+        await consumer.stop()
+    return delivered

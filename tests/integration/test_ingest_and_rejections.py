@@ -1,0 +1,142 @@
+"""Events over HTTP, and every rejection reason reaching the dead-letter topic, the sender's notice and the
+audit log, on the real gateway."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from typing import Any
+
+import asyncpg
+import httpx
+
+from contracts.envelope import encode, encode_payload
+from deploy.processes import AppProcesses
+from deploy.settings import Settings
+from gateway.identity import token_hash
+from tests.factories import case_submitted, opinion_issued
+from tests.tools import Tail, bearer, eventually, header, produce
+
+
+def gateway_url(stack: Settings) -> str:
+    return f"http://{stack.gateway_host}:{stack.gateway_port}"
+
+
+def structured(event: Any, source: str = "/legacy/planning", **changes: Any) -> dict[str, Any]:
+    contract = type(event).CONTRACT
+    body = {"specversion": "1.0", "id": f"http-{uuid.uuid4().hex[:10]}", "source": source, "type": contract.id,
+            "subject": getattr(event, contract.subject_field), "time": "2026-11-27T10:00:00+08:00",
+            "dataschema": f"urn:concord:contract:{contract.id}:{contract.version}",
+            "datacontenttype": "application/json", "data": event.model_dump(mode="json")}
+    return body | changes
+
+
+async def audited(stack: Settings, event_id: str) -> dict[str, Any]:
+    """The audit entry of an event, once the keeper has it in PostgreSQL."""
+    found: dict[str, Any] = {}
+
+    async def kept() -> bool:
+        async with httpx.AsyncClient(base_url=gateway_url(stack)) as http:
+            for entry in (await http.get("/v1/audit", params={"limit": 10_000})).json():
+                if entry.get("event_id") == event_id:
+                    found.update(entry)
+                    return True
+        return False
+
+    await eventually(kept)
+    return found
+
+
+async def test_an_event_over_http_is_routed_like_any_other(
+    stack: Settings, exchange: AppProcesses, tokens: dict[str, str]
+) -> None:
+    case_id = f"G-HTTP-{uuid.uuid4().hex[:8]}"
+    body = structured(opinion_issued(case_id))
+    async with httpx.AsyncClient(base_url=gateway_url(stack)) as http, \
+            Tail(stack.bootstrap, "deliver.bureau") as bureau:
+        response = await http.post("/v1/events", json=body, headers=bearer(tokens["planning"]))
+        assert response.status_code == 202 and response.json()["accepted"] is True
+        assert response.json()["topic"] == "ingress.planning"
+        [delivered] = await bureau.wait_for(lambda r: r.key == case_id.encode())
+        assert header(delivered, "concord_sender") == "planning"  # the token's department, not the body's source
+        assert header(delivered, "ce_id") == body["id"]
+        assert "officer" not in json.loads(delivered.value)
+        assert (await http.post("/v1/events", json=body)).status_code == 401
+
+
+async def test_tokens_are_stored_hashed(stack: Settings, tokens: dict[str, str]) -> None:
+    connection = await asyncpg.connect(stack.dsn)
+    try:
+        rows = await connection.fetch("SELECT token_hash, department FROM gateway.tokens WHERE department = 'planning'")
+    finally:
+        await connection.close()
+    assert (token_hash(tokens["planning"]), "planning") in [(r["token_hash"], r["department"]) for r in rows]
+    assert all(tokens["planning"] not in r["token_hash"] for r in rows)
+
+
+async def test_bad_events_over_http_are_refused_with_the_reason_and_dead_lettered(
+    stack: Settings, exchange: AppProcesses, tokens: dict[str, str]
+) -> None:
+    invalid = structured(opinion_issued(f"G-HTTP-{uuid.uuid4().hex[:8]}"))
+    invalid["data"]["decision"] = "perhaps"
+    forged = structured(case_submitted(f"G-HTTP-{uuid.uuid4().hex[:8]}"))
+    async with httpx.AsyncClient(base_url=gateway_url(stack), headers=bearer(tokens["planning"])) as http, \
+            Tail(stack.bootstrap, "deadletter.planning") as dead:
+        schema = await http.post("/v1/events", json=invalid)
+        assert schema.status_code == 422 and schema.json()["reason"] == "schema_violation"
+        assert "decision" in schema.json()["detail"]
+        not_ours = await http.post("/v1/events", json=forged)
+        assert not_ours.status_code == 422 and not_ours.json()["reason"] == "producer_not_authorised"
+        garbage = await http.post("/v1/events", content=b"{not json", headers={"content-type": "application/json"})
+        assert garbage.status_code == 422 and garbage.json()["reason"] == "malformed_envelope"
+        lost = await dead.wait_for(lambda r: header(r, "concord_ingress") is not None and (
+            header(r, "ce_id") in {invalid["id"], forged["id"]} or r.value == b"{not json"), count=3)
+        assert {header(r, "concord_reason") for r in lost} == {"schema_violation", "producer_not_authorised",
+                                                               "malformed_envelope"}
+        entry = await audited(stack, invalid["id"])
+        assert entry["action"] == "rejected" and entry["reason"] == "schema_violation"
+        mine = (await http.get("/v1/rejections")).json()
+        assert invalid["id"] in {e["event_id"] for e in mine}
+
+
+async def test_an_oversized_payload_is_refused(stack: Settings, exchange: AppProcesses) -> None:
+    case_id = f"G-BIG-{uuid.uuid4().hex[:8]}"
+    big = opinion_issued(case_id).model_dump(mode="json") | {"reasons": ["x" * (stack.max_payload_bytes + 10)]}
+    record = encode_payload(json.dumps(big).encode(), contract_id="bureau.opinion-issued", version=1,
+                            subject=case_id, source="/concord/planning")
+    event_id = dict(record.headers)["ce_id"].decode()
+    async with Tail(stack.bootstrap, "deadletter.planning") as dead, Tail(stack.bootstrap, "deliver.planning") as told:
+        await produce(stack.bootstrap, "ingress.planning", record)
+        [lost] = await dead.wait_for(lambda r: header(r, "ce_id") == event_id)
+        assert header(lost, "concord_reason") == "payload_too_large" and lost.value == record.value
+        [notice] = await told.wait_for(lambda r: header(r, "ce_type") == "exchange.event-rejected"
+                                       and json.loads(r.value)["event_id"] == event_id)
+        assert json.loads(notice.value)["reason"] == "payload_too_large"
+    assert (await audited(stack, event_id))["reason"] == "payload_too_large"
+
+
+async def test_the_same_event_id_twice_is_routed_once_and_the_copy_refused(
+    stack: Settings, exchange: AppProcesses
+) -> None:
+    case_id = f"G-DUP-{uuid.uuid4().hex[:8]}"
+    record = encode(opinion_issued(case_id), source="/concord/planning")
+    event_id = dict(record.headers)["ce_id"].decode()
+    async with Tail(stack.bootstrap, "shared.bureau.opinion-issued") as shared, \
+            Tail(stack.bootstrap, "deadletter.planning") as dead:
+        await produce(stack.bootstrap, "ingress.planning", record, record)
+        [copy] = await dead.wait_for(lambda r: header(r, "ce_id") == event_id)
+        assert header(copy, "concord_reason") == "duplicate_id"
+        await shared.wait_for(lambda r: header(r, "ce_id") == event_id)
+        await asyncio.sleep(1.0)
+        assert len([r for r in shared.records if header(r, "ce_id") == event_id]) == 1
+
+
+async def test_an_unknown_contract_version_is_refused(stack: Settings, exchange: AppProcesses) -> None:
+    record = encode_payload(b"{}", contract_id="bureau.opinion-issued", version=99, subject="G-X",
+                            source="/concord/planning")
+    event_id = dict(record.headers)["ce_id"].decode()
+    async with Tail(stack.bootstrap, "deadletter.planning") as dead:
+        await produce(stack.bootstrap, "ingress.planning", record)
+        [lost] = await dead.wait_for(lambda r: header(r, "ce_id") == event_id)
+        assert header(lost, "concord_reason") == "unknown_contract"
