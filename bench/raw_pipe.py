@@ -23,7 +23,7 @@ async def pipe(bootstrap: str, source: str, target: str, group: str, batch: int)
     try:
         while not stop.is_set():
             fetched = await consumer.getmany(timeout_ms=200, max_records=batch)
-            sends = [await producer.send(target, r.value, key=r.key, headers=r.headers)
+            sends = [await producer.send(target, r.value, key=r.key, headers=list(r.headers))
                      for records in fetched.values() for r in records]
             await asyncio.gather(*sends)
             if fetched:

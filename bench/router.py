@@ -92,7 +92,7 @@ async def consumed(bootstrap: str, group: str, topic: str) -> tuple[int, int]:
 def timed(name: str, s: Settings, group: str, topic: str, command: list[str], env: dict[str, str]) -> Run:
     """Run a pipe process over the preloaded topic; time it from its first commit to its last, so that
     process start-up is not counted."""
-    log = open(s.stack_path / "logs" / f"bench-{name}.log", "ab")  # noqa: SIM115 (closed below)
+    log = open(s.stack_path / "logs" / f"bench-{name.split()[0]}.log", "ab")  # noqa: SIM115 (closed below)
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **env})
     try:
         first: tuple[float, int] | None = None
@@ -165,12 +165,12 @@ def main(
     asyncio.run(preload(s, source, events, run))
     (s.stack_path / "logs").mkdir(parents=True, exist_ok=True)
 
-    raw = timed("raw aiokafka pipe", s, f"{run}-raw", source,
+    raw = timed("raw-pipe", s, f"{run}-raw", source,
                 [sys.executable, "-m", "bench.raw_pipe", "--bootstrap", s.bootstrap, "--source", source,
                  "--target", raw_out.name, "--group", f"{run}-raw", "--batch", str(s.router_batch_records)], {})
     router_env = {"CONCORD_TOPIC_NAMESPACE": run, "CONCORD_ROUTER_GROUP": f"{run}-router"}
     router_command = [sys.executable, "-m", "deploy.cli", "gateway", "run", "--no-serve", "--instance", run]
-    routed = timed("gateway router", s, f"{run}-router", source, router_command, router_env)
+    routed = timed("router", s, f"{run}-router", source, router_command, router_env)
 
     log = open(s.stack_path / "logs" / "bench-latency-router.log", "ab")  # noqa: SIM115 (closed below)
     router = subprocess.Popen(router_command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **router_env})

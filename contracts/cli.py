@@ -60,3 +60,21 @@ def _read(path: Path) -> dict[str, Any]:
 def _fail(message: str) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(2)
+
+
+@contracts_cli.command("docs")
+def docs(out: Path = typer.Argument(..., help="folder to write the documents into")) -> None:
+    """Write the consumers' view of the exchange: one AsyncAPI 3.0 document (asyncapi.json) for the whole
+    exchange, and one JSON Schema file per contract version (schemas/<id>/v<version>.json)."""
+    from contracts.asyncapi import asyncapi_document, schema_file
+    from contracts.base import CATALOGUE
+
+    schemas = [c.json_schema for _, c in sorted(CATALOGUE.items())]
+    for schema in schemas:
+        path = out / schema_file(schema["x-contract"]["id"], schema["x-contract"]["version"])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(schema, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "asyncapi.json").write_text(
+        json.dumps(asyncapi_document(schemas), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    typer.echo(f"wrote {out / 'asyncapi.json'} and {len(schemas)} JSON Schema files under {out / 'schemas'}")

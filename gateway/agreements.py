@@ -91,7 +91,7 @@ class AgreementPolicy:
         for agreement in self._by_contract.get(contract.id, ()):
             if agreement.consumer == consumer and agreement.in_force(at):
                 granted |= agreement.fields
-        return frozenset(granted) & contract.fields_with(Sharing.CONDITIONAL)
+        return frozenset(granted) & contract.conditional
 
     def consumers(self, contract: ContractVersion, at: datetime) -> frozenset[str]:
         """Departments that receive a contract because of an agreement, beyond its declared consumers."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import Awaitable
 from typing import Any
@@ -47,9 +48,12 @@ async def run_gateway(settings: Settings, clock: Clock, stop: asyncio.Event, ins
     registry = RegistryStore(pool, notices)
     for problem in await registry.sync_catalogue():
         log.error("contract catalogue: %s", problem)
-    enforcement = Enforcement(pool)
-    await enforcement.refresh()
+    enforcement = await Enforcement.connect(pool, settings.dsn)
     router = Router(settings, enforcement, clock, instance)
+    # Routing allocates many short-lived objects and no cycles worth chasing: collect rarely, and leave
+    # everything allocated at start-up out of the collections.
+    gc.freeze()
+    gc.set_threshold(200_000, 50, 100)
     tasks = [asyncio.create_task(router.run(stop), name="router")]
     server: uvicorn.Server | None = None
     if serve:
@@ -77,6 +81,7 @@ async def run_gateway(settings: Settings, clock: Clock, stop: asyncio.Event, ins
                 task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await producer.stop()
+        await enforcement.close()
         await pool.close()
 
 

@@ -20,11 +20,23 @@ class Seen:
 
 
 class Enforcement:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, seen: asyncpg.Pool) -> None:
         self.pool = pool
+        self.seen = seen  # a connection of its own that does not wait for the disk: see duplicates()
         self.registry = Registry()
         self.sharing = AgreementPolicy()
         self.version = -1
+
+    @classmethod
+    async def connect(cls, pool: asyncpg.Pool, dsn: str) -> Enforcement:
+        seen = await asyncpg.create_pool(dsn, min_size=1, max_size=2,
+                                         server_settings={"synchronous_commit": "off"})
+        enforcement = cls(pool, seen)
+        await enforcement.refresh()
+        return enforcement
+
+    async def close(self) -> None:
+        await self.seen.close()
 
     async def refresh(self) -> bool:
         """Reload when the registry or an agreement changed (one cheap query per batch): a revocation
@@ -42,22 +54,37 @@ class Enforcement:
         where the first one entered. The same position again is the router's own retry, not a duplicate."""
         if not candidates:
             return {}
-        senders = [c.sender for c in candidates]
-        ids = [c.event_id for c in candidates]
-        positions = [c.position for c in candidates]
-        await self.pool.execute(
-            "INSERT INTO gateway.seen_events (sender, event_id, position)"
-            " SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ON CONFLICT DO NOTHING",
-            senders, ids, positions,
-        )
-        rows = await self.pool.fetch(
-            "SELECT s.sender, s.event_id, s.position FROM gateway.seen_events s"
-            " JOIN unnest($1::text[], $2::text[]) AS c(sender, event_id) USING (sender, event_id)",
-            senders, ids,
-        )
+        # One round trip: record the new ids, and read where the ones seen before first entered (the
+        # statement's snapshot predates its own inserts, so only earlier rows come back).
+        # A crash of PostgreSQL may lose the last few ids recorded, which only weakens duplicate detection
+        # for those: the statement does not wait for the disk (synchronous_commit off on this pool).
+        async with self.seen.acquire() as connection:
+            rows = await connection.fetch(
+                "WITH candidate AS"
+                " (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) AS c(sender, event_id, position)),"
+                " recorded AS (INSERT INTO gateway.seen_events (sender, event_id, position)"
+                "  SELECT sender, event_id, position FROM candidate ON CONFLICT DO NOTHING)"
+                " SELECT s.sender, s.event_id, s.position FROM gateway.seen_events s"
+                " JOIN candidate c USING (sender, event_id)",
+                [c.sender for c in candidates], [c.event_id for c in candidates], [c.position for c in candidates],
+            )
         first = {(r["sender"], r["event_id"]): r["position"] for r in rows}
-        return {c.position: first[(c.sender, c.event_id)] for c in candidates
-                if first[(c.sender, c.event_id)] != c.position}
+        duplicates: dict[str, str] = {}
+        for c in candidates:
+            earliest = first.setdefault((c.sender, c.event_id), c.position)  # within the batch: the first wins
+            if earliest != c.position:
+                duplicates[c.position] = earliest
+        return duplicates
+
+    async def forget(self, refused: Sequence[Seen]) -> None:
+        """Forget the ids of events refused for another reason (only where they were recorded from there)."""
+        async with self.seen.acquire() as connection:
+            await connection.execute(
+                "DELETE FROM gateway.seen_events s USING unnest($1::text[], $2::text[], $3::text[])"
+                " AS r(sender, event_id, position)"
+                " WHERE s.sender = r.sender AND s.event_id = r.event_id AND s.position = r.position",
+                [r.sender for r in refused], [r.event_id for r in refused], [r.position for r in refused],
+            )
 
     async def forget_seen_before(self, days: int = 30) -> None:
         """Duplicates are detected for this many days."""

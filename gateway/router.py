@@ -1,5 +1,9 @@
 """The gateway router: consumes every ingress topic as one consumer group, routes each batch, and writes
-the outputs and the input offsets in one Kafka transaction (exactly once in effect)."""
+the outputs and the input offsets in one Kafka transaction (exactly once in effect).
+
+Two stages overlap: while one batch's transaction is on its way to the broker, the next batch is routed.
+Transactions still commit one after the other, in fetch order; a failed one rewinds both to the committed
+offsets, and a rebalance waits for the transaction in flight."""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from aiokafka.abc import ConsumerRebalanceListener
 
 from contracts.departments import SERVICE_DEPARTMENTS
 from deploy.settings import Settings
+from gateway.batches import Batches
 from gateway.enforcement import Enforcement, Seen
 from gateway.rejections import Reason, Rejection
 from gateway.routing import IngressRecord, Routed, reject, route
@@ -30,6 +35,7 @@ class _Revocations(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
         async with self.router.batch_lock:
+            await self.router.settle()
             self.router.generation += 1
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
@@ -49,6 +55,8 @@ class Router:
         self.clock = clock
         self.instance = instance or f"{socket.gethostname()}-{os.getpid()}"
         self.batch_lock = asyncio.Lock()
+        self._partitions: dict[str, list[int]] = {}
+        self._in_flight: asyncio.Task[None] | None = None
         self.generation = 0
         self.routed = 0
         self.rejected = 0
@@ -69,8 +77,8 @@ class Router:
             transactional_id=f"concord-router-{self.instance}",
             enable_idempotence=True,
             transaction_timeout_ms=15000,
-            linger_ms=5,
-            max_batch_size=512 * 1024,
+            linger_ms=0,  # whole batches are handed over (gateway.batches): nothing to wait for
+            max_batch_size=2 * 1024 * 1024,
             max_request_size=8 * 1024 * 1024,
         )
 
@@ -82,6 +90,8 @@ class Router:
         await self.consumer.start()
 
     async def stop(self) -> None:
+        async with self.batch_lock:
+            await self.settle()
         await self.consumer.stop()
         await self.producer.stop()
 
@@ -95,34 +105,62 @@ class Router:
             await self.stop()
 
     async def step(self, timeout_ms: int = 200) -> int:
-        """Fetch one batch and route it in one transaction. Returns the number of records routed."""
+        """Fetch one batch, route it while the previous transaction completes, then start its own
+        transaction. Returns the number of records routed (0 when none, or when the batch was given up)."""
         generation = self.generation
         batch = await self.consumer.getmany(timeout_ms=timeout_ms, max_records=self.settings.router_batch_records)
-        if not batch:
-            return 0
         async with self.batch_lock:
+            if not batch:
+                await self.settle()
+                return 0
             if generation != self.generation:
                 # A rebalance came between fetch and routing: whoever owns these partitions now reads them again
                 # from the committed offsets (we too, for those still ours: our position moved past them).
                 await self._rewind(batch.keys())
                 return 0
             try:
-                return await self._route_in_transaction(batch)
+                routed_batch = await self._route_batch(batch)
             except Exception:
-                log.exception("router %s: batch failed; rewinding to committed offsets", self.instance)
-                await self._rewind(batch.keys())
+                log.exception("router %s: batch could not be routed; rewinding", self.instance)
+                routed_batch = None
+            if not await self.settle() or routed_batch is None:
+                await self._rewind(self.consumer.assignment())
                 return 0
+            offsets = {tp: records[-1].offset + 1 for tp, records in batch.items()}
+            self._in_flight = asyncio.create_task(self._commit(routed_batch, offsets))
+            return len(routed_batch)
+
+    async def settle(self) -> bool:
+        """Wait for the transaction in flight. False if it failed (its batch must be routed again)."""
+        in_flight, self._in_flight = self._in_flight, None
+        if in_flight is None:
+            return True
+        try:
+            await in_flight
+            return True
+        except Exception:
+            log.exception("router %s: transaction failed; rewinding to committed offsets", self.instance)
+            return False
 
     async def _route_batch(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> list[Routed]:
-        """Route every record (pure), then refuse the ids a sender already used."""
+        """Route every record (pure), and refuse the ids a sender already used. The ids are looked up in
+        PostgreSQL while the records are routed; those of records refused for another reason are then
+        forgotten again, so that a corrected event may come back with the same id."""
         await self.enforcement.refresh()
         now = self.clock.now()
-        results: list[tuple[IngressRecord, Routed]] = []
+        ingress: list[IngressRecord] = []
         for tp, records in batch.items():
             sender = self.topics.sender_of(tp.topic)
             assert sender is not None, tp.topic  # only ingress topics of members are subscribed
-            for r in records:
-                record = IngressRecord(tp.topic, tp.partition, r.offset, r.key, r.value or b"", list(r.headers), sender)
+            ingress += [IngressRecord(tp.topic, tp.partition, r.offset, r.key, r.value or b"", list(r.headers), sender)
+                        for r in records]
+        candidates = {_position(record): Seen(record.sender, event_id.decode("utf-8", "replace"), _position(record))
+                      for record in ingress if (event_id := dict(record.headers).get("ce_id"))}
+        looking_up = asyncio.create_task(self.enforcement.duplicates(list(candidates.values())))
+        await asyncio.sleep(0)  # the query leaves now, and PostgreSQL answers it while we route
+        results: list[tuple[IngressRecord, Routed]] = []
+        try:
+            for record in ingress:
                 try:
                     routed = route(record, self.enforcement.registry, self.enforcement.sharing, now,
                                    self.settings.max_payload_bytes, self.topics)
@@ -131,10 +169,12 @@ class Router:
                     routed = reject(record, Rejection(Reason.MALFORMED_ENVELOPE, f"could not be routed: {exc!r}"),
                                     now, self.topics)
                 results.append((record, routed))
-        duplicates = await self.enforcement.duplicates([
-            Seen(record.sender, routed.event_id, _position(record))
-            for record, routed in results if routed.event_id is not None
-        ])
+        finally:
+            duplicates = await looking_up
+        refused = [candidates[_position(record)] for record, routed in results
+                   if routed.rejection is not None and _position(record) in candidates]
+        if refused:
+            await self.enforcement.forget(refused)
         routed_batch: list[Routed] = []
         for record, routed in results:
             first = duplicates.get(_position(record))
@@ -144,20 +184,20 @@ class Router:
             routed_batch.append(routed)
         return routed_batch
 
-    async def _route_in_transaction(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> int:
-        routed_batch = await self._route_batch(batch)
-        offsets = {tp: records[-1].offset + 1 for tp, records in batch.items()}
+    async def _commit(self, routed_batch: list[Routed], offsets: dict[TopicPartition, int]) -> None:
+        """One transaction: every output record of the batch, and the input offsets after it."""
+        for topic in {out.topic for routed in routed_batch for out in routed.records} - self._partitions.keys():
+            self._partitions[topic] = sorted(await self.producer.partitions_for(topic))
         async with self.producer.transaction():
-            sends = []
+            batches = Batches(self.producer, self._partitions)
             for routed in routed_batch:
                 for out in routed.records:
-                    sends.append(await self.producer.send(out.topic, out.value, key=out.key, headers=out.headers))
-            await asyncio.gather(*sends)
+                    batches.add(out.topic, out.key, out.value, out.headers)
+            await batches.send()
             await self.producer.send_offsets_to_transaction(offsets, self.settings.router_group)
         rejected = sum(1 for r in routed_batch if r.rejection)
         self.rejected += rejected
         self.routed += len(routed_batch) - rejected
-        return len(routed_batch)
 
     async def _rewind(self, partitions: Iterable[TopicPartition]) -> None:
         for tp in partitions:

@@ -3,12 +3,12 @@ records to write (shared, deliver, audit) or the rejection (dead letter, notice,
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from contracts.base import Sharing
+import orjson
+
 from contracts.departments import EXCHANGE
 from contracts.envelope import Envelope, EnvelopeError, Headers, decode, encode, parse_payload
 from contracts.exchange import EventRejected
@@ -67,7 +67,7 @@ class NoAgreements:
 
 
 def _dumps(data: Any) -> bytes:
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+    return orjson.dumps(data)
 
 
 def _check(
@@ -80,7 +80,7 @@ def _check(
         envelope = decode(record.headers, record.key)
     except EnvelopeError as exc:
         raise Rejection(Reason.MALFORMED_ENVELOPE, str(exc)) from exc
-    contract_id, version = envelope.contract or ("", 0)
+    contract_id, version = envelope.contract
     contract = registry.get(contract_id, version)
     if contract is None:
         raise Rejection(Reason.UNKNOWN_CONTRACT, f"no contract {contract_id} version {version}")
@@ -115,7 +115,7 @@ def recipients(
 
 def visible_fields(contract: ContractVersion, consumer: str, policy: SharingPolicy, now: datetime) -> frozenset[str]:
     """What a consumer sees: unconditional fields, and the conditional ones its agreements in force grant."""
-    return contract.fields_with(Sharing.UNCONDITIONAL) | policy.conditional_fields(consumer, contract, now)
+    return contract.unconditional | policy.conditional_fields(consumer, contract, now)
 
 
 def route(
@@ -132,16 +132,20 @@ def route(
         return reject(record, rejection, now, topics)
 
     headers = [*record.headers, (SENDER_HEADER, record.sender.encode())]
-    shareable = contract.fields_with(Sharing.UNCONDITIONAL, Sharing.CONDITIONAL)
+    views: dict[frozenset[str], bytes] = {}  # consumers who see the same fields get the same bytes
+
+    def view(fields: frozenset[str]) -> bytes:
+        present = frozenset(fields & payload.keys())
+        if present not in views:
+            views[present] = project(payload, present, record.value)
+        return views[present]
+
     routed = Routed(event_id=envelope.id)
-    routed.records.append(Outgoing(topics.shared(contract.id), record.key, project(payload, shareable, record.value),
-                                   headers))
+    routed.records.append(Outgoing(topics.shared(contract.id), record.key, view(contract.shareable), headers))
     delivered: dict[str, list[str]] = {}
     for consumer in recipients(contract, payload, record.sender, policy, now):
         visible = visible_fields(contract, consumer, policy, now)
-        routed.records.append(
-            Outgoing(topics.deliver(consumer), record.key, project(payload, visible, record.value), headers)
-        )
+        routed.records.append(Outgoing(topics.deliver(consumer), record.key, view(visible), headers))
         delivered[consumer] = sorted(visible & payload.keys())
     routed.records.append(_audit(record, now, topics, action="routed", envelope=envelope, contract=contract,
                                  delivered=delivered))

@@ -120,7 +120,7 @@ class DepartmentService:
             await self._record(f"unreadable:{record.topic}/{record.partition}/{record.offset}", "", sender,
                                "unreadable", str(exc))
             return
-        entry = self.handlers.get(envelope.contract or ("", 0))
+        entry = self.handlers.get(envelope.contract)
         if entry is None:
             await self._record(envelope.id, envelope.type, sender, "ignored", "no handler")
             return
