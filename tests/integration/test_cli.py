@@ -64,3 +64,23 @@ async def test_docs_are_one_asyncapi_document_and_a_schema_per_contract_version(
     assert schema["properties"]["contact_phone"]["x-sharing"] == "conditional"
     for message in document["components"]["messages"].values():
         assert (tmp_path / message["payload"]["$ref"]).exists()
+
+
+async def test_agreements_from_the_command_line(
+    stack: Settings, exchange: AppProcesses, tokens: dict[str, str]
+) -> None:
+    code, out = await concord("agreements", "request", "bureau.case-submitted", "contact_phone",
+                              "--purpose", "civil air defence design review",
+                              "--legal-basis", "《人民防空法》第二十二条", env={"CONCORD_TOKEN": tokens["airdefence"]})
+    assert code == 0, out
+    requested = json.loads(out)
+    assert requested["status"] == "pending" and requested["consumer"] == "airdefence"
+    code, out = await concord("agreements", "approve", requested["id"], "--token", tokens["airdefence"])
+    assert code == 1 and "only the provider" in out
+    code, out = await concord("agreements", "approve", requested["id"], "--token", tokens["bureau"])
+    assert code == 0 and json.loads(out)["status"] == "approved"
+    code, out = await concord("agreements", "revoke", requested["id"], "--reasons", "design review done",
+                              "--token", tokens["airdefence"])
+    assert code == 0 and json.loads(out)["status"] == "revoked"
+    code, out = await concord("agreements", "list", "--department", "airdefence")
+    assert code == 0 and requested["id"] in out
