@@ -19,7 +19,8 @@ class Project(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str = Field(min_length=1, max_length=200)
-    project_type: str = Field(description="catalogue project type, e.g. industrial, residential, public")
+    project_type: str = Field(description="catalogue project type: industrial, warehouse, commercial, residential, "
+                                          "public, infrastructure")
     land_area_m2: float = Field(ge=0)
     floor_area_m2: float = Field(ge=0)
     investment_10k_cny: float = Field(ge=0, description="total investment in 10,000 CNY (万元)")
@@ -33,6 +34,10 @@ class Decision(StrEnum):
     SUPPLEMENT_REQUESTED = "supplement_requested"  # 补正: the enterprise must add or correct documents
     REJECTED = "rejected"
 
+    @property
+    def approves(self) -> bool:
+        return self in (Decision.APPROVED, Decision.APPROVED_WITH_CONDITIONS)
+
 
 @contract("bureau.case-submitted", version=1, consumers=REVIEWERS | {COORDINATION})
 class CaseSubmitted(Event):
@@ -45,6 +50,9 @@ class CaseSubmitted(Event):
     contact_person: str = shared("applicant's contact person", sharing=Sharing.CONDITIONAL, legal_basis=CONTACT_BASIS)
     contact_phone: str = shared("applicant's contact phone", sharing=Sharing.CONDITIONAL, legal_basis=CONTACT_BASIS)
     agent: str = shared("the bureau's agent (代办员) in charge", sharing=Sharing.NOT_SHARED)
+    documents: list[str] = shared("documents handed in")
+    promised_documents: list[str] = shared("non-key documents still missing, accepted against a promise (容缺受理)")
+    promised_by: datetime | None = shared("the date the enterprise promised them by")
     submitted_at: datetime = shared("when the case was accepted")
 
 
@@ -52,18 +60,21 @@ class CaseSubmitted(Event):
 class OpinionRequested(Event):
     """The bureau asks one department for its opinion on one approval item of a case."""
 
-    request_id: str = shared("request id, unique per item and round")
+    request_id: str = shared("request id, unique per item and submission")
     case_id: str = shared("case number")
     department: str = shared("the department asked")
     item_code: str = shared("approval item code from the service catalogue")
     item_name: str = shared("approval item name")
     stage: int = shared("approval stage, 1 to 4", ge=1, le=4)
     project: Project = shared("the project")
+    documents: list[str] = shared("documents on file for the case")
+    missing_documents: list[str] = shared("documents the item needs that are not on file (promised under 容缺受理)")
     requested_at: datetime = shared("when the request was made")
+    committed_days: int = shared("the time limit in working days", gt=0)
     due_at: datetime = shared("deadline for the opinion")
 
 
-@contract("bureau.opinion-issued", version=1, consumers={BUREAU}, publishers=REVIEWERS, subject="case_id")
+@contract("bureau.opinion-issued", version=1, consumers={BUREAU}, publishers=REVIEWERS)
 class OpinionIssued(Event):
     """A department's opinion on an approval item. The department is known from where it entered."""
 
@@ -75,6 +86,93 @@ class OpinionIssued(Event):
     reasons: list[str] = shared("reasons for a rejection or a supplement request", default_factory=list)
     officer: str = shared("the officer who decided", sharing=Sharing.NOT_SHARED)
     decided_at: datetime = shared("when the opinion was given")
+
+
+@contract("bureau.supplement-provided", version=1, consumers=REVIEWERS, recipient="department")
+class SupplementProvided(Event):
+    """The enterprise handed in what a department asked for (补正); the department's clock runs again."""
+
+    request_id: str = shared("the request the supplement answers")
+    case_id: str = shared("case number")
+    department: str = shared("the department that asked")
+    documents: list[str] = shared("documents handed in")
+    provided_at: datetime = shared("when")
+    due_at: datetime = shared("the deadline, moved by the time the clock stood still")
+
+
+@contract("bureau.site-survey-arranged", version=1, consumers=REVIEWERS, recipient="departments")
+class SiteSurveyArranged(Event):
+    """A joint site survey (联合踏勘): one appointment for several departments at the site."""
+
+    survey_id: str = shared("the survey")
+    case_id: str = shared("case number")
+    departments: list[str] = shared("the departments taking part")
+    location: str = shared("where")
+    survey_at: datetime = shared("when")
+
+
+@contract("bureau.deadline-reminder", version=1, consumers=REVIEWERS, recipient="department")
+class DeadlineReminder(Event):
+    """A department has used half (or four fifths) of its time on a request."""
+
+    request_id: str = shared("the request")
+    case_id: str = shared("case number")
+    department: str = shared("the department reminded")
+    item_code: str = shared("approval item code")
+    share_used: float = shared("share of the time limit used: 0.5 or 0.8")
+    due_at: datetime = shared("the deadline")
+
+
+@contract("bureau.deadline-escalated", version=1, consumers={COORDINATION})
+class DeadlineEscalated(Event):
+    """A department let a request pass its deadline: the coordination office (joint meeting) takes it up."""
+
+    request_id: str = shared("the request")
+    case_id: str = shared("case number")
+    department: str = shared("the department late")
+    item_code: str = shared("approval item code")
+    due_at: datetime = shared("the deadline passed")
+    working_days_late: float = shared("working days since the deadline")
+
+
+class Refusal(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    department: str
+    item_code: str
+    reasons: list[str]
+
+
+@contract("bureau.conflict-raised", version=1, consumers={COORDINATION})
+class ConflictRaised(Event):
+    """Departments' opinions on a stage disagree (one approves what another refuses): the stage is held until
+    the coordination office decides."""
+
+    conflict_id: str = shared("the conflict")
+    case_id: str = shared("case number")
+    stage: int = shared("the stage held", ge=1, le=4)
+    project: Project = shared("the project")
+    approving: list[str] = shared("departments that approved")
+    refusals: list[Refusal] = shared("the refusals and their reasons")
+    raised_at: datetime = shared("when")
+
+
+@contract("bureau.case-suspended", version=1, consumers=REVIEWERS | {COORDINATION})
+class CaseSuspended(Event):
+    """The approval is suspended: the enterprise missed the date it promised documents by (容缺受理)."""
+
+    case_id: str = shared("case number")
+    missing_documents: list[str] = shared("what is still missing")
+    promised_by: datetime = shared("the date promised")
+    suspended_at: datetime = shared("when")
+
+
+@contract("bureau.case-resumed", version=1, consumers=REVIEWERS | {COORDINATION})
+class CaseResumed(Event):
+    """The promised documents arrived: the approval goes on and the departments' clocks run again."""
+
+    case_id: str = shared("case number")
+    resumed_at: datetime = shared("when")
 
 
 @contract("bureau.stage-completed", version=1, consumers=REVIEWERS | {COORDINATION})
@@ -98,4 +196,5 @@ class CaseCompleted(Event):
 
     case_id: str = shared("case number")
     outcome: CaseOutcome = shared("how the case ended")
+    reasons: list[str] = shared("why, when rejected or closed", default_factory=list)
     completed_at: datetime = shared("when the case ended")

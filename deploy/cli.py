@@ -9,8 +9,8 @@ from contracts.cli import contracts_cli
 from deploy.settings import settings
 from deploy.stack import Stack, StackError
 from gateway.cli import agreements, audit, check_contracts, gateway, publish_contracts, tokens, topics
-from services.bureau.cli import case
-from services.cli import service
+from services.bureau.cli import case, report
+from services.cli import service, tasks
 
 app = typer.Typer(help="Concord: an event exchange between government departments.", no_args_is_help=True)
 stack = typer.Typer(help="The local stack: Apache Kafka and PostgreSQL as plain processes.", no_args_is_help=True)
@@ -23,6 +23,8 @@ app.add_typer(contracts_cli, name="contracts")
 app.add_typer(tokens, name="tokens")
 app.add_typer(agreements, name="agreements")
 app.add_typer(audit, name="audit")
+app.add_typer(tasks, name="tasks")
+app.command("report")(report)
 contracts_cli.command("check")(check_contracts)
 contracts_cli.command("publish")(publish_contracts)
 console = Console()
@@ -71,8 +73,8 @@ def migrate_command() -> None:
 
 @app.command()
 def demo(
-    cases: int = typer.Option(20, help="how many cases to submit"),
-    timeout: float = typer.Option(300.0, help="seconds to wait for every case to finish"),
+    cases: int = typer.Option(200, help="how many cases to submit"),
+    timeout: float = typer.Option(900.0, help="seconds of real time to wait for every case to finish"),
     seed: int = typer.Option(2026, help="seed of the sample projects"),
 ) -> None:
     """The main job: start everything, run cases of the agency service end to end, print the results."""

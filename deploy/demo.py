@@ -1,24 +1,29 @@
-"""`make demo`: the local stack, the gateway and the services, then cases of the agency service, end to end."""
+"""`make demo`: the local stack, the gateway and every department's service on one accelerated clock; data
+sharing agreements asked for and decided; then cases of the agency service, end to end, and the report."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime
 
+import asyncpg
 import httpx
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from contracts.departments import BUREAU
+from deploy.enterprise import Enterprises
 from deploy.processes import AppProcesses
 from deploy.settings import Settings
 from deploy.stack import Stack
+from gateway.identity import issue_token
 from gateway.topics import ensure_topics, planned_topics
-from services.bureau.samples import applications
-from services.departments import RULES
+from services.kit.calendar import WorkingDayCalendar
+from services.kit.clock import AcceleratedClock
 
 console = Console()
+SPEED = 200_000.0  # one real second is about 2.3 simulated days: a case of 60 working days takes a minute
+ARRIVAL_WORKING_DAYS = 10  # the cases come in over two weeks
 
 
 def prepare(settings: Settings) -> None:
@@ -28,51 +33,115 @@ def prepare(settings: Settings) -> None:
     asyncio.run(ensure_topics(settings.bootstrap, planned_topics(settings.topics)))
 
 
+async def clock_start(settings: Settings) -> datetime:
+    """Simulated time goes on from where an earlier run left it, never backwards."""
+    connection = await asyncpg.connect(settings.dsn)
+    try:
+        latest = await connection.fetchval(
+            "SELECT max(greatest(submitted_at, completed_at)) FROM bureau.cases")
+    finally:
+        await connection.close()
+    now = datetime.now(UTC)
+    return max(now, latest) if latest else now
+
+
+async def department_tokens(settings: Settings, departments: list[str]) -> dict[str, str]:
+    pool = await asyncpg.create_pool(settings.dsn, min_size=1, max_size=1)
+    try:
+        return {d: await issue_token(pool, d) for d in departments}
+    finally:
+        await pool.close()
+
+
+def arrange_sharing(settings: Settings) -> None:
+    """Departments ask for the data they need; providers decide. One request is left unanswered, to be
+    reminded and escalated to the coordination office on the clock."""
+    tokens = asyncio.run(department_tokens(settings, ["bureau", "housing", "environment", "airdefence",
+                                                      "coordination", "market"]))
+    gateway = httpx.Client(base_url=f"http://{settings.gateway_host}:{settings.gateway_port}", timeout=30)
+
+    def ask(consumer: str, contract: str, fields: list[str], purpose: str, basis: str) -> str:
+        response = gateway.post("/v1/agreements", headers={"authorization": f"Bearer {tokens[consumer]}"}, json={
+            "contract": contract, "fields": fields, "purpose": purpose, "legal_basis": basis})
+        response.raise_for_status()
+        return str(response.json()["id"])
+
+    def decide(provider: str, agreement: str, action: str, reasons: str = "") -> None:
+        body = {"reasons": reasons} if reasons else None
+        gateway.post(f"/v1/agreements/{agreement}/{action}", json=body,
+                     headers={"authorization": f"Bearer {tokens[provider]}"}).raise_for_status()
+
+    contact = ask("housing", "bureau.case-submitted", ["contact_person", "contact_phone"],
+                  "call the applicant during the fire-protection design review",
+                  "《建设工程消防设计审查验收管理暂行规定》第十五条")
+    decide("bureau", contact, "approve")
+    representative = ask("environment", "market.business-registration", ["legal_representative"],
+                         "name the responsible person in the environmental approval", "《环境影响评价法》第二十二条")
+    decide("market", representative, "reject",
+           "the approval names the enterprise, not a person: the legal representative is not needed for it")
+    ask("coordination", "bureau.opinion-issued", ["request_id", "case_id", "item_code", "decision", "reasons"],
+        "follow the departments' opinions for the joint meeting", "联席会议制度 第三条")
+    ask("airdefence", "bureau.case-submitted", ["contact_phone"], "arrange the shelter inspection",
+        "《人民防空法》第二十二条")
+    console.print("data sharing: housing may see applicants' contacts (approved by the bureau); environment was "
+                  "refused the legal representative by market regulation; coordination follows the opinions; "
+                  "civil air defence's request waits for the bureau")
+    gateway.close()
+
+
 def run_demo(settings: Settings, count: int, timeout: float, seed: int) -> int:
     prepare(settings)
+    clock = AcceleratedClock(asyncio.run(clock_start(settings)), SPEED)
+    env = {"CONCORD_CLOCK_START": clock.start.isoformat(), "CONCORD_CLOCK_SPEED": str(SPEED),
+           "CONCORD_CLOCK_ANCHOR": repr(clock.anchor)}
+    calendar = WorkingDayCalendar()
+    enterprises = Enterprises(seed, calendar)
     base = f"http://{settings.bureau_host}:{settings.bureau_port}"
-    with AppProcesses(settings) as apps, httpx.Client(base_url=base, timeout=10.0) as http:
-        apps.start_exchange([BUREAU, *RULES])
-        apps.wait_http(f"{base}/healthz")
-        console.print(f"gateway and services up (logs in {apps.log_dir})")
+    with AppProcesses(settings, env) as apps, httpx.Client(base_url=base, timeout=30.0) as bureau:
+        apps.start_exchange()
+        apps.wait_ready()
+        console.print(f"gateway, bureau and departments up on a clock {SPEED:,.0f}× real time "
+                      f"(logs in {apps.log_dir})")
+        arrange_sharing(settings)
         started = time.monotonic()
-        case_ids: list[str] = []
-        ended: dict[str, dict] = {}  # type: ignore[type-arg]
+        arrival = calendar.add_working_time(clock.now(), ARRIVAL_WORKING_DAYS) - clock.now()
+        first = clock.now()
+        finished: dict[str, dict] = {}  # type: ignore[type-arg]
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns, console=console) as progress:
-            submitting = progress.add_task("submitting", total=count)
-            for application in applications(count, seed):
-                response = http.post("/v1/cases", content=application.model_dump_json(),
-                                     headers={"content-type": "application/json"})
-                response.raise_for_status()
-                case_ids.append(response.json()["case_id"])
-                progress.advance(submitting)
+            submitting = progress.add_task("cases submitted", total=count)
             finishing = progress.add_task("cases finished", total=count)
             deadline = time.monotonic() + timeout
-            while len(ended) < count and time.monotonic() < deadline:
-                pending = [c for c in case_ids if c not in ended]
-                for view in http.get("/v1/cases", params={"ids": pending}).json():
-                    if view["status"] != "in_progress":
-                        ended[view["case_id"]] = view
-                progress.update(finishing, completed=len(ended))
-                time.sleep(0.3)
+            while len(finished) < count and time.monotonic() < deadline:
+                now = clock.now()
+                while len(enterprises.plans) < count and now >= first + arrival * len(enterprises.plans) / count:
+                    application, plan = enterprises.new_application(now)
+                    response = bureau.post("/v1/cases", content=application.model_dump_json(),
+                                           headers={"content-type": "application/json"})
+                    response.raise_for_status()
+                    plan.submitted_at = now
+                    enterprises.plans[response.json()["case_id"]] = plan
+                    progress.update(submitting, completed=len(enterprises.plans))
+                pending = [c for c in enterprises.plans if c not in finished]
+                for chunk in range(0, len(pending), 50):
+                    for view in bureau.get("/v1/cases", params={"ids": pending[chunk:chunk + 50]}).json():
+                        if enterprises.finished(view):
+                            finished[view["case_id"]] = view
+                        else:
+                            enterprises.act(view, clock.now(), bureau)
+                progress.update(finishing, completed=len(finished))
+                time.sleep(0.2)
         wall = time.monotonic() - started
-    print_cases(case_ids, ended)
-    console.print(f"{len(ended)} of {count} cases finished in {wall:.1f} s of wall time")
-    console.print(f"cases completed: {len(ended)}/{count}")
-    return 0 if len(ended) == count else 1
+    from services.bureau.cli import gather_report, print_report
+    from services.bureau.report_page import render
 
-
-def print_cases(case_ids: list[str], ended: dict[str, dict]) -> None:  # type: ignore[type-arg]
-    from datetime import datetime
-
-    table = Table("case", "project", "outcome", "opinions", "time to finish")
-    for case_id in case_ids:
-        view = ended.get(case_id)
-        if view is None:
-            table.add_row(case_id, "", "[red]unfinished[/red]", "", "")
-            continue
-        took = datetime.fromisoformat(view["completed_at"]) - datetime.fromisoformat(view["submitted_at"])
-        opinions = ", ".join(f"{r['department']}:{r['decision']}" for r in view["requests"])
-        table.add_row(case_id, view["project_name"], view["status"], opinions, f"{took.total_seconds() * 1000:.0f} ms")
-    console.print(table)
+    figures = asyncio.run(gather_report())
+    print_report(figures)
+    page = settings.stack_path / "report.html"
+    page.write_text(render(figures), encoding="utf-8")
+    outcomes = {s: sum(1 for v in finished.values() if v["status"] == s) for s in ("completed", "rejected", "closed")}
+    console.print(f"report page: {page}; {wall:.0f} s of wall time for "
+                  f"{calendar.working_days_between(first, clock.now()):.0f} working days of the district")
+    console.print("this run: " + ", ".join(f"{n} {s}" for s, n in outcomes.items()))
+    console.print(f"cases completed: {len(finished)}/{count}")
+    return 0 if len(finished) == count else 1

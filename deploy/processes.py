@@ -56,11 +56,17 @@ class AppProcesses:
         self.processes[name] = process
         return process
 
-    def start_exchange(self, departments: Sequence[str]) -> None:
-        """The gateway router and one service per department."""
+    def start_exchange(self) -> None:
+        """The gateway, the bureau, and every other department's service (in one process)."""
         self.start("gateway", "gateway", "run", "--instance", "main")
-        for department in departments:
-            self.start(department, "service", "run", department)
+        self.start("bureau", "service", "run", "bureau")
+        self.start("departments", "service", "run", "departments")
+
+    def wait_ready(self) -> None:
+        s = self.settings
+        for host, port in ((s.gateway_host, s.gateway_port), (s.bureau_host, s.bureau_port),
+                           (s.departments_host, s.departments_port)):
+            self.wait_http(f"http://{host}:{port}/healthz")
 
     def wait_http(self, url: str, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout

@@ -46,6 +46,11 @@ class Settings(BaseSettings):
     clock_speed: float = 1.0
     clock_anchor: float | None = None  # the real epoch second at which simulated time was clock_start
 
+    # Departments' response times are drawn around each one's median; this scales them all (tests use less).
+    response_scale: float = 1.0
+    departments_host: str = "127.0.0.1"
+    departments_port: int = 8402
+
     @property
     def bootstrap(self) -> str:
         return self.kafka_bootstrap or f"127.0.0.1:{self.kafka_port}"

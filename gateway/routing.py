@@ -98,19 +98,26 @@ def _check(
         raise Rejection(Reason.SCHEMA_VIOLATION, "; ".join(violations))
     if str(payload[contract.subject_field]) != envelope.subject:
         raise Rejection(Reason.SCHEMA_VIOLATION, f"ce_subject differs from {contract.subject_field}")
-    if contract.recipient_field and payload[contract.recipient_field] not in contract.consumers:
-        raise Rejection(Reason.SCHEMA_VIOLATION, f"{contract.recipient_field} names no consumer of {contract_id}")
+    if contract.recipient_field and not set(addressees(contract, payload)) <= contract.consumers:
+        raise Rejection(Reason.SCHEMA_VIOLATION, f"{contract.recipient_field} names a department that is not a "
+                        f"consumer of {contract_id}")
     return envelope, contract, payload
 
 
 def recipients(
     contract: ContractVersion, payload: dict[str, Any], sender: str, policy: SharingPolicy, now: datetime
 ) -> list[str]:
-    """The addressee of an addressed contract; otherwise every declared consumer and every department with
+    """The addressees of an addressed contract; otherwise every declared consumer and every department with
     an agreement in force, except the sender."""
     if contract.recipient_field:
-        return [payload[contract.recipient_field]]
+        return addressees(contract, payload)
     return sorted((contract.consumers | policy.consumers(contract, now)) - {sender})
+
+
+def addressees(contract: ContractVersion, payload: dict[str, Any]) -> list[str]:
+    """Whom an addressed event names: one department, or a list of them."""
+    named = payload[contract.recipient_field] if contract.recipient_field else []
+    return sorted(set(named)) if isinstance(named, list) else [named]
 
 
 def visible_fields(contract: ContractVersion, consumer: str, policy: SharingPolicy, now: datetime) -> frozenset[str]:

@@ -1,17 +1,33 @@
-"""`concord service run <department>`: run a department's service in the foreground."""
+"""`concord service run …` runs department services; `concord tasks …` is an officer's desk from the shell."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 
+import httpx
 import typer
 import uvicorn
+from rich.console import Console
+from rich.table import Table
 
-from contracts.departments import BUREAU
+from contracts.departments import BUREAU, COORDINATION
 from deploy.runtime import run_until_signalled
 from deploy.settings import settings
 
 service = typer.Typer(help="Department services.", no_args_is_help=True)
+tasks = typer.Typer(help="A department's desk: its tasks, decided by officers (human-in-the-loop).",
+                    no_args_is_help=True)
+console = Console()
+
+
+async def serve_until(app: object, host: str, port: int, stop: asyncio.Event) -> None:
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off"))
+    serving = asyncio.create_task(server.serve())
+    await stop.wait()
+    server.should_exit = True
+    await serving
 
 
 async def run_bureau(stop: asyncio.Event) -> None:
@@ -21,33 +37,102 @@ async def run_bureau(stop: asyncio.Event) -> None:
     s = settings()
     bureau = Bureau(s)
     await bureau.service.start()
-    server = uvicorn.Server(uvicorn.Config(create_api(bureau), host=s.bureau_host, port=s.bureau_port,
-                                           log_level="warning", lifespan="off"))
-    serving = asyncio.create_task(server.serve())
     try:
-        await stop.wait()
+        await asyncio.gather(serve_until(create_api(bureau), s.bureau_host, s.bureau_port, stop), bureau.watch(stop))
     finally:
-        server.should_exit = True
-        await serving
         await bureau.service.stop()
 
 
-async def run_reviewer(code: str, stop: asyncio.Event) -> None:
-    from services.departments import RULES
-    from services.departments.opinion import ReviewingDepartment
+async def run_departments(codes: list[str], stop: asyncio.Event) -> None:
+    """Several departments' services in one process (each its own consumer group and schema), with one API
+    for their desks."""
+    from services.departments import REVIEWERS
+    from services.departments.api import create_api
+    from services.departments.coordination import ARBITER
+    from services.departments.desk import CoordinationDesk, Desk, ReviewingDesk
 
-    rules, officer = RULES[code]
-    await ReviewingDepartment(code, rules, officer, settings()).service.run(stop)
+    s = settings()
+    desks: dict[str, Desk] = {
+        code: CoordinationDesk(ARBITER, s) if code == COORDINATION else ReviewingDesk(REVIEWERS[code], s)
+        for code in codes
+    }
+    for desk in desks.values():
+        await desk.service.start()
+    try:
+        await asyncio.gather(serve_until(create_api(desks), s.departments_host, s.departments_port, stop),
+                             *(desk.work(stop) for desk in desks.values()))
+    finally:
+        for desk in desks.values():
+            await desk.service.stop()
+
+
+def department_codes() -> list[str]:
+    from services.departments import REVIEWERS
+
+    return [*REVIEWERS, COORDINATION]
 
 
 @service.command("run")
-def run(department: str) -> None:
-    """Run one department's service (``bureau`` also serves the case API)."""
-    from services.departments import RULES
-
-    if department != BUREAU and department not in RULES:
-        raise typer.BadParameter(f"no service for {department!r}; known: {[BUREAU, *RULES]}")
-    if department == BUREAU:
+def run(departments: list[str] = typer.Argument(..., help="bureau, or one or more departments, or 'departments' "
+                                                          "for every reviewing department and the coordination office")
+        ) -> None:
+    """Run the bureau (with its case API), or departments' services in one process (with their desks' API)."""
+    if departments == [BUREAU]:
         run_until_signalled(run_bureau)
-    else:
-        run_until_signalled(lambda stop: run_reviewer(department, stop))
+        return
+    codes = department_codes() if departments == ["departments"] else departments
+    unknown = set(codes) - set(department_codes())
+    if unknown:
+        raise typer.BadParameter(f"no service for {sorted(unknown)}; known: {[BUREAU, *department_codes()]}")
+    run_until_signalled(lambda stop: run_departments(codes, stop))
+
+
+def _desks() -> httpx.Client:
+    s = settings()
+    return httpx.Client(base_url=f"http://{s.departments_host}:{s.departments_port}", timeout=30.0)
+
+
+def _answer(response: httpx.Response) -> object:
+    if response.is_error:
+        console.print(f"[red]{response.status_code}[/red] {response.text}")
+        raise typer.Exit(1)
+    return response.json()
+
+
+@tasks.command("list")
+def list_tasks(department: str, status: str = typer.Option("open", help="open, on_hold, awaiting_supplement, "
+                                                                         "decided, or all")) -> None:
+    """A department's tasks."""
+    with _desks() as api:
+        rows = _answer(api.get(f"/v1/departments/{department}/tasks",
+                               params={} if status == "all" else {"status": status}))
+    table = Table("task", "case", "item", "status", "decide by rules at", "due")
+    for t in rows:  # type: ignore[attr-defined]
+        table.add_row(t["task_id"], t["case_id"], t["item_code"], t["status"], str(t["decide_at"])[:16],
+                      str(t["due_at"] or "")[:16])
+    console.print(table)
+
+
+@tasks.command("decide")
+def decide(
+    department: str, task_id: str,
+    decision: str = typer.Option(..., help="approved, approved_with_conditions, supplement_requested, rejected; "
+                                           "at the coordination office proceed_with_conditions or uphold_refusal"),
+    condition: list[str] = typer.Option([], help="a condition (repeat for several)"),
+    reason: list[str] = typer.Option([], help="a reason (repeat for several)"),
+    officer: str = typer.Option(os.environ.get("USER", "officer"), help="who decides"),
+) -> None:
+    """Decide a task as an officer."""
+    body = {"decision": decision, "conditions": condition, "reasons": reason, "officer": officer}
+    with _desks() as api:
+        answer = _answer(api.post(f"/v1/departments/{department}/tasks/{task_id}/decision", json=body))
+    console.print_json(json.dumps(answer, ensure_ascii=False))
+
+
+@tasks.command("mode")
+def mode(department: str, new_mode: str = typer.Argument(None, metavar="[rules|human]")) -> None:
+    """Show or switch who decides at a desk: its rules, or its officers."""
+    with _desks() as api:
+        path = f"/v1/departments/{department}/mode"
+        answer = _answer(api.put(path, json={"mode": new_mode}) if new_mode else api.get(path))
+    console.print(f"{department}: {answer['mode']}")  # type: ignore[index]

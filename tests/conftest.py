@@ -11,7 +11,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from contracts.departments import BUREAU, PLANNING, SERVICE_DEPARTMENTS
+from contracts.departments import SERVICE_DEPARTMENTS
 from deploy.migrate import migrate
 from deploy.processes import AppProcesses
 from deploy.settings import Settings, settings
@@ -22,6 +22,7 @@ from services.kit.clock import AcceleratedClock
 
 STACK_LAYERS = ("integration", "e2e")
 CLOCK_SPEED = 100_000.0  # ten working days of a sharing request pass in about twelve real seconds
+RESPONSE_SCALE = 0.1  # departments answer in a tenth of their usual time, so a four-stage case takes seconds
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -54,11 +55,10 @@ def exchange(stack: Settings, clock: AcceleratedClock) -> Iterator[AppProcesses]
     """The gateway (router, API, audit keeper, agreement watch), the bureau (with its API) and the planning
     department, as real processes on the shared accelerated clock."""
     env = {"CONCORD_CLOCK_START": clock.start.isoformat(), "CONCORD_CLOCK_SPEED": str(clock.speed),
-           "CONCORD_CLOCK_ANCHOR": repr(clock.anchor)}
+           "CONCORD_CLOCK_ANCHOR": repr(clock.anchor), "CONCORD_RESPONSE_SCALE": str(RESPONSE_SCALE)}
     with AppProcesses(stack, env) as apps:
-        apps.start_exchange([BUREAU, PLANNING])
-        apps.wait_http(f"http://{stack.gateway_host}:{stack.gateway_port}/healthz")
-        apps.wait_http(f"http://{stack.bureau_host}:{stack.bureau_port}/healthz")
+        apps.start_exchange()
+        apps.wait_ready()
         yield apps
 
 

@@ -20,14 +20,16 @@ def case_submitted(case_id: str = "G-TEST-1") -> CaseSubmitted:
     return CaseSubmitted(
         case_id=case_id, project=a.project, applicant_name=a.applicant_name,
         applicant_credit_code=a.applicant_credit_code, contact_person=a.contact_person,
-        contact_phone=a.contact_phone, agent="王芳", submitted_at=T0,
+        contact_phone=a.contact_phone, agent="王芳", documents=a.documents, promised_documents=[],
+        promised_by=None, submitted_at=T0,
     )
 
 
 def opinion_requested(case_id: str = "G-TEST-1", department: str = "planning", **changes: object) -> OpinionRequested:
     fields: dict[str, object] = dict(
         request_id=f"{case_id}/NRP-101/1", case_id=case_id, department=department, item_code="NRP-101",
-        item_name="建设用地规划许可证核发", stage=1, project=project(), requested_at=T0, due_at=T0,
+        item_name="建设用地规划许可证核发", stage=1, project=project(), documents=["用地预审申请表"],
+        missing_documents=[], requested_at=T0, committed_days=8, due_at=T0,
     )
     fields.update(changes)
     return OpinionRequested.model_validate(fields)

@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from deploy.settings import settings
 from services.bureau.api import CaseView
 from services.bureau.model import CaseApplication
 from services.bureau.service import Bureau
@@ -51,3 +52,66 @@ def show(case_id: str) -> None:
         console.print(f"no case {case_id}")
         raise typer.Exit(1)
     console.print_json(json.dumps(view.model_dump(mode="json"), ensure_ascii=False))
+
+
+def print_report(report: dict[str, object]) -> None:
+    """The report as tables on the terminal."""
+    from rich.table import Table
+
+    cases = report["cases"]
+    assert isinstance(cases, dict)
+    console.print(f"[bold]Cases[/bold] ({report['catalogue']}): " + ", ".join(f"{k} {v}" for k, v in cases.items()))
+    departments = Table("department", "requests", "median wd", "p90 wd", "on time", "supplements", "rejections",
+                        "reminders", "escalations", title="Departments: working days to respond")
+    for d in report["departments"]:  # type: ignore[attr-defined]
+        departments.add_row(f"{d['name_zh']} {d['code']}", str(d["requests"]), str(d["median_response_working_days"]),
+                            str(d["p90_response_working_days"]), _share(d["on_time_rate"]),
+                            _share(d["supplement_rate"]), _share(d["rejection_rate"]), str(d["reminders"]),
+                            str(d["escalations"]))
+    console.print(departments)
+    stages = Table("stage", "target wd", "completed", "median wd", "p90 wd", "on target", title="Stages")
+    for s in report["stages"]:  # type: ignore[attr-defined]
+        stages.add_row(f"{s['stage']} {s['name_zh']}", str(s["target_days"]), str(s["completed"]),
+                       str(s["median_working_days"]), str(s["p90_working_days"]), _share(s["on_target_rate"]))
+    console.print(stages)
+    conflicts, sharing = report["conflicts"], report["sharing"]
+    assert isinstance(conflicts, dict) and isinstance(sharing, dict)
+    console.print("[bold]Conflicts[/bold]: " + ", ".join(f"{k} {v}" for k, v in conflicts.items()))
+    console.print("[bold]Sharing[/bold]: " + ", ".join(f"{k} {v}" for k, v in sharing.items() if k != "refusals"))
+    for refusal in sharing["refusals"]:
+        console.print(f"  refused: {refusal['consumer']} ← {refusal['provider']} {refusal['contract']}: "
+                      f"{refusal['reasons']}")
+    calendar = report["calendar"]
+    assert isinstance(calendar, dict)
+    if calendar["note"]:
+        console.print(f"[yellow]calendar:[/yellow] {calendar['note']}")
+
+
+def _share(rate: object) -> str:
+    return "" if rate is None else f"{float(rate):.0%}"  # type: ignore[arg-type]
+
+
+async def gather_report() -> dict[str, object]:
+    from services.bureau.catalogue import load_catalogue
+    from services.bureau.efficacy import load_report
+    from services.kit.clock import clock_from
+
+    s = settings()
+    return await load_report(s.dsn, load_catalogue(), clock_from(s).now())
+
+
+def report(
+    as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
+    html: Path = typer.Option(None, "--html", help="write an HTML page with charts to this file"),
+) -> None:
+    """Collaboration efficacy of the agency service, per department, stage and case, and for data sharing."""
+    from services.bureau.report_page import render
+
+    figures = asyncio.run(gather_report())
+    if html is not None:
+        html.write_text(render(figures), encoding="utf-8")
+        console.print(f"wrote {html}")
+    if as_json:
+        print(json.dumps(figures, ensure_ascii=False, indent=2, default=str))
+    elif html is None:
+        print_report(figures)

@@ -1,5 +1,16 @@
-"""The bureau's domain: a case, its stages and the opinions it asks for. Pure: no I/O. Each change returns
-the events it causes; the service stores the case and publishes them in one transaction."""
+"""The bureau's domain: a case carried by an agent through the four stages. Pure: no I/O. Each change returns
+the events it causes; the service stores the case and publishes them in one transaction.
+
+The rules, as the agency service (代办) runs them:
+- intake needs every key document; non-key ones may follow against a written promise with a date (容缺受理);
+- the items a project needs in a stage are requested in parallel, each with its committed time limit;
+- a department may ask for a supplement (补正): its clock stands still until the enterprise hands it in;
+- a stage ends when every item is decided: all approved, the next stage opens; all refusals, the case is
+  refused (the enterprise may resubmit); approvals and refusals together are a conflict the coordination
+  office decides, and the stage is held until it does;
+- a promise not kept suspends the approval (every department's clock stops) until the documents come, and
+  closes the case after SUSPENSION_LIMIT_DAYS working days;
+- departments are reminded at half and four fifths of their time, and escalated when late."""
 
 from __future__ import annotations
 
@@ -8,21 +19,33 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from contracts.base import Event
 from contracts.bureau import (
     CaseCompleted,
     CaseOutcome,
+    CaseResumed,
     CaseSubmitted,
+    CaseSuspended,
+    ConflictRaised,
+    DeadlineEscalated,
+    DeadlineReminder,
     Decision,
     OpinionRequested,
     Project,
+    Refusal,
+    SiteSurveyArranged,
     StageCompleted,
+    SupplementProvided,
 )
+from contracts.coordination import Resolution
 from services.bureau import credit_code
-from services.bureau.catalogue import STAGES, ServiceCatalogue
+from services.bureau.catalogue import ApprovalItem, ServiceCatalogue
 from services.kit.calendar import WorkingDayCalendar
+
+REMINDER_SHARES = (0.5, 0.8)
+SUSPENSION_LIMIT_DAYS = 20
 
 
 class CaseApplication(BaseModel):
@@ -35,6 +58,9 @@ class CaseApplication(BaseModel):
     applicant_credit_code: str
     contact_person: str = Field(min_length=1)
     contact_phone: str = Field(pattern=r"^\+?[0-9\- ]{7,20}$")
+    documents: list[str] = Field(default_factory=list, description="documents handed in")
+    promised_documents: list[str] = Field(default_factory=list, description="non-key documents to follow (容缺)")
+    promised_by: datetime | None = Field(None, description="when the promised documents will be handed in")
 
     @field_validator("applicant_credit_code")
     @classmethod
@@ -43,20 +69,58 @@ class CaseApplication(BaseModel):
             raise ValueError("not a valid unified social credit code (check digit or characters wrong)")
         return value
 
+    @model_validator(mode="after")
+    def _promise(self) -> CaseApplication:
+        if bool(self.promised_documents) != (self.promised_by is not None):
+            raise ValueError("promised documents and the date promised go together")
+        return self
+
+
+class IntakeRefused(ValueError):
+    """The application cannot be accepted as it is; the message says what is missing."""
+
+
+def check_intake(application: CaseApplication, catalogue: ServiceCatalogue) -> None:
+    needed = catalogue.documents_for(application.project)
+    handed_in = set(application.documents)
+    key_missing = [d.name for d in needed if d.key and d.name not in handed_in]
+    if key_missing:
+        raise IntakeRefused(f"key documents missing: {', '.join(key_missing)}")
+    promised_key = [d.name for d in needed if d.key and d.name in application.promised_documents]
+    if promised_key:
+        raise IntakeRefused(f"key documents cannot be promised for later: {', '.join(promised_key)}")
+    unaccounted = [d.name for d in needed if not d.key and d.name not in handed_in
+                   and d.name not in application.promised_documents]
+    if unaccounted:
+        raise IntakeRefused(f"documents neither handed in nor promised: {', '.join(unaccounted)}")
+
 
 class CaseStatus(StrEnum):
     IN_PROGRESS = "in_progress"
+    HELD = "held"  # a conflict waits for the coordination office
+    SUSPENDED = "suspended"  # a promise was not kept (容缺受理)
     COMPLETED = "completed"
-    REJECTED = "rejected"
+    REJECTED = "rejected"  # the enterprise may resubmit
     CLOSED = "closed"
 
     @property
     def ended(self) -> bool:
-        return self is not CaseStatus.IN_PROGRESS
+        return self in (CaseStatus.COMPLETED, CaseStatus.REJECTED, CaseStatus.CLOSED)
+
+
+class RequestStatus(StrEnum):
+    PENDING = "pending"
+    AWAITING_SUPPLEMENT = "awaiting_supplement"
+    DECIDED = "decided"
+    WITHDRAWN = "withdrawn"  # superseded by a resubmission
 
 
 class NotOurRequest(ValueError):
     """An opinion that answers no open request of this department."""
+
+
+class CaseStateError(ValueError):
+    """The case is not in a state where this can happen."""
 
 
 @dataclass
@@ -66,16 +130,52 @@ class OpinionRequest:
     department: str
     item_code: str
     item_name: str
+    committed_days: int
     requested_at: datetime
+    allowed_days: float  # working time from the request to its deadline
     due_at: datetime
+    status: RequestStatus = RequestStatus.PENDING
     decision: Decision | None = None
     conditions: list[str] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
     decided_at: datetime | None = None
+    supplements: int = 0
+    paused_since: datetime | None = None
+    paused_days: float = 0.0  # working days the clock stood still (supplements, suspension)
+    reminded: list[float] = field(default_factory=list)
+    escalated_at: datetime | None = None
+    overridden: bool = False  # a refusal the coordination office overruled
 
     @property
-    def decided(self) -> bool:
-        return self.decision is not None
+    def open(self) -> bool:
+        return self.status in (RequestStatus.PENDING, RequestStatus.AWAITING_SUPPLEMENT)
+
+    def active_days(self, now: datetime, calendar: WorkingDayCalendar) -> float:
+        """Working days the department has had the request, its clock's pauses left out."""
+        end = self.decided_at or now
+        paused = self.paused_days + (calendar.working_days_between(self.paused_since, end) if self.paused_since else 0)
+        return max(calendar.working_days_between(self.requested_at, end) - paused, 0.0)
+
+    def pause(self, now: datetime) -> None:
+        if self.paused_since is None:
+            self.paused_since = now
+
+    def resume(self, now: datetime, calendar: WorkingDayCalendar) -> None:
+        if self.paused_since is not None:
+            self.paused_days += calendar.working_days_between(self.paused_since, now)
+            self.paused_since = None
+            self.due_at = calendar.add_working_time(self.requested_at, self.allowed_days + self.paused_days)
+
+
+@dataclass
+class Conflict:
+    conflict_id: str
+    stage: int
+    raised_at: datetime
+    resolved_at: datetime | None = None
+    resolution: Resolution | None = None
+    conditions: list[str] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -84,10 +184,23 @@ class Case:
     application: CaseApplication
     agent: str
     submitted_at: datetime
+    catalogue_version: str
     status: CaseStatus = CaseStatus.IN_PROGRESS
     stage: int = 0
     completed_at: datetime | None = None
+    reasons: list[str] = field(default_factory=list)
+    documents: list[str] = field(default_factory=list)
+    promised_documents: list[str] = field(default_factory=list)
+    promised_by: datetime | None = None
+    suspended_at: datetime | None = None
+    survey_at: datetime | None = None
+    resubmissions: int = 0
+    stage_started: dict[int, datetime] = field(default_factory=dict)
+    stage_completed: dict[int, datetime] = field(default_factory=dict)
     requests: list[OpinionRequest] = field(default_factory=list)
+    conflicts: list[Conflict] = field(default_factory=list)
+
+    # ---- intake -------------------------------------------------------------------------------------
 
     @classmethod
     def open(
@@ -99,45 +212,99 @@ class Case:
         calendar: WorkingDayCalendar,
         case_id: str | None = None,
     ) -> tuple[Case, list[Event]]:
-        case = cls(case_id or new_case_id(now), application, agent, now)
+        check_intake(application, catalogue)
         a = application
+        case = cls(case_id or new_case_id(now), a, agent, now, catalogue.version, documents=list(a.documents),
+                   promised_documents=list(a.promised_documents), promised_by=a.promised_by)
         events: list[Event] = [CaseSubmitted(
             case_id=case.case_id, project=a.project, applicant_name=a.applicant_name,
             applicant_credit_code=a.applicant_credit_code, contact_person=a.contact_person,
-            contact_phone=a.contact_phone, agent=agent, submitted_at=now,
+            contact_phone=a.contact_phone, agent=agent, documents=case.documents,
+            promised_documents=case.promised_documents, promised_by=case.promised_by, submitted_at=now,
         )]
+        survey = catalogue.survey
+        if survey.applies(a.project):
+            asked = {i.department for i in catalogue.items_for(survey.stage, a.project)}
+            departments = sorted(asked & set(survey.departments))
+            case.survey_at = calendar.add_working_days(now, survey.days_after_intake)
+            events.append(SiteSurveyArranged(
+                survey_id=f"{case.case_id}/survey", case_id=case.case_id, departments=departments,
+                location=a.project.location, survey_at=case.survey_at,
+            ))
         events += case._next_stage(now, catalogue, calendar)
         return case, events
 
+    # ---- stages -------------------------------------------------------------------------------------
+
+    def _request(self, item: ApprovalItem, now: datetime, catalogue: ServiceCatalogue,
+                 calendar: WorkingDayCalendar) -> tuple[OpinionRequest, OpinionRequested]:
+        due_at = calendar.add_working_days(now, item.committed_days)
+        request = OpinionRequest(
+            request_id=f"{self.case_id}/{item.code}/{uuid.uuid4().hex[:8]}", stage=item.stage,
+            department=item.department, item_code=item.code, item_name=item.name_zh,
+            committed_days=item.committed_days, requested_at=now,
+            allowed_days=calendar.working_days_between(now, due_at), due_at=due_at,
+        )
+        if self.status is CaseStatus.SUSPENDED:
+            request.pause(now)
+        missing = [d.name for d in item.documents if d.name not in self.documents]
+        return request, OpinionRequested(
+            request_id=request.request_id, case_id=self.case_id, department=item.department, item_code=item.code,
+            item_name=item.name_zh, stage=item.stage, project=self.application.project, documents=self.documents,
+            missing_documents=missing, requested_at=now, committed_days=item.committed_days, due_at=due_at,
+        )
+
     def _next_stage(self, now: datetime, catalogue: ServiceCatalogue, calendar: WorkingDayCalendar) -> list[Event]:
         """Open the next stage that has items for this project, or complete the case."""
-        for stage in STAGES:
-            if stage <= self.stage:
-                continue
+        for stage in range(self.stage + 1, 5):
             items = catalogue.items_for(stage, self.application.project)
             if not items:
                 continue
             self.stage = stage
+            self.stage_started[stage] = now
             events: list[Event] = []
             for item in items:
-                request = OpinionRequest(
-                    request_id=f"{self.case_id}/{item.code}/{uuid.uuid4().hex[:8]}", stage=stage,
-                    department=item.department, item_code=item.code, item_name=item.name_zh,
-                    requested_at=now, due_at=calendar.add_working_days(now, item.committed_days),
-                )
+                request, event = self._request(item, now, catalogue, calendar)
                 self.requests.append(request)
-                events.append(OpinionRequested(
-                    request_id=request.request_id, case_id=self.case_id, department=item.department,
-                    item_code=item.code, item_name=item.name_zh, stage=stage, project=self.application.project,
-                    requested_at=now, due_at=request.due_at,
-                ))
+                events.append(event)
             return events
-        return self._end(CaseStatus.COMPLETED, now)
+        return self._end(CaseStatus.COMPLETED, now, [])
 
-    def _end(self, status: CaseStatus, now: datetime) -> list[Event]:
+    def _end(self, status: CaseStatus, now: datetime, reasons: list[str]) -> list[Event]:
         self.status = status
         self.completed_at = now
-        return [CaseCompleted(case_id=self.case_id, outcome=CaseOutcome(status.value), completed_at=now)]
+        self.reasons = reasons
+        return [CaseCompleted(case_id=self.case_id, outcome=CaseOutcome(status.value), reasons=reasons,
+                              completed_at=now)]
+
+    def current(self) -> list[OpinionRequest]:
+        return [r for r in self.requests if r.stage == self.stage and r.status is not RequestStatus.WITHDRAWN]
+
+    def _consolidate(self, now: datetime, catalogue: ServiceCatalogue, calendar: WorkingDayCalendar) -> list[Event]:
+        """When every item of the stage is decided: next stage, refusal, or a conflict to resolve."""
+        requests = self.current()
+        if any(r.open for r in requests):
+            return []
+        refused = [r for r in requests if r.decision is Decision.REJECTED and not r.overridden]
+        approving = [r for r in requests if r.decision is not None and r.decision.approves]
+        if refused and approving:
+            self.status = CaseStatus.HELD
+            conflict = Conflict(f"{self.case_id}/stage-{self.stage}/{uuid.uuid4().hex[:6]}", self.stage, now)
+            self.conflicts.append(conflict)
+            return [ConflictRaised(
+                conflict_id=conflict.conflict_id, case_id=self.case_id, stage=self.stage,
+                project=self.application.project, approving=sorted({r.department for r in approving}),
+                refusals=[Refusal(department=r.department, item_code=r.item_code, reasons=r.reasons)
+                          for r in refused],
+                raised_at=now,
+            )]
+        if refused:
+            return self._end(CaseStatus.REJECTED, now, [reason for r in refused for reason in r.reasons])
+        self.stage_completed[self.stage] = now
+        events: list[Event] = [StageCompleted(case_id=self.case_id, stage=self.stage, completed_at=now)]
+        return events + self._next_stage(now, catalogue, calendar)
+
+    # ---- what departments, the enterprise and the coordination office do ---------------------------
 
     def record_opinion(
         self,
@@ -146,7 +313,6 @@ class Case:
         decision: Decision,
         conditions: list[str],
         reasons: list[str],
-        decided_at: datetime,
         now: datetime,
         catalogue: ServiceCatalogue,
         calendar: WorkingDayCalendar,
@@ -154,17 +320,154 @@ class Case:
         request = next((r for r in self.requests if r.request_id == request_id), None)
         if request is None or request.department != department:
             raise NotOurRequest(f"{department} answered {request_id}, which is not its request on {self.case_id}")
-        if request.decided or self.status.ended:
-            return []
+        if request.status is not RequestStatus.PENDING or self.status.ended:
+            return []  # already decided, superseded, or waiting for the enterprise
         request.decision, request.conditions, request.reasons = decision, conditions, reasons
-        request.decided_at = decided_at
-        if decision is Decision.REJECTED:
-            return self._end(CaseStatus.REJECTED, now)
-        stage_requests = [r for r in self.requests if r.stage == self.stage]
-        if not all(r.decided for r in stage_requests):
+        if decision is Decision.SUPPLEMENT_REQUESTED:
+            request.status = RequestStatus.AWAITING_SUPPLEMENT
+            request.supplements += 1
+            request.pause(now)
             return []
-        events: list[Event] = [StageCompleted(case_id=self.case_id, stage=self.stage, completed_at=now)]
-        return events + self._next_stage(now, catalogue, calendar)
+        request.status = RequestStatus.DECIDED
+        request.decided_at = now
+        if request.paused_since is not None:  # decided while suspended: the pause ends with the decision
+            request.resume(now, calendar)
+        if self.status is not CaseStatus.IN_PROGRESS:
+            return []
+        return self._consolidate(now, catalogue, calendar)
+
+    def provide_supplement(self, documents: list[str], now: datetime, calendar: WorkingDayCalendar) -> list[Event]:
+        """The enterprise answers every supplement request open on the case: the clocks run again."""
+        waiting = [r for r in self.requests if r.status is RequestStatus.AWAITING_SUPPLEMENT]
+        if not waiting:
+            raise CaseStateError(f"{self.case_id} has no supplement request open")
+        self.documents = sorted(set(self.documents) | set(documents))
+        events: list[Event] = []
+        for request in waiting:
+            request.status = RequestStatus.PENDING
+            request.decision = None
+            if self.status is not CaseStatus.SUSPENDED:
+                request.resume(now, calendar)
+            events.append(SupplementProvided(
+                request_id=request.request_id, case_id=self.case_id, department=request.department,
+                documents=self.documents, provided_at=now, due_at=request.due_at,
+            ))
+        return events
+
+    def deliver_promised(self, documents: list[str], now: datetime, catalogue: ServiceCatalogue,
+                         calendar: WorkingDayCalendar) -> list[Event]:
+        """Documents promised at intake arrive; once all are in, a suspended approval resumes (and the stage
+        moves on if every opinion came in meanwhile)."""
+        self.documents = sorted(set(self.documents) | set(documents))
+        self.promised_documents = [d for d in self.promised_documents if d not in self.documents]
+        if self.promised_documents:
+            return []
+        self.promised_by = None
+        if self.status is not CaseStatus.SUSPENDED:
+            return []
+        self.status = CaseStatus.IN_PROGRESS
+        self.suspended_at = None
+        for request in self.requests:
+            if request.status is RequestStatus.PENDING:
+                request.resume(now, calendar)
+        return [CaseResumed(case_id=self.case_id, resumed_at=now), *self._consolidate(now, catalogue, calendar)]
+
+    def resolve_conflict(self, conflict_id: str, resolution: Resolution, conditions: list[str], reasons: list[str],
+                         now: datetime, catalogue: ServiceCatalogue, calendar: WorkingDayCalendar) -> list[Event]:
+        conflict = next((c for c in self.conflicts if c.conflict_id == conflict_id), None)
+        if conflict is None or conflict.resolved_at is not None or self.status is not CaseStatus.HELD:
+            return []
+        conflict.resolved_at, conflict.resolution = now, resolution
+        conflict.conditions, conflict.reasons = conditions, reasons
+        if resolution is Resolution.UPHOLD_REFUSAL:
+            return self._end(CaseStatus.REJECTED, now, reasons)
+        for request in self.current():
+            if request.decision is Decision.REJECTED:
+                request.overridden = True
+                request.conditions = conditions
+        self.status = CaseStatus.IN_PROGRESS
+        return self._consolidate(now, catalogue, calendar)
+
+    def resubmit(self, project: Project, now: datetime, catalogue: ServiceCatalogue,
+                 calendar: WorkingDayCalendar) -> list[Event]:
+        """After a refusal, the enterprise revises the project: the refused items of the stage are asked again."""
+        if self.status is not CaseStatus.REJECTED:
+            raise CaseStateError(f"{self.case_id} is {self.status.value}; only a refused case may be resubmitted")
+        self.application = self.application.model_copy(update={"project": project})
+        self.status, self.completed_at, self.reasons = CaseStatus.IN_PROGRESS, None, []
+        self.resubmissions += 1
+        approved = {r.item_code for r in self.current() if r.decision is not None and r.decision.approves}
+        for request in self.current():
+            if request.item_code not in approved:
+                request.status = RequestStatus.WITHDRAWN
+        events: list[Event] = []
+        for item in catalogue.items_for(self.stage, project):
+            if item.code not in approved:
+                request, event = self._request(item, now, catalogue, calendar)
+                self.requests.append(request)
+                events.append(event)
+        return events or self._consolidate(now, catalogue, calendar)
+
+    # ---- time ---------------------------------------------------------------------------------------
+
+    def check_time(self, now: datetime, calendar: WorkingDayCalendar) -> list[Event]:
+        """What the clock brings: a promise missed, a suspension run out, reminders and escalations."""
+        if self.status.ended:
+            return []
+        events: list[Event] = []
+        if self.status is CaseStatus.SUSPENDED and self.suspended_at is not None \
+                and calendar.working_days_between(self.suspended_at, now) >= SUSPENSION_LIMIT_DAYS:
+            return self._end(CaseStatus.CLOSED, now, [
+                f"promised documents not handed in within {SUSPENSION_LIMIT_DAYS} working days of the suspension: "
+                + ", ".join(self.promised_documents)])
+        if self.promised_documents and self.promised_by is not None and now >= self.promised_by \
+                and self.status is CaseStatus.IN_PROGRESS:  # a held stage is suspended once the conflict is decided
+            self.status = CaseStatus.SUSPENDED
+            self.suspended_at = now
+            for request in self.requests:
+                if request.status is RequestStatus.PENDING:
+                    request.pause(now)
+            events.append(CaseSuspended(case_id=self.case_id, missing_documents=self.promised_documents,
+                                        promised_by=self.promised_by, suspended_at=now))
+        for request in self.requests:
+            if request.status is not RequestStatus.PENDING or request.paused_since is not None:
+                continue
+            used = request.active_days(now, calendar) / request.allowed_days if request.allowed_days else 1.0
+            for share in REMINDER_SHARES:
+                if used >= share and share not in request.reminded:
+                    request.reminded.append(share)
+                    if now >= request.due_at:
+                        continue  # past the deadline already: the escalation says more than a reminder
+                    events.append(DeadlineReminder(
+                        request_id=request.request_id, case_id=self.case_id, department=request.department,
+                        item_code=request.item_code, share_used=share, due_at=request.due_at))
+            if now >= request.due_at and request.escalated_at is None:
+                request.escalated_at = now
+                events.append(DeadlineEscalated(
+                    request_id=request.request_id, case_id=self.case_id, department=request.department,
+                    item_code=request.item_code, due_at=request.due_at,
+                    working_days_late=round(calendar.working_days_between(request.due_at, now), 2)))
+        return events
+
+    def next_check(self, calendar: WorkingDayCalendar) -> datetime | None:
+        """The next instant at which check_time may have something to do (None: nothing pending)."""
+        if self.status.ended:
+            return None
+        moments: list[datetime] = []
+        if self.status is CaseStatus.SUSPENDED and self.suspended_at is not None:
+            moments.append(calendar.add_working_time(self.suspended_at, SUSPENSION_LIMIT_DAYS))
+        elif self.promised_documents and self.promised_by is not None:
+            moments.append(self.promised_by)
+        for request in self.requests:
+            if request.status is not RequestStatus.PENDING or request.paused_since is not None:
+                continue
+            for share in REMINDER_SHARES:
+                if share not in request.reminded:
+                    moments.append(calendar.add_working_time(
+                        request.requested_at, share * request.allowed_days + request.paused_days))
+            if request.escalated_at is None:
+                moments.append(request.due_at)
+        return min(moments) if moments else None
 
 
 def new_case_id(now: datetime) -> str:

@@ -1,13 +1,57 @@
-"""Cases in PostgreSQL (schema ``bureau``)."""
+"""Cases in PostgreSQL (schema ``bureau``): a case row, a row per opinion request, a row per conflict."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from datetime import datetime
+from typing import Any
 
 import asyncpg
 
 from contracts.bureau import Decision
-from services.bureau.model import Case, CaseApplication, CaseStatus, OpinionRequest
+from contracts.coordination import Resolution
+from services.bureau.model import Case, CaseApplication, CaseStatus, Conflict, OpinionRequest, RequestStatus
+
+JSON_FIELDS = {"reasons", "documents", "promised_documents", "conditions", "reminded"}
+CASE_COLUMNS = ("case_id", "agent", "catalogue_version", "status", "stage", "submitted_at", "completed_at", "reasons",
+                "documents", "promised_documents", "promised_by", "suspended_at", "survey_at", "resubmissions")
+REQUEST_COLUMNS = tuple(f.name for f in dataclasses.fields(OpinionRequest))
+CONFLICT_COLUMNS = tuple(f.name for f in dataclasses.fields(Conflict))
+
+
+def _to_row(obj: Any, columns: tuple[str, ...]) -> list[Any]:
+    values = []
+    for name in columns:
+        value = getattr(obj, name)
+        if name in JSON_FIELDS:
+            value = json.dumps(value, ensure_ascii=False)
+        elif hasattr(value, "value"):
+            value = value.value
+        values.append(value)
+    return values
+
+
+def _from_row(row: asyncpg.Record, columns: tuple[str, ...]) -> dict[str, Any]:
+    return {name: json.loads(row[name]) if name in JSON_FIELDS else row[name] for name in columns}
+
+
+def _upsert(table: str, key: str, columns: tuple[str, ...], extra: tuple[str, ...] = ()) -> str:
+    names = (*columns, *extra)
+    placeholders = ", ".join(f"${i}" for i in range(1, len(names) + 1))
+    updates = ", ".join(f"{n} = EXCLUDED.{n}" for n in names if n != key)
+    return (f"INSERT INTO {table} ({', '.join(names)}) VALUES ({placeholders})"
+            f" ON CONFLICT ({key}) DO UPDATE SET {updates}")
+
+
+CASE_UPSERT = _upsert("bureau.cases", "case_id", CASE_COLUMNS,
+                      ("application", "stage_started", "stage_completed", "next_check_at"))
+REQUEST_UPSERT = _upsert("bureau.requests", "request_id", (*REQUEST_COLUMNS, "case_id"))
+CONFLICT_UPSERT = _upsert("bureau.conflicts", "conflict_id", (*CONFLICT_COLUMNS, "case_id"))
+
+
+def _stamps(raw: str) -> dict[int, datetime]:
+    return {int(k): datetime.fromisoformat(v) for k, v in json.loads(raw).items()}
 
 
 async def load(connection: asyncpg.Connection, case_id: str, *, for_update: bool = False) -> Case | None:
@@ -19,40 +63,34 @@ async def load(connection: asyncpg.Connection, case_id: str, *, for_update: bool
     requests = await connection.fetch(
         "SELECT * FROM bureau.requests WHERE case_id = $1 ORDER BY requested_at, request_id", case_id
     )
-    return Case(
-        case_id=row["case_id"], application=CaseApplication.model_validate_json(row["application"]),
-        agent=row["agent"], submitted_at=row["submitted_at"], status=CaseStatus(row["status"]),
-        stage=row["stage"], completed_at=row["completed_at"],
-        requests=[
-            OpinionRequest(
-                request_id=r["request_id"], stage=r["stage"], department=r["department"],
-                item_code=r["item_code"], item_name=r["item_name"], requested_at=r["requested_at"],
-                due_at=r["due_at"], decision=Decision(r["decision"]) if r["decision"] else None,
-                conditions=json.loads(r["conditions"]), reasons=json.loads(r["reasons"]),
-                decided_at=r["decided_at"],
-            )
-            for r in requests
-        ],
-    )
+    conflicts = await connection.fetch("SELECT * FROM bureau.conflicts WHERE case_id = $1 ORDER BY raised_at", case_id)
+    fields = _from_row(row, CASE_COLUMNS)
+    fields["status"] = CaseStatus(fields["status"])
+    case = Case(application=CaseApplication.model_validate_json(row["application"]),
+                stage_started=_stamps(row["stage_started"]), stage_completed=_stamps(row["stage_completed"]), **fields)
+    for r in requests:
+        values = _from_row(r, REQUEST_COLUMNS)
+        values["status"] = RequestStatus(values["status"])
+        values["decision"] = Decision(values["decision"]) if values["decision"] else None
+        case.requests.append(OpinionRequest(**values))
+    for c in conflicts:
+        values = _from_row(c, CONFLICT_COLUMNS)
+        values["resolution"] = Resolution(values["resolution"]) if values["resolution"] else None
+        case.conflicts.append(Conflict(**values))
+    return case
 
 
-async def save(connection: asyncpg.Connection, case: Case) -> None:
-    await connection.execute(
-        "INSERT INTO bureau.cases (case_id, application, agent, status, stage, submitted_at, completed_at)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7)"
-        " ON CONFLICT (case_id) DO UPDATE SET status = $4, stage = $5, completed_at = $7",
-        case.case_id, case.application.model_dump_json(), case.agent, case.status.value, case.stage,
-        case.submitted_at, case.completed_at,
+async def save(connection: asyncpg.Connection, case: Case, next_check_at: datetime | None) -> None:
+    stamps = [json.dumps({k: v.isoformat() for k, v in s.items()}) for s in (case.stage_started, case.stage_completed)]
+    await connection.execute(CASE_UPSERT, *_to_row(case, CASE_COLUMNS), case.application.model_dump_json(), *stamps,
+                             next_check_at)
+    await connection.executemany(REQUEST_UPSERT, [[*_to_row(r, REQUEST_COLUMNS), case.case_id] for r in case.requests])
+    await connection.executemany(CONFLICT_UPSERT,
+                                 [[*_to_row(c, CONFLICT_COLUMNS), case.case_id] for c in case.conflicts])
+
+
+async def due_for_check(connection: asyncpg.Connection, now: datetime, limit: int = 200) -> list[str]:
+    rows = await connection.fetch(
+        "SELECT case_id FROM bureau.cases WHERE next_check_at <= $1 ORDER BY next_check_at LIMIT $2", now, limit
     )
-    await connection.executemany(
-        "INSERT INTO bureau.requests (request_id, case_id, stage, department, item_code, item_name,"
-        " requested_at, due_at, decision, conditions, reasons, decided_at)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
-        " ON CONFLICT (request_id) DO UPDATE SET decision = $9, conditions = $10, reasons = $11, decided_at = $12",
-        [
-            (r.request_id, case.case_id, r.stage, r.department, r.item_code, r.item_name, r.requested_at,
-             r.due_at, r.decision.value if r.decision else None, json.dumps(r.conditions, ensure_ascii=False),
-             json.dumps(r.reasons, ensure_ascii=False), r.decided_at)
-            for r in case.requests
-        ],
-    )
+    return [r["case_id"] for r in rows]

@@ -5,10 +5,11 @@ from __future__ import annotations
 import random
 
 from contracts.bureau import Project
+from services.bureau.catalogue import load_catalogue
 from services.bureau.credit_code import ALPHABET, check_character
 from services.bureau.model import CaseApplication
 
-STREETS = ("高新区", "经开区", "城东街道", "城南街道", "滨江街道", "临港工业园", "科创新城")
+STREETS = ("高新区", "经开区", "城东街道", "城南街道", "滨江街道", "临港工业园", "科创新城", "滨江湿地保护区")
 PROJECTS = (
     # type, industry code (GB/T 4754), name stem, (land m² range), (plot ratio range), (investment 万元 per m² of floor)
     ("industrial", "C3989", "电子元器件生产基地", (20_000, 120_000), (0.8, 2.0), (0.25, 0.6)),
@@ -30,17 +31,24 @@ def credit_code(rng: random.Random) -> str:
     return first17 + check_character(first17)
 
 
-def application(rng: random.Random) -> CaseApplication:
+def project(rng: random.Random) -> Project:
     project_type, industry, stem, land_range, ratio_range, cost_range = rng.choice(PROJECTS)
     land = round(rng.uniform(*land_range), -2)
     floor = round(land * rng.uniform(*ratio_range), -2)
-    company = rng.choice(COMPANIES)
+    return Project(
+        name=f"{rng.choice(COMPANIES)}{stem}项目", project_type=project_type, land_area_m2=land, floor_area_m2=floor,
+        investment_10k_cny=round(floor * rng.uniform(*cost_range), 1), industry_code=industry,
+        location=rng.choice(STREETS),
+    )
+
+
+def application(rng: random.Random, of: Project | None = None) -> CaseApplication:
+    """An application with every document the project needs handed in."""
+    chosen = of or project(rng)
+    company = chosen.name[:2]
     return CaseApplication(
-        project=Project(
-            name=f"{company}{stem}项目", project_type=project_type, land_area_m2=land, floor_area_m2=floor,
-            investment_10k_cny=round(floor * rng.uniform(*cost_range), 1), industry_code=industry,
-            location=rng.choice(STREETS),
-        ),
+        project=chosen,
+        documents=[d.name for d in load_catalogue().documents_for(chosen)],
         applicant_name=f"{company}{rng.choice(('科技', '实业', '发展', '置业'))}有限公司",
         applicant_credit_code=credit_code(rng),
         contact_person=rng.choice(SURNAMES) + rng.choice(("经理", "主任", "总监")),

@@ -1,15 +1,23 @@
-"""The bureau's service: case intake, and the handlers that move a case on as opinions come in."""
+"""The bureau's service: case intake, what the enterprise hands in later, the handlers that move a case on as
+opinions and the coordination office's decisions come in, and the deadline watch."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+from collections.abc import Callable
 
-from contracts.bureau import OpinionIssued
-from contracts.departments import BUREAU
+import asyncpg
+
+from contracts.base import Event
+from contracts.bureau import OpinionIssued, Project
+from contracts.coordination import ConflictResolved
+from contracts.departments import BUREAU, COORDINATION
 from deploy.settings import Settings
 from services.bureau import repository
 from services.bureau.catalogue import ServiceCatalogue, load_catalogue
-from services.bureau.model import Case, CaseApplication, NotOurRequest
+from services.bureau.model import Case, CaseApplication, CaseStateError, NotOurRequest
 from services.kit.calendar import WorkingDayCalendar
 from services.kit.clock import Clock
 from services.kit.service import Context, DepartmentService
@@ -17,6 +25,11 @@ from services.kit.service import Context, DepartmentService
 log = logging.getLogger("concord.bureau")
 
 AGENTS = ("王芳", "李强", "张伟", "刘洋", "陈静")  # the agency team (代办员)
+WATCH_SECONDS = 0.1
+
+
+class UnknownCase(KeyError):
+    pass
 
 
 class Bureau:
@@ -26,22 +39,27 @@ class Bureau:
         self.catalogue = catalogue or load_catalogue()
         self.calendar = WorkingDayCalendar()
         self.service.handles(OpinionIssued)(self.on_opinion)
+        self.service.handles(ConflictResolved)(self.on_resolution)
 
     @property
     def clock(self) -> Clock:
         return self.service.clock
 
+    async def _store(self, connection: asyncpg.Connection, case: Case, events: list[Event]) -> None:
+        await repository.save(connection, case, case.next_check(self.calendar))
+        for event in events:
+            await self.service.outbox.add(connection, event)
+
     async def submit(self, application: CaseApplication) -> Case:
         """Accept a case: assign the least busy agent, open its first stage, publish what follows."""
         async with self.service.pool.acquire() as connection, connection.transaction():
             busy = dict(await connection.fetch(
-                "SELECT agent, count(*) FROM bureau.cases WHERE status = 'in_progress' GROUP BY agent"
+                "SELECT agent, count(*) FROM bureau.cases WHERE status NOT IN ('completed', 'rejected', 'closed')"
+                " GROUP BY agent"
             ))
             agent = min(AGENTS, key=lambda a: busy.get(a, 0))
             case, events = Case.open(application, agent, self.clock.now(), self.catalogue, self.calendar)
-            await repository.save(connection, case)
-            for event in events:
-                await self.service.outbox.add(connection, event)
+            await self._store(connection, case, events)
         self.service.outbox.wake()
         return case
 
@@ -49,19 +67,74 @@ class Bureau:
         async with self.service.pool.acquire() as connection:
             return await repository.load(connection, case_id)
 
+    async def cases(self, case_ids: list[str]) -> list[Case]:
+        async with self.service.pool.acquire() as connection:
+            found = [await repository.load(connection, case_id) for case_id in case_ids]
+        return [c for c in found if c is not None]
+
+    async def _change(self, case_id: str, change: Callable[[Case], list[Event]]) -> Case:
+        """Apply an enterprise's action to a case, in one transaction with what it publishes."""
+        async with self.service.pool.acquire() as connection, connection.transaction():
+            case = await repository.load(connection, case_id, for_update=True)
+            if case is None:
+                raise UnknownCase(case_id)
+            events = change(case)
+            await self._store(connection, case, events)
+        self.service.outbox.wake()
+        return case
+
+    async def provide_supplement(self, case_id: str, documents: list[str]) -> Case:
+        return await self._change(case_id, lambda c: c.provide_supplement(documents, self.clock.now(), self.calendar))
+
+    async def deliver_promised(self, case_id: str, documents: list[str]) -> Case:
+        return await self._change(
+            case_id, lambda c: c.deliver_promised(documents, self.clock.now(), self.catalogue, self.calendar))
+
+    async def resubmit(self, case_id: str, project: Project) -> Case:
+        return await self._change(
+            case_id, lambda c: c.resubmit(project, self.clock.now(), self.catalogue, self.calendar))
+
     async def on_opinion(self, event: OpinionIssued, ctx: Context) -> None:
         case = await repository.load(ctx.connection, event.case_id, for_update=True)
         if case is None:
             log.warning("opinion %s for unknown case %s", event.request_id, event.case_id)
             return
         try:
-            events = case.record_opinion(
-                event.request_id, ctx.sender, event.decision, event.conditions, event.reasons, event.decided_at,
-                ctx.clock.now(), self.catalogue, self.calendar,
-            )
+            events = case.record_opinion(event.request_id, ctx.sender, event.decision, event.conditions,
+                                         event.reasons, ctx.clock.now(), self.catalogue, self.calendar)
         except NotOurRequest as exc:
             log.warning("%s", exc)
             return
-        await repository.save(ctx.connection, case)
-        for follow_up in events:
-            await ctx.publish(follow_up)
+        await self._store(ctx.connection, case, events)
+
+    async def on_resolution(self, event: ConflictResolved, ctx: Context) -> None:
+        if ctx.sender != COORDINATION:
+            log.warning("conflict resolution from %s ignored", ctx.sender)
+            return
+        case = await repository.load(ctx.connection, event.case_id, for_update=True)
+        if case is None:
+            return
+        events = case.resolve_conflict(event.conflict_id, event.resolution, event.conditions, event.reasons,
+                                       ctx.clock.now(), self.catalogue, self.calendar)
+        await self._store(ctx.connection, case, events)
+
+    async def watch(self, stop: asyncio.Event) -> None:
+        """Promises, suspensions, reminders and escalations as the (accelerated) clock moves."""
+        while not stop.is_set():
+            try:
+                await self.check_due()
+            except Exception:
+                log.exception("deadline watch failed; retrying")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), WATCH_SECONDS)
+
+    async def check_due(self) -> int:
+        now = self.clock.now()
+        async with self.service.pool.acquire() as connection:
+            due = await repository.due_for_check(connection, now)
+        for case_id in due:
+            await self._change(case_id, lambda c: c.check_time(now, self.calendar))
+        return len(due)
+
+
+__all__ = ["Bureau", "CaseStateError", "UnknownCase"]

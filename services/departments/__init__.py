@@ -1,11 +1,11 @@
-"""The reviewing departments: each module holds one department's rules."""
+"""The departments: one module per department with its rules, and the desk they share."""
 
 from __future__ import annotations
 
-from contracts.departments import PLANNING
-from services.departments import planning
-from services.departments.opinion import Rules
+from services.departments import airdefence, devreform, environment, housing, market, planning, water
+from services.departments.desk import Reviewer
 
-RULES: dict[str, tuple[Rules, str]] = {
-    PLANNING: (planning.decide, planning.OFFICER),
+REVIEWERS: dict[str, Reviewer] = {
+    r.code: r for r in (devreform.REVIEWER, planning.REVIEWER, environment.REVIEWER, housing.REVIEWER,
+                        airdefence.REVIEWER, market.REVIEWER, water.REVIEWER)
 }

@@ -38,6 +38,20 @@ class WorkingDayCalendar:
                 counted += 1
         return datetime.combine(day + timedelta(days=1), time(0), CHINA)
 
+    def add_working_time(self, start: datetime, days: float) -> datetime:
+        """The instant at which ``days`` working days of working time have passed since ``start``: the
+        inverse of working_days_between (rest days and holidays do not count)."""
+        at = start.astimezone(CHINA)
+        remaining = days * 86400
+        while True:
+            midnight = datetime.combine(at.date() + timedelta(days=1), time(0), CHINA)
+            if self.is_working_day(at.date()):
+                available = (midnight - at).total_seconds()
+                if remaining <= available:
+                    return at + timedelta(seconds=remaining)
+                remaining -= available
+            at = midnight
+
     def working_days_between(self, start: datetime, end: datetime) -> float:
         """Working time between two instants, in working days: each working day counts for the share of
         it that lies between them; holidays and rest days count nothing."""

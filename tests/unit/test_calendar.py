@@ -46,3 +46,12 @@ def test_beyond_the_published_years_it_falls_back_to_monday_to_friday_and_says_s
     assert calendar.fallback_years == {2027, 2028}
     warnings = [r for r in caplog.records if "not published" in r.getMessage()]
     assert len(warnings) == 2  # once per year, not once per day
+
+
+def test_adding_working_time_is_the_inverse_of_measuring_it() -> None:
+    calendar = WorkingDayCalendar()
+    start = at(2026, 9, 29, 12)  # Tuesday noon before National Day
+    later = calendar.add_working_time(start, 2.0)
+    assert later == at(2026, 10, 8, 12)  # half of 29 Sep, all of 30 Sep, then the holiday, half of 8 Oct
+    assert calendar.working_days_between(start, later) == pytest.approx(2.0)
+    assert calendar.add_working_time(start, 0) == start

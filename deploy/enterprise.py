@@ -1,0 +1,96 @@
+"""The enterprises of the demo: they hand in applications, sometimes promise a non-key document for later
+(容缺受理) and keep or miss the promise, answer supplement requests after a few working days, and revise and
+resubmit some refused projects. They act only through the bureau's HTTP API, as a front desk would."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from contracts.bureau import Project
+from services.bureau.catalogue import load_catalogue
+from services.bureau.model import CaseApplication
+from services.bureau.samples import application
+from services.kit.calendar import WorkingDayCalendar
+
+SAFE_LOCATION = "临港工业园"
+
+
+@dataclass
+class Plan:
+    """How one enterprise behaves, drawn once per case."""
+
+    promised: list[str] = field(default_factory=list)
+    deliver_after_days: float | None = None  # None: the promise is never kept
+    supplement_after_days: float = 2.0
+    resubmits: bool = False
+    # what has happened
+    submitted_at: datetime | None = None
+    supplement_seen: dict[str, datetime] = field(default_factory=dict)
+    delivered: bool = False
+    refused_at: datetime | None = None
+
+
+class Enterprises:
+    def __init__(self, seed: int, calendar: WorkingDayCalendar) -> None:
+        self.rng = random.Random(seed)
+        self.calendar = calendar
+        self.plans: dict[str, Plan] = {}
+
+    def new_application(self, now: datetime) -> tuple[CaseApplication, Plan]:
+        candidate = application(self.rng)
+        plan = Plan(supplement_after_days=self.rng.uniform(1, 4), resubmits=self.rng.random() < 0.6)
+        optional = [d.name for d in load_catalogue().documents_for(candidate.project) if not d.key]
+        if optional and self.rng.random() < 0.12:  # 容缺受理: one non-key document promised for later
+            plan.promised = [self.rng.choice(optional)]
+            roll = self.rng.random()
+            plan.deliver_after_days = 3.0 if roll < 0.6 else (9.0 if roll < 0.85 else None)
+            candidate = candidate.model_copy(update={
+                "documents": [d for d in candidate.documents if d not in plan.promised],
+                "promised_documents": plan.promised,
+                "promised_by": self.calendar.add_working_days(now, 5),
+            })
+        return candidate, plan
+
+    def finished(self, view: dict[str, Any]) -> bool:
+        plan = self.plans[view["case_id"]]
+        if view["status"] in ("completed", "closed"):
+            return True
+        return view["status"] == "rejected" and (not plan.resubmits or view["resubmissions"] >= 1)
+
+    def act(self, view: dict[str, Any], now: datetime, bureau: httpx.Client) -> None:
+        """What the enterprise does about its case at this moment."""
+        case_id = view["case_id"]
+        plan = self.plans[case_id]
+        if plan.promised and not plan.delivered and plan.deliver_after_days is not None and plan.submitted_at \
+                and self.calendar.working_days_between(plan.submitted_at, now) >= plan.deliver_after_days:
+            bureau.post(f"/v1/cases/{case_id}/documents", json={"documents": plan.promised}).raise_for_status()
+            plan.delivered = True
+        for request_id in view["awaiting_supplement"]:
+            seen = plan.supplement_seen.setdefault(request_id, now)
+            if self.calendar.working_days_between(seen, now) >= plan.supplement_after_days:
+                documents = [f"补正材料 {request_id.split('/')[1]}"]
+                bureau.post(f"/v1/cases/{case_id}/supplements", json={"documents": documents}).raise_for_status()
+                plan.supplement_seen.clear()
+                break  # one answer covers every open supplement request of the case
+        if view["status"] == "rejected" and plan.resubmits and view["resubmissions"] == 0:
+            plan.refused_at = plan.refused_at or now
+            if self.calendar.working_days_between(plan.refused_at, now) >= 3:
+                revised = revise(Project.model_validate(view["project"]))
+                bureau.post(f"/v1/cases/{case_id}/resubmissions",
+                            json={"project": revised.model_dump(mode="json")}).raise_for_status()
+
+
+def revise(project: Project) -> Project:
+    """What an enterprise changes after a refusal: a smaller building, a site outside the protected area."""
+    land = min(project.land_area_m2, 180_000)
+    return project.model_copy(update={
+        "land_area_m2": land,
+        "floor_area_m2": min(project.floor_area_m2, round(land * 2.2, -2)),
+        "location": SAFE_LOCATION if "保护区" in project.location else project.location,
+        "industry_code": "C3989" if project.industry_code in ("C3011", "C3110", "C2211") else project.industry_code,
+    })

@@ -1,0 +1,202 @@
+"""Collaboration efficacy, measured from what the exchange recorded: per department, how fast and how
+reliably it answers; per stage and per case, working days against the targets; for data sharing, how
+requests for data fare. `concord report` prints it, as a table, as JSON, or as an HTML page with charts."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from contracts.departments import DEPARTMENTS
+from services.bureau.catalogue import ServiceCatalogue
+from services.kit.calendar import WorkingDayCalendar
+
+FINAL = ("completed", "rejected", "closed")
+
+
+@dataclass(frozen=True)
+class RequestRow:
+    department: str
+    stage: int
+    requested_at: datetime
+    decided_at: datetime | None
+    due_at: datetime
+    decision: str | None
+    status: str
+    supplements: int
+    paused_days: float
+    reminded: list[float]
+    escalated: bool
+
+
+@dataclass(frozen=True)
+class CaseRow:
+    case_id: str
+    status: str
+    submitted_at: datetime
+    completed_at: datetime | None
+    stage_started: dict[int, datetime]
+    stage_completed: dict[int, datetime]
+
+
+@dataclass(frozen=True)
+class AgreementRow:
+    id: str
+    contract_id: str
+    provider: str
+    consumer: str
+    status: str
+    requested_at: datetime
+    decided_at: datetime | None
+    reasons: str | None
+    escalated: bool
+
+
+def _quantile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    index = q * (len(ordered) - 1)
+    low, high = int(index), min(int(index) + 1, len(ordered) - 1)
+    return round(ordered[low] + (ordered[high] - ordered[low]) * (index - low), 2)
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return round(part / whole, 3) if whole else None
+
+
+def department_figures(requests: list[RequestRow], calendar: WorkingDayCalendar) -> list[dict[str, Any]]:
+    figures = []
+    for code in sorted({r.department for r in requests}):
+        mine = [r for r in requests if r.department == code and r.status != "withdrawn"]
+        decided = [r for r in mine if r.decided_at is not None]
+        response = [max(calendar.working_days_between(r.requested_at, r.decided_at) - r.paused_days, 0.0)
+                    for r in decided if r.decided_at is not None]
+        figures.append({
+            "code": code,
+            "name": DEPARTMENTS[code].name_en,
+            "name_zh": DEPARTMENTS[code].name_zh,
+            "requests": len(mine),
+            "decided": len(decided),
+            "median_response_working_days": _quantile(response, 0.5),
+            "p90_response_working_days": _quantile(response, 0.9),
+            "on_time_rate": _rate(sum(1 for r in decided if r.decided_at and r.decided_at <= r.due_at), len(decided)),
+            "supplement_rate": _rate(sum(1 for r in mine if r.supplements), len(mine)),
+            "rejection_rate": _rate(sum(1 for r in decided if r.decision == "rejected"), len(decided)),
+            "reminders": sum(len(r.reminded) for r in mine),
+            "escalations": sum(1 for r in mine if r.escalated),
+            "response_working_days": [round(x, 2) for x in response],
+        })
+    return figures
+
+
+def stage_figures(cases: list[CaseRow], catalogue: ServiceCatalogue,
+                  calendar: WorkingDayCalendar) -> list[dict[str, Any]]:
+    figures = []
+    for stage in catalogue.stages:
+        durations = [calendar.working_days_between(c.stage_started[stage.number], c.stage_completed[stage.number])
+                     for c in cases if stage.number in c.stage_completed and stage.number in c.stage_started]
+        figures.append({
+            "stage": stage.number, "name": stage.name_en, "name_zh": stage.name_zh, "lead": stage.lead,
+            "target_days": stage.target_days, "completed": len(durations),
+            "median_working_days": _quantile(durations, 0.5), "p90_working_days": _quantile(durations, 0.9),
+            "on_target_rate": _rate(sum(1 for d in durations if d <= stage.target_days), len(durations)),
+        })
+    return figures
+
+
+def case_figures(cases: list[CaseRow], catalogue: ServiceCatalogue, calendar: WorkingDayCalendar,
+                 now: datetime) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    per_case = [{
+        "case_id": c.case_id, "status": c.status,
+        "working_days": round(calendar.working_days_between(c.submitted_at, c.completed_at or now), 2),
+        "target_days": catalogue.case_target_days, "finished": c.status in FINAL,
+    } for c in cases]
+    completed = [c["working_days"] for c in per_case if c["status"] == "completed"]
+    summary = {
+        "total": len(cases),
+        "completed": sum(1 for c in cases if c.status == "completed"),
+        "rejected": sum(1 for c in cases if c.status == "rejected"),
+        "closed": sum(1 for c in cases if c.status == "closed"),
+        "in_progress": sum(1 for c in cases if c.status not in FINAL),
+        "suspended": sum(1 for c in cases if c.status == "suspended"),
+        "held_for_conflict": sum(1 for c in cases if c.status == "held"),
+        "target_days": catalogue.case_target_days,
+        "median_working_days_completed": _quantile(completed, 0.5),
+        "p90_working_days_completed": _quantile(completed, 0.9),
+        "on_target_rate": _rate(sum(1 for d in completed if d <= catalogue.case_target_days), len(completed)),
+    }
+    return summary, per_case
+
+
+def sharing_figures(agreements: list[AgreementRow], calendar: WorkingDayCalendar) -> dict[str, Any]:
+    decided = [a for a in agreements if a.decided_at is not None]
+    turnaround = [calendar.working_days_between(a.requested_at, a.decided_at) for a in decided if a.decided_at]
+    return {
+        "agreement_requests": len(agreements),
+        "approved": sum(1 for a in agreements if a.status == "approved"),
+        "refused": sum(1 for a in agreements if a.status == "rejected"),
+        "revoked": sum(1 for a in agreements if a.status == "revoked"),
+        "pending": sum(1 for a in agreements if a.status == "pending"),
+        "escalated": sum(1 for a in agreements if a.escalated),
+        "median_turnaround_working_days": _quantile(turnaround, 0.5),
+        "refusals": [{"agreement": a.id, "contract": a.contract_id, "consumer": a.consumer, "provider": a.provider,
+                      "reasons": a.reasons} for a in agreements if a.status == "rejected"],
+    }
+
+
+def build_report(cases: list[CaseRow], requests: list[RequestRow], agreements: list[AgreementRow],
+                 conflicts: list[dict[str, Any]], catalogue: ServiceCatalogue, now: datetime) -> dict[str, Any]:
+    calendar = WorkingDayCalendar()
+    summary, per_case = case_figures(cases, catalogue, calendar, now)
+    report = {
+        "generated_at": now.isoformat(),
+        "catalogue": catalogue.version,
+        "cases": summary,
+        "departments": department_figures(requests, calendar),
+        "stages": stage_figures(cases, catalogue, calendar),
+        "case_durations": per_case,
+        "conflicts": {
+            "raised": len(conflicts),
+            "resolved": sum(1 for c in conflicts if c["resolution"]),
+            "proceeded_with_conditions": sum(1 for c in conflicts if c["resolution"] == "proceed_with_conditions"),
+            "refusals_upheld": sum(1 for c in conflicts if c["resolution"] == "uphold_refusal"),
+        },
+        "sharing": sharing_figures(agreements, calendar),
+    }
+    report["calendar"] = {
+        "source": "chinese-calendar (official holidays and make-up working days)",
+        "weekday_fallback_years": sorted(calendar.fallback_years),
+        "note": (f"no official calendar for {', '.join(map(str, sorted(calendar.fallback_years)))}: Monday to "
+                 "Friday counted as working days") if calendar.fallback_years else "",
+    }
+    return report
+
+
+async def load_report(dsn: str, catalogue: ServiceCatalogue, now: datetime) -> dict[str, Any]:
+    connection = await asyncpg.connect(dsn)
+    try:
+        case_rows = await connection.fetch("SELECT * FROM bureau.cases ORDER BY submitted_at")
+        request_rows = await connection.fetch("SELECT * FROM bureau.requests")
+        conflict_rows = await connection.fetch("SELECT * FROM bureau.conflicts")
+        agreement_rows = await connection.fetch("SELECT * FROM gateway.agreements")
+    finally:
+        await connection.close()
+
+    def stamps(raw: str) -> dict[int, datetime]:
+        return {int(k): datetime.fromisoformat(v) for k, v in json.loads(raw).items()}
+
+    cases = [CaseRow(r["case_id"], r["status"], r["submitted_at"], r["completed_at"], stamps(r["stage_started"]),
+                     stamps(r["stage_completed"])) for r in case_rows]
+    requests = [RequestRow(r["department"], r["stage"], r["requested_at"], r["decided_at"], r["due_at"],
+                           r["decision"], r["status"], r["supplements"], r["paused_days"], json.loads(r["reminded"]),
+                           r["escalated_at"] is not None) for r in request_rows]
+    agreements = [AgreementRow(r["id"], r["contract_id"], r["provider"], r["consumer"], r["status"],
+                               r["requested_at"], r["decided_at"], r["reasons"], r["escalated_at"] is not None)
+                  for r in agreement_rows]
+    conflicts = [dict(r) for r in conflict_rows]
+    return build_report(cases, requests, agreements, conflicts, catalogue, now)
