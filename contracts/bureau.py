@@ -175,7 +175,7 @@ class CaseResumed(Event):
     resumed_at: datetime = shared("when")
 
 
-@contract("bureau.stage-completed", version=1, consumers=REVIEWERS | {COORDINATION})
+@contract("bureau.stage-completed", version=1, consumers={COORDINATION})
 class StageCompleted(Event):
     """All items of a stage were approved."""
 

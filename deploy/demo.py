@@ -22,8 +22,8 @@ from services.kit.calendar import WorkingDayCalendar
 from services.kit.clock import AcceleratedClock
 
 console = Console()
-SPEED = 200_000.0  # one real second is about 2.3 simulated days: a case of 60 working days takes a minute
-ARRIVAL_WORKING_DAYS = 10  # the cases come in over two weeks
+SPEED = 100_000.0  # one real second is about 1.2 simulated days: a case of 60 working days takes 75 s
+ARRIVAL_WORKING_DAYS = 20  # the cases come in over a month
 
 
 def prepare(settings: Settings) -> None:
@@ -130,7 +130,7 @@ def run_demo(settings: Settings, count: int, timeout: float, seed: int) -> int:
                         else:
                             enterprises.act(view, clock.now(), bureau)
                 progress.update(finishing, completed=len(finished))
-                time.sleep(0.2)
+                time.sleep(0.5)
         wall = time.monotonic() - started
     from services.bureau.cli import gather_report, print_report
     from services.bureau.report_page import render

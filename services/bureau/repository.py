@@ -64,6 +64,25 @@ async def load(connection: asyncpg.Connection, case_id: str, *, for_update: bool
         "SELECT * FROM bureau.requests WHERE case_id = $1 ORDER BY requested_at, request_id", case_id
     )
     conflicts = await connection.fetch("SELECT * FROM bureau.conflicts WHERE case_id = $1 ORDER BY raised_at", case_id)
+    return _case(row, requests, conflicts)
+
+
+async def load_many(connection: asyncpg.Connection, case_ids: list[str]) -> list[Case]:
+    """Several cases in three queries, for reading (not for changing)."""
+    rows = await connection.fetch("SELECT * FROM bureau.cases WHERE case_id = ANY($1)", case_ids)
+    requests = await connection.fetch(
+        "SELECT * FROM bureau.requests WHERE case_id = ANY($1) ORDER BY requested_at, request_id", case_ids)
+    conflicts = await connection.fetch(
+        "SELECT * FROM bureau.conflicts WHERE case_id = ANY($1) ORDER BY raised_at", case_ids)
+    by_case: dict[str, tuple[list[asyncpg.Record], list[asyncpg.Record]]] = {r["case_id"]: ([], []) for r in rows}
+    for r in requests:
+        by_case[r["case_id"]][0].append(r)
+    for c in conflicts:
+        by_case[c["case_id"]][1].append(c)
+    return [_case(row, *by_case[row["case_id"]]) for row in rows]
+
+
+def _case(row: asyncpg.Record, requests: list[asyncpg.Record], conflicts: list[asyncpg.Record]) -> Case:
     fields = _from_row(row, CASE_COLUMNS)
     fields["status"] = CaseStatus(fields["status"])
     case = Case(application=CaseApplication.model_validate_json(row["application"]),

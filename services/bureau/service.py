@@ -69,8 +69,7 @@ class Bureau:
 
     async def cases(self, case_ids: list[str]) -> list[Case]:
         async with self.service.pool.acquire() as connection:
-            found = [await repository.load(connection, case_id) for case_id in case_ids]
-        return [c for c in found if c is not None]
+            return await repository.load_many(connection, case_ids)
 
     async def _change(self, case_id: str, change: Callable[[Case], list[Event]]) -> Case:
         """Apply an enterprise's action to a case, in one transaction with what it publishes."""

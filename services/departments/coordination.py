@@ -9,7 +9,8 @@ from contracts.coordination import Resolution
 from services.departments.desk import Arbiter, Pace
 
 # A refusal grounded in one of these cannot be overruled by the joint meeting: the law forbids the project.
-BINDING_GROUNDS = ("生态保护红线", "restricted by the industrial structure catalogue", "approval authority")
+BINDING_GROUNDS = ("生态保护红线", "restricted by the industrial structure catalogue", "approval authority",
+                   "exceeds the regulatory plan", "registration is")
 
 
 def resolve(conflict: dict[str, Any]) -> tuple[Resolution, list[str], list[str]]:

@@ -122,8 +122,7 @@ class DepartmentService:
             return
         entry = self.handlers.get(envelope.contract)
         if entry is None:
-            await self._record(envelope.id, envelope.type, sender, "ignored", "no handler")
-            return
+            return  # delivered for information; this department keeps nothing of it
         model, handler = entry
         try:
             event = received_view(model).model_validate(parse_payload(record.value))

@@ -7,7 +7,7 @@ import uuid
 
 import asyncpg
 
-from contracts.bureau import StageCompleted
+from contracts.bureau import CaseCompleted, CaseOutcome
 from contracts.envelope import encode, encode_payload
 from deploy.processes import AppProcesses
 from deploy.settings import Settings
@@ -19,8 +19,9 @@ async def test_a_valid_event_is_recorded_delivered_to_each_consumer_and_audited(
     stack: Settings, exchange: AppProcesses
 ) -> None:
     case_id = f"G-IT-{uuid.uuid4().hex[:8]}"
-    record = encode(StageCompleted(case_id=case_id, stage=1, completed_at=T0), source="/concord/bureau")
-    async with Tail(stack.bootstrap, "shared.bureau.stage-completed") as shared, \
+    record = encode(CaseCompleted(case_id=case_id, outcome=CaseOutcome.CLOSED, completed_at=T0),
+                    source="/concord/bureau")
+    async with Tail(stack.bootstrap, "shared.bureau.case-completed") as shared, \
             Tail(stack.bootstrap, "deliver.housing") as housing, \
             Tail(stack.bootstrap, "deliver.coordination") as coordination, \
             Tail(stack.bootstrap, "audit.exchange") as audit:
@@ -29,7 +30,7 @@ async def test_a_valid_event_is_recorded_delivered_to_each_consumer_and_audited(
             [got] = await tail.wait_for(lambda r: r.key == case_id.encode())
             assert got.value == record.value
             assert header(got, "concord_sender") == "bureau"
-            assert header(got, "ce_type") == "bureau.stage-completed"
+            assert header(got, "ce_type") == "bureau.case-completed"
         [entry] = await audit.wait_for(lambda r: r.key == case_id.encode())
         audited = json.loads(entry.value)
         assert audited["action"] == "routed" and audited["sender"] == "bureau"

@@ -7,7 +7,7 @@ CREATE TABLE {schema}.inbox (
     event_id    text PRIMARY KEY,
     contract    text NOT NULL,
     sender      text NOT NULL,
-    outcome     text NOT NULL,            -- handled | ignored | unreadable | parked
+    outcome     text NOT NULL,            -- handled | unreadable | parked
     detail      text,
     received_at timestamptz NOT NULL DEFAULT now()
 );

@@ -1,0 +1,87 @@
+"""Driving cases on the real stack from tests, as an enterprise and as officers would."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+
+from contracts.bureau import Project
+from deploy.settings import Settings
+from services.bureau.samples import application
+from services.kit.calendar import WorkingDayCalendar
+
+FINAL = ("completed", "rejected", "closed")
+CALENDAR = WorkingDayCalendar()
+View = dict[str, Any]
+
+
+def bureau(stack: Settings) -> httpx.AsyncClient:
+    return httpx.AsyncClient(base_url=f"http://{stack.bureau_host}:{stack.bureau_port}", timeout=30)
+
+
+def desks(stack: Settings) -> httpx.AsyncClient:
+    return httpx.AsyncClient(base_url=f"http://{stack.departments_host}:{stack.departments_port}", timeout=30)
+
+
+async def submit(stack: Settings, project: Project, **changes: Any) -> str:
+    body = application(random.Random(project.name), project).model_copy(update=changes)
+    async with bureau(stack) as http:
+        response = await http.post("/v1/cases", content=body.model_dump_json(),
+                                   headers={"content-type": "application/json"})
+    assert response.status_code == 201, response.text
+    return str(response.json()["case_id"])
+
+
+async def follow(stack: Settings, case_id: str, until: Callable[[View], bool], *, supplements: bool = True,
+                 timeout: float = 90) -> View:
+    """Watch a case as its enterprise would, answering supplement requests, until `until` holds."""
+    deadline = time.monotonic() + timeout
+    async with bureau(stack) as http:
+        while time.monotonic() < deadline:
+            view: View = (await http.get(f"/v1/cases/{case_id}")).json()
+            if until(view):
+                return view
+            if supplements and view["awaiting_supplement"]:
+                await http.post(f"/v1/cases/{case_id}/supplements", json={"documents": ["补正材料"]})
+            await asyncio.sleep(0.2)
+    raise AssertionError(f"{case_id} did not get there in {timeout}s: {view['status']} at stage {view['stage']}")
+
+
+async def task_of(stack: Settings, department: str, case_id: str, timeout: float = 30) -> dict[str, Any]:
+    """The department's open task for the case (waits until it is on the desk)."""
+    deadline = time.monotonic() + timeout
+    async with desks(stack) as http:
+        while time.monotonic() < deadline:
+            for task in (await http.get(f"/v1/departments/{department}/tasks", params={"status": "open"})).json():
+                if task["case_id"] == case_id:
+                    return dict(task)
+            await asyncio.sleep(0.2)
+    raise AssertionError(f"no open task of {department} for {case_id}")
+
+
+@asynccontextmanager
+async def officers_decide(stack: Settings, department: str) -> AsyncIterator[None]:
+    """The department's officers decide instead of its rules, for the duration."""
+    async with desks(stack) as http:
+        assert (await http.put(f"/v1/departments/{department}/mode", json={"mode": "human"})).status_code == 200
+        try:
+            yield
+        finally:
+            await http.put(f"/v1/departments/{department}/mode", json={"mode": "rules"})
+
+
+async def decide(stack: Settings, department: str, task_id: str, decision: str, **extra: Any) -> None:
+    async with desks(stack) as http:
+        response = await http.post(f"/v1/departments/{department}/tasks/{task_id}/decision",
+                                   json={"decision": decision, "officer": "测试 officer", **extra})
+    assert response.status_code == 200, response.text
+
+
+def request(view: View, item_code: str) -> dict[str, Any]:
+    return next(r for r in view["requests"] if r["item_code"] == item_code and r["status"] != "withdrawn")

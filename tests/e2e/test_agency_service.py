@@ -1,0 +1,204 @@
+"""The agency service end to end on the real stack: the bureau, every department's desk and the coordination
+office as processes, the gateway between them, one accelerated clock."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import asyncpg
+
+from contracts.bureau import Project
+from deploy.processes import AppProcesses
+from deploy.settings import Settings
+from services.bureau.samples import application
+from services.kit.clock import AcceleratedClock
+from tests.e2e.cases import (
+    CALENDAR,
+    FINAL,
+    bureau,
+    decide,
+    desks,
+    follow,
+    officers_decide,
+    request,
+    submit,
+    task_of,
+)
+from tests.tools import Tail, header
+
+OFFICE = Project(name="恒泰商业综合体项目", project_type="commercial", land_area_m2=20_000, floor_area_m2=40_000,
+                 investment_10k_cny=30_000, industry_code="K7010", location="城东街道")
+RED_LINE_FACTORY = Project(name="远景电子元器件生产基地项目", project_type="industrial", land_area_m2=60_000,
+                           floor_area_m2=60_000, investment_10k_cny=20_000, industry_code="C3989",
+                           location="滨江湿地保护区")
+async def test_a_case_goes_through_all_four_stages(stack: Settings, exchange: AppProcesses) -> None:
+    async with Tail(stack.bootstrap, "deliver.coordination") as coordination:
+        case_id = await submit(stack, OFFICE)
+        view = await follow(stack, case_id, lambda v: v["status"] in FINAL)
+        assert view["status"] == "completed" and view["stage"] == 4
+        stages = await coordination.wait_for(
+            lambda r: r.key == case_id.encode() and header(r, "ce_type") == "bureau.stage-completed", count=4)
+    assert sorted(json.loads(s.value)["stage"] for s in stages) == [1, 2, 3, 4]
+    by_stage = {s: {r["item_code"] for r in view["requests"] if r["stage"] == s} for s in (1, 2, 3, 4)}
+    assert by_stage[1] == {"DRC-101", "NRP-101", "NRP-102"}
+    assert {"NRP-201", "NRP-202", "AIR-201", "WAT-201"} <= by_stage[2]
+    assert {"HOU-301", "AIR-301", "HOU-302", "MKT-301"} <= by_stage[3]
+    assert {"NRP-401", "HOU-401", "AIR-401", "HOU-402"} <= by_stage[4]
+    assert all(r["decision"] in ("approved", "approved_with_conditions") for r in view["requests"]
+               if r["status"] == "decided")
+
+
+async def test_a_supplement_stops_the_departments_clock_and_it_resumes_on_resubmission(
+    stack: Settings, exchange: AppProcesses, clock: AcceleratedClock
+) -> None:
+    async with officers_decide(stack, "planning"):
+        case_id = await submit(stack, OFFICE)
+        task = await task_of(stack, "planning", case_id)
+        await decide(stack, "planning", task["task_id"], "supplement_requested",
+                     reasons=["the red-line drawing lacks boundary coordinates"])
+        view = await follow(stack, case_id, lambda v: task["task_id"] in v["awaiting_supplement"], supplements=False)
+        due_before = datetime.fromisoformat(request(view, task["item_code"])["due_at"])
+        asked_at = clock.now()
+        await asyncio.sleep(3.0)  # about three and a half days pass while the enterprise prepares it
+        async with bureau(stack) as http:
+            answered = (await http.post(f"/v1/cases/{case_id}/supplements",
+                                        json={"documents": ["界址点坐标表"]})).json()
+        handed_in = clock.now()
+        after = request(answered, task["item_code"])
+        assert after["status"] == "pending" and after["supplements"] == 1
+        stood_still = CALENDAR.working_days_between(asked_at, handed_in)
+        moved = CALENDAR.working_days_between(due_before, datetime.fromisoformat(after["due_at"]))
+        assert stood_still > 1 and abs(moved - stood_still) < 0.5  # the deadline moved by the time it stood still
+        second = await task_of(stack, "planning", case_id)
+        assert second["task_id"] == task["task_id"] and second["round"] == 2
+        await decide(stack, "planning", task["task_id"], "approved")
+        view = await follow(stack, case_id, lambda v: request(v, task["item_code"])["status"] == "decided")
+        assert request(view, task["item_code"])["decision"] == "approved"
+    connection = await asyncpg.connect(stack.dsn)
+    try:
+        paused = await connection.fetchval("SELECT paused_days FROM bureau.requests WHERE request_id = $1",
+                                           task["task_id"])
+    finally:
+        await connection.close()
+    assert abs(paused - stood_still) < 0.5
+
+
+async def test_an_overdue_department_is_reminded_escalated_and_decided_by_an_officer_from_the_command_line(
+    stack: Settings, exchange: AppProcesses
+) -> None:
+    async with officers_decide(stack, "devreform"), \
+            Tail(stack.bootstrap, "deliver.devreform") as devreform, \
+            Tail(stack.bootstrap, "deliver.coordination") as coordination:
+        case_id = await submit(stack, OFFICE)
+        task = await task_of(stack, "devreform", case_id)  # three working days to file it
+        reminders = await devreform.wait_for(
+            lambda r: r.key == case_id.encode() and header(r, "ce_type") == "bureau.deadline-reminder", count=2)
+        assert sorted(json.loads(r.value)["share_used"] for r in reminders) == [0.5, 0.8]
+        [escalation] = await coordination.wait_for(
+            lambda r: r.key == case_id.encode() and header(r, "ce_type") == "bureau.deadline-escalated")
+        late = json.loads(escalation.value)
+        assert late["department"] == "devreform" and late["item_code"] == "DRC-101"
+        assert late["working_days_late"] >= 0
+        async with desks(stack) as http:
+            noted = (await http.get("/v1/departments/coordination/tasks", params={"status": "noted"})).json()
+        assert f"late:{task['task_id']}" in {t["task_id"] for t in noted}
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "deploy.cli", "tasks", "decide", "devreform", task["task_id"],
+            "--decision", "approved_with_conditions", "--condition", "energy-saving review first",
+            "--officer", "投资科 孙磊", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        out, _ = await asyncio.wait_for(process.communicate(), 60)
+        assert process.returncode == 0, out.decode()
+        view = await follow(stack, case_id, lambda v: request(v, "DRC-101")["status"] == "decided")
+    filed = request(view, "DRC-101")
+    assert filed["decision"] == "approved_with_conditions" and filed["escalated_at"]
+    assert filed["conditions"] == ["energy-saving review first"]
+
+
+async def test_a_conflict_holds_the_stage_until_the_coordination_office_decides(
+    stack: Settings, exchange: AppProcesses
+) -> None:
+    async with officers_decide(stack, "coordination"), Tail(stack.bootstrap, "deliver.coordination") as office:
+        case_id = await submit(stack, RED_LINE_FACTORY)
+        view = await follow(stack, case_id, lambda v: v["status"] == "held")  # supplements answered meanwhile
+        assert view["stage"] == 1
+        [raised] = await office.wait_for(
+            lambda r: r.key == case_id.encode() and header(r, "ce_type") == "bureau.conflict-raised")
+        conflict = json.loads(raised.value)
+        assert conflict["refusals"][0]["department"] == "environment" and "planning" in conflict["approving"]
+        await asyncio.sleep(1.0)
+        assert (await follow(stack, case_id, lambda v: True))["status"] == "held"  # nothing moves meanwhile
+        task = await task_of(stack, "coordination", case_id)
+        assert task["task_id"] == conflict["conflict_id"]
+        await decide(stack, "coordination", task["task_id"], "proceed_with_conditions",
+                     conditions=["move the production line 300 m out of the wetland buffer"],
+                     reasons=["the joint meeting accepts the relocation plan"])
+        view = await follow(stack, case_id, lambda v: v["stage"] == 2)
+    assert view["conflicts"][0]["resolution"] == "proceed_with_conditions"
+    assert view["status"] in ("in_progress", "completed")
+
+
+async def test_by_its_rules_the_joint_meeting_upholds_a_refusal_on_the_ecological_red_line(
+    stack: Settings, exchange: AppProcesses
+) -> None:
+    case_id = await submit(stack, RED_LINE_FACTORY.model_copy(update={"name": "瑞达电子元器件生产基地项目"}))
+    view = await follow(stack, case_id, lambda v: v["status"] in FINAL)
+    assert view["status"] == "rejected" and view["conflicts"][0]["resolution"] == "uphold_refusal"
+    assert any("生态保护红线" in reason for reason in view["reasons"])
+
+
+async def test_a_missed_promise_suspends_the_approval_until_the_documents_come(
+    stack: Settings, exchange: AppProcesses, clock: AcceleratedClock
+) -> None:
+    complete = application(random.Random("promise"), OFFICE)
+    promised_by = CALENDAR.add_working_days(clock.now(), 1)
+    async with Tail(stack.bootstrap, "deliver.planning") as planning:
+        case_id = await submit(stack, OFFICE, documents=[d for d in complete.documents if d != "勘察报告"],
+                               promised_documents=["勘察报告"], promised_by=promised_by)
+        [suspended] = await planning.wait_for(
+            lambda r: r.key == case_id.encode() and header(r, "ce_type") == "bureau.case-suspended")
+        assert json.loads(suspended.value)["missing_documents"] == ["勘察报告"]
+        assert datetime.fromisoformat(json.loads(suspended.value)["suspended_at"]) >= promised_by
+        view = await follow(stack, case_id, lambda v: v["status"] == "suspended", supplements=False)
+        open_when_suspended = [r for r in view["requests"] if r["status"] == "pending"]
+        await asyncio.sleep(1.0)
+        async with desks(stack) as http:
+            held = [t for t in (await http.get("/v1/departments/planning/tasks", params={"status": "on_hold"})).json()
+                    if t["case_id"] == case_id]
+        assert held or not [r for r in open_when_suspended if r["department"] == "planning"]
+        async with bureau(stack) as http:
+            resumed = (await http.post(f"/v1/cases/{case_id}/documents", json={"documents": ["勘察报告"]})).json()
+        assert resumed["status"] in ("in_progress", "completed") and resumed["promised_documents"] == []
+        await planning.wait_for(lambda r: r.key == case_id.encode() and header(r, "ce_type") == "bureau.case-resumed")
+    view = await follow(stack, case_id, lambda v: v["status"] in FINAL)
+    assert view["status"] == "completed"
+
+
+async def test_the_report_shows_every_department_with_its_figures(
+    stack: Settings, exchange: AppProcesses, tmp_path: Path
+) -> None:
+    case_id = await submit(stack, RED_LINE_FACTORY.model_copy(update={
+        "name": "新洲电子元器件生产基地项目", "location": "高新区", "land_area_m2": 80_000}))
+    await follow(stack, case_id, lambda v: v["status"] in FINAL)  # a factory: environment and water too
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "deploy.cli", "report", "--json", "--html", str(tmp_path / "report.html"),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(process.communicate(), 120)
+    assert process.returncode == 0, err.decode()
+    report = json.loads(out[out.index(b"{"):])
+    assert report["cases"]["total"] >= 1 and set(report["cases"]) >= {"total", "completed", "in_progress", "rejected"}
+    departments = {d["code"]: d for d in report["departments"]}
+    assert {"devreform", "planning", "environment", "housing", "airdefence", "market", "water"} <= set(departments)
+    for figures in departments.values():
+        assert figures["requests"] > 0
+        for key in ("median_response_working_days", "p90_response_working_days", "on_time_rate", "supplement_rate",
+                    "rejection_rate", "escalations"):
+            assert key in figures
+    assert [s["stage"] for s in report["stages"]] == [1, 2, 3, 4]
+    assert set(report["sharing"]) >= {"agreement_requests", "median_turnaround_working_days", "refused"}
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert page.count("<svg") == 2 and "environment" in page
