@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import typer
-from rich.console import Console
 
 from contracts.cli import contracts_cli
+from deploy.runtime import terminal
 from deploy.settings import settings
 from deploy.stack import Stack, StackError
 from gateway.cli import agreements, audit, check_contracts, gateway, publish_contracts, tokens, topics
@@ -27,7 +27,7 @@ app.add_typer(tasks, name="tasks")
 app.command("report")(report)
 contracts_cli.command("check")(check_contracts)
 contracts_cli.command("publish")(publish_contracts)
-console = Console()
+console = terminal()
 
 
 @stack.command("up")

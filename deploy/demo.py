@@ -9,11 +9,11 @@ from datetime import UTC, datetime
 
 import asyncpg
 import httpx
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from deploy.enterprise import Enterprises
 from deploy.processes import AppProcesses
+from deploy.runtime import terminal
 from deploy.settings import Settings
 from deploy.stack import Stack
 from gateway.identity import issue_token
@@ -21,7 +21,7 @@ from gateway.topics import ensure_topics, planned_topics
 from services.kit.calendar import WorkingDayCalendar
 from services.kit.clock import AcceleratedClock
 
-console = Console()
+console = terminal()
 SPEED = 100_000.0  # one real second is about 1.2 simulated days: a case of 60 working days takes 75 s
 ARRIVAL_WORKING_DAYS = 20  # the cases come in over a month
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import sys
 from collections.abc import Awaitable, Callable
+
+from rich.console import Console
 
 
 def configure_logging(level: int = logging.INFO) -> None:
@@ -26,3 +29,8 @@ def run_until_signalled(main: Callable[[asyncio.Event], Awaitable[None]]) -> Non
 
     configure_logging()
     asyncio.run(runner())
+
+
+def terminal() -> Console:
+    """Rich output: the terminal's width, or a wide page when the output goes to a file or a pipe (CI logs)."""
+    return Console(width=None if sys.stdout.isatty() else 140)

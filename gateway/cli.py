@@ -11,10 +11,9 @@ from typing import Any
 import asyncpg
 import httpx
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from deploy.runtime import run_until_signalled
+from deploy.runtime import run_until_signalled, terminal
 from deploy.settings import settings
 from gateway import audit as audit_log
 from gateway.identity import issue_token
@@ -26,7 +25,7 @@ topics = typer.Typer(help="The exchange's Kafka topics.", no_args_is_help=True)
 tokens = typer.Typer(help="Departments' bearer tokens for the HTTP API.", no_args_is_help=True)
 agreements = typer.Typer(help="Sharing agreements (through the gateway's HTTP API).", no_args_is_help=True)
 audit = typer.Typer(help="The exchange's audit log.", no_args_is_help=True)
-console = Console()
+console = terminal()
 
 TokenOption = typer.Option(None, "--token", envvar="CONCORD_TOKEN", help="the department's bearer token")
 

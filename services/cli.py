@@ -9,17 +9,16 @@ import os
 import httpx
 import typer
 import uvicorn
-from rich.console import Console
 from rich.table import Table
 
 from contracts.departments import BUREAU, COORDINATION
-from deploy.runtime import run_until_signalled
+from deploy.runtime import run_until_signalled, terminal
 from deploy.settings import settings
 
 service = typer.Typer(help="Department services.", no_args_is_help=True)
 tasks = typer.Typer(help="A department's desk: its tasks, decided by officers (human-in-the-loop).",
                     no_args_is_help=True)
-console = Console()
+console = terminal()
 
 
 async def serve_until(app: object, host: str, port: int, stop: asyncio.Event) -> None:

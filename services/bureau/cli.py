@@ -7,15 +7,15 @@ import json
 from pathlib import Path
 
 import typer
-from rich.console import Console
 
+from deploy.runtime import terminal
 from deploy.settings import settings
 from services.bureau.api import CaseView
 from services.bureau.model import CaseApplication
 from services.bureau.service import Bureau
 
 case = typer.Typer(help="Cases of the agency service.", no_args_is_help=True)
-console = Console()
+console = terminal()
 
 
 async def _submit(application: CaseApplication) -> CaseView:

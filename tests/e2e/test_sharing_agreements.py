@@ -191,3 +191,21 @@ async def test_an_expired_agreement_stops_delivery(
         after = await submit_case(stack, 107)
         [seen] = await environment.wait_for(case_submitted(after))
         assert "contact_phone" not in payload(seen)
+
+
+async def test_market_regulation_shares_the_registration_but_not_the_representative_without_an_agreement(
+    stack: Settings, exchange: AppProcesses
+) -> None:
+    async with Tail(stack.bootstrap, "deliver.devreform") as devreform, \
+            Tail(stack.bootstrap, "deliver.bureau") as bureau, \
+            Tail(stack.bootstrap, "shared.market.business-registration") as record:
+        case_id = await submit_case(stack, 108)
+        registered = lambda r: r.key == case_id.encode() and header(r, "ce_type") == "market.business-registration"  # noqa: E731
+        [seen] = await devreform.wait_for(registered)
+        [told] = await bureau.wait_for(registered)
+        [kept] = await record.wait_for(registered)
+    assert header(seen, "concord_sender") == "market"
+    for delivered in (payload(seen), payload(told)):
+        assert delivered["status"] in {"in_business", "revoked"} and delivered["credit_code"]
+        assert "legal_representative" not in delivered and "representative_id_number" not in delivered
+    assert payload(kept)["legal_representative"] and "representative_id_number" not in payload(kept)
