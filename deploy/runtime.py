@@ -7,7 +7,10 @@ import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from typing import Any
 
+import httpx
+import typer
 from rich.console import Console
 
 
@@ -34,3 +37,11 @@ def run_until_signalled(main: Callable[[asyncio.Event], Awaitable[None]]) -> Non
 def terminal() -> Console:
     """Rich output: the terminal's width, or a wide page when the output goes to a file or a pipe (CI logs)."""
     return Console(width=None if sys.stdout.isatty() else 140)
+
+
+def answer(response: httpx.Response) -> Any:
+    """The JSON of an API's answer; an error answer is printed and the command exits 1."""
+    if response.is_error:
+        terminal().print(f"[red]{response.status_code}[/red] {response.text}")
+        raise typer.Exit(1)
+    return response.json()

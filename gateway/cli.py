@@ -6,14 +6,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from typing import Any
 
 import asyncpg
 import httpx
 import typer
 from rich.table import Table
 
-from deploy.runtime import run_until_signalled, terminal
+from deploy.runtime import answer, run_until_signalled, terminal
 from deploy.settings import settings
 from gateway import audit as audit_log
 from gateway.identity import issue_token
@@ -75,13 +74,6 @@ def _api(token: str | None) -> httpx.Client:
     return httpx.Client(base_url=f"http://{s.gateway_host}:{s.gateway_port}", headers=headers, timeout=60.0)
 
 
-def _answer(response: httpx.Response) -> Any:
-    if response.is_error:
-        console.print(f"[red]{response.status_code}[/red] {response.text}")
-        raise typer.Exit(1)
-    return response.json()
-
-
 @agreements.command("request")
 def request(
     contract: str, fields: list[str] = typer.Argument(..., help="the fields asked for"),
@@ -94,14 +86,14 @@ def request(
     body = {"contract": contract, "fields": fields, "purpose": purpose, "legal_basis": legal_basis,
             "valid_until": valid_until}
     with _api(token) as api:
-        console.print_json(json.dumps(_answer(api.post("/v1/agreements", json=body)), ensure_ascii=False))
+        console.print_json(json.dumps(answer(api.post("/v1/agreements", json=body)), ensure_ascii=False))
 
 
 @agreements.command("list")
 def list_agreements(department: str = typer.Option(None)) -> None:
     """Agreements, as consumer or provider of a department."""
     with _api(None) as api:
-        rows = _answer(api.get("/v1/agreements", params={"department": department} if department else {}))
+        rows = answer(api.get("/v1/agreements", params={"department": department} if department else {}))
     table = Table("id", "contract", "provider", "consumer", "fields", "status", "due")
     for a in rows:
         table.add_row(a["id"], a["contract_id"], a["provider"], a["consumer"], ", ".join(a["fields"]),
@@ -113,30 +105,30 @@ def list_agreements(department: str = typer.Option(None)) -> None:
 def approve(agreement_id: str, token: str = TokenOption) -> None:
     """Approve a request (as its provider)."""
     with _api(token) as api:
-        console.print_json(json.dumps(_answer(api.post(f"/v1/agreements/{agreement_id}/approve"))))
+        console.print_json(json.dumps(answer(api.post(f"/v1/agreements/{agreement_id}/approve"))))
 
 
 @agreements.command("reject")
 def reject(agreement_id: str, reasons: str = typer.Option(...), token: str = TokenOption) -> None:
     """Refuse a request, with reasons (as its provider)."""
     with _api(token) as api:
-        answer = _answer(api.post(f"/v1/agreements/{agreement_id}/reject", json={"reasons": reasons}))
-        console.print_json(json.dumps(answer, ensure_ascii=False))
+        result = answer(api.post(f"/v1/agreements/{agreement_id}/reject", json={"reasons": reasons}))
+        console.print_json(json.dumps(result, ensure_ascii=False))
 
 
 @agreements.command("revoke")
 def revoke(agreement_id: str, reasons: str = typer.Option(...), token: str = TokenOption) -> None:
     """End an agreement in force (as either party); delivery stops at once."""
     with _api(token) as api:
-        answer = _answer(api.post(f"/v1/agreements/{agreement_id}/revoke", json={"reasons": reasons}))
-        console.print_json(json.dumps(answer, ensure_ascii=False))
+        result = answer(api.post(f"/v1/agreements/{agreement_id}/revoke", json={"reasons": reasons}))
+        console.print_json(json.dumps(result, ensure_ascii=False))
 
 
 @agreements.command("backfill")
 def replay(agreement_id: str, token: str = TokenOption) -> None:
     """Replay the history the agreement now lets the consumer see."""
     with _api(token) as api:
-        console.print_json(json.dumps(_answer(api.post(f"/v1/agreements/{agreement_id}/backfill"))))
+        console.print_json(json.dumps(answer(api.post(f"/v1/agreements/{agreement_id}/backfill"))))
 
 
 @audit.command("verify")
@@ -166,7 +158,7 @@ def show(case_id: str = typer.Option(None), department: str = typer.Option(None)
         wanted: dict[str, str | int | None] = {"case_id": case_id, "department": department, "contract": contract,
                                                "limit": limit}
         params = {k: v for k, v in wanted.items() if v is not None}
-        entries = _answer(api.get("/v1/audit", params=params))
+        entries = answer(api.get("/v1/audit", params=params))
     table = Table("at", "action", "sender", "contract", "case", "detail")
     for e in entries:
         detail = e.get("reason") or ", ".join(e.get("delivered", {})) or e.get("detail") or ""
@@ -188,7 +180,7 @@ def check_contracts() -> None:
             registered = api.get(f"/v1/contracts/{contract_id}/versions")
             known = registered.json() if registered.status_code == 200 else []
             if version in known:
-                schema = _answer(api.get(f"/v1/contracts/{contract_id}/versions/{version}/schema"))
+                schema = answer(api.get(f"/v1/contracts/{contract_id}/versions/{version}/schema"))
                 same = fingerprint(schema) == fingerprint(declared.json_schema)
                 failures += not same
                 console.print(f"{contract_id} v{version}: " + ("registered" if same else
@@ -196,7 +188,7 @@ def check_contracts() -> None:
                 continue
             mode = Mode(api.get(f"/v1/contracts/{contract_id}/config").json().get("compatibility", "BACKWARD")
                         if known else "BACKWARD")
-            previous = [_answer(api.get(f"/v1/contracts/{contract_id}/versions/{v}/schema"))
+            previous = [answer(api.get(f"/v1/contracts/{contract_id}/versions/{v}/schema"))
                         for v in known if v < version]
             differences = incompatibilities(mode, previous, declared.json_schema)
             failures += bool(differences)

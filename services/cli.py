@@ -12,7 +12,7 @@ import uvicorn
 from rich.table import Table
 
 from contracts.departments import BUREAU, COORDINATION
-from deploy.runtime import run_until_signalled, terminal
+from deploy.runtime import answer, run_until_signalled, terminal
 from deploy.settings import settings
 
 service = typer.Typer(help="Department services.", no_args_is_help=True)
@@ -91,22 +91,15 @@ def _desks() -> httpx.Client:
     return httpx.Client(base_url=f"http://{s.departments_host}:{s.departments_port}", timeout=30.0)
 
 
-def _answer(response: httpx.Response) -> object:
-    if response.is_error:
-        console.print(f"[red]{response.status_code}[/red] {response.text}")
-        raise typer.Exit(1)
-    return response.json()
-
-
 @tasks.command("list")
 def list_tasks(department: str, status: str = typer.Option("open", help="open, on_hold, awaiting_supplement, "
                                                                          "decided, or all")) -> None:
     """A department's tasks."""
     with _desks() as api:
-        rows = _answer(api.get(f"/v1/departments/{department}/tasks",
+        rows = answer(api.get(f"/v1/departments/{department}/tasks",
                                params={} if status == "all" else {"status": status}))
     table = Table("task", "case", "item", "status", "decide by rules at", "due")
-    for t in rows:  # type: ignore[attr-defined]
+    for t in rows:
         table.add_row(t["task_id"], t["case_id"], t["item_code"], t["status"], str(t["decide_at"])[:16],
                       str(t["due_at"] or "")[:16])
     console.print(table)
@@ -124,8 +117,8 @@ def decide(
     """Decide a task as an officer."""
     body = {"decision": decision, "conditions": condition, "reasons": reason, "officer": officer}
     with _desks() as api:
-        answer = _answer(api.post(f"/v1/departments/{department}/tasks/{task_id}/decision", json=body))
-    console.print_json(json.dumps(answer, ensure_ascii=False))
+        result = answer(api.post(f"/v1/departments/{department}/tasks/{task_id}/decision", json=body))
+    console.print_json(json.dumps(result, ensure_ascii=False))
 
 
 @tasks.command("mode")
@@ -133,5 +126,5 @@ def mode(department: str, new_mode: str = typer.Argument(None, metavar="[rules|h
     """Show or switch who decides at a desk: its rules, or its officers."""
     with _desks() as api:
         path = f"/v1/departments/{department}/mode"
-        answer = _answer(api.put(path, json={"mode": new_mode}) if new_mode else api.get(path))
-    console.print(f"{department}: {answer['mode']}")  # type: ignore[index]
+        result = answer(api.put(path, json={"mode": new_mode}) if new_mode else api.get(path))
+    console.print(f"{department}: {result['mode']}")
