@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import time
 from collections.abc import Awaitable
 from typing import Any
 
@@ -86,11 +87,15 @@ async def run_gateway(settings: Settings, clock: Clock, stop: asyncio.Event, ins
 
 
 async def _watch(agreements: AgreementStore, enforcement: Enforcement, stop: asyncio.Event) -> None:
-    """Reminders and escalations of sharing requests on the (possibly accelerated) clock."""
+    """Reminders and escalations of sharing requests on the (possibly accelerated) clock; old event ids
+    forgotten once an hour."""
+    forgotten_at = 0.0
     while not stop.is_set():
         try:
             await agreements.sweep()
-            await enforcement.forget_seen_before()
+            if time.monotonic() - forgotten_at > 3600:
+                await enforcement.forget_seen_before()
+                forgotten_at = time.monotonic()
         except Exception:
             log.exception("agreement watch failed; retrying")
         with contextlib.suppress(TimeoutError):
