@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import asyncpg
+from aiokafka import ConsumerRecord
 from faststream import AckPolicy, FastStream
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
@@ -70,7 +71,8 @@ class DepartmentService:
         self._attempts: dict[str, int] = {}
         self.broker.subscriber(
             self.settings.topics.deliver(department), group_id=group or department, auto_offset_reset="earliest",
-            isolation_level="read_committed", ack_policy=AckPolicy.NACK_ON_ERROR,
+            isolation_level="read_committed", ack_policy=AckPolicy.NACK_ON_ERROR, batch=True, max_records=200,
+            batch_timeout_ms=20,
             description=f"events delivered to {department} by the gateway",
         )(self._receive)
         self.handles(EventRejected)(self._on_rejected)
@@ -109,16 +111,23 @@ class DepartmentService:
         )
 
     async def _receive(self, message: KafkaMessage) -> None:
-        record = message.raw_message
-        assert not isinstance(record, tuple)
-        headers = dict(record.headers)
-        sender = headers.get(SENDER_HEADER, b"").decode()
+        """A batch of delivered records, handled in one PostgreSQL transaction (one disk flush for the batch),
+        each event in a savepoint of its own. Offsets are committed after the transaction: a failure rolls the
+        batch back and it comes again (NACK); an event that keeps failing is parked, and the stream goes on."""
+        records = message.raw_message if isinstance(message.raw_message, tuple) else (message.raw_message,)
+        async with self.pool.acquire() as connection, connection.transaction():
+            for record in records:
+                await self._receive_one(connection, record)
+        self.outbox.wake()
+
+    async def _receive_one(self, connection: asyncpg.Connection, record: ConsumerRecord[bytes, bytes]) -> None:
+        sender = dict(record.headers).get(SENDER_HEADER, b"").decode()
         try:
             envelope = decode(record.headers, record.key)
         except EnvelopeError as exc:
             log.error("%s: unreadable record at %s/%s: %s", self.department, record.partition, record.offset, exc)
-            await self._record(f"unreadable:{record.topic}/{record.partition}/{record.offset}", "", sender,
-                               "unreadable", str(exc))
+            await self._record(connection, f"unreadable:{record.topic}/{record.partition}/{record.offset}", "",
+                               sender, "unreadable", str(exc))
             return
         entry = self.handlers.get(envelope.contract)
         if entry is None:
@@ -127,35 +136,32 @@ class DepartmentService:
         try:
             event = received_view(model).model_validate(parse_payload(record.value))
         except (ValidationError, ValueError) as exc:
-            await self._record(envelope.id, envelope.type, sender, "unreadable", str(exc)[:2000])
+            await self._record(connection, envelope.id, envelope.type, sender, "unreadable", str(exc)[:2000])
             return
         try:
-            await self._handle(envelope, sender, event, handler)
+            async with connection.transaction():  # a savepoint: this event's changes stand or fall together
+                first = await connection.fetchval(
+                    f"INSERT INTO {self.department}.inbox (event_id, contract, sender, outcome)"
+                    " VALUES ($1, $2, $3, 'handled') ON CONFLICT (event_id) DO NOTHING RETURNING true",
+                    envelope.id, envelope.type, sender,
+                )
+                if not first:
+                    log.info("%s: event %s seen before; nothing to do", self.department, envelope.id)
+                    return
+                await handler(event, Context(self.department, sender, envelope, connection, self.clock, self.outbox))
         except Exception as exc:
             attempts = self._attempts.get(envelope.id, 0) + 1
             self._attempts[envelope.id] = attempts
             if attempts < MAX_ATTEMPTS:
                 log.warning("%s: handling %s failed (attempt %d): %s", self.department, envelope.id, attempts, exc)
-                raise  # NACK: the same record comes again
+                raise  # the batch rolls back and comes again
             log.exception("%s: parking %s after %d attempts", self.department, envelope.id, attempts)
-            await self._record(envelope.id, envelope.type, sender, "parked", repr(exc)[:2000])
+            await self._record(connection, envelope.id, envelope.type, sender, "parked", repr(exc)[:2000])
         self._attempts.pop(envelope.id, None)
 
-    async def _handle(self, envelope: Envelope, sender: str, event: Event, handler: Handler) -> None:
-        async with self.pool.acquire() as connection, connection.transaction():
-            first = await connection.fetchval(
-                f"INSERT INTO {self.department}.inbox (event_id, contract, sender, outcome)"
-                " VALUES ($1, $2, $3, 'handled') ON CONFLICT (event_id) DO NOTHING RETURNING true",
-                envelope.id, envelope.type, sender,
-            )
-            if not first:
-                log.info("%s: event %s seen before; nothing to do", self.department, envelope.id)
-                return
-            await handler(event, Context(self.department, sender, envelope, connection, self.clock, self.outbox))
-        self.outbox.wake()
-
-    async def _record(self, event_id: str, contract: str, sender: str, outcome: str, detail: str) -> None:
-        await self.pool.execute(
+    async def _record(self, connection: asyncpg.Connection, event_id: str, contract: str, sender: str,
+                      outcome: str, detail: str) -> None:
+        await connection.execute(
             f"INSERT INTO {self.department}.inbox (event_id, contract, sender, outcome, detail)"
             " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_id) DO NOTHING",
             event_id, contract, sender, outcome, detail,
