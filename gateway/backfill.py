@@ -13,9 +13,10 @@ from contracts.base import parse_dataschema
 from contracts.topics import Topics
 from gateway.agreements import Agreement, AgreementPolicy
 from gateway.registry import Registry
-from gateway.routing import project, visible_fields
+from gateway.routing import SENDER_HEADER, addressees, project, visible_fields
 
 BACKFILL_HEADER = "concord_backfill"
+ORIGINAL_ID_HEADER = "concord_original_id"
 
 
 async def backfill(bootstrap: str, topics: Topics, registry: Registry, agreement: Agreement, now: datetime,
@@ -46,13 +47,22 @@ async def backfill(bootstrap: str, topics: Topics, registry: Registry, agreement
                     at = datetime.fromisoformat(headers["ce_time"].decode())
                     version = parse_dataschema(headers["ce_dataschema"].decode())
                     contract = registry.get(*version) if version else None
-                    if contract is None or not agreement.valid_from <= at < until:
-                        continue
+                    if contract is None or not agreement.valid_from <= at < until \
+                            or headers.get(SENDER_HEADER) == agreement.consumer.encode():
+                        continue  # outside the period, or the consumer's own event
+                    payload = json.loads(r.value)
+                    if contract.recipient_field and agreement.consumer not in addressees(contract, payload):
+                        continue  # addressed to other departments: an agreement does not open their mail
                     visible = visible_fields(contract, agreement.consumer, policy, at)
-                    value = project(json.loads(r.value), visible, r.value)
+                    value = project(payload, visible, r.value)
+                    # A replay is a new delivery (it may carry more fields than the first): its own id, the
+                    # original kept beside it, so that the consumer's inbox does not drop it as seen.
+                    replay_id = f"{headers['ce_id'].decode()}/backfill/{agreement.id}".encode()
+                    replay_headers = [(k, replay_id if k == "ce_id" else v) for k, v in r.headers]
                     sends.append(await producer.send(
                         topics.deliver(agreement.consumer), value, key=r.key,
-                        headers=[*r.headers, (BACKFILL_HEADER, agreement.id.encode())]))
+                        headers=[*replay_headers, (BACKFILL_HEADER, agreement.id.encode()),
+                                 (ORIGINAL_ID_HEADER, headers["ce_id"])]))
                     delivered += 1
             # transaction markers take offsets too: done when the position, not the last record, reaches the end
             remaining = {tp for tp in remaining if await consumer.position(tp) < ends[tp]}

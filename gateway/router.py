@@ -25,6 +25,7 @@ from gateway.routing import IngressRecord, Routed, reject, route
 from services.kit.clock import Clock
 
 log = logging.getLogger("concord.router")
+PREPARE_TIMEOUT_SECONDS = 60  # well below the consumer's max poll interval: a stalled instance gives its batch up
 
 
 class _Revocations(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -39,6 +40,8 @@ class _Revocations(ConsumerRebalanceListener):  # type: ignore[misc]
             self.router.generation += 1
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        self.router._committed.clear()
+        self.router._partitions.clear()  # output topics may have grown: look their partitions up again
         log.info("router %s assigned %s", self.router.instance, sorted((tp.topic, tp.partition) for tp in assigned))
 
 
@@ -57,6 +60,7 @@ class Router:
         self.batch_lock = asyncio.Lock()
         self._partitions: dict[str, list[int]] = {}
         self._in_flight: asyncio.Task[None] | None = None
+        self._committed: dict[TopicPartition, int] = {}  # what our transactions committed since the assignment
         self.generation = 0
         self.routed = 0
         self.rejected = 0
@@ -111,7 +115,8 @@ class Router:
         batch = await self.consumer.getmany(timeout_ms=timeout_ms, max_records=self.settings.router_batch_records)
         async with self.batch_lock:
             if not batch:
-                await self.settle()
+                if not await self.settle():
+                    await self._rewind(self.consumer.assignment())
                 return 0
             if generation != self.generation:
                 # A rebalance came between fetch and routing: whoever owns these partitions now reads them again
@@ -119,7 +124,7 @@ class Router:
                 await self._rewind(batch.keys())
                 return 0
             try:
-                routed_batch = await self._route_batch(batch)
+                routed_batch = await asyncio.wait_for(self._route_batch(batch), PREPARE_TIMEOUT_SECONDS)
             except Exception:
                 log.exception("router %s: batch could not be routed; rewinding", self.instance)
                 routed_batch = None
@@ -185,7 +190,10 @@ class Router:
         return routed_batch
 
     async def _commit(self, routed_batch: list[Routed], offsets: dict[TopicPartition, int]) -> None:
-        """One transaction: every output record of the batch, and the input offsets after it."""
+        """One transaction: every output record of the batch, and the input offsets after it. Nothing is
+        committed for partitions this instance no longer owns (the new owner routes them)."""
+        if not offsets.keys() <= self.consumer.assignment():
+            raise RuntimeError("partitions were reassigned while the batch was prepared")
         for topic in {out.topic for routed in routed_batch for out in routed.records} - self._partitions.keys():
             self._partitions[topic] = sorted(await self.producer.partitions_for(topic))
         async with self.producer.transaction():
@@ -195,15 +203,20 @@ class Router:
                     batches.add(out.topic, out.key, out.value, out.headers)
             await batches.send()
             await self.producer.send_offsets_to_transaction(offsets, self.settings.router_group)
+        self._committed.update(offsets)
         rejected = sum(1 for r in routed_batch if r.rejection)
         self.rejected += rejected
         self.routed += len(routed_batch) - rejected
 
     async def _rewind(self, partitions: Iterable[TopicPartition]) -> None:
+        """Back to the offsets committed: those of our own last transaction where we know them (the broker may
+        not have written its markers yet), else what the group coordinator has."""
         for tp in partitions:
             if tp not in self.consumer.assignment():
                 continue
-            committed = await self.consumer.committed(tp)
+            committed = self._committed.get(tp)
+            if committed is None:
+                committed = await self.consumer.committed(tp)
             if committed is None:
                 await self.consumer.seek_to_beginning(tp)
             else:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from contracts.base import Event
 from contracts.bureau import (
@@ -60,7 +60,8 @@ class CaseApplication(BaseModel):
     contact_phone: str = Field(pattern=r"^\+?[0-9\- ]{7,20}$")
     documents: list[str] = Field(default_factory=list, description="documents handed in")
     promised_documents: list[str] = Field(default_factory=list, description="non-key documents to follow (容缺)")
-    promised_by: datetime | None = Field(None, description="when the promised documents will be handed in")
+    promised_by: AwareDatetime | None = Field(None, description="when the promised documents will be handed in, "
+                                                                  "with its time zone")
 
     @field_validator("applicant_credit_code")
     @classmethod
@@ -339,9 +340,10 @@ class Case:
     def provide_supplement(self, documents: list[str], now: datetime, calendar: WorkingDayCalendar) -> list[Event]:
         """The enterprise answers every supplement request open on the case: the clocks run again."""
         waiting = [r for r in self.requests if r.status is RequestStatus.AWAITING_SUPPLEMENT]
-        if not waiting:
+        if not waiting or self.status.ended:
             raise CaseStateError(f"{self.case_id} has no supplement request open")
         self.documents = sorted(set(self.documents) | set(documents))
+        self.promised_documents = [d for d in self.promised_documents if d not in self.documents]
         events: list[Event] = []
         for request in waiting:
             request.status = RequestStatus.PENDING
@@ -456,8 +458,8 @@ class Case:
         moments: list[datetime] = []
         if self.status is CaseStatus.SUSPENDED and self.suspended_at is not None:
             moments.append(calendar.add_working_time(self.suspended_at, SUSPENSION_LIMIT_DAYS))
-        elif self.promised_documents and self.promised_by is not None:
-            moments.append(self.promised_by)
+        elif self.promised_documents and self.promised_by is not None and self.status is CaseStatus.IN_PROGRESS:
+            moments.append(self.promised_by)  # a held stage is looked at again once the conflict is decided
         for request in self.requests:
             if request.status is not RequestStatus.PENDING or request.paused_since is not None:
                 continue

@@ -132,7 +132,10 @@ class Bureau:
         async with self.service.pool.acquire() as connection:
             due = await repository.due_for_check(connection, now)
         for case_id in due:
-            await self._change(case_id, lambda c: c.check_time(now, self.calendar))
+            try:
+                await self._change(case_id, lambda c: c.check_time(now, self.calendar))
+            except Exception:  # one case's fault must not hold up the others' deadlines
+                log.exception("deadline watch: case %s failed", case_id)
         return len(due)
 
 

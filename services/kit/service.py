@@ -30,6 +30,7 @@ log = logging.getLogger("concord.kit")
 E = TypeVar("E", bound=Event)
 SENDER_HEADER = "concord_sender"
 MAX_ATTEMPTS = 5
+RETRY_BACKOFF_SECONDS = 0.2
 
 
 @dataclass
@@ -115,12 +116,16 @@ class DepartmentService:
         each event in a savepoint of its own. Offsets are committed after the transaction: a failure rolls the
         batch back and it comes again (NACK); an event that keeps failing is parked, and the stream goes on."""
         records = message.raw_message if isinstance(message.raw_message, tuple) else (message.raw_message,)
+        settled: list[str] = []
         async with self.pool.acquire() as connection, connection.transaction():
             for record in records:
-                await self._receive_one(connection, record)
+                settled += await self._receive_one(connection, record)
+        for event_id in settled:  # only once the batch is committed: a rolled-back park must count on
+            self._attempts.pop(event_id, None)
         self.outbox.wake()
 
-    async def _receive_one(self, connection: asyncpg.Connection, record: ConsumerRecord[bytes, bytes]) -> None:
+    async def _receive_one(self, connection: asyncpg.Connection, record: ConsumerRecord[bytes, bytes]) -> list[str]:
+        """Handle one record in the batch's transaction; returns the event ids whose attempts are settled."""
         sender = dict(record.headers).get(SENDER_HEADER, b"").decode()
         try:
             envelope = decode(record.headers, record.key)
@@ -128,16 +133,16 @@ class DepartmentService:
             log.error("%s: unreadable record at %s/%s: %s", self.department, record.partition, record.offset, exc)
             await self._record(connection, f"unreadable:{record.topic}/{record.partition}/{record.offset}", "",
                                sender, "unreadable", str(exc))
-            return
+            return []
         entry = self.handlers.get(envelope.contract)
         if entry is None:
-            return  # delivered for information; this department keeps nothing of it
+            return []  # delivered for information; this department keeps nothing of it
         model, handler = entry
         try:
             event = received_view(model).model_validate(parse_payload(record.value))
         except (ValidationError, ValueError) as exc:
             await self._record(connection, envelope.id, envelope.type, sender, "unreadable", str(exc)[:2000])
-            return
+            return []
         try:
             async with connection.transaction():  # a savepoint: this event's changes stand or fall together
                 first = await connection.fetchval(
@@ -147,17 +152,18 @@ class DepartmentService:
                 )
                 if not first:
                     log.info("%s: event %s seen before; nothing to do", self.department, envelope.id)
-                    return
+                    return []
                 await handler(event, Context(self.department, sender, envelope, connection, self.clock, self.outbox))
         except Exception as exc:
             attempts = self._attempts.get(envelope.id, 0) + 1
             self._attempts[envelope.id] = attempts
             if attempts < MAX_ATTEMPTS:
                 log.warning("%s: handling %s failed (attempt %d): %s", self.department, envelope.id, attempts, exc)
+                await asyncio.sleep(RETRY_BACKOFF_SECONDS * attempts)  # a transient fault may pass meanwhile
                 raise  # the batch rolls back and comes again
             log.exception("%s: parking %s after %d attempts", self.department, envelope.id, attempts)
             await self._record(connection, envelope.id, envelope.type, sender, "parked", repr(exc)[:2000])
-        self._attempts.pop(envelope.id, None)
+        return [envelope.id]
 
     async def _record(self, connection: asyncpg.Connection, event_id: str, contract: str, sender: str,
                       outcome: str, detail: str) -> None:

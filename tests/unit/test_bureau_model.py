@@ -220,3 +220,36 @@ def test_the_credit_code_check_digit_is_validated() -> None:
     with pytest.raises(ValueError, match="credit code"):
         CaseApplication.model_validate(good | {"applicant_credit_code": wrong_digit})
     assert CaseApplication.model_validate(good | {"applicant_credit_code": "91350100M000100Y43"})
+
+
+def test_a_promise_missed_while_a_conflict_holds_the_stage_suspends_once_the_conflict_is_decided() -> None:
+    complete = applied(FACTORY)
+    promise = MONDAY + timedelta(days=1)
+    case, _ = opened(FACTORY, documents=[d for d in complete.documents if d != "公众参与说明"],
+                     promised_documents=["公众参与说明"], promised_by=promise)
+    answer(case, Decision.REJECTED, department="environment")
+    [conflict] = [e for e in answer(case) if isinstance(e, ConflictRaised)]
+    later = promise + timedelta(hours=2)
+    assert case.status is CaseStatus.HELD and case.check_time(later, CALENDAR) == []
+    assert case.next_check(CALENDAR) is None or case.next_check(CALENDAR) > later  # no busy re-checking
+    case.resolve_conflict(conflict.conflict_id, Resolution.PROCEED_WITH_CONDITIONS, [], [], later, CATALOGUE, CALENDAR)
+    assert case.next_check(CALENDAR) == promise
+    assert any(isinstance(e, CaseSuspended) for e in case.check_time(later, CALENDAR))
+
+
+def test_a_promised_document_handed_in_with_a_supplement_keeps_the_promise() -> None:
+    complete = applied()
+    case, _ = opened(documents=[d for d in complete.documents if d != "勘察报告"], promised_documents=["勘察报告"],
+                     promised_by=MONDAY + timedelta(days=5))
+    planning = next(r for r in case.current() if r.department == "planning")
+    case.record_opinion(planning.request_id, "planning", Decision.SUPPLEMENT_REQUESTED, [], ["x"], MONDAY, CATALOGUE,
+                        CALENDAR)
+    case.provide_supplement(["勘察报告", "界址点坐标表"], MONDAY + timedelta(days=1), CALENDAR)
+    assert case.promised_documents == []
+    assert not [e for e in case.check_time(MONDAY + timedelta(days=6), CALENDAR) if isinstance(e, CaseSuspended)]
+
+
+def test_a_promise_needs_a_date_with_its_time_zone() -> None:
+    with pytest.raises(ValueError, match="timezone"):
+        applied(promised_documents=["勘察报告"]).model_validate(
+            applied().model_dump() | {"promised_documents": ["勘察报告"], "promised_by": "2026-07-01T00:00:00"})
