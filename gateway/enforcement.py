@@ -54,21 +54,27 @@ class Enforcement:
         where the first one entered. The same position again is the router's own retry, not a duplicate."""
         if not candidates:
             return {}
-        # One round trip: record the new ids, and read where the ones seen before first entered (the
-        # statement's snapshot predates its own inserts, so only earlier rows come back).
-        # A crash of PostgreSQL may lose the last few ids recorded, which only weakens duplicate detection
-        # for those: the statement does not wait for the disk (synchronous_commit off on this pool).
+        # Record the new ids; the ones that conflict (with a row committed earlier, or by another router
+        # instance at the same moment: the insert waits for it) are then looked up. A crash of PostgreSQL may
+        # lose the last few ids recorded, which only weakens duplicate detection for those: these statements
+        # do not wait for the disk (synchronous_commit off on this pool).
+        keys = {(c.sender, c.event_id) for c in candidates}
         async with self.seen.acquire() as connection:
-            rows = await connection.fetch(
-                "WITH candidate AS"
-                " (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) AS c(sender, event_id, position)),"
-                " recorded AS (INSERT INTO gateway.seen_events (sender, event_id, position)"
-                "  SELECT sender, event_id, position FROM candidate ON CONFLICT DO NOTHING)"
-                " SELECT s.sender, s.event_id, s.position FROM gateway.seen_events s"
-                " JOIN candidate c USING (sender, event_id)",
+            inserted = await connection.fetch(
+                "INSERT INTO gateway.seen_events (sender, event_id, position)"
+                " SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ON CONFLICT DO NOTHING"
+                " RETURNING sender, event_id, position",
                 [c.sender for c in candidates], [c.event_id for c in candidates], [c.position for c in candidates],
             )
-        first = {(r["sender"], r["event_id"]): r["position"] for r in rows}
+            first = {(r["sender"], r["event_id"]): r["position"] for r in inserted}
+            known = [key for key in keys if key not in first]
+            if known:
+                rows = await connection.fetch(
+                    "SELECT s.sender, s.event_id, s.position FROM gateway.seen_events s"
+                    " JOIN unnest($1::text[], $2::text[]) AS k(sender, event_id) USING (sender, event_id)",
+                    [k[0] for k in known], [k[1] for k in known],
+                )
+                first.update({(r["sender"], r["event_id"]): r["position"] for r in rows})
         duplicates: dict[str, str] = {}
         for c in candidates:
             earliest = first.setdefault((c.sender, c.event_id), c.position)  # within the batch: the first wins

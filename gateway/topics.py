@@ -15,15 +15,22 @@ DAY_MS = 24 * 3600 * 1000
 KEEP = -1  # records of the exchange are kept: shared topics, dead letters and the audit stream
 
 
+DEADLETTER_MAX_BYTES = 8 * 1024 * 1024  # twice the broker's limit: an ingress record plus the reasons always fits
+
+
 @dataclass(frozen=True)
 class TopicSpec:
     name: str
     partitions: int
     retention_ms: int
+    max_message_bytes: int | None = None
 
     @property
     def config(self) -> dict[str, str]:
-        return {"retention.ms": str(self.retention_ms), "cleanup.policy": "delete"}
+        config = {"retention.ms": str(self.retention_ms), "cleanup.policy": "delete"}
+        if self.max_message_bytes:
+            config["max.message.bytes"] = str(self.max_message_bytes)
+        return config
 
 
 def planned_topics(topics: Topics, contract_ids: set[str] | None = None) -> list[TopicSpec]:
@@ -33,7 +40,7 @@ def planned_topics(topics: Topics, contract_ids: set[str] | None = None) -> list
         specs += [
             TopicSpec(topics.ingress(department), 3, 14 * DAY_MS),
             TopicSpec(topics.deliver(department), 3, 14 * DAY_MS),
-            TopicSpec(topics.deadletter(department), 1, KEEP),
+            TopicSpec(topics.deadletter(department), 1, KEEP, DEADLETTER_MAX_BYTES),
         ]
     ids = contract_ids if contract_ids is not None else {cid for cid, _ in CATALOGUE}
     specs += [TopicSpec(topics.shared(cid), 3, KEEP) for cid in sorted(ids) if not cid.startswith(f"{EXCHANGE}.")]
