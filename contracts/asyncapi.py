@@ -8,6 +8,7 @@ from typing import Any
 
 from contracts.base import Sharing, field_sharing
 from contracts.departments import DEPARTMENTS, EXCHANGE, SERVICE_DEPARTMENTS
+from contracts.envelope import SENDER_HEADER
 from contracts.topics import Topics
 
 CE_HEADERS = {
@@ -25,7 +26,7 @@ CE_HEADERS = {
         "ce_dataschema": {"type": "string", "description": "urn:concord:contract:<id>:<version>"},
         "content-type": {"const": "application/json"},
         "traceparent": {"type": "string"},
-        "concord_sender": {"type": "string", "description": "set by the gateway on delivery: the sending department"},
+        SENDER_HEADER: {"type": "string", "description": "set by the gateway on delivery: the sending department"},
     },
 }
 

@@ -21,6 +21,7 @@ JSON = "application/json"
 FORMAT = JSONFormat()
 Headers = list[tuple[str, bytes]]
 TRACEPARENT = "traceparent"  # W3C Trace Context, as OpenTelemetry's Kafka instrumentation carries it
+SENDER_HEADER = "concord_sender"  # set by the gateway on what it delivers: the department the event came from
 REQUIRED_HEADERS = ("ce_id", "ce_source", "ce_type", "ce_subject", "ce_time", "ce_dataschema")
 STANDARD_HEADERS = frozenset({*REQUIRED_HEADERS, "ce_specversion", "ce_datacontenttype"})
 EXTENSION_NAME = re.compile(r"^[a-z0-9]+$")

@@ -43,4 +43,3 @@ class Topics:
 
 
 TOPICS = Topics()
-AUDIT_TOPIC = TOPICS.audit

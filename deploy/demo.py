@@ -15,22 +15,14 @@ from deploy.enterprise import Enterprises
 from deploy.processes import AppProcesses
 from deploy.runtime import terminal
 from deploy.settings import Settings
-from deploy.stack import Stack
+from deploy.stack import ready
 from gateway.identity import issue_token
-from gateway.topics import ensure_topics, planned_topics
 from services.kit.calendar import WorkingDayCalendar
 from services.kit.clock import AcceleratedClock
 
 console = terminal()
 SPEED = 100_000.0  # one real second is about 1.2 simulated days: a case of 60 working days takes 75 s
 ARRIVAL_WORKING_DAYS = 20  # the cases come in over a month
-
-
-def prepare(settings: Settings) -> None:
-    """The stack up and the topics there (both idempotent)."""
-    with console.status("starting Kafka and PostgreSQL"):
-        Stack(settings).up()
-    asyncio.run(ensure_topics(settings.bootstrap, planned_topics(settings.topics)))
 
 
 async def clock_start(settings: Settings) -> datetime:
@@ -90,7 +82,8 @@ def arrange_sharing(settings: Settings) -> None:
 
 
 def run_demo(settings: Settings, count: int, timeout: float, seed: int) -> int:
-    prepare(settings)
+    with console.status("starting Kafka and PostgreSQL"):
+        ready(settings)
     clock = AcceleratedClock(asyncio.run(clock_start(settings)), SPEED)
     env = {"CONCORD_CLOCK_START": clock.start.isoformat(), "CONCORD_CLOCK_SPEED": str(SPEED),
            "CONCORD_CLOCK_ANCHOR": repr(clock.anchor)}

@@ -355,5 +355,12 @@ class Stack:
             "postgres": f"running (pid {pg_pid}, {s.dsn})" if pg_pid else "stopped",
         }
 
-    def is_up(self) -> bool:
-        return self.kafka.running() and self.postgres.running() and port_open(self.settings.kafka_port)
+
+def ready(settings: Settings) -> None:
+    """The stack up, its migrations applied and the exchange's topics there (all idempotent)."""
+    import asyncio
+
+    from gateway.topics import ensure_topics, planned_topics
+
+    Stack(settings).up()
+    asyncio.run(ensure_topics(settings.bootstrap, planned_topics(settings.topics)))

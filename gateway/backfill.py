@@ -10,10 +10,11 @@ from datetime import datetime
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from contracts.base import parse_dataschema
+from contracts.envelope import SENDER_HEADER
 from contracts.topics import Topics
 from gateway.agreements import Agreement, AgreementPolicy
 from gateway.registry import Registry
-from gateway.routing import SENDER_HEADER, addressees, project, visible_fields
+from gateway.routing import addressees, project, visible_fields
 
 BACKFILL_HEADER = "concord_backfill"
 ORIGINAL_ID_HEADER = "concord_original_id"

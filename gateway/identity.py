@@ -29,10 +29,3 @@ async def department_of(pool: asyncpg.Pool, token: str) -> str | None:
     return await pool.fetchval(  # type: ignore[no-any-return]
         "SELECT department FROM gateway.tokens WHERE token_hash = $1 AND revoked_at IS NULL", token_hash(token)
     )
-
-
-async def revoke_tokens(pool: asyncpg.Pool, department: str) -> int:
-    result: str = await pool.execute(
-        "UPDATE gateway.tokens SET revoked_at = now() WHERE department = $1 AND revoked_at IS NULL", department
-    )
-    return int(result.split()[-1])

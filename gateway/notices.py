@@ -11,12 +11,10 @@ import asyncpg
 
 from contracts.base import Event
 from contracts.departments import EXCHANGE
-from contracts.envelope import KafkaRecord, encode
+from contracts.envelope import SENDER_HEADER, KafkaRecord, encode
 from contracts.topics import Topics
 from services.kit.clock import Clock
 from services.kit.outbox import Outbox
-
-SENDER_HEADER = "concord_sender"
 
 
 class Notices:

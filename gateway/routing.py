@@ -10,13 +10,12 @@ from typing import Any, Protocol
 import orjson
 
 from contracts.departments import EXCHANGE
-from contracts.envelope import Envelope, EnvelopeError, Headers, decode, encode, parse_payload
+from contracts.envelope import SENDER_HEADER, Envelope, EnvelopeError, Headers, decode, encode, parse_payload
 from contracts.exchange import EventRejected
 from contracts.topics import Topics
 from gateway.registry import ContractVersion, Registry
 from gateway.rejections import Reason, Rejection
 
-SENDER_HEADER = "concord_sender"
 REASON_HEADER = "concord_reason"
 DETAIL_HEADER = "concord_detail"
 INGRESS_HEADER = "concord_ingress"

@@ -12,12 +12,10 @@ import asyncpg
 import pytest
 
 from contracts.departments import SERVICE_DEPARTMENTS
-from deploy.migrate import migrate
 from deploy.processes import AppProcesses
 from deploy.settings import Settings, settings
-from deploy.stack import Stack
+from deploy.stack import ready
 from gateway.identity import issue_token
-from gateway.topics import ensure_topics, planned_topics
 from services.kit.clock import AcceleratedClock
 
 STACK_LAYERS = ("integration", "e2e")
@@ -33,14 +31,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def stack() -> Settings:
-    """The real stack: Kafka and PostgreSQL up, migrations applied, topics there."""
+    """The real stack: Kafka and PostgreSQL up, migrations applied, topics there (all idempotent)."""
     s = settings()
-    local = Stack(s)
-    if local.is_up():
-        migrate(s.dsn)
-    else:
-        local.up()
-    asyncio.run(ensure_topics(s.bootstrap, planned_topics(s.topics)))
+    ready(s)
     return s
 
 

@@ -33,19 +33,6 @@ class AcceleratedClock:
         return self.start + timedelta(seconds=(time.time() - self.anchor) * self.speed)
 
 
-class FixedClock:
-    """A clock that moves only when told to: for unit tests."""
-
-    def __init__(self, at: datetime) -> None:
-        self.at = at
-
-    def now(self) -> datetime:
-        return self.at
-
-    def advance(self, delta: timedelta) -> None:
-        self.at += delta
-
-
 def clock_from(settings: Settings) -> Clock:
     """The system clock, or the shared accelerated clock when the settings give a start instant."""
     if settings.clock_start is None:

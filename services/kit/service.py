@@ -19,7 +19,15 @@ from pydantic import ValidationError
 
 from contracts.base import Event, received_view
 from contracts.departments import DEPARTMENTS
-from contracts.envelope import Envelope, EnvelopeError, Headers, decode, new_traceparent, parse_payload
+from contracts.envelope import (
+    SENDER_HEADER,
+    Envelope,
+    EnvelopeError,
+    Headers,
+    decode,
+    new_traceparent,
+    parse_payload,
+)
 from contracts.exchange import EventRejected
 from deploy.settings import Settings
 from deploy.settings import settings as default_settings
@@ -28,7 +36,6 @@ from services.kit.outbox import Outbox
 
 log = logging.getLogger("concord.kit")
 E = TypeVar("E", bound=Event)
-SENDER_HEADER = "concord_sender"
 MAX_ATTEMPTS = 5
 RETRY_BACKOFF_SECONDS = 0.2
 

@@ -2,12 +2,12 @@ import json
 from datetime import datetime
 
 from contracts.base import Sharing
-from contracts.envelope import KafkaRecord, encode, encode_payload
+from contracts.envelope import SENDER_HEADER, KafkaRecord, encode, encode_payload
 from contracts.topics import TOPICS
 from gateway import routing
 from gateway.registry import ContractVersion, Registry
 from gateway.rejections import Reason
-from gateway.routing import DETAIL_HEADER, REASON_HEADER, SENDER_HEADER, IngressRecord, NoAgreements, Outgoing
+from gateway.routing import DETAIL_HEADER, REASON_HEADER, IngressRecord, NoAgreements, Outgoing
 from tests.factories import T0, case_submitted, opinion_issued, opinion_requested
 
 REGISTRY = Registry.from_catalogue()
