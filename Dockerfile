@@ -3,6 +3,7 @@ FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY contracts ./contracts
+COPY base ./base
 COPY gateway ./gateway
 COPY services ./services
 COPY deploy ./deploy

@@ -23,10 +23,10 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from base.settings import Settings, settings
 from contracts.bureau import Decision, OpinionIssued
 from contracts.envelope import encode
 from contracts.topics import Topics
-from deploy.settings import Settings, settings
 from deploy.stack import Stack
 from gateway.topics import DAY_MS, TopicSpec, ensure_topics, planned_topics
 

@@ -46,7 +46,8 @@ class Event(BaseModel):
     CONTRACT: ClassVar[Contract]
 
 
-CONTRACT_ID = re.compile(r"^[a-z][a-z0-9]*\.[a-z][a-z0-9-]*$")
+CONTRACT_ID_PATTERN = r"^[a-z][a-z0-9]*\.[a-z][a-z0-9-]*$"
+CONTRACT_ID = re.compile(CONTRACT_ID_PATTERN)
 
 
 @dataclass(frozen=True)

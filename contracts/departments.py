@@ -42,3 +42,8 @@ DEPARTMENTS: dict[str, Department] = {
 SERVICE_DEPARTMENTS: tuple[str, ...] = tuple(DEPARTMENTS)
 # Departments that give opinions on approval items.
 REVIEWERS: frozenset[str] = frozenset({DEVREFORM, PLANNING, ENVIRONMENT, HOUSING, AIRDEFENCE, MARKET, WATER})
+
+# Principals of the trust boundary besides the departments: each holds credentials for the broker and the APIs.
+GATEWAY = "gateway"  # the exchange's own processes: router, HTTP API, audit keeper
+OPERATOR = "operator"  # operators' views: reads everything over HTTP, changes nothing, no topic rights
+PRINCIPALS: tuple[str, ...] = (*SERVICE_DEPARTMENTS, GATEWAY, OPERATOR)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import typer
 
+from base.runtime import terminal
+from base.settings import settings
 from contracts.cli import contracts_cli
-from deploy.runtime import terminal
-from deploy.settings import settings
 from deploy.stack import Stack, StackError
-from gateway.cli import agreements, audit, check_contracts, gateway, publish_contracts, tokens, topics
+from gateway.cli import acls, agreements, audit, check_contracts, credentials, gateway, publish_contracts, topics
 from services.bureau.cli import case, report
 from services.cli import service, tasks
 
@@ -20,7 +20,8 @@ app.add_typer(gateway, name="gateway")
 app.add_typer(service, name="service")
 app.add_typer(case, name="case")
 app.add_typer(contracts_cli, name="contracts")
-app.add_typer(tokens, name="tokens")
+app.add_typer(credentials, name="credentials")
+app.add_typer(acls, name="acls")
 app.add_typer(agreements, name="agreements")
 app.add_typer(audit, name="audit")
 app.add_typer(tasks, name="tasks")
@@ -67,7 +68,8 @@ def migrate_command() -> None:
     """Apply the database migrations of every component (the local stack's `up` does this too)."""
     from deploy.migrate import migrate
 
-    applied = migrate(settings().dsn)
+    s = settings()
+    applied = migrate(s.admin_dsn, s.secrets.postgres_passwords(), s.postgres_db)
     console.print(f"{len(applied)} migrations applied" + "".join(f"\n  {m.component}/{m.name}" for m in applied))
 
 

@@ -11,12 +11,12 @@ import asyncpg
 import httpx
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from base.runtime import terminal
+from base.settings import REPORTER, Settings
+from contracts.departments import BUREAU
 from deploy.enterprise import Enterprises
 from deploy.processes import AppProcesses
-from deploy.runtime import terminal
-from deploy.settings import Settings
 from deploy.stack import ready
-from gateway.identity import issue_token
 from services.kit.calendar import WorkingDayCalendar
 from services.kit.clock import AcceleratedClock
 
@@ -27,7 +27,7 @@ ARRIVAL_WORKING_DAYS = 20  # the cases come in over a month
 
 async def clock_start(settings: Settings) -> datetime:
     """Simulated time goes on from where an earlier run left it, never backwards."""
-    connection = await asyncpg.connect(settings.dsn)
+    connection = await asyncpg.connect(settings.dsn(REPORTER))
     try:
         latest = await connection.fetchval(
             "SELECT max(greatest(submitted_at, completed_at)) FROM bureau.cases")
@@ -37,19 +37,11 @@ async def clock_start(settings: Settings) -> datetime:
     return max(now, latest) if latest else now
 
 
-async def department_tokens(settings: Settings, departments: list[str]) -> dict[str, str]:
-    pool = await asyncpg.create_pool(settings.dsn, min_size=1, max_size=1)
-    try:
-        return {d: await issue_token(pool, d) for d in departments}
-    finally:
-        await pool.close()
-
-
 def arrange_sharing(settings: Settings) -> None:
     """Departments ask for the data they need; providers decide. One request is left unanswered, to be
     reminded and escalated to the coordination office on the clock."""
-    tokens = asyncio.run(department_tokens(settings, ["bureau", "housing", "environment", "airdefence",
-                                                      "coordination", "market"]))
+    tokens = {d: settings.credentials(d).http_token
+              for d in ("bureau", "housing", "environment", "airdefence", "coordination", "market")}
     gateway = httpx.Client(base_url=f"http://{settings.gateway_host}:{settings.gateway_port}", timeout=30)
 
     def ask(consumer: str, contract: str, fields: list[str], purpose: str, basis: str) -> str:
@@ -90,7 +82,8 @@ def run_demo(settings: Settings, count: int, timeout: float, seed: int) -> int:
     calendar = WorkingDayCalendar()
     enterprises = Enterprises(seed, calendar)
     base = f"http://{settings.bureau_host}:{settings.bureau_port}"
-    with AppProcesses(settings, env) as apps, httpx.Client(base_url=base, timeout=30.0) as bureau:
+    front_desk = {"authorization": f"Bearer {settings.credentials(BUREAU).http_token}"}
+    with AppProcesses(settings, env) as apps, httpx.Client(base_url=base, headers=front_desk, timeout=30.0) as bureau:
         apps.start_exchange()
         apps.wait_ready()
         console.print(f"gateway, bureau and departments up on a clock {SPEED:,.0f}× real time "
@@ -113,6 +106,7 @@ def run_demo(settings: Settings, count: int, timeout: float, seed: int) -> int:
                                            headers={"content-type": "application/json"})
                     response.raise_for_status()
                     plan.submitted_at = now
+                    plan.token = response.json()["case_token"]
                     enterprises.plans[response.json()["case_id"]] = plan
                     progress.update(submitting, completed=len(enterprises.plans))
                 pending = [c for c in enterprises.plans if c not in finished]

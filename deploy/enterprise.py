@@ -29,6 +29,7 @@ class Plan:
     supplement_after_days: float = 2.0
     resubmits: bool = False
     # what has happened
+    token: str = ""  # the case token the bureau gave at submission: the enterprise acts with it
     submitted_at: datetime | None = None
     supplement_seen: dict[str, datetime] = field(default_factory=dict)
     delivered: bool = False
@@ -63,26 +64,29 @@ class Enterprises:
         return view["status"] == "rejected" and (not plan.resubmits or view["resubmissions"] >= 1)
 
     def act(self, view: dict[str, Any], now: datetime, bureau: httpx.Client) -> None:
-        """What the enterprise does about its case at this moment."""
+        """What the enterprise does about its case at this moment (with its own case token)."""
         case_id = view["case_id"]
         plan = self.plans[case_id]
+        own = {"authorization": f"Bearer {plan.token}"}
         if plan.promised and not plan.delivered and plan.deliver_after_days is not None and plan.submitted_at \
                 and self.calendar.working_days_between(plan.submitted_at, now) >= plan.deliver_after_days:
-            bureau.post(f"/v1/cases/{case_id}/documents", json={"documents": plan.promised}).raise_for_status()
+            bureau.post(f"/v1/cases/{case_id}/documents", json={"documents": plan.promised},
+                        headers=own).raise_for_status()
             plan.delivered = True
         for request_id in view["awaiting_supplement"]:
             seen = plan.supplement_seen.setdefault(request_id, now)
             if self.calendar.working_days_between(seen, now) >= plan.supplement_after_days:
                 documents = [f"补正材料 {request_id.split('/')[1]}"]
-                bureau.post(f"/v1/cases/{case_id}/supplements", json={"documents": documents}).raise_for_status()
+                bureau.post(f"/v1/cases/{case_id}/supplements", json={"documents": documents},
+                            headers=own).raise_for_status()
                 plan.supplement_seen.clear()
                 break  # one answer covers every open supplement request of the case
         if view["status"] == "rejected" and plan.resubmits and view["resubmissions"] == 0:
             plan.refused_at = plan.refused_at or now
             if self.calendar.working_days_between(plan.refused_at, now) >= 3:
                 revised = revise(Project.model_validate(view["project"]))
-                bureau.post(f"/v1/cases/{case_id}/resubmissions",
-                            json={"project": revised.model_dump(mode="json")}).raise_for_status()
+                bureau.post(f"/v1/cases/{case_id}/resubmissions", json={"project": revised.model_dump(mode="json")},
+                            headers=own).raise_for_status()
 
 
 def revise(project: Project) -> Project:

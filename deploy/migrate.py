@@ -1,21 +1,29 @@
-"""Apply the SQL migrations of every component, once each, in order.
+"""The database's roles and every component's migrations, applied once each, in order, by the superuser.
 
-Each component keeps its migrations beside its code (``<component>/migrations/NNN_name.sql``). The
-department kit's migrations are templates applied once per department schema (``{schema}``).
-"""
+Each component keeps its migrations beside its code (``<component>/migrations/NNN_name.sql``); the department
+kit's are templates applied once per department schema (``{schema}``). Each component has a role of its own
+that owns its schema and everything in it, and nothing else; the efficacy report reads through ``reporter``,
+which may only select what the report needs."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
 
-from contracts.departments import SERVICE_DEPARTMENTS
+from base.settings import REPORTER
+from contracts.departments import GATEWAY, SERVICE_DEPARTMENTS
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCK_ID = 7_310_001
+# A role per component, each owning the schema of the same name.
+COMPONENT_ROLES: tuple[str, ...] = (GATEWAY, *SERVICE_DEPARTMENTS)
+ROLES: tuple[str, ...] = (*COMPONENT_ROLES, REPORTER)
+# What the efficacy report reads (the bureau's cases and the gateway's agreements).
+REPORTED = ("bureau.cases", "bureau.requests", "bureau.conflicts", "gateway.agreements")
 
 
 @dataclass(frozen=True)
@@ -38,11 +46,47 @@ def planned() -> list[Migration]:
     return migrations
 
 
-async def migrate_async(dsn: str) -> list[Migration]:
-    connection = await asyncpg.connect(dsn)
+async def ensure_roles(connection: asyncpg.Connection, passwords: Mapping[str, str], database: str) -> None:
+    """A login role per component and the reporter, with the given passwords (stored by PostgreSQL as SCRAM
+    verifiers); only they may connect to the database."""
+    for role in ROLES:
+        exists = await connection.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role)
+        verb = "ALTER" if exists else "CREATE"
+        password = passwords[role].replace("'", "''")
+        await connection.execute(
+            f"{verb} ROLE \"{role}\" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD '{password}'")
+    await connection.execute(f'REVOKE ALL ON DATABASE "{database}" FROM PUBLIC')
+    roles = ", ".join(f'"{role}"' for role in ROLES)
+    await connection.execute(f'GRANT CONNECT ON DATABASE "{database}" TO {roles}')
+
+
+async def hand_over(connection: asyncpg.Connection) -> None:
+    """Each component's role owns its schema and every table, sequence and function in it; the reporter may
+    read what the report needs. Run after every migration (new objects are made by the superuser)."""
+    for role in COMPONENT_ROLES:
+        await connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{role}"')
+        await connection.execute(f'ALTER SCHEMA "{role}" OWNER TO "{role}"')
+        await connection.execute(f'REVOKE ALL ON SCHEMA "{role}" FROM PUBLIC')
+        for kind, query in (
+            ("TABLE", "SELECT tablename AS name FROM pg_tables WHERE schemaname = $1"),
+            ("SEQUENCE", "SELECT sequencename AS name FROM pg_sequences WHERE schemaname = $1"),
+            ("FUNCTION", "SELECT p.oid::regprocedure::text AS name FROM pg_proc p JOIN pg_namespace n"
+                         " ON n.oid = p.pronamespace WHERE n.nspname = $1"),
+        ):
+            for row in await connection.fetch(query, role):
+                name = row["name"] if kind == "FUNCTION" else f'"{role}"."{row["name"]}"'
+                await connection.execute(f'ALTER {kind} {name} OWNER TO "{role}"')
+    schemas = sorted({table.partition(".")[0] for table in REPORTED})
+    await connection.execute(f"GRANT USAGE ON SCHEMA {', '.join(schemas)} TO {REPORTER}")
+    await connection.execute(f"GRANT SELECT ON {', '.join(REPORTED)} TO {REPORTER}")
+
+
+async def migrate_async(admin_dsn: str, passwords: Mapping[str, str], database: str) -> list[Migration]:
+    connection = await asyncpg.connect(admin_dsn)
     applied_now: list[Migration] = []
     try:
         await connection.execute("SELECT pg_advisory_lock($1)", LOCK_ID)
+        await ensure_roles(connection, passwords, database)
         await connection.execute(
             "CREATE TABLE IF NOT EXISTS public.schema_migrations ("
             " component text NOT NULL, name text NOT NULL,"
@@ -59,11 +103,13 @@ async def migrate_async(dsn: str) -> list[Migration]:
                     migration.component, migration.name,
                 )
             applied_now.append(migration)
+        async with connection.transaction():
+            await hand_over(connection)
     finally:
         await connection.execute("SELECT pg_advisory_unlock($1)", LOCK_ID)
         await connection.close()
     return applied_now
 
 
-def migrate(dsn: str) -> list[Migration]:
-    return asyncio.run(migrate_async(dsn))
+def migrate(admin_dsn: str, passwords: Mapping[str, str], database: str) -> list[Migration]:
+    return asyncio.run(migrate_async(admin_dsn, passwords, database))

@@ -14,7 +14,7 @@ from types import TracebackType
 
 import httpx
 
-from deploy.settings import Settings
+from base.settings import Settings
 
 
 class AppProcess:

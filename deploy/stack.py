@@ -1,16 +1,24 @@
-"""The local stack: Apache Kafka (KRaft, one combined node) and PostgreSQL, run as plain processes.
+"""The local stack: Apache Kafka (KRaft, one combined node) and PostgreSQL, run as plain processes, secured
+as a government deployment is.
 
 Kafka comes from the official Maven Central artifacts listed in ``deploy/kafka/pom.xml``; Maven copies the
-runtime classpath once into a cache folder that later runs reuse. PostgreSQL is Debian's server, a
-cluster of our own in a data folder. ``down`` stops only what ``up`` started (pid files).
+runtime classpath once into a cache folder that later runs reuse. Its client listener takes SASL/SCRAM-SHA-512
+over TLS only, with a CA and a broker certificate the stack makes; the StandardAuthorizer allows what the
+ACLs derived from the departments and contracts allow, and only the admin is a super user. PostgreSQL is
+Debian's server, a cluster of our own in a data folder, with password (SCRAM) authentication and a role per
+component. The secrets (CA, admin and role passwords, the local components' credentials) live in
+``<stack>/secrets``, readable by their owner only. ``down`` stops only what ``up`` started (pid files).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import json
 import os
 import pwd
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -20,7 +28,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from deploy.settings import Settings
+from base.credentials import write_secret
+from base.kafka import KafkaAccess
+from base.settings import ADMIN, Settings
+from contracts.topics import Topics
+from deploy.pki import ensure_certificates
 
 KAFKA_DIR = Path(__file__).parent / "kafka"
 MAIN_CLASS = "kafka.Kafka"
@@ -94,18 +106,35 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
 
 
 class KafkaNode:
-    """One Kafka node in KRaft mode, broker and controller combined."""
+    """One Kafka node in KRaft mode, broker and controller combined: the stack's, secured; or the benchmark's
+    throwaway plaintext node (``secured=False``, a folder and ports of its own)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, secured: bool = True, home: Path | None = None,
+                 port: int | None = None, controller_port: int | None = None) -> None:
         self.settings = settings
+        self.secured = secured
+        self.port = port or settings.kafka_port
+        self.controller_port = controller_port or settings.kafka_controller_port
         root = settings.stack_path
         pom = (KAFKA_DIR / "pom.xml").read_bytes()
         self.libs = root / "cache" / f"kafka-libs-{hashlib.sha256(pom).hexdigest()[:12]}"
-        self.home = root / "kafka"
+        self.home = home or root / "kafka"
         self.data = self.home / "data"
         self.config = self.home / "server.properties"
         self.pid_file = self.home / "kafka.pid"
         self.log_file = self.home / "kafka.log"
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def admin(self) -> KafkaAccess:
+        """The super user's access: the stack's tooling only."""
+        if not self.secured:
+            return KafkaAccess(self.bootstrap)
+        secrets_ = self.settings.secrets
+        return KafkaAccess(self.bootstrap, "SASL_SSL", ADMIN, secrets_.kafka_admin_password(), str(secrets_.ca_file))
 
     def fetch_runtime(self) -> None:
         if (self.libs / ".complete").exists():
@@ -129,12 +158,12 @@ class KafkaNode:
         ]
 
     def write_config(self) -> None:
-        s = self.settings
-        template = (KAFKA_DIR / "server.properties").read_text()
+        template = (KAFKA_DIR / ("server.properties" if self.secured else "plaintext.properties")).read_text()
         self.home.mkdir(parents=True, exist_ok=True)
-        self.config.write_text(template.format(
-            port=s.kafka_port, controller_port=s.kafka_controller_port, data=self.data,
-        ))
+        values = {"port": self.port, "controller_port": self.controller_port, "data": self.data}
+        if self.secured:
+            values |= {"secrets": self.settings.secrets.root, "admin_password": self.admin.password}
+        write_secret(self.config, template.format(**values))  # it holds the admin's password
 
     def format_storage(self) -> None:
         if (self.data / "meta.properties").exists():
@@ -142,8 +171,9 @@ class KafkaNode:
         cluster_id = subprocess.run(
             self._java("kafka.tools.StorageTool", "random-uuid"), capture_output=True, text=True, check=True
         ).stdout.strip().splitlines()[-1]
+        scram = ["--add-scram", f"SCRAM-SHA-512=[name={ADMIN},password={self.admin.password}]"] if self.secured else []
         result = subprocess.run(
-            self._java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.config)),
+            self._java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.config), *scram),
             capture_output=True, text=True,
         )
         if result.returncode != 0:
@@ -163,10 +193,9 @@ class KafkaNode:
     def start(self) -> None:
         if self.running():
             return
-        if port_open(self.settings.kafka_port):
+        if port_open(self.port):
             raise StackError(
-                f"port {self.settings.kafka_port} is taken by a process this stack did not start; "
-                "stop it or set CONCORD_KAFKA_PORT"
+                f"port {self.port} is taken by a process this stack did not start; stop it or set CONCORD_KAFKA_PORT"
             )
         self.fetch_runtime()
         self.write_config()
@@ -179,13 +208,11 @@ class KafkaNode:
         self.pid_file.write_text(str(process.pid))
 
     def wait_ready(self, timeout: float = 90.0) -> None:
-        """Return once the broker answers a metadata request."""
-        import asyncio
-
+        """Return once the broker answers the admin's metadata request (over SASL_SSL when secured)."""
         from aiokafka.admin import AIOKafkaAdminClient  # local: the stack CLI should start fast
 
         async def metadata() -> bool:
-            admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.bootstrap, request_timeout_ms=3000)
+            admin = AIOKafkaAdminClient(**self.admin.aiokafka(), request_timeout_ms=3000)
             try:
                 await admin.start()
                 await admin.list_topics()
@@ -199,7 +226,7 @@ class KafkaNode:
         while time.monotonic() < deadline:
             if not self.running():
                 raise StackError(f"Kafka exited during start; see {self.log_file}")
-            if port_open(self.settings.kafka_port) and asyncio.run(metadata()):
+            if port_open(self.port) and asyncio.run(metadata()):
                 return
             time.sleep(0.5)
         raise StackError(f"Kafka did not answer within {timeout:.0f}s; see {self.log_file}")
@@ -217,7 +244,8 @@ class KafkaNode:
 
 
 class PostgresCluster:
-    """Our own PostgreSQL cluster in a data folder, on its own port, with trust auth on loopback."""
+    """Our own PostgreSQL cluster in a data folder, on its own port, with password (SCRAM) authentication for
+    every connection, local or TCP."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -263,12 +291,20 @@ class PostgresCluster:
             return
         self.home.mkdir(parents=True, exist_ok=True)
         self.data.mkdir(mode=0o700, exist_ok=True)
+        password_file = self.home / "superuser.password"  # read by initdb, then removed
+        password = self.settings.secrets.postgres_password(self.settings.postgres_user)
+        assert password is not None, "ensure_secrets() first"
+        write_secret(password_file, password)
         self._chown(self.home)
-        result = subprocess.run(
-            self._as_owner([self._bin("initdb"), "-D", str(self.data), "-U", self.settings.postgres_user,
-                            "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"]),
-            capture_output=True, text=True,
-        )
+        try:
+            result = subprocess.run(
+                self._as_owner([self._bin("initdb"), "-D", str(self.data), "-U", self.settings.postgres_user,
+                                "--auth=scram-sha-256", f"--pwfile={password_file}", "-E", "UTF8",
+                                "--locale=C.UTF-8"]),
+                capture_output=True, text=True,
+            )
+        finally:
+            password_file.unlink(missing_ok=True)
         if result.returncode != 0:
             raise StackError(f"initdb failed: {result.stderr.strip()[-400:]}")
 
@@ -294,15 +330,14 @@ class PostgresCluster:
             raise StackError(f"PostgreSQL did not start: {result.stderr.strip()[-300:]}; see {self.log_file}")
 
     def create_database(self) -> None:
-        import asyncio
-
         import asyncpg
 
         s = self.settings
 
         async def create() -> None:
             connection = await asyncpg.connect(
-                host="127.0.0.1", port=s.postgres_port, user=s.postgres_user, database="postgres"
+                host="127.0.0.1", port=s.postgres_port, user=s.postgres_user, database="postgres",
+                password=s.secrets.postgres_password(s.postgres_user),
             )
             try:
                 if not await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", s.postgres_db):
@@ -321,6 +356,23 @@ class PostgresCluster:
         )
 
 
+def ensure_secrets(settings: Settings) -> None:
+    """The local stack's secrets, made once: the broker admin's password, a password per PostgreSQL role, and
+    the CA with the broker's certificate."""
+    from deploy.migrate import ROLES
+
+    store = settings.secrets
+    store.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if not store.admin_file.exists():
+        write_secret(store.admin_file, json.dumps({"username": ADMIN, "password": secrets.token_urlsafe(32)}))
+    passwords = store.postgres_passwords()
+    missing = [role for role in (settings.postgres_user, *ROLES) if role not in passwords]
+    if missing:
+        passwords |= {role: secrets.token_urlsafe(24) for role in missing}
+        write_secret(store.postgres_file, json.dumps(passwords, indent=2))
+    ensure_certificates(store.root, ["localhost", "127.0.0.1"])
+
+
 class Stack:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -329,13 +381,19 @@ class Stack:
 
     def up(self) -> None:
         check_prerequisites()
+        if (self.kafka.data / "meta.properties").exists() and not self.settings.secrets.admin_file.exists():
+            raise StackError("this stack's data predates the secured broker (no admin secret): "
+                             "wipe it with `concord stack reset`, then `concord stack up`")
+        ensure_secrets(self.settings)
         self.postgres.start()
         self.postgres.create_database()
         self.kafka.start()
         from deploy.migrate import migrate
 
-        migrate(self.settings.dsn)
+        s = self.settings
+        migrate(s.admin_dsn, s.secrets.postgres_passwords(), s.postgres_db)
         self.kafka.wait_ready()
+        asyncio.run(provision_local_credentials(s))
 
     def down(self) -> None:
         self.kafka.stop()
@@ -343,7 +401,7 @@ class Stack:
 
     def reset(self) -> None:
         self.down()
-        for folder in (self.kafka.home, self.postgres.home):
+        for folder in (self.kafka.home, self.postgres.home, self.settings.secrets.root):
             shutil.rmtree(folder, ignore_errors=True)
 
     def status(self) -> dict[str, str]:
@@ -351,16 +409,45 @@ class Stack:
         kafka_pid = self.kafka.pid()
         pg_pid = self.postgres.pid()
         return {
-            "kafka": f"running (pid {kafka_pid}, {s.bootstrap})" if kafka_pid else "stopped",
-            "postgres": f"running (pid {pg_pid}, {s.dsn})" if pg_pid else "stopped",
+            "kafka": f"running (pid {kafka_pid}, {s.bootstrap}, SASL_SSL with SCRAM-SHA-512, ACLs)"
+                     if kafka_pid else "stopped",
+            "postgres": f"running (pid {pg_pid}, 127.0.0.1:{s.postgres_port}/{s.postgres_db}, scram-sha-256, "
+                        "a role per component)" if pg_pid else "stopped",
+            "secrets": str(s.secrets.root),
         }
 
 
+async def provision_local_credentials(settings: Settings) -> list[str]:
+    """Credentials for every principal the local stack runs (each department, the gateway, the operator), in
+    its secrets folder; those still in force are kept. Returns the principals issued new ones."""
+    from base.credentials import CredentialsMissing
+    from contracts.departments import PRINCIPALS
+    from gateway.provisioning import provisioner
+
+    store = settings.secrets
+    issued: list[str] = []
+    async with provisioner(settings) as admin:
+        for principal in PRINCIPALS:
+            try:
+                if await admin.in_force(store.credentials(principal)):
+                    continue
+            except (CredentialsMissing, ValueError):
+                pass  # none yet, or unreadable: issue new ones
+            store.save_credentials(await admin.issue(principal))
+            issued.append(principal)
+    return issued
+
+
 def ready(settings: Settings) -> None:
-    """The stack up, its migrations applied and the exchange's topics there (all idempotent)."""
-    import asyncio
-
-    from gateway.topics import ensure_topics, planned_topics
-
+    """The stack up, its migrations applied, the local credentials issued, the exchange's topics there and the
+    ACLs in place (all idempotent)."""
     Stack(settings).up()
-    asyncio.run(ensure_topics(settings.bootstrap, planned_topics(settings.topics)))
+    asyncio.run(ensure_exchange(settings, settings.topics))
+
+
+async def ensure_exchange(settings: Settings, topics: Topics) -> dict[str, str]:
+    """A namespace's topics, and the ACLs of every namespace (as the admin)."""
+    from gateway.provisioning import provisioner
+
+    async with provisioner(settings) as admin:
+        return await admin.ensure_topics(topics)

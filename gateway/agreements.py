@@ -62,6 +62,11 @@ class Agreement:
     escalated_at: datetime | None = None
     revoked_at: datetime | None = None
 
+    @property
+    def parties(self) -> list[str]:
+        """The two departments an agreement concerns (its audit entries are theirs to read)."""
+        return sorted({self.provider, self.consumer})
+
     def in_force(self, at: datetime) -> bool:
         return self.status is Status.APPROVED and self.valid_from <= at < self.valid_until
 
@@ -176,7 +181,7 @@ class AgreementStore:
             )
             await self.notices.audit(connection, "agreement_requested", agreement=agreement.id,
                                      contract=contract.id, sender=consumer, detail=agreement.purpose,
-                                     fields=sorted(agreement.fields))
+                                     fields=sorted(agreement.fields), parties=agreement.parties)
             if conditional:
                 await self.notices.notify(connection, agreement.provider, AgreementRequested(
                     agreement_id=agreement.id, contract_id=contract.id, consumer=consumer,
@@ -213,7 +218,8 @@ class AgreementStore:
             )
             revoked = Agreement.from_row(row)
             await self.notices.audit(connection, "agreement_revoked", agreement=agreement_id,
-                                     contract=agreement.contract_id, sender=by, detail=reasons)
+                                     contract=agreement.contract_id, sender=by, detail=reasons,
+                                     parties=agreement.parties)
             await self._decided(connection, revoked, AgreementOutcome.REVOKED, reasons)
         self.notices.outbox.wake()
         return revoked
@@ -237,7 +243,8 @@ class AgreementStore:
             )
             decided = Agreement.from_row(row)
             await self.notices.audit(connection, f"agreement_{status.value}", agreement=agreement_id,
-                                     contract=agreement.contract_id, sender=by, detail=reasons)
+                                     contract=agreement.contract_id, sender=by, detail=reasons,
+                                     parties=agreement.parties)
             await self._decided(connection, decided, AgreementOutcome(status.value), reasons)
         self.notices.outbox.wake()
         return decided

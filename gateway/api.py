@@ -1,5 +1,10 @@
 """The gateway's HTTP API: the contract registry, sharing agreements, HTTP ingest of events, the audit log.
-OpenAPI docs at /docs. Departments authenticate with their bearer token."""
+OpenAPI docs at /docs.
+
+Every endpoint but ``/healthz`` and the public catalogue (the contracts, their versions, schemas and
+compatibility modes) takes a bearer token. A department's token acts for that department only (its
+contracts, its events, its agreements, the audit entries and rejections that concern it); the operator's
+reads everything and changes nothing. 401 without a valid token, 403 for what the holder may not do."""
 
 from __future__ import annotations
 
@@ -9,33 +14,43 @@ from typing import Annotated, Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
-from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+from aiokafka.errors import KafkaError
+from fastapi import FastAPI, Header, HTTPException, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import make_asgi_app
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 
+from base.http import Authenticated, Caller, authenticate_with, department_of, forbidden, harden, responses
+from base.kafka import KafkaAccess
+from base.settings import Settings
+from contracts.base import CONTRACT_ID_PATTERN
 from contracts.compatibility import Mode
-from deploy.settings import Settings
 from gateway import audit
-from gateway.agreements import AgreementRefused, AgreementRequest, AgreementStore
+from gateway.agreements import Agreement, AgreementRefused, AgreementRequest, AgreementStore
 from gateway.backfill import backfill
+from gateway.credentials import CredentialStore
 from gateway.enforcement import Enforcement
-from gateway.identity import department_of
 from gateway.ingest import from_structured
-from gateway.registry import RegistrationRefused, RegistryStore
+from gateway.registry import Refusal, RegistrationRefused, RegistryStore
 from gateway.routing import IngressRecord, route
-from gateway.topics import KEEP, TopicSpec, ensure_topics
 from services.kit.clock import Clock
+
+ContractId = Annotated[str, Path(max_length=128, pattern=CONTRACT_ID_PATTERN)]
+AgreementId = Annotated[str, Path(max_length=64, pattern=r"^AGR-[A-Z0-9]+$")]
+Version = Annotated[int, Path(ge=1, le=1_000_000)]
+DepartmentCode = Annotated[str | None, Query(max_length=32, pattern=r"^[a-z]+$")]
 
 
 @dataclass
 class GatewayState:
     settings: Settings
+    kafka: KafkaAccess
     pool: asyncpg.Pool
     producer: AIOKafkaProducer
     registry: RegistryStore
     agreements: AgreementStore
     enforcement: Enforcement
+    credentials: CredentialStore
     clock: Clock
 
 
@@ -48,20 +63,11 @@ class CompatibilityConfig(BaseModel):
 
 
 class Reasons(BaseModel):
-    reasons: str = Field(min_length=1)
+    reasons: str = Field(min_length=1, max_length=4000)
 
 
-async def caller(request: Request, authorization: Annotated[str | None, Header()] = None) -> str:
-    """The department calling: from its bearer token, never from the request body."""
-    state: GatewayState = request.app.state.gateway
-    scheme, _, token = (authorization or "").partition(" ")
-    department = await department_of(state.pool, token) if scheme.lower() == "bearer" and token else None
-    if department is None:
-        raise HTTPException(401, "a valid department bearer token is required", headers={"WWW-Authenticate": "Bearer"})
-    return department
-
-
-Caller = Annotated[str, Depends(caller)]
+class Principal(BaseModel):
+    principal: str
 
 
 def create_api(state: GatewayState) -> FastAPI:
@@ -69,76 +75,118 @@ def create_api(state: GatewayState) -> FastAPI:
         title="Concord gateway", version="1",
         description="Contract registry, sharing agreements, HTTP ingest and audit of the Concord exchange.",
     )
-    api.state.gateway = state
-    api.mount("/metrics", make_asgi_app())
+    harden(api, 2 * state.settings.max_payload_bytes + 64 * 1024)
+
+    async def authenticate(token: str) -> Caller | None:
+        principal = await state.credentials.principal_of(token)
+        return Caller(principal) if principal else None
+
+    authenticate_with(api, authenticate)
+
+    def acting(caller: Caller) -> str:
+        return department_of(caller)
+
+    def reading_for(caller: Caller, department: str | None) -> str | None:
+        """Whose entries a reader may see: the operator anyone's (or all); a department only its own."""
+        if caller.operator:
+            return department
+        own = department_of(caller)
+        if department not in (None, own):
+            raise forbidden(f"{own} may read only what concerns itself, not {department}")
+        return own
+
+    async def agreement_for(agreement_id: str, caller: Caller) -> Agreement:
+        agreement = await state.agreements.get(agreement_id)
+        if agreement is None:
+            raise HTTPException(404, f"no agreement {agreement_id}")
+        if not caller.operator and caller.department not in agreement.parties:
+            raise forbidden(f"{agreement_id} is between {' and '.join(agreement.parties)}")
+        return agreement
 
     @api.get("/healthz")
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    # --- the registry -------------------------------------------------------------------------------
+    @api.get("/metrics", responses=responses(401, 403))
+    async def metrics(caller: Authenticated) -> Response:
+        """Prometheus metrics (the operator's token)."""
+        if not caller.operator:
+            raise forbidden("metrics are for the operator")
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    @api.get("/v1/whoami", responses=responses(401))
+    async def whoami(caller: Authenticated) -> Principal:
+        """The principal a token belongs to (the other services check tokens here)."""
+        return Principal(principal=caller.principal)
+
+    # --- the registry: reading it is public ---------------------------------------------------------
     @api.get("/v1/contracts")
     async def contracts() -> list[dict[str, Any]]:
         return await state.registry.contracts()
 
-    @api.get("/v1/contracts/{contract_id}/versions")
-    async def versions(contract_id: str) -> list[int]:
+    @api.get("/v1/contracts/{contract_id}/versions", responses=responses(404))
+    async def versions(contract_id: ContractId) -> list[int]:
         found = await state.registry.versions(contract_id)
         if not found:
             raise HTTPException(404, f"no contract {contract_id}")
         return found
 
-    @api.get("/v1/contracts/{contract_id}/versions/{version}/schema")
-    async def schema(contract_id: str, version: int) -> dict[str, Any]:
+    @api.get("/v1/contracts/{contract_id}/versions/{version}/schema", responses=responses(404))
+    async def schema(contract_id: ContractId, version: Version) -> dict[str, Any]:
         found = await state.registry.schema(contract_id, version)
         if found is None:
             raise HTTPException(404, f"no version {version} of {contract_id}")
         return found
 
-    @api.post("/v1/contracts/{contract_id}/versions", status_code=201)
-    async def register(contract_id: str, body: NewVersion, department: Caller) -> JSONResponse:
-        if contract_id.partition(".")[0] == department:  # the record of a new contract needs its topic first
-            shared = TopicSpec(state.settings.topics.shared(contract_id), 3, KEEP)
-            await ensure_topics(state.settings.bootstrap, [shared])
-        try:
-            registered = await state.registry.register(contract_id, body.schema_, by=department)
-        except RegistrationRefused as refused:
-            status = 409 if refused.incompatible else (403 if "only" in refused.problems[0] else 422)
-            key = "incompatibilities" if refused.incompatible else "problems"
-            return JSONResponse({"detail": str(refused), key: refused.problems}, status_code=status)
-        return JSONResponse({"id": contract_id, "version": registered.version, "created": registered.created},
-                            status_code=201 if registered.created else 200)
-
-    @api.get("/v1/contracts/{contract_id}/config")
-    async def get_config(contract_id: str) -> CompatibilityConfig:
+    @api.get("/v1/contracts/{contract_id}/config", responses=responses(404))
+    async def get_config(contract_id: ContractId) -> CompatibilityConfig:
         mode = await state.registry.mode(contract_id)
         if mode is None:
             raise HTTPException(404, f"no contract {contract_id}")
         return CompatibilityConfig(compatibility=mode)
 
-    @api.put("/v1/contracts/{contract_id}/config")
-    async def set_config(contract_id: str, body: CompatibilityConfig, department: Caller) -> CompatibilityConfig:
+    def refusal(refused: RegistrationRefused) -> JSONResponse:
+        status = {Refusal.NOT_OWNER: 403, Refusal.INVALID: 422, Refusal.INCOMPATIBLE: 409}[refused.kind]
+        key = "incompatibilities" if refused.kind is Refusal.INCOMPATIBLE else "problems"
+        return JSONResponse({"detail": str(refused), key: refused.problems}, status_code=status)
+
+    @api.post("/v1/contracts/{contract_id}/versions", status_code=201, responses=responses(401, 403, 409, 422))
+    async def register(contract_id: ContractId, body: NewVersion, caller: Authenticated) -> JSONResponse:
+        """Register a version of a contract the caller's department owns. A new contract's shared topic is
+        made by the operator (`concord topics ensure`); until then its events are refused as not provisioned."""
         try:
-            await state.registry.set_mode(contract_id, body.compatibility, by=department)
+            registered = await state.registry.register(contract_id, body.schema_, by=acting(caller))
         except RegistrationRefused as refused:
-            raise HTTPException(403, str(refused)) from refused
+            return refusal(refused)
+        return JSONResponse({"id": contract_id, "version": registered.version, "created": registered.created,
+                             "shared_topic": state.settings.topics.shared(contract_id)},
+                            status_code=201 if registered.created else 200)
+
+    @api.put("/v1/contracts/{contract_id}/config", responses=responses(401, 403, 404))
+    async def set_config(contract_id: ContractId, body: CompatibilityConfig,
+                         caller: Authenticated) -> CompatibilityConfig:
+        try:
+            await state.registry.set_mode(contract_id, body.compatibility, by=acting(caller))
+        except RegistrationRefused as refused:
+            raise forbidden(str(refused)) from refused
         except KeyError as missing:
             raise HTTPException(404, f"no contract {contract_id}") from missing
         return body
 
     # --- events over HTTP ---------------------------------------------------------------------------
-    @api.post("/v1/events", status_code=202)
-    async def ingest(request: Request, department: Caller,
-                     traceparent: Annotated[str | None, Header()] = None) -> JSONResponse:
+    @api.post("/v1/events", status_code=202, responses=responses(401, 403, 413, 422))
+    async def ingest(request: Request, caller: Authenticated,
+                     traceparent: Annotated[str | None, Header(max_length=128)] = None) -> JSONResponse:
         """A structured CloudEvent (JSON). It lands on the caller's ingress topic, where the router checks
         it like any event; the answer already says whether it passes those checks."""
-        body = await request.body()
-        if len(body) > state.settings.max_payload_bytes * 4:
-            raise HTTPException(413, f"body of {len(body)} bytes is far over the limit; not forwarded")
-        ingested = from_structured(body, traceparent)
+        department = acting(caller)
+        ingested = from_structured(await request.body(), traceparent)
         topic = state.settings.topics.ingress(department)
-        sent = await state.producer.send_and_wait(topic, ingested.record.value, key=ingested.record.key,
-                                                  headers=ingested.record.headers)
+        try:
+            sent = await state.producer.send_and_wait(topic, ingested.record.value, key=ingested.record.key,
+                                                      headers=ingested.record.headers)
+        except KafkaError as exc:
+            raise HTTPException(422, f"the broker refused the event: {type(exc).__name__}") from exc
         await state.enforcement.refresh()
         preview = route(
             IngressRecord(topic, sent.partition, sent.offset, ingested.record.key, ingested.record.value,
@@ -154,16 +202,19 @@ def create_api(state: GatewayState) -> FastAPI:
                                 status_code=422)
         return JSONResponse({"event_id": ingested.event_id, "accepted": True, **where}, status_code=202)
 
-    @api.get("/v1/rejections")
-    async def rejections(department: Caller, since: datetime | None = None) -> list[dict[str, Any]]:
-        """What the exchange refused from the caller, and why."""
+    @api.get("/v1/rejections", responses=responses(401, 403))
+    async def rejections(caller: Authenticated, department: DepartmentCode = None,
+                         since: datetime | None = None) -> list[dict[str, Any]]:
+        """What the exchange refused from the caller (the operator: from anyone, or from ``department``)."""
+        sender = reading_for(caller, department)
         async with state.pool.acquire() as connection:
-            entries = await audit.query(connection, department=department, since=since)
-        return [e for e in entries if e.get("action") == "rejected" and e.get("sender") == department]
+            entries = await audit.query(connection, department=sender, since=since)
+        return [e for e in entries if e.get("action") == "rejected" and sender in (None, e.get("sender"))]
 
     # --- sharing agreements -------------------------------------------------------------------------
-    @api.post("/v1/agreements", status_code=201)
-    async def request_agreement(body: AgreementRequest, department: Caller) -> dict[str, Any]:
+    @api.post("/v1/agreements", status_code=201, responses=responses(401, 403, 404, 422))
+    async def request_agreement(body: AgreementRequest, caller: Authenticated) -> dict[str, Any]:
+        department = acting(caller)
         await state.enforcement.refresh()
         contract = state.enforcement.registry.latest(body.contract)
         if contract is None:
@@ -174,69 +225,78 @@ def create_api(state: GatewayState) -> FastAPI:
             raise HTTPException(422, str(refused)) from refused
         return agreement.view(state.clock.now())
 
-    @api.get("/v1/agreements")
-    async def list_agreements(department: str | None = None) -> list[dict[str, Any]]:
+    @api.get("/v1/agreements", responses=responses(401, 403))
+    async def list_agreements(caller: Authenticated, department: DepartmentCode = None) -> list[dict[str, Any]]:
+        """Agreements the caller is a party to (the operator: all, or a department's)."""
         now = state.clock.now()
-        return [a.view(now) for a in await state.agreements.list(department)]
+        return [a.view(now) for a in await state.agreements.list(reading_for(caller, department))]
 
-    @api.get("/v1/agreements/{agreement_id}")
-    async def get_agreement(agreement_id: str) -> dict[str, Any]:
-        agreement = await state.agreements.get(agreement_id)
-        if agreement is None:
-            raise HTTPException(404, f"no agreement {agreement_id}")
-        return agreement.view(state.clock.now())
+    @api.get("/v1/agreements/{agreement_id}", responses=responses(401, 403, 404))
+    async def get_agreement(agreement_id: AgreementId, caller: Authenticated) -> dict[str, Any]:
+        return (await agreement_for(agreement_id, caller)).view(state.clock.now())
 
     async def decided(action: Any) -> dict[str, Any]:
         try:
             agreement = await action
         except AgreementRefused as refused:
             raise HTTPException(409, str(refused)) from refused
-        except KeyError as missing:
-            raise HTTPException(404, f"no agreement {missing}") from missing
         return agreement.view(state.clock.now())  # type: ignore[no-any-return]
 
-    @api.post("/v1/agreements/{agreement_id}/approve")
-    async def approve(agreement_id: str, department: Caller) -> dict[str, Any]:
+    async def party(agreement_id: str, caller: Authenticated, *roles: str) -> tuple[Agreement, str]:
+        """The agreement and the caller's department, which must hold one of the roles (provider, consumer)."""
+        department = acting(caller)
+        agreement = await agreement_for(agreement_id, caller)
+        allowed = {getattr(agreement, role) for role in roles}
+        if department not in allowed:
+            raise forbidden(f"only the {' or the '.join(roles)} of {agreement_id} "
+                            f"({', '.join(sorted(allowed))}) may do this; you are {department}")
+        return agreement, department
+
+    @api.post("/v1/agreements/{agreement_id}/approve", responses=responses(401, 403, 404, 409))
+    async def approve(agreement_id: AgreementId, caller: Authenticated) -> dict[str, Any]:
+        _, department = await party(agreement_id, caller, "provider")
         return await decided(state.agreements.approve(agreement_id, department))
 
-    @api.post("/v1/agreements/{agreement_id}/reject")
-    async def reject(agreement_id: str, body: Reasons, department: Caller) -> dict[str, Any]:
+    @api.post("/v1/agreements/{agreement_id}/reject", responses=responses(401, 403, 404, 409))
+    async def reject(agreement_id: AgreementId, body: Reasons, caller: Authenticated) -> dict[str, Any]:
+        _, department = await party(agreement_id, caller, "provider")
         return await decided(state.agreements.reject(agreement_id, department, body.reasons))
 
-    @api.post("/v1/agreements/{agreement_id}/revoke")
-    async def revoke(agreement_id: str, body: Reasons, department: Caller) -> dict[str, Any]:
+    @api.post("/v1/agreements/{agreement_id}/revoke", responses=responses(401, 403, 404, 409))
+    async def revoke(agreement_id: AgreementId, body: Reasons, caller: Authenticated) -> dict[str, Any]:
+        _, department = await party(agreement_id, caller, "provider", "consumer")
         return await decided(state.agreements.revoke(agreement_id, department, body.reasons))
 
-    @api.post("/v1/agreements/{agreement_id}/backfill")
-    async def replay(agreement_id: str, department: Caller) -> dict[str, Any]:
+    @api.post("/v1/agreements/{agreement_id}/backfill", responses=responses(401, 403, 404, 409))
+    async def replay(agreement_id: AgreementId, caller: Authenticated) -> dict[str, Any]:
         """Replay the history the consumer may now see into its deliver topic."""
-        agreement = await state.agreements.get(agreement_id)
-        if agreement is None:
-            raise HTTPException(404, f"no agreement {agreement_id}")
-        if department != agreement.consumer:
-            raise HTTPException(403, f"only {agreement.consumer} may ask for a backfill of {agreement_id}")
+        agreement, department = await party(agreement_id, caller, "consumer")
         now = state.clock.now()
         if not agreement.in_force(now):
             raise HTTPException(409, f"{agreement_id} is not in force")
         await state.enforcement.refresh()
-        count = await backfill(state.settings.bootstrap, state.settings.topics, state.enforcement.registry,
-                               agreement, now, state.producer)
+        count = await backfill(state.kafka, state.settings.topics, state.enforcement.registry, agreement, now,
+                               state.producer)
         async with state.pool.acquire() as connection, connection.transaction():
             await state.agreements.notices.audit(connection, "agreement_backfilled", agreement=agreement_id,
                                                  contract=agreement.contract_id, sender=department,
-                                                 detail=f"{count} events replayed")
+                                                 detail=f"{count} events replayed", parties=agreement.parties)
         state.agreements.notices.outbox.wake()
         return {"agreement": agreement_id, "events": count, "topic": state.settings.topics.deliver(department)}
 
     # --- the audit log ------------------------------------------------------------------------------
-    @api.get("/v1/audit")
+    @api.get("/v1/audit", responses=responses(401, 403))
     async def audit_log(
-        case_id: str | None = None, department: str | None = None, contract: str | None = None,
+        caller: Authenticated,
+        case_id: Annotated[str | None, Query(max_length=256)] = None, department: DepartmentCode = None,
+        contract: Annotated[str | None, Query(max_length=128)] = None,
         since: datetime | None = None, until: datetime | None = None,
         limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
     ) -> list[dict[str, Any]]:
+        """Audit entries (a department: those that concern it, as sender, recipient or party)."""
         async with state.pool.acquire() as connection:
-            return await audit.query(connection, case_id=case_id, department=department, contract=contract,
-                                     since=since, until=until, limit=limit)
+            return await audit.query(connection, case_id=case_id, department=reading_for(caller, department),
+                                     contract=contract, since=since, until=until, limit=limit)
 
     return api
+

@@ -16,11 +16,12 @@ import asyncpg
 import uvicorn
 from aiokafka import AIOKafkaProducer
 
-from contracts.departments import EXCHANGE
-from deploy.settings import Settings
+from base.settings import Settings
+from contracts.departments import EXCHANGE, GATEWAY
 from gateway.agreements import AgreementStore
 from gateway.api import GatewayState, create_api
 from gateway.audit import AuditKeeper
+from gateway.credentials import CredentialStore
 from gateway.enforcement import Enforcement
 from gateway.notices import Notices
 from gateway.registry import RegistryStore
@@ -35,8 +36,10 @@ SWEEP_SECONDS = 0.5
 
 async def run_gateway(settings: Settings, clock: Clock, stop: asyncio.Event, instance: str | None = None,
                       serve: bool = True) -> None:
-    pool = await asyncpg.create_pool(settings.dsn, min_size=2, max_size=10)
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap, enable_idempotence=True, linger_ms=2,
+    dsn = settings.dsn(GATEWAY)
+    kafka = settings.kafka(GATEWAY)
+    pool = await asyncpg.create_pool(dsn, min_size=2, max_size=10)
+    producer = AIOKafkaProducer(**kafka.aiokafka(), enable_idempotence=True, linger_ms=2,
                                 max_request_size=8 * 1024 * 1024)
     await producer.start()
 
@@ -49,7 +52,7 @@ async def run_gateway(settings: Settings, clock: Clock, stop: asyncio.Event, ins
     registry = RegistryStore(pool, notices)
     for problem in await registry.sync_catalogue():
         log.error("contract catalogue: %s", problem)
-    enforcement = await Enforcement.connect(pool, settings.dsn)
+    enforcement = await Enforcement.connect(pool, dsn)
     router = Router(settings, enforcement, clock, instance)
     # Routing allocates many short-lived objects and no cycles worth chasing: collect rarely, and leave
     # everything allocated at start-up out of the collections.
@@ -59,7 +62,8 @@ async def run_gateway(settings: Settings, clock: Clock, stop: asyncio.Event, ins
     server: uvicorn.Server | None = None
     if serve:
         agreements = AgreementStore(pool, notices, WorkingDayCalendar())
-        state = GatewayState(settings, pool, producer, registry, agreements, enforcement, clock)
+        state = GatewayState(settings, kafka, pool, producer, registry, agreements, enforcement,
+                             CredentialStore(pool), clock)
         server = uvicorn.Server(uvicorn.Config(create_api(state), host=settings.gateway_host,
                                                port=settings.gateway_port, log_level="warning", lifespan="off"))
         tasks += [
@@ -68,11 +72,13 @@ async def run_gateway(settings: Settings, clock: Clock, stop: asyncio.Event, ins
             asyncio.create_task(AuditKeeper(settings).run(stop), name="audit-keeper"),
             asyncio.create_task(_watch(agreements, enforcement, stop), name="agreement-watch"),
         ]
+    failed: list[str] = []
     try:
         done, _ = await asyncio.wait([*tasks, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
         for task in done:
             if task in tasks and task.exception() is not None:
                 log.error("gateway part %s failed", task.get_name(), exc_info=task.exception())
+                failed.append(task.get_name())
     finally:
         stop.set()
         if server is not None:
@@ -84,6 +90,12 @@ async def run_gateway(settings: Settings, clock: Clock, stop: asyncio.Event, ins
         await producer.stop()
         await enforcement.close()
         await pool.close()
+    if failed:
+        raise ComponentFailed(f"gateway parts failed: {', '.join(failed)}")
+
+
+class ComponentFailed(RuntimeError):
+    """A part of the process stopped on an error: the process exits non-zero so that its supervisor restarts it."""
 
 
 async def _watch(agreements: AgreementStore, enforcement: Enforcement, stop: asyncio.Event) -> None:

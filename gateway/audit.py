@@ -24,7 +24,8 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from deploy.settings import Settings
+from base.settings import Settings
+from contracts.departments import GATEWAY
 
 log = logging.getLogger("concord.audit")
 
@@ -171,9 +172,10 @@ class AuditKeeper:
         self.settings = settings
         self.topic = topic or settings.topics.audit
         self.batch_records = batch_records
+        self.access = settings.kafka(GATEWAY)
         self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.bootstrap,
-            client_id="concord-audit-keeper",
+            **self.access.aiokafka(),
+            client_id="gateway.audit-keeper",
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             isolation_level="read_committed",
@@ -230,7 +232,7 @@ class AuditKeeper:
             raise
 
     async def _partitions(self) -> list[TopicPartition]:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.bootstrap)
+        admin = AIOKafkaAdminClient(**self.access.aiokafka())
         await admin.start()
         try:
             [described] = await admin.describe_topics([self.topic])
@@ -243,7 +245,7 @@ class AuditKeeper:
 
     async def _connected(self) -> asyncpg.Connection:
         if self.connection is None or self.connection.is_closed():
-            self.connection = await asyncpg.connect(self.settings.dsn)
+            self.connection = await asyncpg.connect(self.settings.dsn(GATEWAY))
         return self.connection
 
     async def _append(self, records: list[tuple[int, ConsumerRecord]]) -> int:
@@ -487,8 +489,8 @@ async def query(
     limit: int = 1000,
 ) -> list[dict[str, Any]]:
     """The latest ``limit`` entries that match every filter given, newest last. ``department`` matches the
-    sender or any consumer the entry delivered to; ``since`` (inclusive) and ``until`` (exclusive) bound the
-    entry's own ``at``."""
+    sender, any consumer the entry delivered to, or a party to the agreement it is about; ``since``
+    (inclusive) and ``until`` (exclusive) bound the entry's own ``at``."""
     conditions: list[str] = []
     args: list[Any] = []
 
@@ -500,7 +502,7 @@ async def query(
         conditions.append(f"case_id = {arg(case_id)}")
     if department is not None:
         named = arg(department)
-        conditions.append(f"(sender = {named} OR entry -> 'delivered' ? {named})")
+        conditions.append(f"(sender = {named} OR entry -> 'delivered' ? {named} OR entry -> 'parties' ? {named})")
     if contract is not None:
         conditions.append(f"contract = {arg(contract)}")
     if since is not None:

@@ -9,6 +9,7 @@ from datetime import datetime
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from base.kafka import KafkaAccess
 from contracts.base import parse_dataschema
 from contracts.envelope import SENDER_HEADER
 from contracts.topics import Topics
@@ -20,13 +21,13 @@ BACKFILL_HEADER = "concord_backfill"
 ORIGINAL_ID_HEADER = "concord_original_id"
 
 
-async def backfill(bootstrap: str, topics: Topics, registry: Registry, agreement: Agreement, now: datetime,
+async def backfill(kafka: KafkaAccess, topics: Topics, registry: Registry, agreement: Agreement, now: datetime,
                    producer: AIOKafkaProducer) -> int:
     """Replay the agreement's contract history to the consumer. Returns the number of events delivered."""
     policy = AgreementPolicy([agreement])
     until = min(agreement.valid_until, now)
     source = topics.shared(agreement.contract_id)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_committed",
+    consumer = AIOKafkaConsumer(**kafka.aiokafka(), isolation_level="read_committed",
                                 enable_auto_commit=False, auto_offset_reset="earliest")
     await consumer.start()
     delivered = 0

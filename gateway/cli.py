@@ -1,32 +1,34 @@
-"""`concord gateway`, `concord topics`, `concord tokens`, `concord agreements`, `concord audit`: the commands
-that drive the gateway."""
+"""`concord gateway`, `concord topics`, `concord credentials`, `concord acls`, `concord agreements`,
+`concord audit`: the commands that drive the gateway. Provisioning (topics, credentials, ACLs) acts as the
+deployment's admin; the others call the gateway's API with a bearer token."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
 
 import asyncpg
 import httpx
 import typer
 from rich.table import Table
 
-from deploy.runtime import answer, run_until_signalled, terminal
-from deploy.settings import settings
+from base.runtime import answer, run_until_signalled, terminal
+from base.settings import settings
+from contracts.departments import GATEWAY, OPERATOR
 from gateway import audit as audit_log
-from gateway.identity import issue_token
-from gateway.topics import ensure_topics, planned_topics
 from services.kit.clock import clock_from
 
 gateway = typer.Typer(help="The gateway: routes, checks and records every event.", no_args_is_help=True)
 topics = typer.Typer(help="The exchange's Kafka topics.", no_args_is_help=True)
-tokens = typer.Typer(help="Departments' bearer tokens for the HTTP API.", no_args_is_help=True)
+credentials = typer.Typer(help="Principals' credentials for the broker and the HTTP APIs (as the admin).",
+                          no_args_is_help=True)
+acls = typer.Typer(help="The broker's ACLs, derived from the departments and contracts.", no_args_is_help=True)
 agreements = typer.Typer(help="Sharing agreements (through the gateway's HTTP API).", no_args_is_help=True)
 audit = typer.Typer(help="The exchange's audit log.", no_args_is_help=True)
 console = terminal()
 
-TokenOption = typer.Option(None, "--token", envvar="CONCORD_TOKEN", help="the department's bearer token")
+TokenOption = typer.Option(None, "--token", envvar="CONCORD_TOKEN",
+                           help="a bearer token (default: the local stack's credentials of the principal acting)")
 
 
 @gateway.command("run")
@@ -43,35 +45,121 @@ def run(
 
 @topics.command("ensure")
 def ensure() -> None:
-    """Create missing topics with their partitions and retention; align the existing ones."""
-    s = settings()
-    specs = planned_topics(s.topics)
-    done = asyncio.run(ensure_topics(s.bootstrap, specs))
-    table = Table("topic", "partitions", "retention", "state")
-    for spec in specs:
-        retention = "kept" if spec.retention_ms < 0 else f"{spec.retention_ms // 86_400_000} days"
-        table.add_row(spec.name, str(spec.partitions), retention, done.get(spec.name, ""))
+    """Create missing topics with their partitions and retention (a shared topic for every contract in code or
+    registered), align the existing ones, and bring the ACLs in line with the credentials in force."""
+    from gateway.provisioning import provisioner
+
+    async def provision() -> dict[str, str]:
+        async with provisioner(settings()) as admin:
+            return await admin.ensure_topics(settings().topics)
+
+    table = Table("topic", "state")
+    for name, state in sorted(asyncio.run(provision()).items()):
+        table.add_row(name, state)
     console.print(table)
+    console.print("ACLs in line with the credentials in force (`concord acls list`)")
 
 
-@tokens.command("issue")
-def issue(department: str) -> None:
-    """Issue a bearer token for a department (printed once; only its hash is kept)."""
+@credentials.command("issue")
+def issue(principal: str = typer.Argument(..., help="a department's code, gateway or operator"),
+          save: bool = typer.Option(False, help="also keep them in the secrets folder for this host's processes")
+          ) -> None:
+    """New credentials for a principal, printed once as JSON (the exchange keeps only salted hashes). Those it
+    already holds keep working until revoked: issue, switch the clients, then revoke the old ones."""
+    from gateway.provisioning import UnknownPrincipal, provisioner
+
+    s = settings()
 
     async def create() -> str:
-        pool = await asyncpg.create_pool(settings().dsn, min_size=1, max_size=1)
+        async with provisioner(s) as admin:
+            issued = await admin.issue(principal)
+        if save:
+            s.secrets.save_credentials(issued)
+        return issued.model_dump_json(indent=2)
+
+    try:
+        print(asyncio.run(create()))
+    except UnknownPrincipal as unknown:
+        console.print(f"[red]error:[/red] {unknown}")
+        raise typer.Exit(2) from unknown
+
+
+@credentials.command("revoke")
+def revoke_credentials(principal: str,
+                       ids: list[str] = typer.Option(None, "--id", help="only this credential (repeat for several)")
+                       ) -> None:
+    """Revoke a principal's credentials (all, or those named): they fail at once, on the broker (no new
+    connection, and no request on an open one) and on every API."""
+    from gateway.provisioning import UnknownPrincipal, provisioner
+
+    async def act() -> list[str]:
+        async with provisioner(settings()) as admin:
+            return [r.id for r in await admin.revoke(principal, ids or None)]
+
+    try:
+        revoked = asyncio.run(act())
+    except UnknownPrincipal as unknown:
+        console.print(f"[red]error:[/red] {unknown}")
+        raise typer.Exit(2) from unknown
+    console.print(f"{principal}: revoked {', '.join(revoked)}" if revoked
+                  else f"{principal}: nothing in force to revoke")
+
+
+@credentials.command("list")
+def list_credentials(principal: str = typer.Argument(None)) -> None:
+    """Who holds which credentials (never a secret)."""
+    from gateway.credentials import CredentialStore
+
+    async def fetch() -> list[tuple[str, ...]]:
+        pool = await asyncpg.create_pool(settings().admin_dsn, min_size=1, max_size=1)
         try:
-            return await issue_token(pool, department)
+            return [(r.id, r.principal, r.kafka_user, f"{r.issued_at:%Y-%m-%d %H:%M:%S%z}",
+                     f"{r.revoked_at:%Y-%m-%d %H:%M:%S%z}" if r.revoked_at else "in force")
+                    for r in await CredentialStore(pool).records(principal)]
         finally:
             await pool.close()
 
-    print(asyncio.run(create()))
+    table = Table("id", "principal", "kafka user", "issued", "revoked")
+    for row in asyncio.run(fetch()):
+        table.add_row(*row)
+    console.print(table)
 
 
-def _api(token: str | None) -> httpx.Client:
+@acls.command("list")
+def list_acls(principal: str = typer.Argument(None)) -> None:
+    """The ACLs the broker holds, and whether they are those the departments, contracts and credentials call for."""
+    from gateway.acls import Acl, namespace_of, planned
+    from gateway.provisioning import provisioner
+    from gateway.topics import existing_topics
+
+    async def fetch() -> tuple[set[Acl], int, set[Acl], dict[str, str]]:
+        async with provisioner(settings()) as admin:
+            held, foreign = await asyncio.to_thread(admin.broker.acls)
+            active = await admin.store.active()
+            spaces = {ns for t in await existing_topics(admin.access) if (ns := namespace_of(t)) is not None}
+        return held, len(foreign), planned([c.holder for c in active], spaces), {c.kafka_user: c.principal
+                                                                                 for c in active}
+
+    held, foreign, wanted, holders = asyncio.run(fetch())
+    table = Table("principal", "user", "resource", "pattern", "name", "operation")
+    for acl in sorted(held):
+        owner = holders.get(acl.user, "(no credential)")
+        if principal is None or owner == principal:
+            table.add_row(owner, acl.user, acl.resource.value, acl.pattern.value, acl.name, acl.operation.value)
+    console.print(table)
+    missing, extra = len(wanted - held), len(held - wanted) + foreign
+    console.print("in line with the plan" if not missing and not extra else
+                  f"[red]{missing} missing, {extra} not planned[/red]: run `concord topics ensure`")
+
+
+def _api(token: str | None, acting: str | None = None) -> httpx.Client:
+    """The gateway's API with a bearer token: the one given, else the local stack's credentials of the principal
+    acting (when this host keeps them)."""
     s = settings()
+    if token is None and acting is not None and s.secrets.credentials_file(acting).exists():
+        token = s.credentials(acting).http_token
     headers = {"authorization": f"Bearer {token}"} if token else {}
-    return httpx.Client(base_url=f"http://{s.gateway_host}:{s.gateway_port}", headers=headers, timeout=60.0)
+    return httpx.Client(base_url=s.gateway_url, headers=headers, timeout=60.0)
 
 
 @agreements.command("request")
@@ -90,9 +178,9 @@ def request(
 
 
 @agreements.command("list")
-def list_agreements(department: str = typer.Option(None)) -> None:
-    """Agreements, as consumer or provider of a department."""
-    with _api(None) as api:
+def list_agreements(department: str = typer.Option(None), token: str = TokenOption) -> None:
+    """Agreements, as consumer or provider of a department (the operator's view unless a token says otherwise)."""
+    with _api(token, OPERATOR) as api:
         rows = answer(api.get("/v1/agreements", params={"department": department} if department else {}))
     table = Table("id", "contract", "provider", "consumer", "fields", "status", "due")
     for a in rows:
@@ -136,7 +224,7 @@ def verify(table: str = typer.Option("gateway.audit_log", help="the chain table"
     """Check the hash chain: report every changed, deleted, inserted or reordered row; exit 1 if any."""
 
     async def check() -> tuple[list[audit_log.Finding], tuple[int, str]]:
-        connection = await asyncpg.connect(settings().dsn)
+        connection = await asyncpg.connect(settings().dsn(GATEWAY))
         try:
             return await audit_log.verify(connection, table=table), await audit_log.head(connection)
         finally:
@@ -152,9 +240,9 @@ def verify(table: str = typer.Option("gateway.audit_log", help="the chain table"
 
 @audit.command("show")
 def show(case_id: str = typer.Option(None), department: str = typer.Option(None),
-         contract: str = typer.Option(None), limit: int = 200) -> None:
-    """Audit entries by case, department or contract."""
-    with _api(os.environ.get("CONCORD_TOKEN")) as api:
+         contract: str = typer.Option(None), limit: int = 200, token: str = TokenOption) -> None:
+    """Audit entries by case, department or contract (the operator's view unless a token says otherwise)."""
+    with _api(token, OPERATOR) as api:
         wanted: dict[str, str | int | None] = {"case_id": case_id, "department": department, "contract": contract,
                                                "limit": limit}
         params = {k: v for k, v in wanted.items() if v is not None}

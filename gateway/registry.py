@@ -11,6 +11,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from functools import cached_property
 from typing import Any
 
@@ -195,11 +196,17 @@ def problems_with(contract_id: str, schema: Mapping[str, Any]) -> list[str]:
     return problems
 
 
+class Refusal(StrEnum):
+    NOT_OWNER = "not_owner"  # only the owning department registers versions and sets the mode
+    INVALID = "invalid"  # the schema cannot be a version of the contract
+    INCOMPATIBLE = "incompatible"  # the contract's compatibility mode forbids the change
+
+
 class RegistrationRefused(ValueError):
-    def __init__(self, problems: list[str], incompatible: bool = False) -> None:
+    def __init__(self, kind: Refusal, problems: list[str]) -> None:
         super().__init__("; ".join(problems))
+        self.kind = kind
         self.problems = problems
-        self.incompatible = incompatible
 
 
 @dataclass(frozen=True)
@@ -248,7 +255,8 @@ class RegistryStore:
         schema = json.loads(json.dumps(schema))
         owner = contract_id.partition(".")[0]
         if by != owner:
-            raise RegistrationRefused([f"only {owner} may register versions of {contract_id}; you are {by}"])
+            raise RegistrationRefused(Refusal.NOT_OWNER,
+                                      [f"only {owner} may register versions of {contract_id}; you are {by}"])
         async with self.pool.acquire() as connection, connection.transaction():
             await connection.execute("SELECT pg_advisory_xact_lock(hashtext($1))", contract_id)
             rows = await connection.fetch(
@@ -268,12 +276,12 @@ class RegistryStore:
                 problems.append(f"the next version of {contract_id} is {next_version}, "
                                 f"not {schema['x-contract']['version']}")
             if problems:
-                raise RegistrationRefused(problems)
+                raise RegistrationRefused(Refusal.INVALID, problems)
             mode = Mode(await connection.fetchval(
                 "SELECT compatibility FROM gateway.contracts WHERE id = $1", contract_id) or Mode.BACKWARD)
             differences = incompatibilities(mode, [json.loads(r["schema"]) for r in rows], schema)
             if differences:
-                raise RegistrationRefused([str(d) for d in differences], incompatible=True)
+                raise RegistrationRefused(Refusal.INCOMPATIBLE, [str(d) for d in differences])
             await connection.execute(
                 "INSERT INTO gateway.contracts (id, owner) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
                 contract_id, owner,
@@ -290,7 +298,8 @@ class RegistryStore:
     async def set_mode(self, contract_id: str, mode: Mode, by: str) -> None:
         owner = contract_id.partition(".")[0]
         if by != owner:
-            raise RegistrationRefused([f"only {owner} may set the compatibility of {contract_id}; you are {by}"])
+            raise RegistrationRefused(Refusal.NOT_OWNER,
+                                      [f"only {owner} may set the compatibility of {contract_id}; you are {by}"])
         async with self.pool.acquire() as connection, connection.transaction():
             updated = await connection.fetchval(
                 "UPDATE gateway.contracts SET compatibility = $2 WHERE id = $1 RETURNING id", contract_id, mode.value

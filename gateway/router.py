@@ -16,8 +16,8 @@ from collections.abc import Iterable
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 
-from contracts.departments import SERVICE_DEPARTMENTS
-from deploy.settings import Settings
+from base.settings import Settings
+from contracts.departments import GATEWAY, SERVICE_DEPARTMENTS
 from gateway.batches import Batches
 from gateway.enforcement import Enforcement, Seen
 from gateway.rejections import Reason, Rejection
@@ -65,10 +65,11 @@ class Router:
         self.routed = 0
         self.rejected = 0
         self.topics = settings.topics
+        access = settings.kafka(GATEWAY).aiokafka()
         self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.bootstrap,
+            **access,
             group_id=settings.router_group,
-            client_id=f"concord-router-{self.instance}",
+            client_id=f"{settings.router_group}.{self.instance}",
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             isolation_level="read_committed",
@@ -77,8 +78,8 @@ class Router:
             max_partition_fetch_bytes=4 * 1024 * 1024,
         )
         self.producer = AIOKafkaProducer(
-            bootstrap_servers=settings.bootstrap,
-            transactional_id=f"concord-router-{self.instance}",
+            **access,
+            transactional_id=f"{settings.router_group}.{self.instance}",
             enable_idempotence=True,
             transaction_timeout_ms=15000,
             linger_ms=0,  # whole batches are handed over (gateway.batches): nothing to wait for

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
+from base.kafka import KafkaAccess
 from contracts.base import CATALOGUE
 from contracts.departments import EXCHANGE, SERVICE_DEPARTMENTS
 from contracts.topics import Topics
@@ -33,8 +35,9 @@ class TopicSpec:
         return config
 
 
-def planned_topics(topics: Topics, contract_ids: set[str] | None = None) -> list[TopicSpec]:
-    """Every department's ingress, deliver and dead-letter topics; a shared topic per contract; the audit."""
+def planned_topics(topics: Topics, registered: Iterable[str] = ()) -> list[TopicSpec]:
+    """Every department's ingress, deliver and dead-letter topics; a shared topic per contract (in code, and
+    registered through the API); the audit."""
     specs: list[TopicSpec] = []
     for department in SERVICE_DEPARTMENTS:
         specs += [
@@ -42,15 +45,25 @@ def planned_topics(topics: Topics, contract_ids: set[str] | None = None) -> list
             TopicSpec(topics.deliver(department), 3, 14 * DAY_MS),
             TopicSpec(topics.deadletter(department), 1, KEEP, DEADLETTER_MAX_BYTES),
         ]
-    ids = contract_ids if contract_ids is not None else {cid for cid, _ in CATALOGUE}
+    ids = {cid for cid, _ in CATALOGUE} | set(registered)
     specs += [TopicSpec(topics.shared(cid), 3, KEEP) for cid in sorted(ids) if not cid.startswith(f"{EXCHANGE}.")]
     specs.append(TopicSpec(topics.audit, 1, KEEP))
     return specs
 
 
-async def ensure_topics(bootstrap: str, specs: list[TopicSpec]) -> dict[str, str]:
-    """Create missing topics, grow partitions that fall short, and set retention. Returns what was done."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+async def existing_topics(access: KafkaAccess) -> set[str]:
+    admin = AIOKafkaAdminClient(**access.aiokafka())
+    await admin.start()
+    try:
+        return set(await admin.list_topics())
+    finally:
+        await admin.close()
+
+
+async def ensure_topics(access: KafkaAccess, specs: list[TopicSpec]) -> dict[str, str]:
+    """Create missing topics, grow partitions that fall short, and set retention (as the admin: nobody else
+    may create topics). Returns what was done."""
+    admin = AIOKafkaAdminClient(**access.aiokafka())
     await admin.start()
     done: dict[str, str] = {}
     try:

@@ -11,9 +11,10 @@ import typer
 import uvicorn
 from rich.table import Table
 
+from base.http import GatewayIdentity
+from base.runtime import answer, run_until_signalled, terminal
+from base.settings import settings
 from contracts.departments import BUREAU, COORDINATION
-from deploy.runtime import answer, run_until_signalled, terminal
-from deploy.settings import settings
 
 service = typer.Typer(help="Department services.", no_args_is_help=True)
 tasks = typer.Typer(help="A department's desk: its tasks, decided by officers (human-in-the-loop).",
@@ -35,11 +36,14 @@ async def run_bureau(stop: asyncio.Event) -> None:
 
     s = settings()
     bureau = Bureau(s)
+    identity = GatewayIdentity(s.gateway_url)
     await bureau.service.start()
     try:
-        await asyncio.gather(serve_until(create_api(bureau), s.bureau_host, s.bureau_port, stop), bureau.watch(stop))
+        api = create_api(bureau, identity, s.http_max_body_bytes)
+        await asyncio.gather(serve_until(api, s.bureau_host, s.bureau_port, stop), bureau.watch(stop))
     finally:
         await bureau.service.stop()
+        await identity.close()
 
 
 async def run_departments(codes: list[str], stop: asyncio.Event) -> None:
@@ -55,14 +59,17 @@ async def run_departments(codes: list[str], stop: asyncio.Event) -> None:
         code: CoordinationDesk(ARBITER, s) if code == COORDINATION else ReviewingDesk(REVIEWERS[code], s)
         for code in codes
     }
+    identity = GatewayIdentity(s.gateway_url)
     for desk in desks.values():
         await desk.service.start()
     try:
-        await asyncio.gather(serve_until(create_api(desks), s.departments_host, s.departments_port, stop),
+        api = create_api(desks, identity, s.http_max_body_bytes)
+        await asyncio.gather(serve_until(api, s.departments_host, s.departments_port, stop),
                              *(desk.work(stop) for desk in desks.values()))
     finally:
         for desk in desks.values():
             await desk.service.stop()
+        await identity.close()
 
 
 def department_codes() -> list[str]:
@@ -86,16 +93,25 @@ def run(departments: list[str] = typer.Argument(..., help="bureau, or one or mor
     run_until_signalled(lambda stop: run_departments(codes, stop))
 
 
-def _desks() -> httpx.Client:
+TokenOption = typer.Option(None, "--token", envvar="CONCORD_TOKEN",
+                           help="a bearer token (default: the local stack's credentials of the department)")
+
+
+def _desks(token: str | None, acting: str) -> httpx.Client:
+    """The desks' API with a bearer token: the one given, else the local stack's credentials of ``acting``."""
     s = settings()
-    return httpx.Client(base_url=f"http://{s.departments_host}:{s.departments_port}", timeout=30.0)
+    if token is None and s.secrets.credentials_file(acting).exists():
+        token = s.credentials(acting).http_token
+    headers = {"authorization": f"Bearer {token}"} if token else {}
+    return httpx.Client(base_url=f"http://{s.departments_host}:{s.departments_port}", headers=headers, timeout=30.0)
 
 
 @tasks.command("list")
 def list_tasks(department: str, status: str = typer.Option("open", help="open, on_hold, awaiting_supplement, "
-                                                                         "decided, or all")) -> None:
+                                                                         "decided, or all"),
+               token: str = TokenOption) -> None:
     """A department's tasks."""
-    with _desks() as api:
+    with _desks(token, department) as api:
         rows = answer(api.get(f"/v1/departments/{department}/tasks",
                                params={} if status == "all" else {"status": status}))
     table = Table("task", "case", "item", "status", "decide by rules at", "due")
@@ -113,18 +129,20 @@ def decide(
     condition: list[str] = typer.Option([], help="a condition (repeat for several)"),
     reason: list[str] = typer.Option([], help="a reason (repeat for several)"),
     officer: str = typer.Option(os.environ.get("USER", "officer"), help="who decides"),
+    token: str = TokenOption,
 ) -> None:
     """Decide a task as an officer."""
     body = {"decision": decision, "conditions": condition, "reasons": reason, "officer": officer}
-    with _desks() as api:
+    with _desks(token, department) as api:
         result = answer(api.post(f"/v1/departments/{department}/tasks/{task_id}/decision", json=body))
     console.print_json(json.dumps(result, ensure_ascii=False))
 
 
 @tasks.command("mode")
-def mode(department: str, new_mode: str = typer.Argument(None, metavar="[rules|human]")) -> None:
+def mode(department: str, new_mode: str = typer.Argument(None, metavar="[rules|human]"),
+         token: str = TokenOption) -> None:
     """Show or switch who decides at a desk: its rules, or its officers."""
-    with _desks() as api:
+    with _desks(token, department) as api:
         path = f"/v1/departments/{department}/mode"
         result = answer(api.put(path, json={"mode": new_mode}) if new_mode else api.get(path))
     console.print(f"{department}: {result['mode']}")

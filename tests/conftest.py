@@ -10,12 +10,12 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from gateway.identity import issue_token
 
+from base.settings import Settings, settings
 from contracts.departments import SERVICE_DEPARTMENTS
 from deploy.processes import AppProcesses
-from deploy.settings import Settings, settings
 from deploy.stack import ready
-from gateway.identity import issue_token
 from services.kit.clock import AcceleratedClock
 
 STACK_LAYERS = ("integration", "e2e")

@@ -1,14 +1,20 @@
-"""The bureau's HTTP API: the enterprise's (or the front desk's) way in, and case lookup."""
+"""The bureau's HTTP API: the front desk's way in for cases, and the applicant's for its own case.
+
+Submitting and listing cases takes the bureau's token (the operator's may read); an applicant receives a case
+token at submission that reads that case and hands in its documents, supplements and resubmissions only."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, HTTPException, Query
+from fastapi import FastAPI, HTTPException, Path, Query
 from pydantic import BaseModel, Field
 
+from base.http import Authenticate, Authenticated, Caller, authenticate_with, forbidden, harden, responses
 from contracts.bureau import Project
+from contracts.departments import BUREAU
 from services.bureau.model import Case, CaseApplication, CaseStateError, IntakeRefused, RequestStatus
 from services.bureau.service import Bureau, UnknownCase
 
@@ -65,61 +71,96 @@ class CaseView(BaseModel):
         )
 
 
+class SubmittedCase(CaseView):
+    case_token: str = Field(description="the applicant's token for this case: shown once")
+
+
 class Documents(BaseModel):
-    documents: list[str] = Field(min_length=1)
+    documents: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(min_length=1, max_length=100)
 
 
 class Resubmission(BaseModel):
     project: Project
 
 
-def create_api(bureau: Bureau) -> FastAPI:
+CaseId = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")]
+
+
+def create_api(bureau: Bureau, identity: Authenticate, max_body_bytes: int) -> FastAPI:
     api = FastAPI(title="Concord: Administrative Approval Bureau", version="1",
                   description="The agency service (代办): cases of engineering construction projects.")
+    harden(api, max_body_bytes)
+
+    async def authenticate(token: str) -> Caller | None:
+        case_id = await bureau.case_of_token(token)
+        return Caller("applicant", case_id=case_id) if case_id else await identity(token)
+
+    authenticate_with(api, authenticate)
+
+    def front_desk(caller: Caller) -> None:
+        if caller.department != BUREAU:
+            raise forbidden(f"{caller} may not do this: it is the bureau's front desk")
+
+    def reader(caller: Caller) -> None:
+        if caller.department != BUREAU and not caller.operator:
+            raise forbidden(f"{caller} may not list cases")
+
+    def for_case(caller: Caller, case_id: str, changes: bool) -> None:
+        """The bureau, the case's own applicant, and (to read) the operator."""
+        if caller.department == BUREAU or caller.case_id == case_id or (caller.operator and not changes):
+            return
+        raise forbidden(f"{caller} may not {'act on' if changes else 'read'} case {case_id}")
 
     @api.get("/healthz")
     async def health() -> dict[str, Any]:
         return {"status": "ok", "catalogue": bureau.catalogue.version}
 
-    @api.post("/v1/cases", status_code=201)
-    async def submit(application: CaseApplication) -> CaseView:
+    @api.post("/v1/cases", status_code=201, responses=responses(401, 403, 422))
+    async def submit(application: CaseApplication, caller: Authenticated) -> SubmittedCase:
+        front_desk(caller)
         try:
-            return CaseView.of(await bureau.submit(application))
+            case, token = await bureau.submit(application)
         except IntakeRefused as refused:
             raise HTTPException(422, str(refused)) from refused
+        return SubmittedCase(**CaseView.of(case).model_dump(), case_token=token)
 
-    @api.get("/v1/cases/{case_id}")
-    async def get_case(case_id: str) -> CaseView:
+    @api.get("/v1/cases/{case_id}", responses=responses(401, 403, 404))
+    async def get_case(case_id: CaseId, caller: Authenticated) -> CaseView:
+        for_case(caller, case_id, changes=False)
         case = await bureau.case(case_id)
         if case is None:
             raise HTTPException(404, f"no case {case_id}")
         return CaseView.of(case)
 
-    @api.get("/v1/cases")
-    async def list_cases(ids: list[str] = Query(default_factory=list)) -> list[CaseView]:
+    @api.get("/v1/cases", responses=responses(401, 403))
+    async def list_cases(caller: Authenticated,
+                         ids: Annotated[list[Annotated[str, Field(max_length=64)]], Query(max_length=500)] = []  # noqa: B006
+                         ) -> list[CaseView]:
+        reader(caller)
         return [CaseView.of(c) for c in await bureau.cases(ids)]
 
-    async def act(action: Any) -> CaseView:
+    async def act(caller: Caller, case_id: str, action: Callable[[], Awaitable[Case]]) -> CaseView:
+        for_case(caller, case_id, changes=True)
         try:
-            return CaseView.of(await action)
+            return CaseView.of(await action())
         except UnknownCase as missing:
             raise HTTPException(404, f"no case {missing}") from missing
         except CaseStateError as wrong:
             raise HTTPException(409, str(wrong)) from wrong
 
-    @api.post("/v1/cases/{case_id}/supplements")
-    async def supplement(case_id: str, body: Documents) -> CaseView:
+    @api.post("/v1/cases/{case_id}/supplements", responses=responses(401, 403, 404, 409))
+    async def supplement(case_id: CaseId, body: Documents, caller: Authenticated) -> CaseView:
         """The enterprise answers the supplement requests open on its case (补正)."""
-        return await act(bureau.provide_supplement(case_id, body.documents))
+        return await act(caller, case_id, lambda: bureau.provide_supplement(case_id, body.documents))
 
-    @api.post("/v1/cases/{case_id}/documents")
-    async def documents(case_id: str, body: Documents) -> CaseView:
+    @api.post("/v1/cases/{case_id}/documents", responses=responses(401, 403, 404, 409))
+    async def documents(case_id: CaseId, body: Documents, caller: Authenticated) -> CaseView:
         """The enterprise hands in documents it promised at intake (容缺受理)."""
-        return await act(bureau.deliver_promised(case_id, body.documents))
+        return await act(caller, case_id, lambda: bureau.deliver_promised(case_id, body.documents))
 
-    @api.post("/v1/cases/{case_id}/resubmissions")
-    async def resubmit(case_id: str, body: Resubmission) -> CaseView:
+    @api.post("/v1/cases/{case_id}/resubmissions", responses=responses(401, 403, 404, 409))
+    async def resubmit(case_id: CaseId, body: Resubmission, caller: Authenticated) -> CaseView:
         """After a refusal, the enterprise resubmits a revised project."""
-        return await act(bureau.resubmit(case_id, body.project))
+        return await act(caller, case_id, lambda: bureau.resubmit(case_id, body.project))
 
     return api

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import typer
 
-from deploy.runtime import terminal
-from deploy.settings import settings
-from services.bureau.api import CaseView
+from base.runtime import terminal
+from base.settings import REPORTER, settings
+from services.bureau.api import CaseView, SubmittedCase
 from services.bureau.model import CaseApplication
 from services.bureau.service import Bureau
 
@@ -18,11 +18,12 @@ case = typer.Typer(help="Cases of the agency service.", no_args_is_help=True)
 console = terminal()
 
 
-async def _submit(application: CaseApplication) -> CaseView:
+async def _submit(application: CaseApplication) -> SubmittedCase:
     bureau = Bureau()
     await bureau.service.connect()
     try:
-        return CaseView.of(await bureau.submit(application))
+        case, token = await bureau.submit(application)
+        return SubmittedCase(**CaseView.of(case).model_dump(), case_token=token)
     finally:
         await bureau.service.disconnect()
 
@@ -97,7 +98,7 @@ async def gather_report() -> dict[str, object]:
     from services.kit.clock import clock_from
 
     s = settings()
-    return await load_report(s.dsn, load_catalogue(), clock_from(s).now())
+    return await load_report(s.dsn(REPORTER), load_catalogue(), clock_from(s).now())
 
 
 def report(

@@ -10,11 +10,12 @@ from collections.abc import Callable
 
 import asyncpg
 
+from base import tokens
+from base.settings import Settings
 from contracts.base import Event
 from contracts.bureau import OpinionIssued, Project
 from contracts.coordination import ConflictResolved
 from contracts.departments import BUREAU, COORDINATION
-from deploy.settings import Settings
 from services.bureau import repository
 from services.bureau.catalogue import ServiceCatalogue, load_catalogue
 from services.bureau.model import Case, CaseApplication, CaseStateError, NotOurRequest
@@ -25,6 +26,7 @@ from services.kit.service import Context, DepartmentService
 log = logging.getLogger("concord.bureau")
 
 AGENTS = ("王芳", "李强", "张伟", "刘洋", "陈静")  # the agency team (代办员)
+CASE_TOKEN = "case"  # the prefix of applicants' case tokens
 WATCH_SECONDS = 0.1
 
 
@@ -50,8 +52,9 @@ class Bureau:
         for event in events:
             await self.service.outbox.add(connection, event)
 
-    async def submit(self, application: CaseApplication) -> Case:
-        """Accept a case: assign the least busy agent, open its first stage, publish what follows."""
+    async def submit(self, application: CaseApplication) -> tuple[Case, str]:
+        """Accept a case: assign the least busy agent, open its first stage, publish what follows. Returns the
+        case and the applicant's token for it (shown once; only its salted hash is kept)."""
         async with self.service.pool.acquire() as connection, connection.transaction():
             busy = dict(await connection.fetch(
                 "SELECT agent, count(*) FROM bureau.cases WHERE status NOT IN ('completed', 'rejected', 'closed')"
@@ -60,8 +63,24 @@ class Bureau:
             agent = min(AGENTS, key=lambda a: busy.get(a, 0))
             case, events = Case.open(application, agent, self.clock.now(), self.catalogue, self.calendar)
             await self._store(connection, case, events)
+            token = tokens.issue(CASE_TOKEN)
+            await connection.execute(
+                "INSERT INTO bureau.case_tokens (token_id, case_id, token_salt, token_hash) VALUES ($1, $2, $3, $4)",
+                token.id, case.case_id, token.salt, token.hash,
+            )
         self.service.outbox.wake()
-        return case
+        return case, token.token
+
+    async def case_of_token(self, token: str) -> str | None:
+        """The case an applicant's token opens, if it is one."""
+        presented = tokens.parse(token)
+        if presented is None or presented.kind != CASE_TOKEN:
+            return None
+        row = await self.service.pool.fetchrow(
+            "SELECT case_id, token_salt, token_hash FROM bureau.case_tokens WHERE token_id = $1", presented.id)
+        if row is None or not presented.matches(bytes(row["token_salt"]), bytes(row["token_hash"])):
+            return None
+        return str(row["case_id"])
 
     async def case(self, case_id: str) -> Case | None:
         async with self.service.pool.acquire() as connection:

@@ -1,35 +1,47 @@
 """The departments' desks over HTTP: officers list their tasks and decide them (human-in-the-loop), and
-switch a desk between its rules and its officers."""
+switch a desk between its rules and its officers. A department's token works at its own desk only; the
+operator's reads every desk and changes nothing."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, HTTPException
+from fastapi import FastAPI, HTTPException, Path, Query
 from pydantic import BaseModel, Field
 
+from base.http import Authenticate, Authenticated, Caller, authenticate_with, forbidden, harden, responses
 from contracts.bureau import Decision
 from contracts.coordination import Resolution
 from services.departments.desk import CoordinationDesk, Desk, Mode, Opinion, ReviewingDesk, TaskNotOpen
 
+Text = Annotated[str, Field(min_length=1, max_length=2000)]
+
 
 class OfficerDecision(BaseModel):
-    decision: str = Field(description="an opinion (approved, approved_with_conditions, supplement_requested, "
-                                      "rejected) or, at the coordination office, a resolution "
-                                      "(proceed_with_conditions, uphold_refusal)")
-    conditions: list[str] = Field(default_factory=list)
-    reasons: list[str] = Field(default_factory=list)
-    officer: str = Field(min_length=1)
+    decision: str = Field(max_length=64, description="an opinion (approved, approved_with_conditions, "
+                          "supplement_requested, rejected) or, at the coordination office, a resolution "
+                          "(proceed_with_conditions, uphold_refusal)")
+    conditions: list[Text] = Field(default_factory=list, max_length=50)
+    reasons: list[Text] = Field(default_factory=list, max_length=50)
+    officer: str = Field(min_length=1, max_length=100)
 
 
 class DeskMode(BaseModel):
     mode: Mode
 
 
-def create_api(desks: dict[str, Desk]) -> FastAPI:
-    api = FastAPI(title="Concord: departments' desks", version="1")
+Code = Annotated[str, Path(max_length=32, pattern=r"^[a-z]+$")]
+TaskId = Annotated[str, Path(max_length=256)]
 
-    def desk(code: str) -> Desk:
+
+def create_api(desks: dict[str, Desk], identity: Authenticate, max_body_bytes: int) -> FastAPI:
+    api = FastAPI(title="Concord: departments' desks", version="1")
+    harden(api, max_body_bytes)
+    authenticate_with(api, identity)
+
+    def desk(code: str, caller: Caller, changes: bool) -> Desk:
+        if caller.department != code and (changes or not caller.operator):
+            raise forbidden(f"{caller} may not {'work at' if changes else 'read'} the desk of {code}")
         if code not in desks:
             raise HTTPException(404, f"no desk for {code} in this process; desks here: {sorted(desks)}")
         return desks[code]
@@ -38,22 +50,23 @@ def create_api(desks: dict[str, Desk]) -> FastAPI:
     async def health() -> dict[str, Any]:
         return {"status": "ok", "desks": sorted(desks)}
 
-    @api.get("/v1/departments/{code}/tasks")
-    async def tasks(code: str, status: str | None = None) -> list[dict[str, Any]]:
-        return await desk(code).tasks(status)
+    @api.get("/v1/departments/{code}/tasks", responses=responses(401, 403, 404))
+    async def tasks(code: Code, caller: Authenticated,
+                    status: Annotated[str | None, Query(max_length=32)] = None) -> list[dict[str, Any]]:
+        return await desk(code, caller, changes=False).tasks(status)
 
-    @api.get("/v1/departments/{code}/mode")
-    async def get_mode(code: str) -> DeskMode:
-        return DeskMode(mode=await desk(code).mode())
+    @api.get("/v1/departments/{code}/mode", responses=responses(401, 403, 404))
+    async def get_mode(code: Code, caller: Authenticated) -> DeskMode:
+        return DeskMode(mode=await desk(code, caller, changes=False).mode())
 
-    @api.put("/v1/departments/{code}/mode")
-    async def set_mode(code: str, body: DeskMode) -> DeskMode:
-        await desk(code).set_mode(body.mode)
+    @api.put("/v1/departments/{code}/mode", responses=responses(401, 403, 404))
+    async def set_mode(code: Code, body: DeskMode, caller: Authenticated) -> DeskMode:
+        await desk(code, caller, changes=True).set_mode(body.mode)
         return body
 
-    @api.post("/v1/departments/{code}/tasks/{task_id:path}/decision")
-    async def decide(code: str, task_id: str, body: OfficerDecision) -> dict[str, Any]:
-        target = desk(code)
+    @api.post("/v1/departments/{code}/tasks/{task_id:path}/decision", responses=responses(401, 403, 404, 409, 422))
+    async def decide(code: Code, task_id: TaskId, body: OfficerDecision, caller: Authenticated) -> dict[str, Any]:
+        target = desk(code, caller, changes=True)
         reasons_needed = body.decision in (Decision.REJECTED, Decision.SUPPLEMENT_REQUESTED, Resolution.UPHOLD_REFUSAL)
         if reasons_needed and not body.reasons:
             raise HTTPException(422, "a refusal or a supplement request needs reasons")

@@ -21,6 +21,7 @@ from typing import Any
 
 import asyncpg
 
+from base.settings import Settings
 from contracts.base import Event
 from contracts.bureau import (
     CaseResumed,
@@ -37,7 +38,6 @@ from contracts.bureau import (
 from contracts.coordination import ConflictResolved, Resolution
 from contracts.exchange import AgreementEscalated
 from contracts.market import BusinessRegistration
-from deploy.settings import Settings
 from services.kit.calendar import WorkingDayCalendar
 from services.kit.clock import Clock
 from services.kit.service import Context, DepartmentService

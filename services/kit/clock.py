@@ -6,7 +6,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from deploy.settings import Settings
+from base.settings import Settings
 
 
 class Clock(Protocol):

@@ -17,6 +17,8 @@ from faststream.kafka.annotations import KafkaMessage
 from faststream.specification import AsyncAPI
 from pydantic import ValidationError
 
+from base.settings import Settings
+from base.settings import settings as default_settings
 from contracts.base import Event, received_view
 from contracts.departments import DEPARTMENTS
 from contracts.envelope import (
@@ -29,8 +31,6 @@ from contracts.envelope import (
     parse_payload,
 )
 from contracts.exchange import EventRejected
-from deploy.settings import Settings
-from deploy.settings import settings as default_settings
 from services.kit.clock import Clock, clock_from
 from services.kit.outbox import Outbox
 
@@ -67,8 +67,10 @@ class DepartmentService:
         self.department = department
         self.settings = settings or default_settings()
         self.clock = clock or clock_from(self.settings)
+        kafka = self.settings.kafka(department)
         self.broker = KafkaBroker(
-            self.settings.bootstrap, client_id=f"concord-{department}", enable_idempotence=True,
+            kafka.bootstrap, security=kafka.faststream(), client_id=f"{department}.service", enable_idempotence=True,
+            allow_auto_create_topics=False,  # topics are the admin's to create
             logger=logging.getLogger(f"concord.{department}.broker"),
         )
         self.app = FastStream(self.broker, specification=AsyncAPI(
@@ -182,7 +184,7 @@ class DepartmentService:
 
     async def connect(self) -> None:
         """The department's store and outbox, without consuming: for command-line entry points."""
-        self._pool = await asyncpg.create_pool(self.settings.dsn, min_size=1, max_size=8)
+        self._pool = await asyncpg.create_pool(self.settings.dsn(self.department), min_size=1, max_size=8)
         self._outbox = Outbox(self.department, self.settings.topics.ingress(self.department),
                               f"/concord/{self.department}", self._pool, self._send, self.clock)
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx
 
+from base.settings import Settings
 from contracts.bureau import Project
-from deploy.settings import Settings
 from services.bureau.samples import application
 from services.kit.calendar import WorkingDayCalendar
 

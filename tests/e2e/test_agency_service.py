@@ -12,9 +12,9 @@ from pathlib import Path
 
 import asyncpg
 
+from base.settings import Settings
 from contracts.bureau import Project
 from deploy.processes import AppProcesses
-from deploy.settings import Settings
 from services.bureau.samples import application
 from services.kit.clock import AcceleratedClock
 from tests.e2e.cases import (

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import asyncpg
 
+from base.settings import Settings
 from contracts.bureau import Project
 from deploy.processes import AppProcesses
-from deploy.settings import Settings
 from services.bureau.samples import application
 from tests.e2e.cases import FINAL, bureau, follow, submit
 from tests.tools import Tail

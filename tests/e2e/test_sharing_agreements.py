@@ -12,8 +12,8 @@ from typing import Any
 
 import httpx
 
+from base.settings import Settings
 from deploy.processes import AppProcesses
-from deploy.settings import Settings
 from services.bureau.samples import application
 from services.kit.clock import AcceleratedClock
 from tests.tools import Record, Tail, bearer, header

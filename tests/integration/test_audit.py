@@ -17,7 +17,7 @@ import pytest
 import pytest_asyncio
 from aiokafka import AIOKafkaProducer
 
-from deploy.settings import Settings
+from base.settings import Settings
 from gateway.audit import GENESIS, AuditKeeper, Finding, canonical, chain_hash, head, query, verify
 from tests.tools import eventually
 

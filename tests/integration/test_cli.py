@@ -10,8 +10,8 @@ from pathlib import Path
 
 import asyncpg
 
+from base.settings import Settings
 from deploy.processes import AppProcesses
-from deploy.settings import Settings
 
 
 async def concord(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:

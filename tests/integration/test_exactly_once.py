@@ -12,10 +12,10 @@ from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaProducer
 
+from base.settings import Settings
 from contracts.bureau import StageCompleted
 from contracts.envelope import encode
 from deploy.processes import AppProcesses
-from deploy.settings import Settings
 from tests.tools import Tail, header
 
 EVENTS = 1500

@@ -7,9 +7,9 @@ import uuid
 
 import asyncpg
 
+from base.settings import Settings
 from contracts.bureau import CaseCompleted, CaseOutcome
 from contracts.envelope import encode
-from deploy.settings import Settings
 from gateway.topics import DAY_MS, TopicSpec, ensure_topics
 from services.kit.service import Context, DepartmentService
 from tests.factories import T0

@@ -10,11 +10,11 @@ from typing import Any
 
 import asyncpg
 import httpx
+from gateway.identity import token_hash
 
+from base.settings import Settings
 from contracts.envelope import encode, encode_payload
 from deploy.processes import AppProcesses
-from deploy.settings import Settings
-from gateway.identity import token_hash
 from tests.factories import case_submitted, opinion_issued
 from tests.tools import Tail, bearer, eventually, header, produce
 

@@ -9,9 +9,9 @@ from typing import Any
 import httpx
 import pytest
 
+from base.settings import Settings
 from contracts.bureau import CaseSubmitted
 from deploy.processes import AppProcesses
-from deploy.settings import Settings
 from tests.tools import bearer
 
 

@@ -7,10 +7,10 @@ import uuid
 
 import asyncpg
 
+from base.settings import Settings
 from contracts.bureau import CaseCompleted, CaseOutcome
 from contracts.envelope import encode, encode_payload
 from deploy.processes import AppProcesses
-from deploy.settings import Settings
 from tests.factories import T0, case_submitted, opinion_issued
 from tests.tools import Tail, eventually, header, produce
 

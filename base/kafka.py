@@ -1,0 +1,65 @@
+"""How a principal reaches the broker: the address and, on a secured cluster, SCRAM-SHA-512 over TLS with the
+deployment's CA. One description, turned into the options of each client library the project uses."""
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+SCRAM = "SCRAM-SHA-512"
+
+
+@lru_cache(maxsize=8)
+def _ssl_context(cafile: str) -> ssl.SSLContext:
+    from aiokafka.helpers import create_ssl_context
+
+    context: ssl.SSLContext = create_ssl_context(cafile=cafile)  # hostname checking stays on (SAN: 127.0.0.1)
+    return context
+
+
+@dataclass(frozen=True)
+class KafkaAccess:
+    bootstrap: str
+    security_protocol: str = "PLAINTEXT"
+    username: str | None = None
+    password: str | None = None
+    cafile: str | None = None
+    sasl_mechanism: str = SCRAM
+
+    @property
+    def secured(self) -> bool:
+        return self.security_protocol != "PLAINTEXT"
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        return _ssl_context(self.cafile) if self.cafile and "SSL" in self.security_protocol else None
+
+    def aiokafka(self) -> dict[str, Any]:
+        """Keyword arguments for aiokafka's producer, consumer and admin client."""
+        options: dict[str, Any] = {"bootstrap_servers": self.bootstrap, "security_protocol": self.security_protocol}
+        if self.security_protocol.startswith("SASL"):
+            options |= {"sasl_mechanism": self.sasl_mechanism, "sasl_plain_username": self.username,
+                        "sasl_plain_password": self.password}
+        if (context := self.ssl_context()) is not None:
+            options["ssl_context"] = context
+        return options
+
+    def faststream(self) -> Any:
+        """FastStream's security object (None on a plaintext node)."""
+        if not self.secured:
+            return None
+        from faststream.security import SASLScram512
+
+        assert self.username is not None and self.password is not None
+        return SASLScram512(self.username, self.password, ssl_context=self.ssl_context(), use_ssl=True)
+
+    def confluent(self) -> dict[str, str]:
+        """Configuration for confluent-kafka (librdkafka) clients."""
+        config = {"bootstrap.servers": self.bootstrap, "security.protocol": self.security_protocol.lower()}
+        if self.security_protocol.startswith("SASL"):
+            config |= {"sasl.mechanism": self.sasl_mechanism, "sasl.username": self.username or "",
+                       "sasl.password": self.password or ""}
+        if self.cafile and "SSL" in self.security_protocol:
+            config["ssl.ca.location"] = self.cafile
+        return config

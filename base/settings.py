@@ -1,0 +1,127 @@
+"""Configuration from environment variables (prefix ``CONCORD_``), with defaults for the local stack."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from base.credentials import Credentials, CredentialsMissing, Secrets
+from base.kafka import KafkaAccess
+from contracts.topics import Topics
+
+KafkaSecurity = Literal["SASL_SSL", "PLAINTEXT"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CONCORD_", extra="ignore")
+
+    # Where clients connect. Left empty, they point at the local stack's ports below.
+    kafka_bootstrap: str = ""
+    database_url: str = ""  # the server and database; each component connects as its own role
+
+    # The local stack: folders and ports.
+    stack_dir: Path = Path(".stack")
+    kafka_port: int = 19092
+    kafka_controller_port: int = 19093
+    kafka_heap: str = "512m"
+    postgres_port: int = 15432
+    postgres_user: str = "concord"  # the cluster's superuser: migrations, roles and stack tooling only
+    postgres_db: str = "concord"
+
+    # The trust boundary. Every client of the broker authenticates with SCRAM-SHA-512 over TLS; PLAINTEXT
+    # exists only for the benchmark's throwaway node, which measures what TLS costs.
+    kafka_security: KafkaSecurity = "SASL_SSL"
+    secrets_dir: Path | None = None  # default: <stack_dir>/secrets (the CA, the admin's and the roles' secrets)
+    credentials_dir: Path | None = None  # default: <secrets_dir>/credentials, one <principal>.json each
+
+    # HTTP entry points.
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = 8400
+    bureau_host: str = "127.0.0.1"
+    bureau_port: int = 8401
+    http_max_body_bytes: int = 256 * 1024  # the bureau's and the desks' APIs; the gateway takes events too
+
+    # Topic names: empty for the exchange itself; a namespace keeps a benchmark or a second exchange apart.
+    topic_namespace: str = ""
+
+    # Gateway routing.
+    max_payload_bytes: int = 1024 * 1024
+    router_batch_records: int = 1000
+    router_group: str = "gateway.router"
+
+    # The shared simulated clock: a start instant and a speed factor (simulated seconds per real second).
+    clock_start: datetime | None = None
+    clock_speed: float = 1.0
+    clock_anchor: float | None = None  # the real epoch second at which simulated time was clock_start
+
+    # Departments' response times are drawn around each one's median; this scales them all (tests use less).
+    response_scale: float = 1.0
+    departments_host: str = "127.0.0.1"
+    departments_port: int = 8402
+
+    @property
+    def bootstrap(self) -> str:
+        return self.kafka_bootstrap or f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def topics(self) -> Topics:
+        return Topics(self.topic_namespace)
+
+    @property
+    def stack_path(self) -> Path:
+        return self.stack_dir.resolve()
+
+    @property
+    def secrets(self) -> Secrets:
+        return Secrets((self.secrets_dir or self.stack_path / "secrets").resolve(),
+                       self.credentials_dir.resolve() if self.credentials_dir else None)
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://{self.gateway_host}:{self.gateway_port}"
+
+    def credentials(self, principal: str) -> Credentials:
+        """A principal's credentials, as ``concord credentials issue`` printed them."""
+        return self.secrets.credentials(principal)
+
+    def kafka(self, principal: str) -> KafkaAccess:
+        """How a principal reaches the broker. ``admin`` is the stack's own super user (tooling only)."""
+        if self.kafka_security == "PLAINTEXT":
+            return KafkaAccess(self.bootstrap)
+        if principal == ADMIN:
+            password = self.secrets.kafka_admin_password()
+            return KafkaAccess(self.bootstrap, "SASL_SSL", ADMIN, password, str(self.secrets.ca_file))
+        access = self.credentials(principal).kafka
+        return KafkaAccess(self.kafka_bootstrap or access.bootstrap, access.security_protocol, access.username,
+                           access.password, access.ssl_cafile, access.sasl_mechanism)
+
+    def dsn(self, role: str) -> str:
+        """Where a component's PostgreSQL role connects: the server of ``database_url`` (or the local stack),
+        as that role, with its password from the secrets (when they hold one)."""
+        base = urlsplit(self.database_url or f"postgresql://127.0.0.1:{self.postgres_port}/{self.postgres_db}")
+        password = self.secrets.postgres_password(role)
+        if password is None:
+            if base.username:
+                return urlunsplit(base)  # a complete DSN of the user's own
+            raise CredentialsMissing(f"no PostgreSQL password for role {role!r} in {self.secrets.postgres_file}")
+        host = base.hostname or "127.0.0.1"
+        netloc = f"{quote(role, safe='')}:{quote(password, safe='')}@{host}" + (f":{base.port}" if base.port else "")
+        return urlunsplit((base.scheme, netloc, base.path, base.query, base.fragment))
+
+    @property
+    def admin_dsn(self) -> str:
+        return self.dsn(self.postgres_user)
+
+
+ADMIN = "admin"  # the broker's super user: the stack's tooling (topics, ACLs, credentials), never a component
+REPORTER = "reporter"  # the PostgreSQL role the efficacy report reads through (read-only)
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    return Settings()

@@ -1,0 +1,200 @@
+"""What the broker's admin does for the exchange, and only the admin may: create the topics, issue and revoke
+credentials (SCRAM users on the broker, salted token hashes in the gateway's store), and keep the broker's
+ACLs equal to the plan derived from the credentials in force and the topic namespaces (``gateway.acls``).
+
+The ACL and SCRAM calls use confluent-kafka's admin client (aiokafka has none); topics use aiokafka's."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import asyncpg
+from confluent_kafka.admin import (
+    AclBinding,
+    AclBindingFilter,
+    AclOperation,
+    AclPermissionType,
+    AdminClient,
+    ResourcePatternType,
+    ResourceType,
+    ScramCredentialInfo,
+    ScramMechanism,
+    UserScramCredentialDeletion,
+    UserScramCredentialUpsertion,
+)
+
+from base import tokens
+from base.credentials import Credentials, KafkaCredentials
+from base.kafka import SCRAM, KafkaAccess
+from base.settings import ADMIN, Settings
+from contracts.departments import PRINCIPALS
+from contracts.topics import Topics
+from gateway.acls import Acl, Operation, Pattern, Resource, namespace_of, planned
+from gateway.credentials import KIND, CredentialRecord, CredentialStore, kafka_user
+from gateway.topics import ensure_topics, existing_topics, planned_topics
+
+SCRAM_ITERATIONS = 8192
+TIMEOUT = 30.0
+
+
+class UnknownPrincipal(ValueError):
+    def __init__(self, principal: str) -> None:
+        super().__init__(f"no principal {principal!r}; principals: {', '.join(PRINCIPALS)}")
+
+
+class BrokerAdmin:
+    """The admin's calls for ACLs and SCRAM users (blocking; run them in a thread from async code)."""
+
+    def __init__(self, access: KafkaAccess) -> None:
+        self.client = AdminClient(access.confluent())
+
+    def acls(self) -> tuple[set[Acl], list[AclBinding]]:
+        """The rules the broker holds for every user but the admin (who needs none): those the plan can make,
+        and the others (another permission, host or operation), which a reconciliation removes."""
+        bindings = self.client.describe_acls(
+            AclBindingFilter(ResourceType.ANY, None, ResourcePatternType.ANY, None, None, AclOperation.ANY,
+                             AclPermissionType.ANY), request_timeout=TIMEOUT).result()
+        ours: set[Acl] = set()
+        foreign: list[AclBinding] = []
+        for b in bindings:
+            user = b.principal.partition(":")[2]
+            if user == ADMIN:
+                continue
+            if _plannable(b):
+                ours.add(Acl(user, Resource(b.restype.name), b.name, Pattern(b.resource_pattern_type.name),
+                             Operation(b.operation.name)))
+            else:
+                foreign.append(b)
+        return ours, foreign
+
+    def create(self, acls: Iterable[Acl]) -> None:
+        bindings = [AclBinding(ResourceType[a.resource.value], a.name, ResourcePatternType[a.pattern.value],
+                               a.principal, "*", AclOperation[a.operation.value], AclPermissionType.ALLOW)
+                    for a in sorted(acls)]
+        if bindings:
+            for future in self.client.create_acls(bindings, request_timeout=TIMEOUT).values():
+                future.result()
+
+    def delete(self, acls: Iterable[Acl], foreign: Iterable[AclBinding] = ()) -> None:
+        filters = [AclBindingFilter(ResourceType[a.resource.value], a.name, ResourcePatternType[a.pattern.value],
+                                    a.principal, None, AclOperation[a.operation.value], AclPermissionType.ANY)
+                   for a in sorted(acls)]
+        filters += [AclBindingFilter(b.restype, b.name, b.resource_pattern_type, b.principal, b.host, b.operation,
+                                     b.permission_type) for b in foreign]
+        if filters:
+            for future in self.client.delete_acls(filters, request_timeout=TIMEOUT).values():
+                future.result()
+
+    def scram_users(self) -> set[str]:
+        described = self.client.describe_user_scram_credentials(request_timeout=TIMEOUT).result()
+        return set(described) - {ADMIN}
+
+    def set_password(self, user: str, password: str) -> None:
+        info = ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, SCRAM_ITERATIONS)
+        [future] = self.client.alter_user_scram_credentials(
+            [UserScramCredentialUpsertion(user, info, password.encode())], request_timeout=TIMEOUT).values()
+        future.result()
+
+    def forget_users(self, users: Iterable[str]) -> None:
+        deletions = [UserScramCredentialDeletion(u, ScramMechanism.SCRAM_SHA_512) for u in sorted(users)]
+        if deletions:
+            for future in self.client.alter_user_scram_credentials(deletions, request_timeout=TIMEOUT).values():
+                future.result()
+
+
+def _plannable(binding: AclBinding) -> bool:
+    return (binding.permission_type == AclPermissionType.ALLOW and binding.host == "*"
+            and binding.restype.name in Resource.__members__
+            and binding.resource_pattern_type.name in Pattern.__members__
+            and binding.operation.name in Operation.__members__)
+
+
+@dataclass(frozen=True)
+class Reconciled:
+    created: int
+    deleted: int
+    users_forgotten: int
+
+
+class Provisioner:
+    """The admin's tasks for one deployment: its topics, its credentials and the ACLs that follow from them."""
+
+    def __init__(self, admin: KafkaAccess, pool: asyncpg.Pool, bootstrap_for_clients: str, ca_file: str) -> None:
+        self.access = admin
+        self.broker = BrokerAdmin(admin)
+        self.store = CredentialStore(pool)
+        self.pool = pool
+        self.bootstrap = bootstrap_for_clients
+        self.ca_file = ca_file
+
+    async def ensure_topics(self, topics: Topics) -> dict[str, str]:
+        """The namespace's topics (with a shared topic for every contract in code or in the registry), then the
+        ACLs for every namespace present."""
+        registered = {r["id"] for r in await self.pool.fetch("SELECT id FROM gateway.contracts")}
+        done = await ensure_topics(self.access, planned_topics(topics, registered))
+        await self.reconcile()
+        return done
+
+    async def reconcile(self) -> Reconciled:
+        """Make the broker's ACLs and SCRAM users exactly those of the credentials in force."""
+        holders = [c.holder for c in await self.store.active()]
+        namespaces = {ns for topic in await existing_topics(self.access) if (ns := namespace_of(topic)) is not None}
+        wanted = planned(holders, namespaces)
+        held, foreign = await asyncio.to_thread(self.broker.acls)
+        stray_users = await asyncio.to_thread(self.broker.scram_users) - {h.user for h in holders}
+        await asyncio.to_thread(self.broker.create, wanted - held)
+        await asyncio.to_thread(self.broker.delete, held - wanted, foreign)
+        await asyncio.to_thread(self.broker.forget_users, stray_users)
+        return Reconciled(len(wanted - held), len(held - wanted) + len(foreign), len(stray_users))
+
+    async def issue(self, principal: str) -> Credentials:
+        """New credentials for a principal; those it already holds keep working until revoked."""
+        if principal not in PRINCIPALS:
+            raise UnknownPrincipal(principal)
+        token = tokens.issue(KIND)
+        password = secrets.token_urlsafe(32)
+        record = await self.store.add(principal, token)
+        try:
+            await asyncio.to_thread(self.broker.set_password, record.kafka_user, password)
+            await self.reconcile()
+        except Exception:
+            await self.store.remove(record.id)
+            raise
+        return Credentials(
+            department=principal, http_token=token.token,
+            kafka=KafkaCredentials(bootstrap=self.bootstrap, security_protocol="SASL_SSL", sasl_mechanism=SCRAM,
+                                   username=kafka_user(principal, token.id), password=password,
+                                   ssl_cafile=self.ca_file),
+        )
+
+    async def revoke(self, principal: str, ids: list[str] | None = None) -> list[CredentialRecord]:
+        """Revoke a principal's credentials (all, or those named): new connections are refused and every
+        request on an open one fails from now on, since the user's ACLs are gone."""
+        if principal not in PRINCIPALS:
+            raise UnknownPrincipal(principal)
+        revoked = await self.store.revoke(principal, ids)
+        if revoked:
+            await self.reconcile()
+        return revoked
+
+    async def in_force(self, credentials: Credentials) -> bool:
+        """Whether saved credentials are still ones the exchange honours."""
+        parsed = tokens.parse(credentials.http_token)
+        return parsed is not None and any(
+            r.id == parsed.id and r.kafka_user == credentials.kafka.username
+            for r in await self.store.records(credentials.department, include_revoked=False))
+
+
+
+@asynccontextmanager
+async def provisioner(settings: Settings) -> AsyncIterator[Provisioner]:
+    """The deployment's provisioner, as its admin (the broker's super user and the database's superuser)."""
+    pool = await asyncpg.create_pool(settings.admin_dsn, min_size=1, max_size=2)
+    try:
+        yield Provisioner(settings.kafka(ADMIN), pool, settings.bootstrap, str(settings.secrets.ca_file))
+    finally:
+        await pool.close()
