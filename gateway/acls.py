@@ -64,12 +64,17 @@ class Holder:
     user: str
 
 
+FAMILIES = ("ingress", "deliver", "deadletter", "shared", "audit")
+
+
 def namespace_of(topic: str) -> str | None:
-    """The namespace whose audit topic this is (``""`` for the exchange itself), else None."""
-    plain = Topics().audit
-    if topic == plain:
-        return ""
-    return topic[: -len(plain) - 1] if topic.endswith(f".{plain}") else None
+    """The namespace of one of the exchange's topics (``""`` for the exchange itself), else None: what comes
+    before the first name of a topic family (``ingress``, ``deliver``, ``deadletter``, ``shared``, ``audit``)."""
+    parts = topic.split(".")
+    for i, part in enumerate(parts[:-1]):
+        if part in FAMILIES:
+            return ".".join(parts[:i])
+    return None
 
 
 def _own_groups_and_transactions(user: str, prefix: str) -> list[Acl]:

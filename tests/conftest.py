@@ -3,17 +3,14 @@ Kafka and PostgreSQL as processes), started here when it is not already up."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import asyncpg
 import pytest
-from gateway.identity import issue_token
 
 from base.settings import Settings, settings
-from contracts.departments import SERVICE_DEPARTMENTS
+from contracts.departments import PRINCIPALS
 from deploy.processes import AppProcesses
 from deploy.stack import ready
 from services.kit.clock import AcceleratedClock
@@ -57,13 +54,5 @@ def exchange(stack: Settings, clock: AcceleratedClock) -> Iterator[AppProcesses]
 
 @pytest.fixture(scope="session")
 def tokens(stack: Settings) -> dict[str, str]:
-    """A bearer token for every department."""
-
-    async def issue() -> dict[str, str]:
-        pool = await asyncpg.create_pool(stack.dsn, min_size=1, max_size=2)
-        try:
-            return {d: await issue_token(pool, d) for d in SERVICE_DEPARTMENTS}
-        finally:
-            await pool.close()
-
-    return asyncio.run(issue())
+    """The bearer token of every principal, from the credentials the local stack issued to its processes."""
+    return {principal: stack.credentials(principal).http_token for principal in PRINCIPALS}

@@ -9,7 +9,11 @@ from types import TracebackType
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
+from base.kafka import KafkaAccess
+from base.settings import Settings
 from contracts.envelope import KafkaRecord
+from gateway.provisioning import provisioner
+from gateway.topics import TopicSpec, ensure_topics
 
 Record = ConsumerRecord[bytes, bytes]
 
@@ -22,10 +26,10 @@ def header(record: Record, name: str) -> str | None:
 class Tail:
     """Records appended to a topic after this tail was opened (read_committed)."""
 
-    def __init__(self, bootstrap: str, topic: str) -> None:
+    def __init__(self, access: KafkaAccess, topic: str) -> None:
         self.topic = topic
         self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap, isolation_level="read_committed", enable_auto_commit=False
+            **access.aiokafka(), isolation_level="read_committed", enable_auto_commit=False
         )
         self.records: list[Record] = []
 
@@ -69,8 +73,8 @@ class Tail:
         return self.records
 
 
-async def produce(bootstrap: str, topic: str, *records: KafkaRecord) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, max_request_size=4 * 1024 * 1024)
+async def produce(access: KafkaAccess, topic: str, *records: KafkaRecord) -> None:
+    producer = AIOKafkaProducer(**access.aiokafka(), enable_idempotence=True, max_request_size=4 * 1024 * 1024)
     await producer.start()
     try:
         for record in records:
@@ -94,3 +98,10 @@ async def eventually(check: Callable[[], object], timeout: float = 30.0) -> None
 
 def bearer(token: str) -> dict[str, str]:
     return {"authorization": f"Bearer {token}"}
+
+
+async def isolated_topics(stack: Settings, specs: list[TopicSpec]) -> None:
+    """Topics of a test's own namespace, made by the admin, with the ACLs that follow for that namespace."""
+    async with provisioner(stack) as admin:
+        await ensure_topics(admin.access, specs)
+        await admin.reconcile()

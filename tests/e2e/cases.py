@@ -13,8 +13,10 @@ import httpx
 
 from base.settings import Settings
 from contracts.bureau import Project
+from contracts.departments import BUREAU
 from services.bureau.samples import application
 from services.kit.calendar import WorkingDayCalendar
+from tests.tools import bearer
 
 FINAL = ("completed", "rejected", "closed")
 CALENDAR = WorkingDayCalendar()
@@ -22,11 +24,15 @@ View = dict[str, Any]
 
 
 def bureau(stack: Settings) -> httpx.AsyncClient:
-    return httpx.AsyncClient(base_url=f"http://{stack.bureau_host}:{stack.bureau_port}", timeout=30)
+    """The bureau's API as its front desk (the bureau's token)."""
+    return httpx.AsyncClient(base_url=f"http://{stack.bureau_host}:{stack.bureau_port}", timeout=30,
+                             headers=bearer(stack.credentials(BUREAU).http_token))
 
 
-def desks(stack: Settings) -> httpx.AsyncClient:
-    return httpx.AsyncClient(base_url=f"http://{stack.departments_host}:{stack.departments_port}", timeout=30)
+def desks(stack: Settings, department: str) -> httpx.AsyncClient:
+    """The desks' API as one department's officers (its token)."""
+    return httpx.AsyncClient(base_url=f"http://{stack.departments_host}:{stack.departments_port}", timeout=30,
+                             headers=bearer(stack.credentials(department).http_token))
 
 
 async def submit(stack: Settings, project: Project, **changes: Any) -> str:
@@ -57,7 +63,7 @@ async def task_of(stack: Settings, department: str, case_id: str, task_id: str |
                   timeout: float = 30) -> dict[str, Any]:
     """The department's open task for the case, or that very task (waits until it is on the desk)."""
     deadline = time.monotonic() + timeout
-    async with desks(stack) as http:
+    async with desks(stack, department) as http:
         while time.monotonic() < deadline:
             for task in (await http.get(f"/v1/departments/{department}/tasks", params={"status": "open"})).json():
                 if task["case_id"] == case_id and task_id in (None, task["task_id"]):
@@ -69,7 +75,7 @@ async def task_of(stack: Settings, department: str, case_id: str, task_id: str |
 @asynccontextmanager
 async def officers_decide(stack: Settings, department: str) -> AsyncIterator[None]:
     """The department's officers decide instead of its rules, for the duration."""
-    async with desks(stack) as http:
+    async with desks(stack, department) as http:
         assert (await http.put(f"/v1/departments/{department}/mode", json={"mode": "human"})).status_code == 200
         try:
             yield
@@ -78,7 +84,7 @@ async def officers_decide(stack: Settings, department: str) -> AsyncIterator[Non
 
 
 async def decide(stack: Settings, department: str, task_id: str, decision: str, **extra: Any) -> None:
-    async with desks(stack) as http:
+    async with desks(stack, department) as http:
         response = await http.post(f"/v1/departments/{department}/tasks/{task_id}/decision",
                                    json={"decision": decision, "officer": "测试 officer", **extra})
     assert response.status_code == 200, response.text

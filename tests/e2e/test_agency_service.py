@@ -12,7 +12,7 @@ from pathlib import Path
 
 import asyncpg
 
-from base.settings import Settings
+from base.settings import ADMIN, Settings
 from contracts.bureau import Project
 from deploy.processes import AppProcesses
 from services.bureau.samples import application
@@ -37,7 +37,7 @@ RED_LINE_FACTORY = Project(name="远景电子元器件生产基地项目", proje
                            floor_area_m2=60_000, investment_10k_cny=20_000, industry_code="C3989",
                            location="滨江湿地保护区")
 async def test_a_case_goes_through_all_four_stages(stack: Settings, exchange: AppProcesses) -> None:
-    async with Tail(stack.bootstrap, "deliver.coordination") as coordination:
+    async with Tail(stack.kafka(ADMIN), "deliver.coordination") as coordination:
         case_id = await submit(stack, OFFICE)
         view = await follow(stack, case_id, lambda v: v["status"] in FINAL)
         assert view["status"] == "completed" and view["stage"] == 4
@@ -79,7 +79,7 @@ async def test_a_supplement_stops_the_departments_clock_and_it_resumes_on_resubm
         await decide(stack, "planning", task["task_id"], "approved")
         view = await follow(stack, case_id, lambda v: request(v, task["item_code"])["status"] == "decided")
         assert request(view, task["item_code"])["decision"] == "approved"
-    connection = await asyncpg.connect(stack.dsn)
+    connection = await asyncpg.connect(stack.admin_dsn)
     try:
         paused = await connection.fetchval("SELECT paused_days FROM bureau.requests WHERE request_id = $1",
                                            task["task_id"])
@@ -92,8 +92,8 @@ async def test_an_overdue_department_is_reminded_escalated_and_decided_by_an_off
     stack: Settings, exchange: AppProcesses
 ) -> None:
     async with officers_decide(stack, "devreform"), \
-            Tail(stack.bootstrap, "deliver.devreform") as devreform, \
-            Tail(stack.bootstrap, "deliver.coordination") as coordination:
+            Tail(stack.kafka(ADMIN), "deliver.devreform") as devreform, \
+            Tail(stack.kafka(ADMIN), "deliver.coordination") as coordination:
         case_id = await submit(stack, OFFICE)
         task = await task_of(stack, "devreform", case_id)  # three working days to file it
         reminders = await devreform.wait_for(
@@ -104,7 +104,7 @@ async def test_an_overdue_department_is_reminded_escalated_and_decided_by_an_off
         late = json.loads(escalation.value)
         assert late["department"] == "devreform" and late["item_code"] == "DRC-101"
         assert late["working_days_late"] >= 0
-        async with desks(stack) as http:
+        async with desks(stack, "coordination") as http:
             noted = (await http.get("/v1/departments/coordination/tasks", params={"status": "noted"})).json()
         assert f"late:{task['task_id']}" in {t["task_id"] for t in noted}
         process = await asyncio.create_subprocess_exec(
@@ -122,7 +122,7 @@ async def test_an_overdue_department_is_reminded_escalated_and_decided_by_an_off
 async def test_a_conflict_holds_the_stage_until_the_coordination_office_decides(
     stack: Settings, exchange: AppProcesses
 ) -> None:
-    async with officers_decide(stack, "coordination"), Tail(stack.bootstrap, "deliver.coordination") as office:
+    async with officers_decide(stack, "coordination"), Tail(stack.kafka(ADMIN), "deliver.coordination") as office:
         case_id = await submit(stack, RED_LINE_FACTORY)
         view = await follow(stack, case_id, lambda v: v["status"] == "held")  # supplements answered meanwhile
         assert view["stage"] == 1
@@ -156,7 +156,7 @@ async def test_a_missed_promise_suspends_the_approval_until_the_documents_come(
 ) -> None:
     complete = application(random.Random("promise"), OFFICE)
     promised_by = CALENDAR.add_working_days(clock.now(), 1)
-    async with Tail(stack.bootstrap, "deliver.planning") as planning:
+    async with Tail(stack.kafka(ADMIN), "deliver.planning") as planning:
         case_id = await submit(stack, OFFICE, documents=[d for d in complete.documents if d != "勘察报告"],
                                promised_documents=["勘察报告"], promised_by=promised_by)
         [suspended] = await planning.wait_for(
@@ -167,10 +167,10 @@ async def test_a_missed_promise_suspends_the_approval_until_the_documents_come(
         waiting = [r for r in view["requests"] if r["status"] in ("pending", "awaiting_supplement")]
         assert waiting  # the approval stopped with requests out
         await asyncio.sleep(1.0)  # every department has heard of the suspension by now
-        async with desks(stack) as http:
-            for department in {r["department"] for r in waiting}:
+        for department in {r["department"] for r in waiting}:
+            async with desks(stack, department) as http:
                 tasks = (await http.get(f"/v1/departments/{department}/tasks")).json()
-                assert not [t for t in tasks if t["case_id"] == case_id and t["status"] == "open"], department
+            assert not [t for t in tasks if t["case_id"] == case_id and t["status"] == "open"], department
         async with bureau(stack) as http:
             resumed = (await http.post(f"/v1/cases/{case_id}/documents", json={"documents": ["勘察报告"]})).json()
         assert resumed["status"] in ("in_progress", "completed") and resumed["promised_documents"] == []

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import asyncpg
 
-from base.settings import Settings
+from base.settings import ADMIN, Settings
 from contracts.bureau import Project
 from deploy.processes import AppProcesses
 from services.bureau.samples import application
@@ -25,7 +25,7 @@ WAREHOUSE = Project(name="恒泰智慧物流仓储中心项目", project_type="w
 
 
 async def test_a_case_flows_end_to_end_and_every_step_is_audited(stack: Settings, exchange: AppProcesses) -> None:
-    async with Tail(stack.bootstrap, "audit.exchange") as audit:
+    async with Tail(stack.kafka(ADMIN), "audit.exchange") as audit:
         case_id = await submit(stack, WAREHOUSE)
         view = await follow(stack, case_id, lambda v: v["status"] in FINAL)
         assert view["status"] == "completed"
@@ -40,7 +40,7 @@ async def test_a_case_flows_end_to_end_and_every_step_is_audited(stack: Settings
     opinions = sum(1 for e in routed if e["contract"] == "bureau.opinion-issued")
     assert opinions >= len([r for r in view["requests"] if r["status"] == "decided"])
 
-    connection = await asyncpg.connect(stack.dsn)
+    connection = await asyncpg.connect(stack.admin_dsn)
     try:
         handled = await connection.fetchval(
             "SELECT count(*) FROM planning.inbox WHERE contract = 'bureau.opinion-requested' AND outcome = 'handled'"

@@ -18,6 +18,7 @@ import pytest_asyncio
 from aiokafka import AIOKafkaProducer
 
 from base.settings import Settings
+from contracts.departments import GATEWAY
 from gateway.audit import GENESIS, AuditKeeper, Finding, canonical, chain_hash, head, query, verify
 from tests.tools import eventually
 
@@ -90,7 +91,7 @@ async def copies(connection: asyncpg.Connection, event_ids: list[str]) -> dict[s
 
 @pytest_asyncio.fixture(scope="module")
 async def connection(stack: Settings) -> AsyncIterator[asyncpg.Connection]:
-    connection = await asyncpg.connect(stack.dsn)
+    connection = await asyncpg.connect(stack.admin_dsn)
     yield connection
     await connection.close()
 
@@ -102,7 +103,7 @@ async def produced(stack: Settings, connection: asyncpg.Connection) -> Produced:
     case_id = f"G-AUDIT-{run}"
     first, aborted, second = (entries(run, case_id, 0, 3), entries(run, case_id, 100, 3),
                               entries(run, case_id, 3, 3))
-    producer = AIOKafkaProducer(bootstrap_servers=stack.bootstrap, transactional_id=f"audit-it-{run}",
+    producer = AIOKafkaProducer(**stack.kafka(GATEWAY).aiokafka(), transactional_id=f"gateway.audit-it-{run}",
                                 enable_idempotence=True)
     await producer.start()
     try:
@@ -164,7 +165,7 @@ async def test_two_keepers_running_at_once_append_each_entry_once(
     stack: Settings, connection: asyncpg.Connection, produced: Produced
 ) -> None:
     more = entries(produced.run, produced.case_id, 200, 30)
-    producer = AIOKafkaProducer(bootstrap_servers=stack.bootstrap, enable_idempotence=True)
+    producer = AIOKafkaProducer(**stack.kafka(GATEWAY).aiokafka(), enable_idempotence=True)
     await producer.start()
     try:
         await send_all(producer, stack.topics.audit, more)
@@ -183,7 +184,7 @@ async def test_a_batch_whose_append_failed_is_appended_on_the_next_step(
     await keeper.start()
     try:
         lost = entries(produced.run, produced.case_id, 300, 3)
-        producer = AIOKafkaProducer(bootstrap_servers=stack.bootstrap, enable_idempotence=True)
+        producer = AIOKafkaProducer(**stack.kafka(GATEWAY).aiokafka(), enable_idempotence=True)
         await producer.start()
         try:
             await send_all(producer, stack.topics.audit, lost)

@@ -11,6 +11,7 @@ from pathlib import Path
 import asyncpg
 
 from base.settings import Settings
+from contracts.departments import GATEWAY
 from deploy.processes import AppProcesses
 
 
@@ -41,8 +42,8 @@ async def test_audit_verify_passes_on_the_chain_and_fails_after_a_row_is_edited(
 ) -> None:
     code, out = await concord("audit", "verify")
     assert code == 0 and "audit chain intact" in out, out
-    scratch = f"public.audit_tampered_{uuid.uuid4().hex[:8]}"
-    connection = await asyncpg.connect(stack.dsn)
+    scratch = f"gateway.audit_tampered_{uuid.uuid4().hex[:8]}"
+    connection = await asyncpg.connect(stack.dsn(GATEWAY))  # a copy the gateway's role may read
     try:
         await connection.execute(f"CREATE TABLE {scratch} AS SELECT * FROM gateway.audit_log")
         seq = await connection.fetchval(f"SELECT seq FROM {scratch} ORDER BY seq LIMIT 1 OFFSET 3")

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaProducer
 
-from base.settings import Settings
+from base.settings import ADMIN, Settings
 from contracts.bureau import StageCompleted
 from contracts.envelope import encode
 from deploy.processes import AppProcesses
@@ -38,10 +38,10 @@ async def _stream_through_a_killed_router(stack: Settings, exchange: AppProcesse
     records = [encode(StageCompleted(case_id=f"G-EO-{run}-{i}", stage=1, completed_at=datetime.now(UTC)),
                       source="/concord/bureau") for i in range(EVENTS)]
     ids = {dict(r.headers)["ce_id"].decode() for r in records}
-    async with Tail(stack.bootstrap, "shared.bureau.stage-completed") as shared, \
-            Tail(stack.bootstrap, "deliver.coordination") as coordination, \
-            Tail(stack.bootstrap, "audit.exchange") as audit:
-        producer = AIOKafkaProducer(bootstrap_servers=stack.bootstrap, enable_idempotence=True)
+    async with Tail(stack.kafka(ADMIN), "shared.bureau.stage-completed") as shared, \
+            Tail(stack.kafka(ADMIN), "deliver.coordination") as coordination, \
+            Tail(stack.kafka(ADMIN), "audit.exchange") as audit:
+        producer = AIOKafkaProducer(**stack.kafka("bureau").aiokafka(), enable_idempotence=True)
         await producer.start()
         try:
             for i, record in enumerate(records):

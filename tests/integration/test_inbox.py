@@ -9,11 +9,12 @@ import asyncpg
 
 from base.settings import Settings
 from contracts.bureau import CaseCompleted, CaseOutcome
+from contracts.departments import GATEWAY
 from contracts.envelope import encode
-from gateway.topics import DAY_MS, TopicSpec, ensure_topics
+from gateway.topics import DAY_MS, TopicSpec
 from services.kit.service import Context, DepartmentService
 from tests.factories import T0
-from tests.tools import eventually, produce
+from tests.tools import eventually, isolated_topics, produce
 
 
 async def test_the_same_event_id_delivered_twice_changes_state_once(stack: Settings) -> None:
@@ -21,11 +22,11 @@ async def test_the_same_event_id_delivered_twice_changes_state_once(stack: Setti
     isolated = stack.model_copy(update={"topic_namespace": f"inbox-{run}"})  # topics of its own, empty
     topic = isolated.topics.deliver("coordination")
     ingress = isolated.topics.ingress("coordination")
-    await ensure_topics(stack.bootstrap, [TopicSpec(topic, 1, DAY_MS), TopicSpec(ingress, 1, DAY_MS)])
+    await isolated_topics(stack, [TopicSpec(topic, 1, DAY_MS), TopicSpec(ingress, 1, DAY_MS)])
     table = f"coordination.test_counts_{run}"
-    setup = await asyncpg.connect(stack.dsn)
+    setup = await asyncpg.connect(stack.dsn("coordination"))  # the table is the department's own
     await setup.execute(f"CREATE TABLE {table} (case_id text PRIMARY KEY, seen int NOT NULL)")
-    service = DepartmentService("coordination", isolated, group=f"test-inbox-{run}")
+    service = DepartmentService("coordination", isolated, group=f"coordination.test-inbox-{run}")
 
     @service.handles(CaseCompleted)
     async def count(event: CaseCompleted, ctx: Context) -> None:
@@ -41,7 +42,7 @@ async def test_the_same_event_id_delivered_twice_changes_state_once(stack: Setti
     running = asyncio.create_task(service.run(stop))
     try:
         # The gateway delivers at least once: the same record may arrive again after a retry.
-        await produce(stack.bootstrap, topic, repeated, repeated, other)
+        await produce(stack.kafka(GATEWAY), topic, repeated, repeated, other)  # only the gateway delivers
 
         async def counted() -> bool:
             return await setup.fetchval(f"SELECT count(*) FROM {table} WHERE case_id = ANY($1)", [twice, once]) == 2

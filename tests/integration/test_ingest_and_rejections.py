@@ -10,9 +10,10 @@ from typing import Any
 
 import asyncpg
 import httpx
-from gateway.identity import token_hash
 
-from base.settings import Settings
+from base.settings import ADMIN, Settings
+from base.tokens import parse, salted_hash
+from contracts.departments import OPERATOR
 from contracts.envelope import encode, encode_payload
 from deploy.processes import AppProcesses
 from tests.factories import case_submitted, opinion_issued
@@ -38,7 +39,8 @@ async def audited(stack: Settings, event_id: str) -> dict[str, Any]:
 
     async def kept() -> bool:
         async with httpx.AsyncClient(base_url=gateway_url(stack)) as http:
-            for entry in (await http.get("/v1/audit", params={"limit": 10_000})).json():
+            operator = bearer(stack.credentials(OPERATOR).http_token)
+            for entry in (await http.get("/v1/audit", params={"limit": 10_000}, headers=operator)).json():
                 if entry.get("event_id") == event_id:
                     found.update(entry)
                     return True
@@ -54,7 +56,7 @@ async def test_an_event_over_http_is_routed_like_any_other(
     case_id = f"G-HTTP-{uuid.uuid4().hex[:8]}"
     body = structured(opinion_issued(case_id))
     async with httpx.AsyncClient(base_url=gateway_url(stack)) as http, \
-            Tail(stack.bootstrap, "deliver.bureau") as bureau:
+            Tail(stack.kafka(ADMIN), "deliver.bureau") as bureau:
         response = await http.post("/v1/events", json=body, headers=bearer(tokens["planning"]))
         assert response.status_code == 202 and response.json()["accepted"] is True
         assert response.json()["topic"] == "ingress.planning"
@@ -65,14 +67,18 @@ async def test_an_event_over_http_is_routed_like_any_other(
         assert (await http.post("/v1/events", json=body)).status_code == 401
 
 
-async def test_tokens_are_stored_hashed(stack: Settings, tokens: dict[str, str]) -> None:
-    connection = await asyncpg.connect(stack.dsn)
+async def test_tokens_are_stored_as_salted_hashes_only(stack: Settings, tokens: dict[str, str]) -> None:
+    presented = parse(tokens["planning"])
+    assert presented is not None
+    connection = await asyncpg.connect(stack.admin_dsn)
     try:
-        rows = await connection.fetch("SELECT token_hash, department FROM gateway.tokens WHERE department = 'planning'")
+        row = await connection.fetchrow("SELECT * FROM gateway.credentials WHERE id = $1", presented.id)
     finally:
         await connection.close()
-    assert (token_hash(tokens["planning"]), "planning") in [(r["token_hash"], r["department"]) for r in rows]
-    assert all(tokens["planning"] not in r["token_hash"] for r in rows)
+    assert row["principal"] == "planning" and row["revoked_at"] is None
+    assert bytes(row["token_hash"]) == salted_hash(bytes(row["token_salt"]), presented.secret)
+    stored = repr(dict(row))
+    assert presented.secret not in stored and stack.credentials("planning").kafka.password not in stored
 
 
 async def test_bad_events_over_http_are_refused_with_the_reason_and_dead_lettered(
@@ -82,7 +88,7 @@ async def test_bad_events_over_http_are_refused_with_the_reason_and_dead_lettere
     invalid["data"]["decision"] = "perhaps"
     forged = structured(case_submitted(f"G-HTTP-{uuid.uuid4().hex[:8]}"))
     async with httpx.AsyncClient(base_url=gateway_url(stack), headers=bearer(tokens["planning"])) as http, \
-            Tail(stack.bootstrap, "deadletter.planning") as dead:
+            Tail(stack.kafka(ADMIN), "deadletter.planning") as dead:
         schema = await http.post("/v1/events", json=invalid)
         assert schema.status_code == 422 and schema.json()["reason"] == "schema_violation"
         assert "decision" in schema.json()["detail"]
@@ -106,8 +112,9 @@ async def test_an_oversized_payload_is_refused(stack: Settings, exchange: AppPro
     record = encode_payload(json.dumps(big).encode(), contract_id="bureau.opinion-issued", version=1,
                             subject=case_id, source="/concord/planning")
     event_id = dict(record.headers)["ce_id"].decode()
-    async with Tail(stack.bootstrap, "deadletter.planning") as dead, Tail(stack.bootstrap, "deliver.planning") as told:
-        await produce(stack.bootstrap, "ingress.planning", record)
+    async with Tail(stack.kafka(ADMIN), "deadletter.planning") as dead, \
+            Tail(stack.kafka(ADMIN), "deliver.planning") as told:
+        await produce(stack.kafka("planning"), "ingress.planning", record)
         [lost] = await dead.wait_for(lambda r: header(r, "ce_id") == event_id)
         assert header(lost, "concord_reason") == "payload_too_large" and lost.value == record.value
         [notice] = await told.wait_for(lambda r: header(r, "ce_type") == "exchange.event-rejected"
@@ -122,9 +129,9 @@ async def test_the_same_event_id_twice_is_routed_once_and_the_copy_refused(
     case_id = f"G-DUP-{uuid.uuid4().hex[:8]}"
     record = encode(opinion_issued(case_id), source="/concord/planning")
     event_id = dict(record.headers)["ce_id"].decode()
-    async with Tail(stack.bootstrap, "shared.bureau.opinion-issued") as shared, \
-            Tail(stack.bootstrap, "deadletter.planning") as dead:
-        await produce(stack.bootstrap, "ingress.planning", record, record)
+    async with Tail(stack.kafka(ADMIN), "shared.bureau.opinion-issued") as shared, \
+            Tail(stack.kafka(ADMIN), "deadletter.planning") as dead:
+        await produce(stack.kafka("planning"), "ingress.planning", record, record)
         [copy] = await dead.wait_for(lambda r: header(r, "ce_id") == event_id)
         assert header(copy, "concord_reason") == "duplicate_id"
         await shared.wait_for(lambda r: header(r, "ce_id") == event_id)
@@ -136,7 +143,7 @@ async def test_an_unknown_contract_version_is_refused(stack: Settings, exchange:
     record = encode_payload(b"{}", contract_id="bureau.opinion-issued", version=99, subject="G-X",
                             source="/concord/planning")
     event_id = dict(record.headers)["ce_id"].decode()
-    async with Tail(stack.bootstrap, "deadletter.planning") as dead:
-        await produce(stack.bootstrap, "ingress.planning", record)
+    async with Tail(stack.kafka(ADMIN), "deadletter.planning") as dead:
+        await produce(stack.kafka("planning"), "ingress.planning", record)
         [lost] = await dead.wait_for(lambda r: header(r, "ce_id") == event_id)
         assert header(lost, "concord_reason") == "unknown_contract"

@@ -64,7 +64,8 @@ async def test_registering_versions_under_a_compatibility_mode(
         created = await http.post(f"/v1/contracts/{contract_id}/versions", json={"schema": v1})
         assert created.status_code == 201 and created.json()["version"] == 1
         again = await http.post(f"/v1/contracts/{contract_id}/versions", json={"schema": v1})
-        assert again.status_code == 200 and again.json() == {"id": contract_id, "version": 1, "created": False}
+        assert again.status_code == 200 and again.json() == {"id": contract_id, "version": 1, "created": False,
+                                                             "shared_topic": f"shared.{contract_id}"}
 
         refused = await http.post(f"/v1/contracts/{contract_id}/versions", json={"schema": v2_breaking})
         assert refused.status_code == 409

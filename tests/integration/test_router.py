@@ -7,7 +7,7 @@ import uuid
 
 import asyncpg
 
-from base.settings import Settings
+from base.settings import ADMIN, Settings
 from contracts.bureau import CaseCompleted, CaseOutcome
 from contracts.envelope import encode, encode_payload
 from deploy.processes import AppProcesses
@@ -21,11 +21,11 @@ async def test_a_valid_event_is_recorded_delivered_to_each_consumer_and_audited(
     case_id = f"G-IT-{uuid.uuid4().hex[:8]}"
     record = encode(CaseCompleted(case_id=case_id, outcome=CaseOutcome.CLOSED, completed_at=T0),
                     source="/concord/bureau")
-    async with Tail(stack.bootstrap, "shared.bureau.case-completed") as shared, \
-            Tail(stack.bootstrap, "deliver.housing") as housing, \
-            Tail(stack.bootstrap, "deliver.coordination") as coordination, \
-            Tail(stack.bootstrap, "audit.exchange") as audit:
-        await produce(stack.bootstrap, "ingress.bureau", record)
+    async with Tail(stack.kafka(ADMIN), "shared.bureau.case-completed") as shared, \
+            Tail(stack.kafka(ADMIN), "deliver.housing") as housing, \
+            Tail(stack.kafka(ADMIN), "deliver.coordination") as coordination, \
+            Tail(stack.kafka(ADMIN), "audit.exchange") as audit:
+        await produce(stack.kafka("bureau"), "ingress.bureau", record)
         for tail in (shared, housing, coordination):
             [got] = await tail.wait_for(lambda r: r.key == case_id.encode())
             assert got.value == record.value
@@ -45,9 +45,9 @@ async def test_a_malformed_payload_is_dead_lettered_the_sender_told_and_the_next
     bad = encode_payload(b'{"case_id": "' + case_id.encode() + b'", "decision": ', contract_id="bureau.opinion-issued",
                          version=1, subject=case_id, source="/concord/planning", id=bad_id)
     good = encode(opinion_issued(case_id), source="/concord/planning")
-    async with Tail(stack.bootstrap, "deadletter.planning") as dead, \
-            Tail(stack.bootstrap, "deliver.bureau") as bureau:
-        await produce(stack.bootstrap, "ingress.planning", bad, good)
+    async with Tail(stack.kafka(ADMIN), "deadletter.planning") as dead, \
+            Tail(stack.kafka(ADMIN), "deliver.bureau") as bureau:
+        await produce(stack.kafka("planning"), "ingress.planning", bad, good)
         [lost] = await dead.wait_for(lambda r: header(r, "ce_id") == bad_id)
         assert lost.value == bad.value
         assert header(lost, "concord_reason") == "malformed_payload"
@@ -57,7 +57,7 @@ async def test_a_malformed_payload_is_dead_lettered_the_sender_told_and_the_next
         assert "officer" not in json.loads(delivered.value)
 
     async def told() -> bool:
-        connection = await asyncpg.connect(stack.dsn)
+        connection = await asyncpg.connect(stack.admin_dsn)
         try:
             row = await connection.fetchrow("SELECT reason FROM planning.rejections WHERE rejected_id = $1", bad_id)
         finally:
@@ -72,10 +72,10 @@ async def test_an_event_of_a_contract_the_sender_may_not_publish_is_rejected(
 ) -> None:
     forged = encode(case_submitted(f"G-IT-{uuid.uuid4().hex[:8]}"), source="/concord/planning")
     event_id = dict(forged.headers)["ce_id"].decode()
-    async with Tail(stack.bootstrap, "deadletter.planning") as dead, \
-            Tail(stack.bootstrap, "deliver.planning") as notices, \
-            Tail(stack.bootstrap, "shared.bureau.case-submitted") as shared:
-        await produce(stack.bootstrap, "ingress.planning", forged)
+    async with Tail(stack.kafka(ADMIN), "deadletter.planning") as dead, \
+            Tail(stack.kafka(ADMIN), "deliver.planning") as notices, \
+            Tail(stack.kafka(ADMIN), "shared.bureau.case-submitted") as shared:
+        await produce(stack.kafka("planning"), "ingress.planning", forged)
         [lost] = await dead.wait_for(lambda r: header(r, "ce_id") == event_id)
         assert header(lost, "concord_reason") == "producer_not_authorised"
         [notice] = await notices.wait_for(lambda r: header(r, "ce_type") == "exchange.event-rejected"
