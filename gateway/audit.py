@@ -51,8 +51,11 @@ def chain_hash(prev_hash: str, entry: Mapping[str, Any]) -> str:
     return hashlib.sha256((prev_hash + canonical(entry)).encode()).hexdigest()
 
 
+MAX_INDEXED_TEXT = 256  # longer values stay in the entry but not in its indexed columns
+
+
 def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
+    return value if isinstance(value, str) and 0 < len(value) <= MAX_INDEXED_TEXT else None
 
 
 def _instant(value: Any) -> datetime | None:
@@ -259,19 +262,12 @@ class AuditKeeper:
             entries = await _as_stored(connection, [decode_entry(r.value, r.key, r.timestamp) for _, r in fresh])
             last = await connection.fetchrow(f"SELECT seq, hash FROM {TABLE} ORDER BY seq DESC LIMIT 1")
             seq, prev_hash = (last["seq"], last["hash"]) if last else (0, GENESIS)
-            rows = []
-            for (partition, record), (text, entry) in zip(fresh, entries, strict=True):
-                row = link(seq + 1, prev_hash, entry)
-                seq, prev_hash = row.seq, row.hash
-                i = row.indexed
-                rows.append((row.seq, i.at, i.action, i.event_id, i.case_id, i.sender, i.contract, i.version, text,
-                             self.topic, partition, record.offset, row.prev_hash, row.hash))
-            await connection.executemany(
-                f"INSERT INTO {TABLE} (seq, at, action, event_id, case_id, sender, contract, version, entry, topic,"
-                " kafka_partition, kafka_offset, prev_hash, hash)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12, $13, $14)",
-                rows,
-            )
+            rows = self._rows(fresh, entries, seq, prev_hash)
+            try:
+                async with connection.transaction():  # a savepoint: a row PostgreSQL refuses is taken alone below
+                    await connection.executemany(INSERT, rows)
+            except UNSTORABLE:
+                rows = await self._append_one_by_one(connection, fresh, entries, seq, prev_hash)
             following = {partition: record.offset + 1 for partition, record in fresh}
             await connection.executemany(
                 f"INSERT INTO {POSITIONS} (topic, kafka_partition, next_offset) VALUES ($1, $2, $3)"
@@ -280,6 +276,55 @@ class AuditKeeper:
                 [(self.topic, partition, offset) for partition, offset in following.items()],
             )
         return len(rows)
+
+    def _rows(self, fresh: list[tuple[int, ConsumerRecord]], entries: list[tuple[str, dict[str, Any]]], seq: int,
+              prev_hash: str) -> list[tuple[Any, ...]]:
+        rows = []
+        for (partition, record), (text, entry) in zip(fresh, entries, strict=True):
+            row = link(seq + 1, prev_hash, entry)
+            seq, prev_hash = row.seq, row.hash
+            rows.append(self._values(row, text, partition, record.offset))
+        return rows
+
+    def _values(self, row: ChainRow, text: str, partition: int, offset: int) -> tuple[Any, ...]:
+        i = row.indexed
+        return (row.seq, i.at, i.action, i.event_id, i.case_id, i.sender, i.contract, i.version, text, self.topic,
+                partition, offset, row.prev_hash, row.hash)
+
+    async def _append_one_by_one(self, connection: asyncpg.Connection, fresh: list[tuple[int, ConsumerRecord]],
+                                 entries: list[tuple[str, dict[str, Any]]], seq: int,
+                                 prev_hash: str) -> list[tuple[Any, ...]]:
+        """Append row by row; an entry PostgreSQL will not index (a value over an index's size) becomes an
+        ``unreadable`` entry with the reason and a digest of the record, so the keeper never stalls on it."""
+        rows = []
+        for (partition, record), (text, entry) in zip(fresh, entries, strict=True):
+            row = link(seq + 1, prev_hash, entry)
+            values = self._values(row, text, partition, record.offset)
+            try:
+                async with connection.transaction():
+                    await connection.execute(INSERT, *values)
+            except UNSTORABLE as exc:
+                [(text, entry)] = await _as_stored(connection, [unstorable(record.value, record.timestamp, exc)])
+                row = link(seq + 1, prev_hash, entry)
+                values = self._values(row, text, partition, record.offset)
+                await connection.execute(INSERT, *values)
+            seq, prev_hash = row.seq, row.hash
+            rows.append(values)
+        return rows
+
+
+INSERT = (f"INSERT INTO {TABLE} (seq, at, action, event_id, case_id, sender, contract, version, entry, topic,"
+          " kafka_partition, kafka_offset, prev_hash, hash)"
+          " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12, $13, $14)")
+UNSTORABLE = (asyncpg.DataError, asyncpg.ProgramLimitExceededError)
+
+
+def unstorable(value: bytes | None, timestamp_ms: int, problem: Exception) -> dict[str, Any]:
+    """The entry that stands for a record PostgreSQL would not store: why, and what it was (size and digest)."""
+    raw = value or b""
+    return {"action": "unreadable", "at": datetime.fromtimestamp(timestamp_ms / 1000, UTC).isoformat(),
+            "detail": f"cannot be stored: {type(problem).__name__}", "size": len(raw),
+            "sha256": hashlib.sha256(raw).hexdigest()}
 
 
 async def _positions(connection: asyncpg.Connection, topic: str) -> dict[int, int]:

@@ -11,7 +11,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.partitioner import murmur2
 
-from contracts.envelope import Headers
+from contracts.envelope import RawHeaders
 
 
 class Batches:
@@ -31,7 +31,7 @@ class Batches:
             hashed = self._hashes[key] = murmur2(key) & 0x7FFFFFFF
         return partitions[hashed % len(partitions)]
 
-    def add(self, topic: str, key: bytes | None, value: bytes, headers: Headers) -> None:
+    def add(self, topic: str, key: bytes | None, value: bytes, headers: RawHeaders) -> None:
         tp = TopicPartition(topic, self.partition(topic, key))
         builder = self.open.get(tp)
         if builder is None:

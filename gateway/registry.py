@@ -9,29 +9,53 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 
 import asyncpg
 import fastjsonschema
-from jsonschema import Draft202012Validator, FormatChecker
-from jsonschema.exceptions import SchemaError
+import re2
+from jsonschema import Draft202012Validator, FormatChecker, validators
+from jsonschema.exceptions import SchemaError, ValidationError
+from jsonschema.protocols import Validator
 
 from contracts.base import CATALOGUE, CONTRACT_ID, Sharing, field_sharing
 from contracts.compatibility import Mode, incompatibilities
 from contracts.departments import DEPARTMENTS, EXCHANGE
 from gateway.notices import Notices
 
+log = logging.getLogger("concord.registry")
 FORMATS = FormatChecker(formats=["date-time", "date", "email"])
-MEMBERS = set(DEPARTMENTS) | {EXCHANGE}
+MAX_SCHEMA_BYTES = 256 * 1024
+MAX_SCHEMA_DEPTH = 32
+FIELD_NAME = re2.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
+_RE2 = re2.Options()
+_RE2.log_errors = False
+
+
+@lru_cache(maxsize=4096)
+def linear(pattern: str) -> Any:
+    """A contract's ``pattern``, compiled by RE2: matching takes time linear in the text, whatever the pattern
+    (no backtracking), and a pattern RE2 cannot run (back-references, look-around) is refused at registration."""
+    return re2.compile(pattern, options=_RE2)
+
+
+def _pattern(validator: Validator, pattern: str, instance: Any, schema: dict[str, Any]) -> Iterator[ValidationError]:
+    if validator.is_type(instance, "string") and not linear(pattern).search(instance):
+        yield ValidationError("does not match the contract's pattern")
+
+
+ContractValidator = validators.extend(Draft202012Validator, {"pattern": _pattern})
 
 # Keywords that mean the same in draft 7 (what fastjsonschema compiles) as in 2020-12 (what contracts are).
+# ``pattern`` is not among them: fastjsonschema would run it on Python's backtracking engine.
 DRAFT7_SAFE = {
     "type", "properties", "required", "additionalProperties", "items", "enum", "const", "format", "minLength",
-    "maxLength", "pattern", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf", "anyOf",
+    "maxLength", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf", "anyOf",
     "allOf", "oneOf", "not", "$ref", "$defs", "definitions", "minItems", "maxItems", "uniqueItems",
     "patternProperties", "propertyNames", "minProperties", "maxProperties", "contains", "if", "then", "else",
     "default", "title", "description", "examples", "$id", "$schema", "$comment", "readOnly", "writeOnly",
@@ -79,9 +103,8 @@ class ContractVersion:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sharing", field_sharing(self.schema))
-        object.__setattr__(self, "validator", Draft202012Validator(self.schema, format_checker=FORMATS))
-        compiled = fastjsonschema.compile(self.schema) if _compiles_the_same(self.schema) else None
-        object.__setattr__(self, "compiled", compiled)
+        object.__setattr__(self, "validator", ContractValidator(self.schema, format_checker=FORMATS))
+        object.__setattr__(self, "compiled", _compiled(self.schema))
 
     @classmethod
     def from_schema(cls, schema: Mapping[str, Any]) -> ContractVersion:
@@ -109,18 +132,57 @@ class ContractVersion:
         return self.fields_with(Sharing.UNCONDITIONAL, Sharing.CONDITIONAL)
 
     def violations(self, payload: Any) -> list[str]:
-        """What is wrong with a payload; empty when it is valid. Valid payloads take the compiled validator
-        (some microseconds); an invalid one is described fully by the reference validator."""
-        first = ""
+        """What is wrong with a payload, by field and rule (never with a value it holds); empty when it is
+        valid. Valid payloads take the compiled validator (some microseconds); an invalid one is described by
+        the reference validator."""
         if self.compiled is not None:
             try:
                 self.compiled(payload)
                 return []
-            except fastjsonschema.JsonSchemaValueException as exc:
-                first = f"{'/'.join(str(p) for p in exc.path[1:]) or '(root)'}: {exc.message}"
-        errors = sorted(self.validator.iter_errors(payload), key=lambda e: list(e.absolute_path))
-        described = [f"{'/'.join(str(p) for p in e.absolute_path) or '(root)'}: {e.message}" for e in errors[:10]]
-        return described or ([first] if first else [])
+            except fastjsonschema.JsonSchemaValueException:
+                pass
+        errors = sorted(self.validator.iter_errors(payload), key=lambda e: [str(p) for p in e.absolute_path])
+        return [describe(e) for e in errors[:10]]
+
+
+def _compiled(schema: dict[str, Any]) -> Callable[[Any], Any] | None:
+    if not _compiles_the_same(schema):
+        return None
+    try:
+        return fastjsonschema.compile(schema, handlers={})
+    except Exception:  # the reference validator decides alone
+        log.warning("contract %s: no compiled validator", schema.get("$id"))
+        return None
+
+
+def _names(values: Iterable[Any]) -> str:
+    shown = ", ".join(str(v)[:64] for v in list(values)[:10])
+    return shown[:300]
+
+
+def describe(error: ValidationError) -> str:
+    """A violation by where and which rule, in the schema's words only: the sender's values (which may be
+    conditional or not shared) never appear, though the names of fields it sent may."""
+    where = "/".join(str(p) for p in error.absolute_path) or "(root)"
+    rule, value, instance = error.validator, error.validator_value, error.instance
+    if rule == "type":
+        said = f"must be of type {_names(value) if isinstance(value, list) else value}"
+    elif rule == "enum":
+        said = f"must be one of: {_names(value)}"
+    elif rule == "required":
+        absent = [name for name in value if not isinstance(instance, dict) or name not in instance]
+        said = f"lacks required {_names(absent)}"
+    elif rule == "additionalProperties" and isinstance(instance, dict):
+        known = set(error.schema.get("properties", {})) if isinstance(error.schema, dict) else set()
+        said = f"has fields the contract does not know: {_names(sorted(set(instance) - known))}"
+    elif rule in ("minLength", "maxLength", "minItems", "maxItems", "minimum", "maximum", "exclusiveMinimum",
+                  "exclusiveMaximum", "multipleOf", "minProperties", "maxProperties", "format", "const"):
+        said = f"breaks {rule} {str(value)[:64]}"
+    elif rule == "pattern":
+        said = "does not match the contract's pattern"
+    else:
+        said = f"breaks {rule}"
+    return f"{where[:200]}: {said}"
 
 
 class Registry:
@@ -145,8 +207,17 @@ class Registry:
 
 
 async def load_registry(pool: asyncpg.Pool) -> Registry:
-    rows = await pool.fetch("SELECT schema FROM gateway.contract_versions")
-    return Registry(ContractVersion.from_schema(json.loads(r["schema"])) for r in rows)
+    """Every registered version the router can enforce. One it cannot (stored before today's checks) is left
+    out and said in the log: its events are refused as an unknown contract, and the others flow."""
+    rows = await pool.fetch("SELECT contract_id, version, schema FROM gateway.contract_versions")
+    versions = []
+    for row in rows:
+        try:
+            versions.append(ContractVersion.from_schema(json.loads(row["schema"])))
+        except Exception:
+            log.exception("contract %s v%s cannot be enforced; its events will be refused", row["contract_id"],
+                          row["version"])
+    return Registry(versions)
 
 
 def fingerprint(schema: Mapping[str, Any]) -> str:
@@ -157,34 +228,100 @@ def fingerprint(schema: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(content, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
+def _depth(value: Any, limit: int) -> int:
+    """How deep a JSON value nests (stops counting past ``limit``)."""
+    if limit <= 0 or not isinstance(value, dict | list):
+        return 0
+    children = value.values() if isinstance(value, dict) else value
+    return 1 + max((_depth(child, limit - 1) for child in children), default=0)
+
+
+def _subschemas(schema: Any, at: str = "#") -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every object in a schema document, with its JSON pointer."""
+    if isinstance(schema, dict):
+        yield at, schema
+        for key, value in schema.items():
+            yield from _subschemas(value, f"{at}/{str(key).replace('~', '~0').replace('/', '~1')}")
+    elif isinstance(schema, list):
+        for i, value in enumerate(schema):
+            yield from _subschemas(value, f"{at}/{i}")
+
+
+def _resolves(document: Mapping[str, Any], reference: str) -> bool:
+    """Whether a local reference (``#`` or ``#/json/pointer``) names a schema within the document."""
+    target: Any = document
+    for token in reference[1:].split("/")[1:] if reference != "#" else []:
+        token = token.replace("~1", "/").replace("~0", "~")
+        if isinstance(target, dict) and token in target:
+            target = target[token]
+        elif isinstance(target, list) and token.isdigit() and int(token) < len(target):
+            target = target[int(token)]
+        else:
+            return False
+    return isinstance(target, dict | bool)
+
+
+def _self_contained(schema: Mapping[str, Any]) -> list[str]:
+    """What in a schema the gateway could not enforce on its own, with linear-time matching and no network:
+    references outside the document, dynamic references, nested ids, patterns RE2 cannot run, and pattern
+    properties (a field must be named to carry a sharing class)."""
+    problems: list[str] = []
+    for where, sub in _subschemas(schema):
+        for keyword in ("$dynamicRef", "$recursiveRef", "patternProperties"):
+            if keyword in sub:
+                problems.append(f"{where}: {keyword} is not supported in contracts")
+        if "$id" in sub and where != "#":
+            problems.append(f"{where}: only the root may have an $id")
+        reference = sub.get("$ref")
+        if isinstance(reference, str) and not (reference.startswith("#") and _resolves(schema, reference)):
+            problems.append(f"{where}: $ref {reference[:100]!r} does not name a schema within the contract "
+                            "(references are never fetched)")
+        pattern = sub.get("pattern")
+        if isinstance(pattern, str):
+            try:
+                linear(pattern)
+            except re2.error:
+                problems.append(f"{where}: pattern {pattern[:100]!r} is not one RE2 runs in linear time")
+    return problems
+
+
 def problems_with(contract_id: str, schema: Mapping[str, Any]) -> list[str]:
     """Why a schema cannot be a version of this contract; empty when it can."""
+    if len(json.dumps(schema)) > MAX_SCHEMA_BYTES or _depth(schema, MAX_SCHEMA_DEPTH + 1) > MAX_SCHEMA_DEPTH:
+        return [f"a contract's schema is at most {MAX_SCHEMA_BYTES} bytes and {MAX_SCHEMA_DEPTH} levels deep"]
     try:
         Draft202012Validator.check_schema(schema)
     except SchemaError as exc:
-        return [f"not a valid JSON Schema (2020-12): {exc.message}"]
-    problems: list[str] = []
-    if not CONTRACT_ID.match(contract_id):
-        problems.append(f"contract id {contract_id!r} is not <owner>.<name>")
+        return [f"not a valid JSON Schema (2020-12): {exc.message[:300]}"]
+    problems = _self_contained(schema)
+    if problems:
+        return problems
+    if not CONTRACT_ID.match(contract_id) or len(contract_id) > 128:
+        problems.append(f"contract id {contract_id[:130]!r} is not <owner>.<name>")
     meta = schema.get("x-contract")
     if not isinstance(meta, dict):
         return [*problems, "x-contract (id, version, owner, publishers, consumers, subject) is missing"]
     owner = contract_id.partition(".")[0]
     if meta.get("id") != contract_id or meta.get("owner") != owner:
         problems.append(f"x-contract must name id {contract_id!r} and owner {owner!r}")
+    if owner not in DEPARTMENTS and owner != EXCHANGE:
+        problems.append(f"{owner!r} is not a department of the exchange")
     if not isinstance(meta.get("version"), int) or meta["version"] < 1:
         problems.append("x-contract.version must be a positive integer")
-    for role in ("publishers", "consumers"):
-        members = meta.get(role)
-        if not isinstance(members, list) or set(members) - MEMBERS:
-            problems.append(f"x-contract.{role} must list members of the exchange")
+    publishers = set(DEPARTMENTS) | ({EXCHANGE} if owner == EXCHANGE else set())
+    for role, members in (("publishers", publishers), ("consumers", set(DEPARTMENTS))):
+        named = meta.get(role)
+        if not isinstance(named, list) or not all(isinstance(m, str) for m in named) or set(named) - members:
+            problems.append(f"x-contract.{role} must list departments of the exchange: {', '.join(sorted(members))}")
     if schema.get("type") != "object" or schema.get("additionalProperties") is not False:
         problems.append("a contract is a closed object (type object, additionalProperties false): "
                         "a field without a sharing class cannot travel")
     properties = schema.get("properties", {})
     for name, prop in properties.items():
         sharing = prop.get("x-sharing") if isinstance(prop, dict) else None
-        if sharing not in {s.value for s in Sharing}:
+        if not FIELD_NAME.match(name):
+            problems.append(f"field {name[:70]!r}: a name is a letter or _ then up to 63 letters, digits, _ or -")
+        elif sharing not in {s.value for s in Sharing}:
             problems.append(f"field {name!r} has no sharing class (x-sharing: unconditional, conditional, not_shared)")
         elif sharing == Sharing.CONDITIONAL and not prop.get("x-legal-basis"):
             problems.append(f"conditional field {name!r} needs x-legal-basis")
@@ -193,6 +330,11 @@ def problems_with(contract_id: str, schema: Mapping[str, Any]) -> list[str]:
         name = meta.get(role)
         if (role == "subject" or name is not None) and (name not in properties or name not in required):
             problems.append(f"x-contract.{role} must name a required field")
+    if not problems:
+        try:
+            ContractVersion.from_schema(schema)
+        except Exception as exc:  # the last word: the gateway must be able to enforce what it registers
+            problems.append(f"the gateway cannot enforce this schema: {type(exc).__name__}: {str(exc)[:200]}")
     return problems
 
 
@@ -279,7 +421,11 @@ class RegistryStore:
                 raise RegistrationRefused(Refusal.INVALID, problems)
             mode = Mode(await connection.fetchval(
                 "SELECT compatibility FROM gateway.contracts WHERE id = $1", contract_id) or Mode.BACKWARD)
-            differences = incompatibilities(mode, [json.loads(r["schema"]) for r in rows], schema)
+            try:
+                differences = incompatibilities(mode, [json.loads(r["schema"]) for r in rows], schema)
+            except Exception as exc:  # a schema the checker cannot compare is not a safe change
+                raise RegistrationRefused(Refusal.INVALID, [f"could not compare with the registered versions: "
+                                                            f"{type(exc).__name__}"]) from exc
             if differences:
                 raise RegistrationRefused(Refusal.INCOMPATIBLE, [str(d) for d in differences])
             await connection.execute(

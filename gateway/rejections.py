@@ -31,11 +31,26 @@ class Reason(StrEnum):
     """The sender already sent an event with this ce_id (from another ingress position): an event id is
     unique per sender, so a second one is refused rather than applied twice."""
 
+    NOT_PROVISIONED = "not_provisioned"
+    """A topic the event must reach does not exist yet (a newly registered contract's shared topic): the
+    operator provisions topics with ``concord topics ensure``; the sender may send the event again then."""
+
+
+MAX_DETAIL = 1000  # characters: a detail always fits beside the original record, in every output
+
 
 @dataclass(frozen=True)
 class Rejection(Exception):
+    """Why a record is refused. The detail says what is wrong by field and rule, never with a value from the
+    payload (which may be conditional or not shared); it is cut to ``MAX_DETAIL`` printable characters."""
+
     reason: Reason
     detail: str
+
+    def __post_init__(self) -> None:
+        printable = "".join(c if c.isprintable() else "?" for c in self.detail)
+        object.__setattr__(self, "detail", printable if len(printable) <= MAX_DETAIL
+                           else f"{printable[:MAX_DETAIL - 1]}…")
 
     def __str__(self) -> str:
         return f"{self.reason}: {self.detail}"

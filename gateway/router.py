@@ -8,6 +8,7 @@ offsets, and a rebalance waits for the transaction in flight."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -18,10 +19,11 @@ from aiokafka.abc import ConsumerRebalanceListener
 
 from base.settings import Settings
 from contracts.departments import GATEWAY, SERVICE_DEPARTMENTS
+from contracts.envelope import attribute
 from gateway.batches import Batches
 from gateway.enforcement import Enforcement, Seen
 from gateway.rejections import Reason, Rejection
-from gateway.routing import IngressRecord, Routed, reject, route
+from gateway.routing import IngressRecord, Routed, provisioned, reject, route
 from services.kit.clock import Clock
 
 log = logging.getLogger("concord.router")
@@ -65,7 +67,8 @@ class Router:
         self.routed = 0
         self.rejected = 0
         self.topics = settings.topics
-        access = settings.kafka(GATEWAY).aiokafka()
+        self.access = access = settings.kafka(GATEWAY).aiokafka()
+        self._existing: set[str] = set()  # topics known to exist (refreshed when an output names another)
         self.consumer = AIOKafkaConsumer(
             **access,
             group_id=settings.router_group,
@@ -77,15 +80,31 @@ class Router:
             fetch_max_bytes=16 * 1024 * 1024,
             max_partition_fetch_bytes=4 * 1024 * 1024,
         )
-        self.producer = AIOKafkaProducer(
-            **access,
-            transactional_id=f"{settings.router_group}.{self.instance}",
+        self.producer = self._new_producer()
+        self._producer_broken = False
+
+    def _new_producer(self) -> AIOKafkaProducer:
+        return AIOKafkaProducer(
+            **self.access,
+            transactional_id=f"{self.settings.router_group}.{self.instance}",
             enable_idempotence=True,
             transaction_timeout_ms=15000,
             linger_ms=0,  # whole batches are handed over (gateway.batches): nothing to wait for
             max_batch_size=2 * 1024 * 1024,
             max_request_size=8 * 1024 * 1024,
         )
+
+    async def _renew_producer(self) -> None:
+        """After a failed transaction the producer may be fenced or out of sequence for good: a new one with
+        the same transactional id takes over (fencing any zombie of ours). If it cannot start, the router
+        stops with the error and its process exits non-zero, for its supervisor to restart."""
+        self._producer_broken = False
+        old, self.producer = self.producer, self._new_producer()
+        with contextlib.suppress(Exception):
+            await old.stop()
+        await self.producer.start()
+        self._partitions.clear()
+        log.warning("router %s: new transactional producer after a failed transaction", self.instance)
 
     async def start(self) -> None:
         await self.producer.start()
@@ -133,6 +152,8 @@ class Router:
                 await self._rewind(self.consumer.assignment())
                 return 0
             offsets = {tp: records[-1].offset + 1 for tp, records in batch.items()}
+            if self._producer_broken:
+                await self._renew_producer()
             self._in_flight = asyncio.create_task(self._commit(routed_batch, offsets))
             return len(routed_batch)
 
@@ -146,12 +167,14 @@ class Router:
             return True
         except Exception:
             log.exception("router %s: transaction failed; rewinding to committed offsets", self.instance)
+            self._producer_broken = True
             return False
 
     async def _route_batch(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> list[Routed]:
         """Route every record (pure), and refuse the ids a sender already used. The ids are looked up in
         PostgreSQL while the records are routed; those of records refused for another reason are then
-        forgotten again, so that a corrected event may come back with the same id."""
+        forgotten again, so that a corrected event may come back with the same id. Whatever a record holds,
+        it ends routed or refused: nothing in it can stop the batch."""
         await self.enforcement.refresh()
         now = self.clock.now()
         ingress: list[IngressRecord] = []
@@ -160,8 +183,8 @@ class Router:
             assert sender is not None, tp.topic  # only ingress topics of members are subscribed
             ingress += [IngressRecord(tp.topic, tp.partition, r.offset, r.key, r.value or b"", list(r.headers), sender)
                         for r in records]
-        candidates = {_position(record): Seen(record.sender, event_id.decode("utf-8", "replace"), _position(record))
-                      for record in ingress if (event_id := dict(record.headers).get("ce_id"))}
+        candidates = {record.position: Seen(record.sender, event_id, record.position)
+                      for record in ingress if (event_id := attribute(record.headers, "ce_id"))}
         looking_up = asyncio.create_task(self.enforcement.duplicates(list(candidates.values())))
         await asyncio.sleep(0)  # the query leaves now, and PostgreSQL answers it while we route
         results: list[tuple[IngressRecord, Routed]] = []
@@ -171,24 +194,33 @@ class Router:
                     routed = route(record, self.enforcement.registry, self.enforcement.sharing, now,
                                    self.settings.max_payload_bytes, self.topics)
                 except Exception as exc:  # a record must never stop the stream: refuse it, keep going
-                    log.exception("router %s: could not route %s", self.instance, _position(record))
-                    routed = reject(record, Rejection(Reason.MALFORMED_ENVELOPE, f"could not be routed: {exc!r}"),
-                                    now, self.topics)
+                    log.exception("router %s: could not route %s", self.instance, record.position)
+                    routed = reject(record, Rejection(Reason.MALFORMED_ENVELOPE,
+                                                      f"could not be routed: {type(exc).__name__}"), now, self.topics)
                 results.append((record, routed))
         finally:
             duplicates = await looking_up
-        refused = [candidates[_position(record)] for record, routed in results
-                   if routed.rejection is not None and _position(record) in candidates]
+        await self._learn_topics({out.topic for _, routed in results for out in routed.records})
+        results = [(record, provisioned(routed, record, self._existing.__contains__, now, self.topics))
+                   for record, routed in results]
+        refused = [candidates[record.position] for record, routed in results
+                   if routed.rejection is not None and record.position in candidates]
         if refused:
             await self.enforcement.forget(refused)
         routed_batch: list[Routed] = []
         for record, routed in results:
-            first = duplicates.get(_position(record))
+            first = duplicates.get(record.position)
             if first is not None:
                 detail = f"event id {routed.event_id} was already sent by {record.sender} (first at {first})"
                 routed = reject(record, Rejection(Reason.DUPLICATE_ID, detail), now, self.topics)
             routed_batch.append(routed)
         return routed_batch
+
+    async def _learn_topics(self, wanted: set[str]) -> None:
+        """Look the broker's topics up again when an output names one not known to exist."""
+        if not wanted <= self._existing:
+            metadata = await self.producer.client.fetch_all_metadata()
+            self._existing = set(metadata.topics())
 
     async def _commit(self, routed_batch: list[Routed], offsets: dict[TopicPartition, int]) -> None:
         """One transaction: every output record of the batch, and the input offsets after it. Nothing is
@@ -223,6 +255,3 @@ class Router:
             else:
                 self.consumer.seek(tp, committed)
 
-
-def _position(record: IngressRecord) -> str:
-    return f"{record.topic}/{record.partition}/{record.offset}"

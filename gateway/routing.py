@@ -3,6 +3,7 @@ records to write (shared, deliver, audit) or the rejection (dead letter, notice,
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -10,7 +11,18 @@ from typing import Any, Protocol
 import orjson
 
 from contracts.departments import EXCHANGE
-from contracts.envelope import SENDER_HEADER, Envelope, EnvelopeError, Headers, decode, encode, parse_payload
+from contracts.envelope import (
+    EXCHANGE_HEADER_PREFIX,
+    SENDER_HEADER,
+    Envelope,
+    EnvelopeError,
+    RawHeaders,
+    attribute,
+    decode,
+    encode,
+    forwarded,
+    parse_payload,
+)
 from contracts.exchange import EventRejected
 from contracts.topics import Topics
 from gateway.registry import ContractVersion, Registry
@@ -28,8 +40,12 @@ class IngressRecord:
     offset: int
     key: bytes | None
     value: bytes
-    headers: Headers
+    headers: RawHeaders  # as read: a value may be null
     sender: str  # from the ingress topic, never from the record
+
+    @property
+    def position(self) -> str:
+        return f"{self.topic}/{self.partition}/{self.offset}"
 
 
 @dataclass(frozen=True)
@@ -37,7 +53,7 @@ class Outgoing:
     topic: str
     key: bytes | None
     value: bytes
-    headers: Headers
+    headers: RawHeaders
 
 
 @dataclass
@@ -92,14 +108,19 @@ def _check(
         payload = parse_payload(record.value)
     except (ValueError, UnicodeDecodeError) as exc:
         raise Rejection(Reason.MALFORMED_PAYLOAD, f"body is not UTF-8 JSON: {exc}") from exc
-    violations = contract.violations(payload)
+    if not isinstance(payload, dict):
+        raise Rejection(Reason.SCHEMA_VIOLATION, "(root): must be a JSON object")
+    try:
+        violations = contract.violations(payload)
+    except RecursionError as exc:
+        raise Rejection(Reason.SCHEMA_VIOLATION, "(root): nested too deeply to check") from exc
     if violations:
         raise Rejection(Reason.SCHEMA_VIOLATION, "; ".join(violations))
     if str(payload[contract.subject_field]) != envelope.subject:
         raise Rejection(Reason.SCHEMA_VIOLATION, f"ce_subject differs from {contract.subject_field}")
-    if contract.recipient_field and not set(addressees(contract, payload)) <= contract.consumers:
-        raise Rejection(Reason.SCHEMA_VIOLATION, f"{contract.recipient_field} names a department that is not a "
-                        f"consumer of {contract_id}")
+    named = addressees(contract, payload)
+    if contract.recipient_field and (not named or not set(named) <= contract.consumers):
+        raise Rejection(Reason.SCHEMA_VIOLATION, f"{contract.recipient_field} must name consumers of {contract_id}")
     return envelope, contract, payload
 
 
@@ -114,9 +135,9 @@ def recipients(
 
 
 def addressees(contract: ContractVersion, payload: dict[str, Any]) -> list[str]:
-    """Whom an addressed event names: one department, or a list of them."""
-    named = payload[contract.recipient_field] if contract.recipient_field else []
-    return sorted(set(named)) if isinstance(named, list) else [named]
+    """Whom an addressed event names: one department, or a list of them (only text counts as a name)."""
+    named = payload.get(contract.recipient_field) if contract.recipient_field else []
+    return sorted({n for n in (named if isinstance(named, list) else [named]) if isinstance(n, str)})
 
 
 def visible_fields(contract: ContractVersion, consumer: str, policy: SharingPolicy, now: datetime) -> frozenset[str]:
@@ -137,7 +158,7 @@ def route(
     except Rejection as rejection:
         return reject(record, rejection, now, topics)
 
-    headers = [*record.headers, (SENDER_HEADER, record.sender.encode())]
+    headers = [*forwarded(record.headers, envelope), (SENDER_HEADER, record.sender.encode())]
     views: dict[frozenset[str], bytes] = {}  # consumers who see the same fields get the same bytes
 
     def view(fields: frozenset[str]) -> bytes:
@@ -153,7 +174,8 @@ def route(
         visible = visible_fields(contract, consumer, policy, now)
         routed.records.append(Outgoing(topics.deliver(consumer), record.key, view(visible), headers))
         delivered[consumer] = sorted(visible & payload.keys())
-    routed.records.append(_audit(record, now, topics, action="routed", envelope=envelope, contract=contract,
+    routed.records.append(_audit(record, now, topics, action="routed", event_id=envelope.id,
+                                 case_id=envelope.subject, contract=contract.id, version=contract.version,
                                  delivered=delivered))
     return routed
 
@@ -166,32 +188,44 @@ def project(payload: dict[str, Any], visible: frozenset[str], original: bytes) -
 
 
 def reject(record: IngressRecord, rejection: Rejection, now: datetime, topics: Topics) -> Routed:
-    """Dead-letter the original bytes with the reason, tell the sender, and audit it."""
-    headers = dict(record.headers)
-
-    def header(name: str) -> str:
-        value = headers.get(name, b"")
-        return value.decode("utf-8", "replace") if isinstance(value, bytes) else ""
-
-    ingress = f"{record.topic}/{record.partition}/{record.offset}"
+    """Dead-letter the original bytes with the reason, tell the sender, and audit it. Whatever the record
+    holds: what it names is taken only where it follows the envelope's rules."""
+    event_id = attribute(record.headers, "ce_id") or ""
+    subject = attribute(record.headers, "ce_subject") or record.position
+    contract = attribute(record.headers, "ce_type") or ""
     deadletter = Outgoing(
         topics.deadletter(record.sender), record.key, record.value,
-        [*record.headers, (REASON_HEADER, rejection.reason.value.encode()),
-         (DETAIL_HEADER, rejection.detail.encode()), (SENDER_HEADER, record.sender.encode()),
-         (INGRESS_HEADER, ingress.encode())],
+        [*((k, v) for k, v in record.headers if not k.startswith(EXCHANGE_HEADER_PREFIX)),
+         (REASON_HEADER, rejection.reason.value.encode()), (DETAIL_HEADER, rejection.detail.encode()),
+         (SENDER_HEADER, record.sender.encode()), (INGRESS_HEADER, record.position.encode())],
     )
     notice_event = EventRejected(
-        event_id=header("ce_id"), subject=header("ce_subject") or ingress, sender=record.sender,
-        rejected_type=header("ce_type"),
+        event_id=event_id, subject=subject, sender=record.sender, rejected_type=contract,
         reason=rejection.reason.value, detail=rejection.detail, ingress_topic=record.topic,
         ingress_partition=record.partition, ingress_offset=record.offset,
         deadletter_topic=topics.deadletter(record.sender),
     )
-    encoded = encode(notice_event, source=EXCHANGE, time=now, id=f"rejected:{ingress}")
+    encoded = encode(notice_event, source=EXCHANGE, time=now, id=f"rejected:{record.position}")
     notice = Outgoing(topics.deliver(record.sender), encoded.key, encoded.value,
                       [*encoded.headers, (SENDER_HEADER, EXCHANGE.encode())])
-    return Routed(records=[deadletter, notice, _audit(record, now, topics, action="rejected", rejection=rejection)],
-                  rejection=rejection)
+    audit = _audit(record, now, topics, action="rejected", event_id=event_id, case_id=subject, contract=contract,
+                   rejection=rejection)
+    return Routed(records=[deadletter, notice, audit], rejection=rejection)
+
+
+def provisioned(routed: Routed, record: IngressRecord, existing: Callable[[str], bool], now: datetime,
+                topics: Topics) -> Routed:
+    """The routing of a record given which topics exist. An event whose outputs include a topic the operator
+    has not made yet (a new contract's shared topic) is refused as not provisioned, so that nothing waits for
+    it; a refusal whose own outputs are missing keeps its audit entry, which the audit topic always takes."""
+    missing = sorted({out.topic for out in routed.records if not existing(out.topic)})
+    if not missing:
+        return routed
+    if routed.rejection is None:
+        return provisioned(reject(record, Rejection(Reason.NOT_PROVISIONED, f"no topic {', '.join(missing)} yet"),
+                                  now, topics), record, existing, now, topics)
+    return Routed([out for out in routed.records if existing(out.topic) or out.topic == topics.audit],
+                  routed.rejection)
 
 
 def _audit(
@@ -200,22 +234,21 @@ def _audit(
     topics: Topics,
     *,
     action: str,
-    envelope: Envelope | None = None,
-    contract: ContractVersion | None = None,
+    event_id: str,
+    case_id: str,
+    contract: str,
+    version: int | None = None,
     delivered: dict[str, list[str]] | None = None,
     rejection: Rejection | None = None,
 ) -> Outgoing:
-    headers = dict(record.headers)
-    event_id = envelope.id if envelope else headers.get("ce_id", b"").decode("utf-8", "replace")
-    case_id = envelope.subject if envelope else headers.get("ce_subject", b"").decode("utf-8", "replace")
     entry: dict[str, Any] = {
         "action": action,
         "at": now.isoformat(),
         "event_id": event_id,
         "case_id": case_id,
         "sender": record.sender,
-        "contract": contract.id if contract else headers.get("ce_type", b"").decode("utf-8", "replace"),
-        "version": contract.version if contract else None,
+        "contract": contract,
+        "version": version,
         "ingress": {"topic": record.topic, "partition": record.partition, "offset": record.offset},
     }
     if delivered is not None:
@@ -223,4 +256,4 @@ def _audit(
     if rejection is not None:
         entry["reason"] = rejection.reason.value
         entry["detail"] = rejection.detail
-    return Outgoing(topics.audit, case_id.encode() or None, _dumps(entry), [])
+    return Outgoing(topics.audit, case_id.encode(), _dumps(entry), [])

@@ -135,7 +135,7 @@ class DepartmentService:
 
     async def _receive_one(self, connection: asyncpg.Connection, record: ConsumerRecord[bytes, bytes]) -> list[str]:
         """Handle one record in the batch's transaction; returns the event ids whose attempts are settled."""
-        sender = dict(record.headers).get(SENDER_HEADER, b"").decode()
+        sender = (dict(record.headers).get(SENDER_HEADER) or b"").decode("utf-8", "replace").replace("\x00", "")[:64]
         try:
             envelope = decode(record.headers, record.key)
         except EnvelopeError as exc:

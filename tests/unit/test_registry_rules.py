@@ -3,7 +3,8 @@ import copy
 from contracts import CATALOGUE
 from contracts.asyncapi import asyncapi_document, message_name
 from contracts.bureau import CaseSubmitted
-from gateway.registry import Registry, fingerprint, problems_with
+from gateway.registry import ContractVersion, Registry, fingerprint, problems_with
+from tests.factories import case_submitted
 
 SCHEMA = CaseSubmitted.CONTRACT.json_schema
 
@@ -37,3 +38,57 @@ def test_the_asyncapi_document_names_every_contract_and_each_department_channel(
     assert message_name("bureau.case-submitted", 1) in housing_in
     assert document["operations"]["planning_publishes"]["action"] == "send"
     assert document["channels"]["ingress_planning"]["address"] == "ingress.planning"
+
+
+def _with(change: dict[str, object], meta: dict[str, object] | None = None) -> dict[str, object]:
+    schema = copy.deepcopy(SCHEMA)
+    schema.update(change)
+    if meta:
+        schema["x-contract"] = {**schema["x-contract"], **meta}
+    return schema
+
+
+def test_a_schema_that_refers_outside_itself_or_to_nothing_is_refused() -> None:
+    for reference in ("https://example.org/schema.json", "other.json#/x", "#/$defs/Nowhere", "#/properties/zz"):
+        schema = copy.deepcopy(SCHEMA)
+        schema["properties"]["agent"] = {"$ref": reference, "x-sharing": "not_shared"}
+        assert any("$ref" in p for p in problems_with("bureau.case-submitted", schema)), reference
+
+
+def test_patterns_must_run_on_a_linear_time_engine_and_pattern_properties_are_refused() -> None:
+    schema = copy.deepcopy(SCHEMA)
+    schema["properties"]["agent"] = {"type": "string", "pattern": "^(a)\\1$", "x-sharing": "not_shared"}
+    assert any("RE2" in p for p in problems_with("bureau.case-submitted", schema))
+    schema["properties"]["agent"] = {"type": "object", "patternProperties": {"^x": {}}, "x-sharing": "not_shared"}
+    assert any("patternProperties" in p for p in problems_with("bureau.case-submitted", schema))
+
+
+def test_a_backtracking_pattern_is_registered_and_checked_in_linear_time() -> None:
+    """On Python's engine this check would not end (2**5000 ways to split the a's); RE2 answers at once."""
+    schema = copy.deepcopy(SCHEMA)
+    schema["properties"]["agent"] = {"type": "string", "pattern": "^(a+)+$", "x-sharing": "not_shared"}
+    assert problems_with("bureau.case-submitted", schema) == []
+    version = ContractVersion.from_schema(schema)
+    assert version.compiled is None  # the compiled validator would use Python's engine: not for patterns
+    payload = case_submitted().model_dump(mode="json") | {"agent": "a" * 5000 + "!"}
+    assert version.violations(payload) == ["agent: does not match the contract's pattern"]
+    assert version.violations(payload | {"agent": "a" * 5000}) == []
+
+
+def test_publishers_and_consumers_must_be_departments_with_topics() -> None:
+    for role, names in (("consumers", ["planning", "nosuchdept"]), ("consumers", ["exchange"]),
+                        ("publishers", ["exchange"]), ("consumers", [["planning"]])):
+        problems = problems_with("bureau.case-submitted", _with({}, {role: names}))
+        assert any(f"x-contract.{role}" in p for p in problems), (role, names)
+
+
+def test_schemas_too_large_or_too_deep_and_odd_field_names_are_refused() -> None:
+    deep: dict[str, object] = {"type": "object"}
+    for _ in range(40):
+        deep = {"type": "object", "properties": {"x": deep}}
+    schema = copy.deepcopy(SCHEMA)
+    schema["properties"]["agent"] = deep | {"x-sharing": "not_shared"}
+    assert "levels deep" in problems_with("bureau.case-submitted", schema)[0]
+    schema = copy.deepcopy(SCHEMA)
+    schema["properties"]["x" * 100] = {"type": "string", "x-sharing": "unconditional"}
+    assert any("a name is" in p for p in problems_with("bureau.case-submitted", schema))
