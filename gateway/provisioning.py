@@ -136,19 +136,26 @@ class Provisioner:
         ACLs for every namespace present."""
         registered = {r["id"] for r in await self.pool.fetch("SELECT id FROM gateway.contracts")}
         done = await ensure_topics(self.access, planned_topics(topics, registered))
-        await self.reconcile()
+        await self.reconcile(also=topics.namespace)
         return done
 
-    async def reconcile(self) -> Reconciled:
-        """Make the broker's ACLs and SCRAM users exactly those of the credentials in force."""
+    async def reconcile(self, also: str | None = None) -> Reconciled:
+        """Make the broker's ACLs and SCRAM users exactly those of the credentials in force, for every topic
+        namespace present (and ``also`` this one, whose topics may be too new to be listed); returns once the
+        broker holds the result."""
         holders = [c.holder for c in await self.store.active()]
         namespaces = {ns for topic in await existing_topics(self.access) if (ns := namespace_of(topic)) is not None}
-        wanted = planned(holders, namespaces)
+        wanted = planned(holders, namespaces | ({also} if also is not None else set()))
         held, foreign = await asyncio.to_thread(self.broker.acls)
         stray_users = await asyncio.to_thread(self.broker.scram_users) - {h.user for h in holders}
         await asyncio.to_thread(self.broker.create, wanted - held)
         await asyncio.to_thread(self.broker.delete, held - wanted, foreign)
         await asyncio.to_thread(self.broker.forget_users, stray_users)
+        deadline = asyncio.get_running_loop().time() + TIMEOUT
+        while (now_held := (await asyncio.to_thread(self.broker.acls))[0]) != wanted:
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"the broker holds {len(now_held ^ wanted)} ACLs other than planned")
+            await asyncio.sleep(0.1)
         return Reconciled(len(wanted - held), len(held - wanted) + len(foreign), len(stray_users))
 
     async def issue(self, principal: str) -> Credentials:

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from types import TracebackType
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from base.kafka import KafkaAccess
 from base.settings import Settings
 from contracts.envelope import KafkaRecord
+from contracts.topics import Topics
 from gateway.provisioning import provisioner
-from gateway.topics import TopicSpec, ensure_topics
+from gateway.topics import TopicSpec, ensure_topics, existing_topics
 
 Record = ConsumerRecord[bytes, bytes]
 
@@ -105,3 +109,23 @@ async def isolated_topics(stack: Settings, specs: list[TopicSpec]) -> None:
     async with provisioner(stack) as admin:
         await ensure_topics(admin.access, specs)
         await admin.reconcile()
+
+
+@asynccontextmanager
+async def namespaced_exchange(stack: Settings, prefix: str) -> AsyncIterator[Topics]:
+    """A whole exchange's topics under a namespace of the test's own, with their ACLs; removed afterwards."""
+    topics = Topics(f"{prefix}-{uuid.uuid4().hex[:8]}")
+    async with provisioner(stack) as admin:
+        await admin.ensure_topics(topics)
+    try:
+        yield topics
+    finally:
+        async with provisioner(stack) as admin:
+            mine = [t for t in await existing_topics(admin.access) if t.startswith(f"{topics.namespace}.")]
+            client = AIOKafkaAdminClient(**admin.access.aiokafka())
+            await client.start()
+            try:
+                await client.delete_topics(mine)
+            finally:
+                await client.close()
+            await admin.reconcile()
