@@ -51,8 +51,8 @@ class AppProcesses:
         self.env = {**os.environ, **(env or {})}
         self.processes: dict[str, AppProcess] = {}
 
-    def start(self, name: str, *args: str) -> AppProcess:
-        process = AppProcess(name, args, self.log_dir, self.env)
+    def start(self, name: str, *args: str, env: dict[str, str] | None = None) -> AppProcess:
+        process = AppProcess(name, args, self.log_dir, {**self.env, **(env or {})})
         self.processes[name] = process
         return process
 

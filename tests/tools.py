@@ -28,10 +28,11 @@ def header(record: Record, name: str) -> str | None:
 
 
 class Tail:
-    """Records appended to a topic after this tail was opened (read_committed)."""
+    """Records appended to a topic after this tail was opened, or all of them (read_committed)."""
 
-    def __init__(self, access: KafkaAccess, topic: str) -> None:
+    def __init__(self, access: KafkaAccess, topic: str, from_start: bool = False) -> None:
         self.topic = topic
+        self.from_start = from_start
         self.consumer = AIOKafkaConsumer(
             **access.aiokafka(), isolation_level="read_committed", enable_auto_commit=False
         )
@@ -45,7 +46,7 @@ class Tail:
             await self.consumer.stop()
             raise AssertionError(f"topic {self.topic} does not exist")
         self.consumer.assign(partitions)
-        ends = await self.consumer.end_offsets(partitions)
+        ends = await (self.consumer.beginning_offsets if self.from_start else self.consumer.end_offsets)(partitions)
         for tp, offset in ends.items():
             self.consumer.seek(tp, offset)
         return self
