@@ -61,7 +61,8 @@ async def submit(url: str, token: str, seed: int) -> dict[str, Any]:
 async def world(stack: Settings, exchange: AppProcesses, tokens: dict[str, str]) -> World:
     urls = {"gateway": stack.gateway_url, "bureau": f"http://{stack.bureau_host}:{stack.bureau_port}",
             "desks": f"http://{stack.departments_host}:{stack.departments_port}"}
-    case, other = await submit(urls["bureau"], tokens["bureau"], 301), await submit(urls["bureau"], tokens["bureau"], 302)
+    case = await submit(urls["bureau"], tokens["bureau"], 301)
+    other = await submit(urls["bureau"], tokens["bureau"], 302)
     async with httpx.AsyncClient(base_url=urls["gateway"], timeout=30) as http:
         asked = await http.post("/v1/agreements", headers=bearer(tokens["housing"]), json={
             "contract": "bureau.case-submitted", "fields": ["contact_phone"], "purpose": "authorisation matrix",
