@@ -19,7 +19,7 @@ from aiokafka import AIOKafkaProducer
 
 from base.settings import Settings
 from contracts.departments import GATEWAY
-from gateway.audit import GENESIS, AuditKeeper, Finding, canonical, chain_hash, head, query, verify
+from gateway.audit import APPEND_LOCK, GENESIS, AuditKeeper, Finding, canonical, chain_hash, head, query, verify
 from tests.tools import eventually
 
 T0 = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)
@@ -180,8 +180,22 @@ async def test_two_keepers_running_at_once_append_each_entry_once(
 async def test_a_batch_whose_append_failed_is_appended_on_the_next_step(
     stack: Settings, connection: asyncpg.Connection, produced: Produced
 ) -> None:
+    """The keeper's connection is cut while it waits to append a batch (the test holds the append lock, so the
+    keeper is inside its transaction when its backend is terminated); the next steps append the batch once."""
     keeper = AuditKeeper(stack)
     await keeper.start()
+
+    async def step_until_it_fails() -> Exception:
+        while True:
+            try:
+                await keeper.step()
+            except Exception as exc:
+                return exc
+
+    async def waiting_for_the_lock(pid: int) -> bool:
+        return bool(await connection.fetchval(
+            "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $1", pid))
+
     try:
         lost = entries(produced.run, produced.case_id, 300, 3)
         producer = AIOKafkaProducer(**stack.kafka(GATEWAY).aiokafka(), enable_idempotence=True)
@@ -191,20 +205,22 @@ async def test_a_batch_whose_append_failed_is_appended_on_the_next_step(
         finally:
             await producer.stop()
         assert keeper.connection is not None
-        await connection.execute("SELECT pg_terminate_backend($1)", keeper.connection.get_server_pid())
-        failures: list[Exception] = []
+        pid = keeper.connection.get_server_pid()
+        await connection.execute("SELECT pg_advisory_lock($1)", APPEND_LOCK)
+        try:
+            stepping = asyncio.create_task(step_until_it_fails())
+            await eventually(lambda: waiting_for_the_lock(pid))
+            await connection.execute("SELECT pg_terminate_backend($1)", pid)
+            failure = await asyncio.wait_for(stepping, 30)
+        finally:
+            await connection.execute("SELECT pg_advisory_unlock($1)", APPEND_LOCK)
+        ids = [e["event_id"] for e in lost]
         async with asyncio.timeout(30):
-            while not failures:  # the first batch with records meets the lost connection
-                try:
-                    await keeper.step()
-                except Exception as exc:
-                    failures.append(exc)
-            ids = [e["event_id"] for e in lost]
             while len(await copies(connection, ids)) < len(ids):
                 await keeper.step()
     finally:
         await keeper.stop()
-    assert failures  # the batch met the lost connection (asyncpg reports it in more than one way) and was retried
+    assert isinstance(failure, asyncpg.PostgresError | asyncpg.InterfaceError | ConnectionError), failure
     assert await copies(connection, ids) == dict.fromkeys(ids, 1)
     assert await verify(connection) == []
 
