@@ -42,7 +42,7 @@ lint: venv
 	$(BIN)/ruff check .
 
 typecheck: venv
-	$(BIN)/mypy contracts gateway
+	$(BIN)/mypy contracts base gateway
 
 check: lint typecheck
 

@@ -39,9 +39,11 @@ class Settings(BaseSettings):
     secrets_dir: Path | None = None  # default: <stack_dir>/secrets (the CA, the admin's and the roles' secrets)
     credentials_dir: Path | None = None  # default: <secrets_dir>/credentials, one <principal>.json each
 
-    # HTTP entry points.
+    # HTTP entry points: where each API listens, and (when that is not where others reach it, as in Docker)
+    # the gateway's address for the services that check tokens with it.
     gateway_host: str = "127.0.0.1"
     gateway_port: int = 8400
+    gateway_url: str = ""
     bureau_host: str = "127.0.0.1"
     bureau_port: int = 8401
     http_max_body_bytes: int = 256 * 1024  # the bureau's and the desks' APIs; the gateway takes events too
@@ -82,8 +84,8 @@ class Settings(BaseSettings):
                        self.credentials_dir.resolve() if self.credentials_dir else None)
 
     @property
-    def gateway_url(self) -> str:
-        return f"http://{self.gateway_host}:{self.gateway_port}"
+    def gateway_address(self) -> str:
+        return self.gateway_url or f"http://{self.gateway_host}:{self.gateway_port}"
 
     def credentials(self, principal: str) -> Credentials:
         """A principal's credentials, as ``concord credentials issue`` printed them."""

@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 import typer
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import GroupCoordinatorNotAvailableError
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
@@ -111,7 +112,10 @@ async def consumed(admin_access: KafkaAccess, group: str, topic: str) -> tuple[i
     await admin.start()
     await consumer.start()
     try:
-        offsets = await admin.list_consumer_group_offsets(group)
+        try:
+            offsets = await admin.list_consumer_group_offsets(group)
+        except GroupCoordinatorNotAvailableError:  # a fresh node makes its offsets topic on the first group
+            offsets = {}
         await consumer._client.set_topics([topic])
         partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
         ends = await consumer.end_offsets(partitions)
@@ -246,6 +250,7 @@ def main(
     s = settings()
     Stack(s).up()
     results = {"secured": measure(Target("secured", s, {}), events, rate, seconds)}
+    console.print(f"secured: {results['secured']}")
     if plaintext:
         target, node = plaintext_target(s)
         shutil.rmtree(node.home, ignore_errors=True)
@@ -255,7 +260,7 @@ def main(
             results["plaintext"] = measure(target, events, rate, seconds)
         finally:
             node.stop()
-            shutil.rmtree(node.home, ignore_errors=True)
+        shutil.rmtree(node.home, ignore_errors=True)  # kept when the measurement failed: its log says why
 
     table = Table("measure", *results, title=f"Router benchmark ({events} events, batches of {s.router_batch_records},"
                                              f" {os.cpu_count()} cores)")

@@ -56,6 +56,24 @@ def stack_status() -> None:
         console.print(f"{name:9} {state}")
 
 
+@stack.command("provision")
+def stack_provision() -> None:
+    """Roles and migrations, credentials for the deployment's own processes, topics and ACLs, on a broker and
+    database that run already (the Docker Compose init job; `stack up` does the same for the local stack)."""
+    from deploy.stack import provision
+
+    provision(settings())
+    console.print("provisioned: roles and migrations, credentials, topics and ACLs")
+
+
+@stack.command("docker-secrets")
+def stack_docker_secrets(advertise: str = typer.Option("kafka", help="the broker's host name in the network")) -> None:
+    """The Docker Compose deployment's secrets and broker configuration, in CONCORD_SECRETS_DIR (its job)."""
+    from deploy.docker import prepare
+
+    console.print(f"secrets ready in {prepare(settings(), advertise)}")
+
+
 @stack.command("reset")
 def stack_reset() -> None:
     """Stop the stack and wipe its data (the Kafka runtime cache stays)."""

@@ -18,6 +18,7 @@ from base.credentials import write_secret
 
 CA_YEARS = 10
 BROKER_DAYS = 825
+KEYSTORE = "broker-keystore.pem"
 
 
 def _name(common_name: str) -> x509.Name:
@@ -77,7 +78,7 @@ def make_server_certificate(ca_key: ec.EllipticCurvePrivateKey, ca: x509.Certifi
 def ensure_certificates(folder: Path, hosts: list[str]) -> None:
     """The CA and the broker's key store in ``folder``, made once (kept across restarts; wiped by reset).
     A broker certificate that does not name every host, or is close to expiry, is made again."""
-    ca_file, ca_key_file, store = folder / "ca.pem", folder / "ca.key", folder / "broker-keystore.pem"
+    ca_file, ca_key_file, store = folder / "ca.pem", folder / "ca.key", folder / KEYSTORE
     now = datetime.now(UTC)
     if ca_file.exists() and ca_key_file.exists():
         ca = x509.load_pem_x509_certificate(ca_file.read_bytes())

@@ -32,7 +32,7 @@ from base.credentials import write_secret
 from base.kafka import KafkaAccess
 from base.settings import ADMIN, Settings
 from contracts.topics import Topics
-from deploy.pki import ensure_certificates
+from deploy.pki import KEYSTORE, ensure_certificates
 
 KAFKA_DIR = Path(__file__).parent / "kafka"
 MAIN_CLASS = "kafka.Kafka"
@@ -83,13 +83,18 @@ def check_prerequisites() -> None:
 
 
 def _pid_alive(pid: int) -> bool:
+    """Whether the process runs (a zombie, exited but not yet reaped, does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state != "Z"
 
 
 def _cmdline(pid: int) -> str:
@@ -97,6 +102,15 @@ def _cmdline(pid: int) -> str:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     except OSError:
         return ""
+
+
+def _runs(pid: int, main_class: str) -> bool:
+    """Whether the process runs that main class (a process that has just started may not show its command
+    line yet: it counts as running)."""
+    if not _pid_alive(pid):
+        return False
+    cmdline = _cmdline(pid)
+    return not cmdline or main_class in cmdline
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
@@ -162,7 +176,9 @@ class KafkaNode:
         self.home.mkdir(parents=True, exist_ok=True)
         values = {"port": self.port, "controller_port": self.controller_port, "data": self.data}
         if self.secured:
-            values |= {"secrets": self.settings.secrets.root, "admin_password": self.admin.password}
+            store = self.settings.secrets
+            values |= {"bind": "127.0.0.1", "advertised": "127.0.0.1", "keystore": store.root / KEYSTORE,
+                       "truststore": store.ca_file, "admin_password": self.admin.password}
         write_secret(self.config, template.format(**values))  # it holds the admin's password
 
     def format_storage(self) -> None:
@@ -183,9 +199,7 @@ class KafkaNode:
         if not self.pid_file.exists():
             return None
         pid = int(self.pid_file.read_text().strip() or 0)
-        if pid and _pid_alive(pid) and MAIN_CLASS in _cmdline(pid):
-            return pid
-        return None
+        return pid if pid and _runs(pid, MAIN_CLASS) else None
 
     def running(self) -> bool:
         return self.pid() is not None
@@ -356,9 +370,9 @@ class PostgresCluster:
         )
 
 
-def ensure_secrets(settings: Settings) -> None:
-    """The local stack's secrets, made once: the broker admin's password, a password per PostgreSQL role, and
-    the CA with the broker's certificate."""
+def ensure_secrets(settings: Settings, hosts: Sequence[str] = ("localhost", "127.0.0.1")) -> None:
+    """A deployment's secrets, made once: the broker admin's password, a password per PostgreSQL role, and the
+    CA with a broker certificate for the names clients dial (``hosts``)."""
     from deploy.migrate import ROLES
 
     store = settings.secrets
@@ -370,7 +384,7 @@ def ensure_secrets(settings: Settings) -> None:
     if missing:
         passwords |= {role: secrets.token_urlsafe(24) for role in missing}
         write_secret(store.postgres_file, json.dumps(passwords, indent=2))
-    ensure_certificates(store.root, ["localhost", "127.0.0.1"])
+    ensure_certificates(store.root, list(hosts))
 
 
 class Stack:
@@ -388,12 +402,8 @@ class Stack:
         self.postgres.start()
         self.postgres.create_database()
         self.kafka.start()
-        from deploy.migrate import migrate
-
-        s = self.settings
-        migrate(s.admin_dsn, s.secrets.postgres_passwords(), s.postgres_db)
         self.kafka.wait_ready()
-        asyncio.run(provision_local_credentials(s))
+        provision(self.settings, topics=False)
 
     def down(self) -> None:
         self.kafka.stop()
@@ -417,9 +427,9 @@ class Stack:
         }
 
 
-async def provision_local_credentials(settings: Settings) -> list[str]:
-    """Credentials for every principal the local stack runs (each department, the gateway, the operator), in
-    its secrets folder; those still in force are kept. Returns the principals issued new ones."""
+async def provision_own_credentials(settings: Settings) -> list[str]:
+    """Credentials for every principal the deployment runs itself (each department, the gateway, the operator),
+    in its secrets folder; those still in force are kept. Returns the principals issued new ones."""
     from base.credentials import CredentialsMissing
     from contracts.departments import PRINCIPALS
     from gateway.provisioning import provisioner
@@ -436,6 +446,17 @@ async def provision_local_credentials(settings: Settings) -> list[str]:
             store.save_credentials(await admin.issue(principal))
             issued.append(principal)
     return issued
+
+
+def provision(settings: Settings, topics: bool = True) -> None:
+    """What a running broker and database need before the exchange starts (all idempotent): the roles and
+    migrations, credentials for every principal this deployment runs, and the exchange's topics with their ACLs."""
+    from deploy.migrate import migrate
+
+    migrate(settings.admin_dsn, settings.secrets.postgres_passwords(), settings.postgres_db)
+    asyncio.run(provision_own_credentials(settings))
+    if topics:
+        asyncio.run(ensure_exchange(settings, settings.topics))
 
 
 def ready(settings: Settings) -> None:

@@ -159,7 +159,7 @@ def _api(token: str | None, acting: str | None = None) -> httpx.Client:
     if token is None and acting is not None and s.secrets.credentials_file(acting).exists():
         token = s.credentials(acting).http_token
     headers = {"authorization": f"Bearer {token}"} if token else {}
-    return httpx.Client(base_url=s.gateway_url, headers=headers, timeout=60.0)
+    return httpx.Client(base_url=s.gateway_address, headers=headers, timeout=60.0)
 
 
 @agreements.command("request")

@@ -36,7 +36,7 @@ async def run_bureau(stop: asyncio.Event) -> None:
 
     s = settings()
     bureau = Bureau(s)
-    identity = GatewayIdentity(s.gateway_url)
+    identity = GatewayIdentity(s.gateway_address)
     await bureau.service.start()
     try:
         api = create_api(bureau, identity, s.http_max_body_bytes)
@@ -59,7 +59,7 @@ async def run_departments(codes: list[str], stop: asyncio.Event) -> None:
         code: CoordinationDesk(ARBITER, s) if code == COORDINATION else ReviewingDesk(REVIEWERS[code], s)
         for code in codes
     }
-    identity = GatewayIdentity(s.gateway_url)
+    identity = GatewayIdentity(s.gateway_address)
     for desk in desks.values():
         await desk.service.start()
     try:

@@ -86,7 +86,7 @@ async def test_rotation_keeps_the_old_credentials_working_until_they_are_revoked
     try:
         assert await writes(producer)  # the old credentials, connected before the new ones exist
         for token in (old.http_token, new.http_token):
-            assert await http_status(stack.gateway_url, "/v1/whoami", token) == 200
+            assert await http_status(stack.gateway_address, "/v1/whoami", token) == 200
             assert await http_status(desks, "/v1/departments/water/mode", token) == 200
         assert await connects(new)
 
@@ -98,7 +98,7 @@ async def test_rotation_keeps_the_old_credentials_working_until_they_are_revoked
     finally:
         await producer.stop()
     assert not await connects(old) and await connects(new)
-    assert await http_status(stack.gateway_url, "/v1/whoami", old.http_token) == 401
+    assert await http_status(stack.gateway_address, "/v1/whoami", old.http_token) == 401
     assert await http_status(desks, "/v1/departments/water/mode", old.http_token) == 401
     assert await http_status(desks, "/v1/departments/water/mode", new.http_token) == 200
 

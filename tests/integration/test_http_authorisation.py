@@ -59,7 +59,7 @@ async def submit(url: str, token: str, seed: int) -> dict[str, Any]:
 
 @pytest_asyncio.fixture(scope="module")
 async def world(stack: Settings, exchange: AppProcesses, tokens: dict[str, str]) -> World:
-    urls = {"gateway": stack.gateway_url, "bureau": f"http://{stack.bureau_host}:{stack.bureau_port}",
+    urls = {"gateway": stack.gateway_address, "bureau": f"http://{stack.bureau_host}:{stack.bureau_port}",
             "desks": f"http://{stack.departments_host}:{stack.departments_port}"}
     case = await submit(urls["bureau"], tokens["bureau"], 301)
     other = await submit(urls["bureau"], tokens["bureau"], 302)

@@ -1,5 +1,8 @@
 import json
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from contracts.envelope import decode
 from gateway.ingest import from_structured
 
@@ -20,3 +23,23 @@ def test_a_body_that_is_not_a_cloudevent_is_forwarded_raw_to_be_dead_lettered() 
     ingested = from_structured(b"[1, 2")
     assert ingested.problem and ingested.record.value == b"[1, 2"
     assert not [name for name, _ in ingested.record.headers if name.startswith("ce_")]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(
+    st.binary(max_size=300),
+    st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+                 lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=6),
+                 max_leaves=25).map(lambda v: json.dumps(v).encode()),
+    st.dictionaries(st.sampled_from(["id", "subject", "data", "data_base64", "type", "specversion", "x"]),
+                    st.none() | st.integers() | st.text(max_size=30) | st.lists(st.integers(), max_size=3),
+                    max_size=6).map(lambda v: json.dumps(v).encode()),
+    st.integers(1, 5000).map(lambda depth: b"[" * depth + b"]" * depth),
+    st.sampled_from([b'{"\\ud800": 1}', b'{"id": "\\ud800", "subject": "\\udfff"}', b'{"data_base64": "!!"}',
+                     b'{"data_base64": 5}']),
+))
+def test_any_body_becomes_a_record_and_never_an_error(body: bytes) -> None:
+    ingested = from_structured(body)
+    assert isinstance(ingested.record.value, bytes)
+    assert all(isinstance(k, str) and isinstance(v, bytes) for k, v in ingested.record.headers)
+    assert ingested.problem is None or ingested.record.value == body
