@@ -39,6 +39,7 @@ from gateway.topics import ensure_topics, existing_topics, planned_topics
 
 SCRAM_ITERATIONS = 8192
 TIMEOUT = 30.0
+PROVISIONING_LOCK = 7_310_003  # one admin change at a time (deploy.migrate holds 7_310_001, the audit 7_310_002)
 
 
 class UnknownPrincipal(ValueError):
@@ -139,10 +140,25 @@ class Provisioner:
         await self.reconcile(also=topics.namespace)
         return done
 
+    @asynccontextmanager
+    async def _alone(self) -> AsyncIterator[None]:
+        """Admin changes one at a time, across processes: a reconciliation must not see a credential's row
+        without its SCRAM user, or the other way round."""
+        async with self.pool.acquire() as connection:
+            await connection.execute("SELECT pg_advisory_lock($1)", PROVISIONING_LOCK)
+            try:
+                yield
+            finally:
+                await connection.execute("SELECT pg_advisory_unlock($1)", PROVISIONING_LOCK)
+
     async def reconcile(self, also: str | None = None) -> Reconciled:
         """Make the broker's ACLs and SCRAM users exactly those of the credentials in force, for every topic
         namespace present (and ``also`` this one, whose topics may be too new to be listed); returns once the
         broker holds the result."""
+        async with self._alone():
+            return await self._reconcile(also)
+
+    async def _reconcile(self, also: str | None = None) -> Reconciled:
         holders = [c.holder for c in await self.store.active()]
         namespaces = {ns for topic in await existing_topics(self.access) if (ns := namespace_of(topic)) is not None}
         wanted = planned(holders, namespaces | ({also} if also is not None else set()))
@@ -164,13 +180,14 @@ class Provisioner:
             raise UnknownPrincipal(principal)
         token = tokens.issue(KIND)
         password = secrets.token_urlsafe(32)
-        record = await self.store.add(principal, token)
-        try:
-            await asyncio.to_thread(self.broker.set_password, record.kafka_user, password)
-            await self.reconcile()
-        except Exception:
-            await self.store.remove(record.id)
-            raise
+        async with self._alone():
+            record = await self.store.add(principal, token)
+            try:
+                await asyncio.to_thread(self.broker.set_password, record.kafka_user, password)
+                await self._reconcile()
+            except Exception:
+                await self.store.remove(record.id)
+                raise
         return Credentials(
             department=principal, http_token=token.token,
             kafka=KafkaCredentials(bootstrap=self.bootstrap, security_protocol="SASL_SSL", sasl_mechanism=SCRAM,
@@ -183,9 +200,10 @@ class Provisioner:
         request on an open one fails from now on, since the user's ACLs are gone."""
         if principal not in PRINCIPALS:
             raise UnknownPrincipal(principal)
-        revoked = await self.store.revoke(principal, ids)
-        if revoked:
-            await self.reconcile()
+        async with self._alone():
+            revoked = await self.store.revoke(principal, ids)
+            if revoked:
+                await self._reconcile()
         return revoked
 
     async def in_force(self, credentials: Credentials) -> bool:
@@ -194,7 +212,6 @@ class Provisioner:
         return parsed is not None and any(
             r.id == parsed.id and r.kafka_user == credentials.kafka.username
             for r in await self.store.records(credentials.department, include_revoked=False))
-
 
 
 @asynccontextmanager
