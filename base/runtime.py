@@ -7,11 +7,13 @@ import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import typer
 from rich.console import Console
+
+if TYPE_CHECKING:
+    import httpx
 
 
 def configure_logging(level: int = logging.INFO) -> None:

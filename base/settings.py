@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -119,11 +118,12 @@ class Settings(BaseSettings):
     def admin_dsn(self) -> str:
         return self.dsn(self.postgres_user)
 
+    @classmethod
+    def from_environment(cls) -> Settings:
+        """A process's or command's settings, read at its entry point and passed down from there."""
+        return cls()
+
 
 ADMIN = "admin"  # the broker's super user: the stack's tooling (topics, ACLs, credentials), never a component
 REPORTER = "reporter"  # the PostgreSQL role the efficacy report reads through (read-only)
 
-
-@lru_cache(maxsize=1)
-def settings() -> Settings:
-    return Settings()

@@ -10,11 +10,11 @@ import signal
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from base.settings import settings
+from base.settings import Settings
 
 
 async def pipe(principal: str, source: str, target: str, group: str, batch: int) -> None:
-    access = settings().kafka(principal).aiokafka()
+    access = Settings.from_environment().kafka(principal).aiokafka()
     consumer = AIOKafkaConsumer(source, **access, group_id=group, enable_auto_commit=False,
                                 auto_offset_reset="earliest", max_poll_records=batch,
                                 fetch_max_bytes=16 * 1024 * 1024, max_partition_fetch_bytes=4 * 1024 * 1024)

@@ -32,7 +32,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from base.kafka import KafkaAccess
-from base.settings import ADMIN, Settings, settings
+from base.settings import ADMIN, Settings
 from contracts.bureau import Decision, OpinionIssued
 from contracts.departments import GATEWAY
 from contracts.envelope import encode
@@ -247,7 +247,7 @@ def main(
     seconds: int = typer.Option(10, help="length of the latency run"),
     plaintext: bool = typer.Option(True, help="also measure on a throwaway plaintext node"),
 ) -> None:
-    s = settings()
+    s = Settings.from_environment()
     Stack(s).up()
     results = {"secured": measure(Target("secured", s, {}), events, rate, seconds)}
     console.print(f"secured: {results['secured']}")

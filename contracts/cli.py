@@ -67,7 +67,7 @@ def docs(out: Path = typer.Argument(..., help="folder to write the documents int
     """Write the consumers' view of the exchange: one AsyncAPI 3.0 document (asyncapi.json) for the whole
     exchange, and one JSON Schema file per contract version (schemas/<id>/v<version>.json)."""
     from contracts.asyncapi import asyncapi_document, schema_file
-    from contracts.base import CATALOGUE
+    from contracts.catalogue import CATALOGUE
 
     schemas = [c.json_schema for _, c in sorted(CATALOGUE.items())]
     for schema in schemas:

@@ -11,14 +11,14 @@ import asyncpg
 import httpx
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from base.calendar import WorkingDayCalendar
+from base.clock import AcceleratedClock
 from base.runtime import terminal
 from base.settings import REPORTER, Settings
 from contracts.departments import BUREAU
 from deploy.enterprise import Enterprises
 from deploy.processes import AppProcesses
 from deploy.stack import ready
-from services.kit.calendar import WorkingDayCalendar
-from services.kit.clock import AcceleratedClock
 
 console = terminal()
 SPEED = 100_000.0  # one real second is about 1.2 simulated days: a case of 60 working days takes 75 s

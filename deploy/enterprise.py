@@ -11,11 +11,11 @@ from typing import Any
 
 import httpx
 
+from base.calendar import WorkingDayCalendar
 from contracts.bureau import Project
 from services.bureau.catalogue import load_catalogue
 from services.bureau.model import CaseApplication
 from services.bureau.samples import application
-from services.kit.calendar import WorkingDayCalendar
 
 SAFE_LOCATION = "临港工业园"
 

@@ -1,7 +1,8 @@
 """The database's roles and every component's migrations, applied once each, in order, by the superuser.
 
 Each component keeps its migrations beside its code (``<component>/migrations/NNN_name.sql``); the department
-kit's are templates applied once per department schema (``{schema}``). Each component has a role of its own
+kit's are templates applied once per department schema (``{schema}``), and the outbox every component has
+(``base/migrations``) once per component schema. Each component has a role of its own
 that owns its schema and everything in it, and nothing else; the efficacy report reads through ``reporter``,
 which may only select what the report needs."""
 
@@ -22,8 +23,8 @@ LOCK_ID = 7_310_001
 # A role per component, each owning the schema of the same name.
 COMPONENT_ROLES: tuple[str, ...] = (GATEWAY, *SERVICE_DEPARTMENTS)
 ROLES: tuple[str, ...] = (*COMPONENT_ROLES, REPORTER)
-# What the efficacy report reads (the bureau's cases and the gateway's agreements).
-REPORTED = ("bureau.cases", "bureau.requests", "bureau.conflicts", "gateway.agreements")
+# What the efficacy report reads: the bureau's cases, and the view of its agreements the gateway publishes.
+REPORTED = ("bureau.cases", "bureau.requests", "bureau.conflicts", "gateway.agreement_figures")
 
 
 @dataclass(frozen=True)
@@ -33,16 +34,19 @@ class Migration:
     sql: str
 
 
+def _templates(folder: Path, component: str, schemas: tuple[str, ...]) -> list[Migration]:
+    """A folder of migrations applied once per schema (``{schema}`` in the text)."""
+    return [Migration(f"{component}:{schema}", f.name, f.read_text().replace("{schema}", schema))
+            for schema in schemas for f in sorted(folder.glob("*.sql"))]
+
+
 def planned() -> list[Migration]:
     migrations: list[Migration] = []
     for component, folder in [("gateway", ROOT / "gateway" / "migrations"),
                               ("bureau", ROOT / "services" / "bureau" / "migrations")]:
         migrations += [Migration(component, f.name, f.read_text()) for f in sorted(folder.glob("*.sql"))]
-    kit = sorted((ROOT / "services" / "kit" / "migrations").glob("*.sql"))
-    for department in SERVICE_DEPARTMENTS:
-        migrations += [
-            Migration(f"kit:{department}", f.name, f.read_text().replace("{schema}", department)) for f in kit
-        ]
+    migrations += _templates(ROOT / "services" / "kit" / "migrations", "kit", SERVICE_DEPARTMENTS)
+    migrations += _templates(ROOT / "base" / "migrations", "outbox", COMPONENT_ROLES)
     return migrations
 
 
@@ -69,6 +73,7 @@ async def hand_over(connection: asyncpg.Connection) -> None:
         await connection.execute(f'REVOKE ALL ON SCHEMA "{role}" FROM PUBLIC')
         for kind, query in (
             ("TABLE", "SELECT tablename AS name FROM pg_tables WHERE schemaname = $1"),
+            ("VIEW", "SELECT viewname AS name FROM pg_views WHERE schemaname = $1"),
             ("SEQUENCE", "SELECT sequencename AS name FROM pg_sequences WHERE schemaname = $1"),
             ("FUNCTION", "SELECT p.oid::regprocedure::text AS name FROM pg_proc p JOIN pg_namespace n"
                          " ON n.oid = p.pronamespace WHERE n.nspname = $1"),
@@ -77,6 +82,8 @@ async def hand_over(connection: asyncpg.Connection) -> None:
                 name = row["name"] if kind == "FUNCTION" else f'"{role}"."{row["name"]}"'
                 await connection.execute(f'ALTER {kind} {name} OWNER TO "{role}"')
     schemas = sorted({table.partition(".")[0] for table in REPORTED})
+    for schema in COMPONENT_ROLES:
+        await connection.execute(f'REVOKE ALL ON ALL TABLES IN SCHEMA "{schema}" FROM {REPORTER}')
     await connection.execute(f"GRANT USAGE ON SCHEMA {', '.join(schemas)} TO {REPORTER}")
     await connection.execute(f"GRANT SELECT ON {', '.join(REPORTED)} TO {REPORTER}")
 

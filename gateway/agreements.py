@@ -17,6 +17,7 @@ from typing import Any
 import asyncpg
 from pydantic import BaseModel, Field
 
+from base.calendar import WorkingDayCalendar
 from contracts.base import Sharing
 from contracts.departments import COORDINATION
 from contracts.exchange import (
@@ -28,7 +29,6 @@ from contracts.exchange import (
 )
 from gateway.notices import Notices
 from gateway.registry import ContractVersion
-from services.kit.calendar import WorkingDayCalendar
 
 ANSWER_WITHIN_WORKING_DAYS = 10  # 2025 Regulation on Government Data Sharing: conditional requests
 REMIND_AFTER_WORKING_DAYS = 5

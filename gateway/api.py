@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 
+from base.clock import Clock
 from base.http import Authenticated, Caller, authenticate_with, department_of, forbidden, harden, responses
 from base.kafka import KafkaAccess
 from base.settings import Settings
@@ -33,7 +34,6 @@ from gateway.enforcement import Enforcement
 from gateway.ingest import from_structured
 from gateway.registry import Refusal, RegistrationRefused, RegistryStore
 from gateway.routing import IngressRecord, route
-from services.kit.clock import Clock
 
 ContractId = Annotated[str, Path(max_length=128, pattern=CONTRACT_ID_PATTERN)]
 AgreementId = Annotated[str, Path(max_length=64, pattern=r"^AGR-[A-Z0-9]+$")]

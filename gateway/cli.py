@@ -6,17 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import TYPE_CHECKING
 
-import asyncpg
-import httpx
 import typer
 from rich.table import Table
 
-from base.runtime import answer, run_until_signalled, terminal
-from base.settings import settings
+from base.runtime import answer, terminal
 from contracts.departments import GATEWAY, OPERATOR
-from gateway import audit as audit_log
-from services.kit.clock import clock_from
+
+if TYPE_CHECKING:  # the commands import what they use when they run: `concord --help` stays quick
+    import httpx
+
+    from base.settings import Settings
 
 gateway = typer.Typer(help="The gateway: routes, checks and records every event.", no_args_is_help=True)
 topics = typer.Typer(help="The exchange's Kafka topics.", no_args_is_help=True)
@@ -31,18 +32,6 @@ TokenOption = typer.Option(None, "--token", envvar="CONCORD_TOKEN",
                            help="a bearer token (default: the local stack's credentials of the principal acting)")
 
 
-@gateway.command("run")
-def run(
-    instance: str = typer.Option(None, help="stable instance name (a transactional id per instance)"),
-    serve: bool = typer.Option(True, help="also serve the API and run the audit keeper and agreement watch"),
-) -> None:
-    """Run a gateway process; several share the routing of the ingress topics as one consumer group."""
-    from gateway.app import run_gateway
-
-    s = settings()
-    run_until_signalled(lambda stop: run_gateway(s, clock_from(s), stop, instance, serve))
-
-
 @topics.command("ensure")
 def ensure() -> None:
     """Create missing topics with their partitions and retention (a shared topic for every contract in code or
@@ -50,8 +39,8 @@ def ensure() -> None:
     from gateway.provisioning import provisioner
 
     async def provision() -> dict[str, str]:
-        async with provisioner(settings()) as admin:
-            return await admin.ensure_topics(settings().topics)
+        async with provisioner(_settings()) as admin:
+            return await admin.ensure_topics(_settings().topics)
 
     table = Table("topic", "state")
     for name, state in sorted(asyncio.run(provision()).items()):
@@ -68,7 +57,7 @@ def issue(principal: str = typer.Argument(..., help="a department's code, gatewa
     already holds keep working until revoked: issue, switch the clients, then revoke the old ones."""
     from gateway.provisioning import UnknownPrincipal, provisioner
 
-    s = settings()
+    s = _settings()
 
     async def create() -> str:
         async with provisioner(s) as admin:
@@ -93,7 +82,7 @@ def revoke_credentials(principal: str,
     from gateway.provisioning import UnknownPrincipal, provisioner
 
     async def act() -> list[str]:
-        async with provisioner(settings()) as admin:
+        async with provisioner(_settings()) as admin:
             return [r.id for r in await admin.revoke(principal, ids or None)]
 
     try:
@@ -108,10 +97,12 @@ def revoke_credentials(principal: str,
 @credentials.command("list")
 def list_credentials(principal: str = typer.Argument(None)) -> None:
     """Who holds which credentials (never a secret)."""
+    import asyncpg
+
     from gateway.credentials import CredentialStore
 
     async def fetch() -> list[tuple[str, ...]]:
-        pool = await asyncpg.create_pool(settings().admin_dsn, min_size=1, max_size=1)
+        pool = await asyncpg.create_pool(_settings().admin_dsn, min_size=1, max_size=1)
         try:
             return [(r.id, r.principal, r.kafka_user, f"{r.issued_at:%Y-%m-%d %H:%M:%S%z}",
                      f"{r.revoked_at:%Y-%m-%d %H:%M:%S%z}" if r.revoked_at else "in force")
@@ -133,7 +124,7 @@ def list_acls(principal: str = typer.Argument(None)) -> None:
     from gateway.topics import existing_topics
 
     async def fetch() -> tuple[set[Acl], int, set[Acl], dict[str, str]]:
-        async with provisioner(settings()) as admin:
+        async with provisioner(_settings()) as admin:
             held, foreign = await asyncio.to_thread(admin.broker.acls)
             active = await admin.store.active()
             spaces = {ns for t in await existing_topics(admin.access) if (ns := namespace_of(t)) is not None}
@@ -152,10 +143,18 @@ def list_acls(principal: str = typer.Argument(None)) -> None:
                   f"[red]{missing} missing, {extra} not planned[/red]: run `concord topics ensure`")
 
 
+def _settings() -> Settings:
+    from base.settings import Settings
+
+    return Settings.from_environment()
+
+
 def _api(token: str | None, acting: str | None = None) -> httpx.Client:
     """The gateway's API with a bearer token: the one given, else the local stack's credentials of the principal
     acting (when this host keeps them)."""
-    s = settings()
+    import httpx
+
+    s = _settings()
     if token is None and acting is not None and s.secrets.credentials_file(acting).exists():
         token = s.credentials(acting).http_token
     headers = {"authorization": f"Bearer {token}"} if token else {}
@@ -223,8 +222,12 @@ def replay(agreement_id: str, token: str = TokenOption) -> None:
 def verify(table: str = typer.Option("gateway.audit_log", help="the chain table")) -> None:
     """Check the hash chain: report every changed, deleted, inserted or reordered row; exit 1 if any."""
 
+    import asyncpg
+
+    from gateway import audit as audit_log
+
     async def check() -> tuple[list[audit_log.Finding], tuple[int, str]]:
-        connection = await asyncpg.connect(settings().dsn(GATEWAY))
+        connection = await asyncpg.connect(_settings().dsn(GATEWAY))
         try:
             return await audit_log.verify(connection, table=table), await audit_log.head(connection)
         finally:
@@ -258,7 +261,7 @@ def show(case_id: str = typer.Option(None), department: str = typer.Option(None)
 def check_contracts() -> None:
     """Check every contract version in contracts/ against the registry: registered ones must be unchanged,
     new ones compatible under the contract's mode. Exit 1 if any is not."""
-    from contracts.base import CATALOGUE
+    from contracts.catalogue import CATALOGUE
     from contracts.compatibility import Mode, incompatibilities
     from gateway.registry import fingerprint
 
@@ -291,7 +294,7 @@ def check_contracts() -> None:
 def publish_contracts(token: str = TokenOption) -> None:
     """Register the versions in contracts/ that the registry lacks, for the contracts the token's
     department owns."""
-    from contracts.base import CATALOGUE
+    from contracts.catalogue import CATALOGUE
 
     failures = 0
     with _api(token) as api:

@@ -9,12 +9,12 @@ from typing import Any
 
 import asyncpg
 
+from base.clock import Clock
+from base.outbox import Outbox
 from contracts.base import Event
 from contracts.departments import EXCHANGE
 from contracts.envelope import SENDER_HEADER, KafkaRecord, encode
 from contracts.topics import Topics
-from services.kit.clock import Clock
-from services.kit.outbox import Outbox
 
 
 class Notices:

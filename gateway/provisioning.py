@@ -23,7 +23,6 @@ from confluent_kafka.admin import (
     ResourceType,
     ScramCredentialInfo,
     ScramMechanism,
-    UserScramCredentialDeletion,
     UserScramCredentialUpsertion,
 )
 
@@ -100,10 +99,14 @@ class BrokerAdmin:
             [UserScramCredentialUpsertion(user, info, password.encode())], request_timeout=TIMEOUT).values()
         future.result()
 
-    def forget_users(self, users: Iterable[str]) -> None:
-        deletions = [UserScramCredentialDeletion(u, ScramMechanism.SCRAM_SHA_512) for u in sorted(users)]
-        if deletions:
-            for future in self.client.alter_user_scram_credentials(deletions, request_timeout=TIMEOUT).values():
+    def disable_users(self, users: Iterable[str]) -> None:
+        """Give users a random password nobody keeps. Users are never deleted: Kafka 4.1 to 4.4 may lose every
+        SCRAM credential when a broker restarts after one was removed (replaying a removal into an empty image
+        detaches the mechanism's map, and the credentials added after it in that delta are dropped)."""
+        info = ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, SCRAM_ITERATIONS)
+        upserts = [UserScramCredentialUpsertion(u, info, secrets.token_bytes(32)) for u in sorted(users)]
+        if upserts:
+            for future in self.client.alter_user_scram_credentials(upserts, request_timeout=TIMEOUT).values():
                 future.result()
 
 
@@ -118,7 +121,7 @@ def _plannable(binding: AclBinding) -> bool:
 class Reconciled:
     created: int
     deleted: int
-    users_forgotten: int
+    users_disabled: int
 
 
 class Provisioner:
@@ -152,21 +155,23 @@ class Provisioner:
                 await connection.execute("SELECT pg_advisory_unlock($1)", PROVISIONING_LOCK)
 
     async def reconcile(self, also: str | None = None) -> Reconciled:
-        """Make the broker's ACLs and SCRAM users exactly those of the credentials in force, for every topic
-        namespace present (and ``also`` this one, whose topics may be too new to be listed); returns once the
-        broker holds the result."""
+        """Make the broker's ACLs exactly those of the credentials in force, and disable any SCRAM user that is
+        not one of them, for every topic namespace present (and ``also`` this one, whose topics may be too new to
+        be listed); returns once the broker holds the result."""
         async with self._alone():
             return await self._reconcile(also)
 
     async def _reconcile(self, also: str | None = None) -> Reconciled:
-        holders = [c.holder for c in await self.store.active()]
+        records = await self.store.records()
+        holders = [r.holder for r in records if r.revoked_at is None]
+        disabled = {r.kafka_user for r in records if r.revoked_at is not None}  # done when they were revoked
         namespaces = {ns for topic in await existing_topics(self.access) if (ns := namespace_of(topic)) is not None}
         wanted = planned(holders, namespaces | ({also} if also is not None else set()))
         held, foreign = await asyncio.to_thread(self.broker.acls)
-        stray_users = await asyncio.to_thread(self.broker.scram_users) - {h.user for h in holders}
+        stray_users = await asyncio.to_thread(self.broker.scram_users) - {h.user for h in holders} - disabled
         await asyncio.to_thread(self.broker.create, wanted - held)
         await asyncio.to_thread(self.broker.delete, held - wanted, foreign)
-        await asyncio.to_thread(self.broker.forget_users, stray_users)
+        await asyncio.to_thread(self.broker.disable_users, stray_users)
         deadline = asyncio.get_running_loop().time() + TIMEOUT
         while (now_held := (await asyncio.to_thread(self.broker.acls))[0]) != wanted:
             if asyncio.get_running_loop().time() > deadline:
@@ -196,13 +201,15 @@ class Provisioner:
         )
 
     async def revoke(self, principal: str, ids: list[str] | None = None) -> list[CredentialRecord]:
-        """Revoke a principal's credentials (all, or those named): new connections are refused and every
-        request on an open one fails from now on, since the user's ACLs are gone."""
+        """Revoke a principal's credentials (all, or those named): the Kafka user's password is replaced by one
+        nobody knows, so new connections are refused, and every request on an open one fails from now on, since
+        the user's ACLs are gone."""
         if principal not in PRINCIPALS:
             raise UnknownPrincipal(principal)
         async with self._alone():
             revoked = await self.store.revoke(principal, ids)
             if revoked:
+                await asyncio.to_thread(self.broker.disable_users, [r.kafka_user for r in revoked])
                 await self._reconcile()
         return revoked
 

@@ -23,7 +23,8 @@ from jsonschema import Draft202012Validator, FormatChecker, validators
 from jsonschema.exceptions import SchemaError, ValidationError
 from jsonschema.protocols import Validator
 
-from contracts.base import CATALOGUE, CONTRACT_ID, Sharing, field_sharing
+from contracts.base import CONTRACT_ID, Sharing, field_sharing
+from contracts.catalogue import CATALOGUE
 from contracts.compatibility import Mode, incompatibilities
 from contracts.departments import DEPARTMENTS, EXCHANGE
 from gateway.notices import Notices

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 
+from base.clock import Clock
 from base.settings import Settings
 from contracts.departments import GATEWAY, SERVICE_DEPARTMENTS
 from contracts.envelope import attribute
@@ -24,7 +25,6 @@ from gateway.batches import Batches
 from gateway.enforcement import Enforcement, Seen
 from gateway.rejections import Reason, Rejection
 from gateway.routing import IngressRecord, Routed, provisioned, reject, route
-from services.kit.clock import Clock
 
 log = logging.getLogger("concord.router")
 PREPARE_TIMEOUT_SECONDS = 60  # well below the consumer's max poll interval: a stalled instance gives its batch up

@@ -9,7 +9,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from base.kafka import KafkaAccess
-from contracts.base import CATALOGUE
+from contracts.catalogue import CATALOGUE
 from contracts.departments import EXCHANGE, SERVICE_DEPARTMENTS
 from contracts.topics import Topics
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from base.settings import Settings, settings
+from base.clock import AcceleratedClock
+from base.settings import Settings
 from contracts.departments import PRINCIPALS
 from deploy.processes import AppProcesses
 from deploy.stack import ready
-from services.kit.clock import AcceleratedClock
 
 STACK_LAYERS = ("integration", "e2e")
 CLOCK_SPEED = 100_000.0  # ten working days of a sharing request pass in about twelve real seconds
@@ -29,7 +29,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 def stack() -> Settings:
     """The real stack: Kafka and PostgreSQL up, migrations applied, topics there (all idempotent)."""
-    s = settings()
+    s = Settings.from_environment()
     ready(s)
     return s
 

@@ -1,5 +1,5 @@
--- The gateway's state: the contract registry, department tokens, sharing agreements, the ids of routed
--- events (duplicate detection), and an outbox for the exchange's own notices.
+-- The gateway's state: the contract registry, department tokens, sharing agreements, and the ids of routed
+-- events (duplicate detection).
 CREATE SCHEMA IF NOT EXISTS gateway;
 
 CREATE TABLE gateway.contracts (
@@ -79,16 +79,4 @@ CREATE TABLE gateway.seen_events (
 );
 CREATE INDEX ON gateway.seen_events (seen_at);
 
--- The exchange's own notices (agreement decisions, reminders, escalations, audit of changes).
-CREATE TABLE gateway.outbox (
-    id           bigserial PRIMARY KEY,
-    event_id     text NOT NULL UNIQUE,
-    contract     text NOT NULL,
-    topic        text NOT NULL,
-    key          bytea,
-    value        bytea NOT NULL,
-    headers      jsonb NOT NULL,
-    created_at   timestamptz NOT NULL DEFAULT now(),
-    published_at timestamptz
-);
-CREATE INDEX ON gateway.outbox (id) WHERE published_at IS NULL;
+-- The exchange's own notices go through the outbox every component has (base/migrations/001_outbox.sql).

@@ -5,21 +5,34 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from base.runtime import terminal
-from base.settings import REPORTER, settings
-from services.bureau.api import CaseView, SubmittedCase
-from services.bureau.model import CaseApplication
-from services.bureau.service import Bureau
+
+if TYPE_CHECKING:  # imported by the commands when they run: `concord --help` stays quick
+    from services.bureau.api import CaseView, SubmittedCase
+    from services.bureau.model import CaseApplication
+    from services.bureau.service import Bureau
 
 case = typer.Typer(help="Cases of the agency service.", no_args_is_help=True)
 console = terminal()
 
 
+def _bureau() -> Bureau:
+    from base.clock import clock_from
+    from base.settings import Settings
+    from services.bureau.service import Bureau
+
+    settings = Settings.from_environment()
+    return Bureau(settings, clock_from(settings))
+
+
 async def _submit(application: CaseApplication) -> SubmittedCase:
-    bureau = Bureau()
+    from services.bureau.api import CaseView, SubmittedCase
+
+    bureau = _bureau()
     await bureau.service.connect()
     try:
         case, token = await bureau.submit(application)
@@ -29,7 +42,9 @@ async def _submit(application: CaseApplication) -> SubmittedCase:
 
 
 async def _show(case_id: str) -> CaseView | None:
-    bureau = Bureau()
+    from services.bureau.api import CaseView
+
+    bureau = _bureau()
     await bureau.service.connect()
     try:
         found = await bureau.case(case_id)
@@ -41,6 +56,8 @@ async def _show(case_id: str) -> CaseView | None:
 @case.command("submit")
 def submit(application: Path = typer.Argument(..., help="JSON file with the project and the applicant")) -> None:
     """Accept a case: stored, its first stage opened, the requests published through the outbox."""
+    from services.bureau.model import CaseApplication
+
     parsed = CaseApplication.model_validate_json(application.read_text(encoding="utf-8"))
     console.print_json(asyncio.run(_submit(parsed)).model_dump_json())
 
@@ -93,11 +110,12 @@ def _share(rate: object) -> str:
 
 
 async def gather_report() -> dict[str, object]:
+    from base.clock import clock_from
+    from base.settings import REPORTER, Settings
     from services.bureau.catalogue import load_catalogue
     from services.bureau.efficacy import load_report
-    from services.kit.clock import clock_from
 
-    s = settings()
+    s = Settings.from_environment()
     return await load_report(s.dsn(REPORTER), load_catalogue(), clock_from(s).now())
 
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import asyncpg
 
+from base.calendar import WorkingDayCalendar
 from contracts.departments import DEPARTMENTS
 from services.bureau.catalogue import ServiceCatalogue
-from services.kit.calendar import WorkingDayCalendar
 
 FINAL = ("completed", "rejected", "closed")
 
@@ -183,7 +183,7 @@ async def load_report(dsn: str, catalogue: ServiceCatalogue, now: datetime) -> d
         case_rows = await connection.fetch("SELECT * FROM bureau.cases ORDER BY submitted_at")
         request_rows = await connection.fetch("SELECT * FROM bureau.requests")
         conflict_rows = await connection.fetch("SELECT * FROM bureau.conflicts")
-        agreement_rows = await connection.fetch("SELECT * FROM gateway.agreements")
+        agreement_rows = await connection.fetch("SELECT * FROM gateway.agreement_figures")
     finally:
         await connection.close()
 
@@ -196,7 +196,7 @@ async def load_report(dsn: str, catalogue: ServiceCatalogue, now: datetime) -> d
                            r["decision"], r["status"], r["supplements"], r["paused_days"], json.loads(r["reminded"]),
                            r["escalated_at"] is not None) for r in request_rows]
     agreements = [AgreementRow(r["id"], r["contract_id"], r["provider"], r["consumer"], r["status"],
-                               r["requested_at"], r["decided_at"], r["reasons"], r["escalated_at"] is not None)
+                               r["requested_at"], r["decided_at"], r["reasons"], r["escalated"])
                   for r in agreement_rows]
     conflicts = [dict(r) for r in conflict_rows]
     return build_report(cases, requests, agreements, conflicts, catalogue, now)

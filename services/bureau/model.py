@@ -21,6 +21,7 @@ from enum import StrEnum
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from base.calendar import WorkingDayCalendar
 from contracts.base import Event
 from contracts.bureau import (
     CaseCompleted,
@@ -42,7 +43,6 @@ from contracts.bureau import (
 from contracts.coordination import Resolution
 from services.bureau import credit_code
 from services.bureau.catalogue import ApprovalItem, ServiceCatalogue
-from services.kit.calendar import WorkingDayCalendar
 
 REMINDER_SHARES = (0.5, 0.8)
 SUSPENSION_LIMIT_DAYS = 20

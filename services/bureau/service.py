@@ -11,6 +11,8 @@ from collections.abc import Callable
 import asyncpg
 
 from base import tokens
+from base.calendar import WorkingDayCalendar
+from base.clock import Clock
 from base.settings import Settings
 from contracts.base import Event
 from contracts.bureau import OpinionIssued, Project
@@ -19,8 +21,6 @@ from contracts.departments import BUREAU, COORDINATION
 from services.bureau import repository
 from services.bureau.catalogue import ServiceCatalogue, load_catalogue
 from services.bureau.model import Case, CaseApplication, CaseStateError, NotOurRequest
-from services.kit.calendar import WorkingDayCalendar
-from services.kit.clock import Clock
 from services.kit.service import Context, DepartmentService
 
 log = logging.getLogger("concord.bureau")
@@ -35,8 +35,7 @@ class UnknownCase(KeyError):
 
 
 class Bureau:
-    def __init__(self, settings: Settings | None = None, clock: Clock | None = None,
-                 catalogue: ServiceCatalogue | None = None) -> None:
+    def __init__(self, settings: Settings, clock: Clock, catalogue: ServiceCatalogue | None = None) -> None:
         self.service = DepartmentService(BUREAU, settings, clock)
         self.catalogue = catalogue or load_catalogue()
         self.calendar = WorkingDayCalendar()

@@ -21,6 +21,8 @@ from typing import Any
 
 import asyncpg
 
+from base.calendar import WorkingDayCalendar
+from base.clock import Clock
 from base.settings import Settings
 from contracts.base import Event
 from contracts.bureau import (
@@ -38,8 +40,6 @@ from contracts.bureau import (
 from contracts.coordination import ConflictResolved, Resolution
 from contracts.exchange import AgreementEscalated
 from contracts.market import BusinessRegistration
-from services.kit.calendar import WorkingDayCalendar
-from services.kit.clock import Clock
 from services.kit.service import Context, DepartmentService
 
 log = logging.getLogger("concord.desk")
@@ -105,7 +105,7 @@ class Reviewer:
 class Desk(ABC):
     """The machinery every desk shares: tasks in the department's schema, the pace, the mode."""
 
-    def __init__(self, code: str, pace: Pace, settings: Settings | None = None, clock: Clock | None = None) -> None:
+    def __init__(self, code: str, pace: Pace, settings: Settings, clock: Clock) -> None:
         self.code = code
         self.pace = pace
         self.service = DepartmentService(code, settings, clock)
@@ -192,7 +192,7 @@ class Desk(ABC):
 class ReviewingDesk(Desk):
     """A department that gives opinions on approval items."""
 
-    def __init__(self, reviewer: Reviewer, settings: Settings | None = None, clock: Clock | None = None) -> None:
+    def __init__(self, reviewer: Reviewer, settings: Settings, clock: Clock) -> None:
         super().__init__(reviewer.code, reviewer.pace, settings, clock)
         self.reviewer = reviewer
         handles = self.service.handles
@@ -291,7 +291,7 @@ class Arbiter:
 class CoordinationDesk(Desk):
     """The joint meeting's office: decides conflicts, and takes up escalated deadlines and sharing requests."""
 
-    def __init__(self, arbiter: Arbiter, settings: Settings | None = None, clock: Clock | None = None) -> None:
+    def __init__(self, arbiter: Arbiter, settings: Settings, clock: Clock) -> None:
         super().__init__("coordination", arbiter.pace, settings, clock)
         self.arbiter = arbiter
         self.service.handles(ConflictRaised)(self.on_conflict)

@@ -17,8 +17,9 @@ from faststream.kafka.annotations import KafkaMessage
 from faststream.specification import AsyncAPI
 from pydantic import ValidationError
 
+from base.clock import Clock
+from base.outbox import Outbox
 from base.settings import Settings
-from base.settings import settings as default_settings
 from contracts.base import Event, received_view
 from contracts.departments import DEPARTMENTS
 from contracts.envelope import (
@@ -31,8 +32,6 @@ from contracts.envelope import (
     parse_payload,
 )
 from contracts.exchange import EventRejected
-from services.kit.clock import Clock, clock_from
-from services.kit.outbox import Outbox
 
 log = logging.getLogger("concord.kit")
 E = TypeVar("E", bound=Event)
@@ -60,13 +59,12 @@ Handler = Callable[[Any, Context], Awaitable[None]]
 
 
 class DepartmentService:
-    def __init__(self, department: str, settings: Settings | None = None, clock: Clock | None = None,
-                 group: str | None = None) -> None:
+    def __init__(self, department: str, settings: Settings, clock: Clock, group: str | None = None) -> None:
         if department not in DEPARTMENTS:
             raise ValueError(f"unknown department {department!r}")
         self.department = department
-        self.settings = settings or default_settings()
-        self.clock = clock or clock_from(self.settings)
+        self.settings = settings
+        self.clock = clock
         kafka = self.settings.kafka(department)
         self.broker = KafkaBroker(
             kafka.bootstrap, security=kafka.faststream(), client_id=f"{department}.service", enable_idempotence=True,

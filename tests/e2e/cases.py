@@ -11,11 +11,11 @@ from typing import Any
 
 import httpx
 
+from base.calendar import WorkingDayCalendar
 from base.settings import Settings
 from contracts.bureau import Project
 from contracts.departments import BUREAU
 from services.bureau.samples import application
-from services.kit.calendar import WorkingDayCalendar
 from tests.tools import bearer
 
 FINAL = ("completed", "rejected", "closed")

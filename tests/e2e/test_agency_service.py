@@ -12,11 +12,11 @@ from pathlib import Path
 
 import asyncpg
 
+from base.clock import AcceleratedClock
 from base.settings import ADMIN, Settings
 from contracts.bureau import Project
 from deploy.processes import AppProcesses
 from services.bureau.samples import application
-from services.kit.clock import AcceleratedClock
 from tests.e2e.cases import (
     CALENDAR,
     FINAL,

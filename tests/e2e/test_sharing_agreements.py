@@ -12,10 +12,10 @@ from typing import Any
 
 import httpx
 
+from base.clock import AcceleratedClock
 from base.settings import ADMIN, Settings
 from deploy.processes import AppProcesses
 from services.bureau.samples import application
-from services.kit.clock import AcceleratedClock
 from tests.tools import Record, Tail, bearer, header
 
 CONTACT = ["contact_person", "contact_phone"]

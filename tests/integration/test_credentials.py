@@ -160,8 +160,9 @@ async def test_each_component_owns_its_schema_and_reads_no_other(stack: Settings
     reporter = await asyncpg.connect(stack.dsn(REPORTER))
     try:
         await reporter.fetchval("SELECT count(*) FROM bureau.cases")
-        await reporter.fetchval("SELECT count(*) FROM gateway.agreements")
+        await reporter.fetchval("SELECT count(*) FROM gateway.agreement_figures")
         for statement in ("DELETE FROM bureau.cases", "SELECT count(*) FROM gateway.credentials",
+                          "SELECT count(*) FROM gateway.agreements",
                           "CREATE TABLE bureau.mine (x int)"):
             with pytest.raises(asyncpg.InsufficientPrivilegeError):
                 await reporter.execute(statement)

@@ -7,6 +7,7 @@ import uuid
 
 import asyncpg
 
+from base.clock import SystemClock
 from base.settings import Settings
 from contracts.bureau import CaseCompleted, CaseOutcome
 from contracts.departments import GATEWAY
@@ -26,7 +27,7 @@ async def test_the_same_event_id_delivered_twice_changes_state_once(stack: Setti
     table = f"coordination.test_counts_{run}"
     setup = await asyncpg.connect(stack.dsn("coordination"))  # the table is the department's own
     await setup.execute(f"CREATE TABLE {table} (case_id text PRIMARY KEY, seen int NOT NULL)")
-    service = DepartmentService("coordination", isolated, group=f"coordination.test-inbox-{run}")
+    service = DepartmentService("coordination", isolated, SystemClock(), group=f"coordination.test-inbox-{run}")
 
     @service.handles(CaseCompleted)
     async def count(event: CaseCompleted, ctx: Context) -> None:

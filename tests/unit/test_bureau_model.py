@@ -5,6 +5,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from base.calendar import CHINA, WorkingDayCalendar
 from contracts.bureau import (
     CaseCompleted,
     CaseResumed,
@@ -33,7 +34,6 @@ from services.bureau.model import (
     RequestStatus,
 )
 from services.bureau.samples import application
-from services.kit.calendar import CHINA, WorkingDayCalendar
 
 CATALOGUE = load_catalogue()
 CALENDAR = WorkingDayCalendar()

@@ -3,7 +3,7 @@ from datetime import date, datetime
 
 import pytest
 
-from services.kit.calendar import CHINA, WorkingDayCalendar
+from base.calendar import CHINA, WorkingDayCalendar
 
 
 def at(y: int, m: int, d: int, h: int = 10) -> datetime:

@@ -460,7 +460,7 @@ def test_nothing_before_means_compatible() -> None:
 
 
 def test_every_catalogue_contract_is_compatible_with_itself_and_extensions_do_not_count() -> None:
-    from contracts import CATALOGUE
+    from contracts.catalogue import CATALOGUE
 
     for declared in CATALOGUE.values():
         schema = declared.json_schema

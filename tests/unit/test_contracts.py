@@ -2,9 +2,9 @@ from datetime import datetime
 
 import pytest
 
-from contracts import CATALOGUE
 from contracts.base import Event, Sharing, contract, field_sharing, received_view, shared
 from contracts.bureau import CaseSubmitted, OpinionIssued
+from contracts.catalogue import CATALOGUE
 from tests.factories import case_submitted
 
 

@@ -1,8 +1,8 @@
 import copy
 
-from contracts import CATALOGUE
 from contracts.asyncapi import asyncapi_document, message_name
 from contracts.bureau import CaseSubmitted
+from contracts.catalogue import CATALOGUE
 from gateway.registry import ContractVersion, Registry, fingerprint, problems_with
 from tests.factories import case_submitted
 

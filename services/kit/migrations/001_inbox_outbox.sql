@@ -12,20 +12,7 @@ CREATE TABLE {schema}.inbox (
     received_at timestamptz NOT NULL DEFAULT now()
 );
 
--- Events to publish, written in the same transaction as the state change that produced them,
--- then sent to the department's ingress topic by the relay.
-CREATE TABLE {schema}.outbox (
-    id           bigserial PRIMARY KEY,
-    event_id     text NOT NULL UNIQUE,
-    contract     text NOT NULL,
-    topic        text NOT NULL,
-    key          bytea,
-    value        bytea NOT NULL,
-    headers      jsonb NOT NULL,
-    created_at   timestamptz NOT NULL DEFAULT now(),
-    published_at timestamptz
-);
-CREATE INDEX ON {schema}.outbox (id) WHERE published_at IS NULL;
+-- Events to publish go through the outbox every component has (base/migrations/001_outbox.sql).
 
 -- Rejection notices from the gateway: what this department sent that the exchange refused, and why.
 CREATE TABLE {schema}.rejections (

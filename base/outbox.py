@@ -13,9 +13,9 @@ from typing import Any
 
 import asyncpg
 
+from base.clock import Clock
 from contracts.base import Event
 from contracts.envelope import Headers, KafkaRecord, encode
-from services.kit.clock import Clock
 
 log = logging.getLogger("concord.outbox")
 

@@ -1,0 +1,158 @@
+"""How each of the exchange's processes is put together: the composition root. Settings and a clock come in;
+every pool, client, store and service is made here and handed to what uses it; nothing below reads the
+environment or a global. Three processes: the gateway, the bureau, and departments' services."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+from collections.abc import Awaitable, Coroutine
+from typing import Any
+
+import asyncpg
+import uvicorn
+from aiokafka import AIOKafkaProducer
+
+from base.calendar import WorkingDayCalendar
+from base.clock import Clock
+from base.http import GatewayIdentity
+from base.outbox import Outbox
+from base.settings import Settings
+from contracts.departments import COORDINATION, EXCHANGE, GATEWAY
+from gateway.agreements import AgreementStore
+from gateway.api import GatewayState, create_api
+from gateway.audit import AuditKeeper
+from gateway.credentials import CredentialStore
+from gateway.enforcement import Enforcement
+from gateway.housekeeping import keep_house
+from gateway.notices import Notices
+from gateway.registry import RegistryStore
+from gateway.router import Router
+from services.bureau.api import create_api as bureau_api
+from services.bureau.service import Bureau
+from services.departments import REVIEWERS
+from services.departments.api import create_api as desks_api
+from services.departments.coordination import ARBITER
+from services.departments.desk import CoordinationDesk, Desk, ReviewingDesk
+
+log = logging.getLogger("concord.process")
+DEPARTMENT_SERVICES: tuple[str, ...] = (*REVIEWERS, COORDINATION)
+
+
+class ComponentFailed(RuntimeError):
+    """A part of the process stopped on an error: the process exits non-zero so that its supervisor restarts it."""
+
+
+async def run_parts(name: str, parts: dict[str, Coroutine[Any, Any, None]], stop: asyncio.Event) -> None:
+    """Run a process's parts until ``stop`` is set or one of them ends; a part that failed makes the process
+    fail (after every part has stopped)."""
+    tasks = [asyncio.create_task(coroutine, name=part) for part, coroutine in parts.items()]
+    waiting = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait([*tasks, waiting], return_when=asyncio.FIRST_COMPLETED)
+    failed = [t.get_name() for t in done if t in tasks and not t.cancelled() and t.exception() is not None]
+    for task in done:
+        if task.get_name() in failed:
+            log.error("%s part %s failed", name, task.get_name(), exc_info=task.exception())
+    stop.set()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    waiting.cancel()
+    if failed:
+        raise ComponentFailed(f"{name} parts failed: {', '.join(failed)}")
+
+
+async def serve(app: object, host: str, port: int, stop: asyncio.Event) -> None:
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off"))  # type: ignore[arg-type]
+    serving = asyncio.create_task(server.serve())
+    await stop.wait()
+    server.should_exit = True
+    await serving
+
+
+async def until(stop: asyncio.Event, work: Awaitable[None]) -> None:
+    """A part that runs until it is cancelled (an outbox relay), stopped with the process."""
+    task = asyncio.ensure_future(work)
+    await stop.wait()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+async def gateway(settings: Settings, clock: Clock, stop: asyncio.Event, instance: str | None = None,
+                  serve_api: bool = True) -> None:
+    """A router instance, and (unless ``serve_api`` is off) the HTTP API, the audit keeper, the agreement
+    watch and the relay of the exchange's own notices. Several gateway processes share the routing as one
+    consumer group; the other parts are safe to run in several at once."""
+    dsn = settings.dsn(GATEWAY)
+    kafka = settings.kafka(GATEWAY)
+    pool = await asyncpg.create_pool(dsn, min_size=2, max_size=10)
+    producer = AIOKafkaProducer(**kafka.aiokafka(), enable_idempotence=True, linger_ms=2,
+                                max_request_size=8 * 1024 * 1024)
+    await producer.start()
+
+    async def send(topic: str, value: bytes, key: bytes | None, headers: list[tuple[str, bytes]]) -> Awaitable[Any]:
+        future: Awaitable[Any] = await producer.send(topic, value, key=key, headers=headers)
+        return future
+
+    topics = settings.topics
+    notices = Notices(Outbox("gateway", topics.audit, f"/concord/{EXCHANGE}", pool, send, clock), topics, clock)
+    registry = RegistryStore(pool, notices)
+    for problem in await registry.sync_catalogue():
+        log.error("contract catalogue: %s", problem)
+    enforcement = await Enforcement.connect(pool, dsn)
+    # Routing allocates many short-lived objects and no cycles worth chasing: collect rarely, and leave
+    # everything allocated at start-up out of the collections.
+    gc.freeze()
+    gc.set_threshold(200_000, 50, 100)
+    parts: dict[str, Coroutine[Any, Any, None]] = {"router": Router(settings, enforcement, clock, instance).run(stop)}
+    if serve_api:
+        agreements = AgreementStore(pool, notices, WorkingDayCalendar())
+        state = GatewayState(settings, kafka, pool, producer, registry, agreements, enforcement,
+                             CredentialStore(pool), clock)
+        parts |= {
+            "api": serve(create_api(state), settings.gateway_host, settings.gateway_port, stop),
+            "outbox": until(stop, notices.outbox.run()),
+            "audit-keeper": AuditKeeper(settings).run(stop),
+            "agreement-watch": keep_house(agreements, enforcement, stop),
+        }
+    try:
+        await run_parts("gateway", parts, stop)
+    finally:
+        await producer.stop()
+        await enforcement.close()
+        await pool.close()
+
+
+async def bureau(settings: Settings, clock: Clock, stop: asyncio.Event) -> None:
+    """The bureau's service, its deadline watch and its case API."""
+    service = Bureau(settings, clock)
+    identity = GatewayIdentity(settings.gateway_address)
+    await service.service.start()
+    try:
+        api = bureau_api(service, identity, settings.http_max_body_bytes)
+        await run_parts("bureau", {"api": serve(api, settings.bureau_host, settings.bureau_port, stop),
+                                   "deadline-watch": service.watch(stop)}, stop)
+    finally:
+        await service.service.stop()
+        await identity.close()
+
+
+async def departments(settings: Settings, clock: Clock, codes: list[str], stop: asyncio.Event) -> None:
+    """Several departments' services in one process (each its own consumer group, schema and principal), with
+    one API for their desks."""
+    desks: dict[str, Desk] = {
+        code: CoordinationDesk(ARBITER, settings, clock) if code == COORDINATION
+        else ReviewingDesk(REVIEWERS[code], settings, clock)
+        for code in codes
+    }
+    identity = GatewayIdentity(settings.gateway_address)
+    for desk in desks.values():
+        await desk.service.start()
+    try:
+        api = desks_api(desks, identity, settings.http_max_body_bytes)
+        parts = {"api": serve(api, settings.departments_host, settings.departments_port, stop)}
+        parts |= {f"{code}-desk": desk.work(stop) for code, desk in desks.items()}
+        await run_parts("departments", parts, stop)
+    finally:
+        for desk in desks.values():
+            await desk.service.stop()
+        await identity.close()
