@@ -27,6 +27,7 @@ from contracts.exchange import (
     AgreementReminder,
     AgreementRequested,
 )
+from gateway.audit.entry import AuditAction
 from gateway.notices import Notices
 from gateway.registry import ContractVersion
 
@@ -39,6 +40,9 @@ class Status(StrEnum):
     APPROVED = "approved"
     REJECTED = "rejected"
     REVOKED = "revoked"
+
+
+DECIDED = {Status.APPROVED: AuditAction.AGREEMENT_APPROVED, Status.REJECTED: AuditAction.AGREEMENT_REJECTED}
 
 
 @dataclass(frozen=True)
@@ -179,7 +183,7 @@ class AgreementStore:
                 agreement.status.value, agreement.requested_at, agreement.remind_at, agreement.due_at,
                 agreement.decided_at,
             )
-            await self.notices.audit(connection, "agreement_requested", agreement=agreement.id,
+            await self.notices.audit(connection, AuditAction.AGREEMENT_REQUESTED, agreement=agreement.id,
                                      contract=contract.id, sender=consumer, detail=agreement.purpose,
                                      fields=sorted(agreement.fields), parties=agreement.parties)
             if conditional:
@@ -217,7 +221,7 @@ class AgreementStore:
                 " RETURNING *", agreement_id, self.now, reasons,
             )
             revoked = Agreement.from_row(row)
-            await self.notices.audit(connection, "agreement_revoked", agreement=agreement_id,
+            await self.notices.audit(connection, AuditAction.AGREEMENT_REVOKED, agreement=agreement_id,
                                      contract=agreement.contract_id, sender=by, detail=reasons,
                                      parties=agreement.parties)
             await self._decided(connection, revoked, AgreementOutcome.REVOKED, reasons)
@@ -242,7 +246,7 @@ class AgreementStore:
                 agreement_id, status.value, self.now, reasons or None,
             )
             decided = Agreement.from_row(row)
-            await self.notices.audit(connection, f"agreement_{status.value}", agreement=agreement_id,
+            await self.notices.audit(connection, DECIDED[status], agreement=agreement_id,
                                      contract=agreement.contract_id, sender=by, detail=reasons,
                                      parties=agreement.parties)
             await self._decided(connection, decided, AgreementOutcome(status.value), reasons)

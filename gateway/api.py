@@ -26,8 +26,9 @@ from base.kafka import KafkaAccess
 from base.settings import Settings
 from contracts.base import CONTRACT_ID_PATTERN
 from contracts.compatibility import Mode
-from gateway import audit
 from gateway.agreements import Agreement, AgreementRefused, AgreementRequest, AgreementStore
+from gateway.audit import queries as audit
+from gateway.audit.entry import AuditAction
 from gateway.backfill import backfill
 from gateway.credentials import CredentialStore
 from gateway.enforcement import Enforcement
@@ -278,7 +279,7 @@ def create_api(state: GatewayState) -> FastAPI:
         count = await backfill(state.kafka, state.settings.topics, state.enforcement.registry, agreement, now,
                                state.producer)
         async with state.pool.acquire() as connection, connection.transaction():
-            await state.agreements.notices.audit(connection, "agreement_backfilled", agreement=agreement_id,
+            await state.agreements.notices.audit(connection, AuditAction.AGREEMENT_BACKFILLED, agreement=agreement_id,
                                                  contract=agreement.contract_id, sender=department,
                                                  detail=f"{count} events replayed", parties=agreement.parties)
         state.agreements.notices.outbox.wake()

@@ -3,7 +3,6 @@ agreements, and notices to departments (agreement requests, decisions, reminders
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Any
 
@@ -15,6 +14,7 @@ from contracts.base import Event
 from contracts.departments import EXCHANGE
 from contracts.envelope import SENDER_HEADER, KafkaRecord, encode
 from contracts.topics import Topics
+from gateway.audit.entry import AuditAction, AuditEntry
 
 
 class Notices:
@@ -23,11 +23,11 @@ class Notices:
         self.topics = topics
         self.clock = clock
 
-    async def audit(self, connection: asyncpg.Connection, action: str, **fields: Any) -> None:
-        """An audit entry for a change, written with the change's own transaction."""
-        entry = {"action": action, "at": self.clock.now().isoformat(), **fields}
-        key = str(fields.get("case_id") or "").encode() or None
-        record = KafkaRecord(key, json.dumps(entry, ensure_ascii=False, default=str).encode(), [])
+    async def audit(self, connection: asyncpg.Connection, action: AuditAction, **fields: Any) -> None:
+        """An audit entry for a change, written with the change's own transaction (``fields`` are those of
+        ``AuditEntry``)."""
+        entry = AuditEntry(action=action, at=self.clock.now(), **fields)
+        record = KafkaRecord(entry.case_id.encode() if entry.case_id else None, entry.to_json(), [])
         await self.outbox.add_record(connection, record, "audit", self.topics.audit, event_id=f"audit:{uuid.uuid4()}")
 
     async def notify(self, connection: asyncpg.Connection, department: str, event: Event) -> str:
@@ -36,7 +36,7 @@ class Notices:
         record = KafkaRecord(record.key, record.value, [*record.headers, (SENDER_HEADER, EXCHANGE.encode())])
         contract = type(event).CONTRACT
         event_id = await self.outbox.add_record(connection, record, contract.id, self.topics.deliver(department))
-        await self.audit(connection, "notified", event_id=event_id, sender=EXCHANGE, contract=contract.id,
+        await self.audit(connection, AuditAction.NOTIFIED, event_id=event_id, sender=EXCHANGE, contract=contract.id,
                          version=contract.version, case_id=getattr(event, contract.subject_field),
                          delivered={department: sorted(type(event).model_fields)})
         return event_id

@@ -27,6 +27,7 @@ from contracts.base import CONTRACT_ID, Sharing, field_sharing
 from contracts.catalogue import CATALOGUE
 from contracts.compatibility import Mode, incompatibilities
 from contracts.departments import DEPARTMENTS, EXCHANGE
+from gateway.audit.entry import AuditAction
 from gateway.notices import Notices
 
 log = logging.getLogger("concord.registry")
@@ -437,8 +438,8 @@ class RegistryStore:
                 "INSERT INTO gateway.contract_versions (contract_id, version, schema, fingerprint, registered_by)"
                 " VALUES ($1, $2, $3, $4, $5)", contract_id, next_version, json.dumps(schema), print_, by,
             )
-            await self.notices.audit(connection, "contract_registered", contract=contract_id, version=next_version,
-                                     sender=by, detail=f"compatibility {mode.value}")
+            await self.notices.audit(connection, AuditAction.CONTRACT_REGISTERED, contract=contract_id,
+                                     version=next_version, sender=by, detail=f"compatibility {mode.value}")
         self.notices.outbox.wake()
         return Registered(contract_id, next_version, created=True)
 
@@ -453,8 +454,8 @@ class RegistryStore:
             )
             if updated is None:
                 raise KeyError(contract_id)
-            await self.notices.audit(connection, "contract_compatibility_set", contract=contract_id, sender=by,
-                                     detail=mode.value)
+            await self.notices.audit(connection, AuditAction.CONTRACT_COMPATIBILITY_SET, contract=contract_id,
+                                     sender=by, detail=mode.value)
         self.notices.outbox.wake()
 
     async def sync_catalogue(self) -> list[str]:

@@ -25,6 +25,7 @@ from contracts.envelope import (
 )
 from contracts.exchange import EventRejected
 from contracts.topics import Topics
+from gateway.audit.entry import AuditAction, AuditEntry, Ingress
 from gateway.registry import ContractVersion, Registry
 from gateway.rejections import Reason, Rejection
 
@@ -174,7 +175,7 @@ def route(
         visible = visible_fields(contract, consumer, policy, now)
         routed.records.append(Outgoing(topics.deliver(consumer), record.key, view(visible), headers))
         delivered[consumer] = sorted(visible & payload.keys())
-    routed.records.append(_audit(record, now, topics, action="routed", event_id=envelope.id,
+    routed.records.append(_audit(record, now, topics, action=AuditAction.ROUTED, event_id=envelope.id,
                                  case_id=envelope.subject, contract=contract.id, version=contract.version,
                                  delivered=delivered))
     return routed
@@ -208,8 +209,8 @@ def reject(record: IngressRecord, rejection: Rejection, now: datetime, topics: T
     encoded = encode(notice_event, source=EXCHANGE, time=now, id=f"rejected:{record.position}")
     notice = Outgoing(topics.deliver(record.sender), encoded.key, encoded.value,
                       [*encoded.headers, (SENDER_HEADER, EXCHANGE.encode())])
-    audit = _audit(record, now, topics, action="rejected", event_id=event_id, case_id=subject, contract=contract,
-                   rejection=rejection)
+    audit = _audit(record, now, topics, action=AuditAction.REJECTED, event_id=event_id, case_id=subject,
+                   contract=contract, rejection=rejection)
     return Routed(records=[deadletter, notice, audit], rejection=rejection)
 
 
@@ -233,7 +234,7 @@ def _audit(
     now: datetime,
     topics: Topics,
     *,
-    action: str,
+    action: AuditAction,
     event_id: str,
     case_id: str,
     contract: str,
@@ -241,19 +242,9 @@ def _audit(
     delivered: dict[str, list[str]] | None = None,
     rejection: Rejection | None = None,
 ) -> Outgoing:
-    entry: dict[str, Any] = {
-        "action": action,
-        "at": now.isoformat(),
-        "event_id": event_id,
-        "case_id": case_id,
-        "sender": record.sender,
-        "contract": contract,
-        "version": version,
-        "ingress": {"topic": record.topic, "partition": record.partition, "offset": record.offset},
-    }
-    if delivered is not None:
-        entry["delivered"] = delivered
-    if rejection is not None:
-        entry["reason"] = rejection.reason.value
-        entry["detail"] = rejection.detail
-    return Outgoing(topics.audit, case_id.encode(), _dumps(entry), [])
+    entry = AuditEntry(
+        action=action, at=now, event_id=event_id, case_id=case_id, sender=record.sender, contract=contract,
+        version=version, ingress=Ingress(record.topic, record.partition, record.offset), delivered=delivered,
+        reason=rejection.reason.value if rejection else None, detail=rejection.detail if rejection else None,
+    )
+    return Outgoing(topics.audit, case_id.encode(), entry.to_json(), [])

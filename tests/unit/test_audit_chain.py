@@ -11,7 +11,9 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.audit import GENESIS, ChainRow, Finding, Indexed, chain_hash, classify, decode_entry, link
+from gateway.audit.chain import GENESIS, ChainRow, Indexed, chain_hash, link
+from gateway.audit.keeper import decode_entry
+from gateway.audit.verification import Finding, classify
 
 CST = timezone(timedelta(hours=8))
 T0 = datetime(2026, 11, 27, 9, 30, tzinfo=CST)

@@ -1,0 +1,71 @@
+"""What an audit entry says: one typed record per thing the exchange did (an event routed or refused, a notice
+sent, a contract registered, an agreement requested or decided), written to the audit topic as JSON and kept in
+the chain as written."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+import orjson
+
+
+class AuditAction(StrEnum):
+    ROUTED = "routed"
+    REJECTED = "rejected"
+    NOTIFIED = "notified"
+    CONTRACT_REGISTERED = "contract_registered"
+    CONTRACT_COMPATIBILITY_SET = "contract_compatibility_set"
+    AGREEMENT_REQUESTED = "agreement_requested"
+    AGREEMENT_APPROVED = "agreement_approved"
+    AGREEMENT_REJECTED = "agreement_rejected"
+    AGREEMENT_REVOKED = "agreement_revoked"
+    AGREEMENT_BACKFILLED = "agreement_backfilled"
+    UNREADABLE = "unreadable"  # a record of the audit topic that is not a storable entry (the keeper's own)
+
+
+@dataclass(frozen=True, slots=True)
+class Ingress:
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuditEntry:
+    action: AuditAction
+    at: datetime
+    event_id: str | None = None
+    case_id: str | None = None
+    sender: str | None = None
+    contract: str | None = None
+    version: int | None = None
+    ingress: Ingress | None = None
+    delivered: dict[str, list[str]] | None = None  # consumer -> the fields it received
+    reason: str | None = None
+    detail: str | None = None
+    agreement: str | None = None
+    fields: list[str] | None = None
+    parties: list[str] | None = None  # the departments an agreement entry concerns
+    raw: str | None = None  # of an unreadable record: what it held (when it can be kept)
+    size: int | None = None
+    sha256: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The entry as JSON-ready values, without the fields it does not use."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is None:
+                continue
+            if isinstance(value, datetime):
+                value = value.isoformat()
+            elif isinstance(value, Ingress):
+                value = {"topic": value.topic, "partition": value.partition, "offset": value.offset}
+            out[f.name] = value
+        return out
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(self.as_dict())

@@ -1,0 +1,251 @@
+"""The audit keeper: appends the audit topic to the chain in PostgreSQL, exactly once, and never stalls on an
+entry (one it cannot store stands in the chain as ``unreadable``, with why)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from base.settings import Settings
+from contracts.departments import GATEWAY
+from gateway.audit.chain import GENESIS, POSITIONS, TABLE, ChainRow, Indexed, canonical, link
+from gateway.audit.entry import AuditAction, AuditEntry
+
+log = logging.getLogger("concord.audit")
+APPEND_LOCK = 7_310_002  # advisory lock key that serialises appends (deploy.migrate holds 7_310_001)
+BATCH_RECORDS = 1000
+RETRY_SECONDS = 1.0
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any("\x00" in k or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(v) for v in value)
+    return False
+
+
+def _parse(value: bytes | None) -> dict[str, Any]:
+    """The entry in a record's value; ValueError says why it cannot be stored as one."""
+    entry = json.loads((value or b"").decode(), parse_constant=_reject_constant)
+    if not isinstance(entry, dict):
+        raise ValueError("not a JSON object")
+    indexed = Indexed.of(entry)
+    if indexed.action is None:
+        raise ValueError("no action")
+    if indexed.at is None:
+        raise ValueError("no ISO-8601 at")
+    if _holds_nul(entry):
+        raise ValueError("holds U+0000, which jsonb cannot store")
+    canonical(entry).encode()  # an infinite number or a lone surrogate raises ValueError here
+    return entry
+
+
+def decode_entry(value: bytes | None, key: bytes | None, timestamp_ms: int) -> dict[str, Any]:
+    """The audit entry in a record of the audit topic. A record that is not a storable entry (not UTF-8 JSON,
+    not an object with a text ``action`` and an ISO-8601 ``at``, or holding what jsonb cannot keep) becomes an
+    ``unreadable`` entry with its raw text, the reason, and its key as the case id, at the record's timestamp:
+    the log neither skips a record nor stops at one."""
+    try:
+        return _parse(value)
+    except (ValueError, RecursionError) as exc:
+        problem = str(exc)
+
+    def readable(data: bytes | None) -> str | None:
+        return None if data is None else data.decode("utf-8", "replace").replace("\x00", "\ufffd")
+
+    return AuditEntry(action=AuditAction.UNREADABLE, at=datetime.fromtimestamp(timestamp_ms / 1000, UTC),
+                      detail=problem, raw=readable(value), case_id=readable(key)).as_dict()
+
+
+class AuditKeeper:
+    """Appends the audit topic to the chain, exactly once. The records of each fetched batch and the offsets
+    after them are written in one PostgreSQL transaction that holds an advisory lock and first re-reads the
+    stored offsets, so records a crashed or a concurrent keeper already appended are skipped, never doubled.
+    Reads committed records only: entries of aborted Kafka transactions never reach the log."""
+
+    def __init__(self, settings: Settings, topic: str | None = None, batch_records: int = BATCH_RECORDS) -> None:
+        self.settings = settings
+        self.topic = topic or settings.topics.audit
+        self.batch_records = batch_records
+        self.access = settings.kafka(GATEWAY)
+        self.consumer = AIOKafkaConsumer(
+            **self.access.aiokafka(),
+            client_id="gateway.audit-keeper",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+        )
+        self.connection: asyncpg.Connection | None = None
+
+    async def start(self) -> None:
+        """Take every partition of the topic and continue from the stored offsets (or the beginning)."""
+        partitions = await self._partitions()
+        await self.consumer.start()
+        connection = await self._connected()
+        stored = await _positions(connection, self.topic)
+        self.consumer.assign(partitions)
+        for tp in partitions:
+            if tp.partition in stored:
+                self.consumer.seek(tp, stored[tp.partition])
+            else:
+                await self.consumer.seek_to_beginning(tp)
+        log.info("audit keeper reading %s from %s", self.topic, stored or "the beginning")
+
+    async def stop(self) -> None:
+        await self.consumer.stop()
+        if self.connection is not None:
+            await self.connection.close()
+            self.connection = None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Append until ``stop`` is set. A failed batch is logged and fetched again after a pause."""
+        try:
+            await self.start()
+            while not stop.is_set():
+                try:
+                    await self.step()
+                except Exception:
+                    log.exception("audit keeper: batch failed; retrying in %ss", RETRY_SECONDS)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), RETRY_SECONDS)
+        finally:
+            await self.stop()
+
+    async def step(self, timeout_ms: int = 200) -> int:
+        """Fetch one batch and append what is new in it. Returns the number of rows appended. When the append
+        fails, the consumer is moved back so that the next step fetches the same records again."""
+        batch = await self.consumer.getmany(timeout_ms=timeout_ms, max_records=self.batch_records)
+        records = [(tp.partition, r) for tp, rs in sorted(batch.items(), key=lambda item: item[0].partition)
+                   for r in rs]
+        if not records:
+            return 0
+        try:
+            return await self._append(records)
+        except Exception:
+            for tp, rs in batch.items():
+                self.consumer.seek(tp, rs[0].offset)
+            raise
+
+    async def _partitions(self) -> list[TopicPartition]:
+        admin = AIOKafkaAdminClient(**self.access.aiokafka())
+        await admin.start()
+        try:
+            [described] = await admin.describe_topics([self.topic])
+        finally:
+            await admin.close()
+        if not described["partitions"]:
+            raise RuntimeError(f"topic {self.topic} does not exist")
+        return [TopicPartition(self.topic, p["partition"]) for p in sorted(described["partitions"],
+                                                                            key=lambda p: p["partition"])]
+
+    async def _connected(self) -> asyncpg.Connection:
+        if self.connection is None or self.connection.is_closed():
+            self.connection = await asyncpg.connect(self.settings.dsn(GATEWAY))
+        return self.connection
+
+    async def _append(self, records: list[tuple[int, ConsumerRecord]]) -> int:
+        connection = await self._connected()
+        async with connection.transaction():
+            await connection.execute("SELECT pg_advisory_xact_lock($1)", APPEND_LOCK)
+            stored = await _positions(connection, self.topic)
+            fresh = [(partition, r) for partition, r in records if r.offset >= stored.get(partition, 0)]
+            if not fresh:
+                return 0
+            entries = await _as_stored(connection, [decode_entry(r.value, r.key, r.timestamp) for _, r in fresh])
+            last = await connection.fetchrow(f"SELECT seq, hash FROM {TABLE} ORDER BY seq DESC LIMIT 1")
+            seq, prev_hash = (last["seq"], last["hash"]) if last else (0, GENESIS)
+            rows = self._rows(fresh, entries, seq, prev_hash)
+            try:
+                async with connection.transaction():  # a savepoint: a row PostgreSQL refuses is taken alone below
+                    await connection.executemany(INSERT, rows)
+            except UNSTORABLE:
+                rows = await self._append_one_by_one(connection, fresh, entries, seq, prev_hash)
+            following = {partition: record.offset + 1 for partition, record in fresh}
+            await connection.executemany(
+                f"INSERT INTO {POSITIONS} (topic, kafka_partition, next_offset) VALUES ($1, $2, $3)"
+                " ON CONFLICT (topic, kafka_partition) DO UPDATE"
+                " SET next_offset = EXCLUDED.next_offset, updated_at = now()",
+                [(self.topic, partition, offset) for partition, offset in following.items()],
+            )
+        return len(rows)
+
+    def _rows(self, fresh: list[tuple[int, ConsumerRecord]], entries: list[tuple[str, dict[str, Any]]], seq: int,
+              prev_hash: str) -> list[tuple[Any, ...]]:
+        rows = []
+        for (partition, record), (text, entry) in zip(fresh, entries, strict=True):
+            row = link(seq + 1, prev_hash, entry)
+            seq, prev_hash = row.seq, row.hash
+            rows.append(self._values(row, text, partition, record.offset))
+        return rows
+
+    def _values(self, row: ChainRow, text: str, partition: int, offset: int) -> tuple[Any, ...]:
+        i = row.indexed
+        return (row.seq, i.at, i.action, i.event_id, i.case_id, i.sender, i.contract, i.version, text, self.topic,
+                partition, offset, row.prev_hash, row.hash)
+
+    async def _append_one_by_one(self, connection: asyncpg.Connection, fresh: list[tuple[int, ConsumerRecord]],
+                                 entries: list[tuple[str, dict[str, Any]]], seq: int,
+                                 prev_hash: str) -> list[tuple[Any, ...]]:
+        """Append row by row; an entry PostgreSQL will not index (a value over an index's size) becomes an
+        ``unreadable`` entry with the reason and a digest of the record, so the keeper never stalls on it."""
+        rows = []
+        for (partition, record), (text, entry) in zip(fresh, entries, strict=True):
+            row = link(seq + 1, prev_hash, entry)
+            values = self._values(row, text, partition, record.offset)
+            try:
+                async with connection.transaction():
+                    await connection.execute(INSERT, *values)
+            except UNSTORABLE as exc:
+                [(text, entry)] = await _as_stored(connection, [unstorable(record.value, record.timestamp, exc)])
+                row = link(seq + 1, prev_hash, entry)
+                values = self._values(row, text, partition, record.offset)
+                await connection.execute(INSERT, *values)
+            seq, prev_hash = row.seq, row.hash
+            rows.append(values)
+        return rows
+
+
+INSERT = (f"INSERT INTO {TABLE} (seq, at, action, event_id, case_id, sender, contract, version, entry, topic,"
+          " kafka_partition, kafka_offset, prev_hash, hash)"
+          " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12, $13, $14)")
+UNSTORABLE = (asyncpg.DataError, asyncpg.ProgramLimitExceededError)
+
+
+def unstorable(value: bytes | None, timestamp_ms: int, problem: Exception) -> dict[str, Any]:
+    """The entry that stands for a record PostgreSQL would not store: why, and what it was (size and digest)."""
+    raw = value or b""
+    return AuditEntry(action=AuditAction.UNREADABLE, at=datetime.fromtimestamp(timestamp_ms / 1000, UTC),
+                      detail=f"cannot be stored: {type(problem).__name__}", size=len(raw),
+                      sha256=hashlib.sha256(raw).hexdigest()).as_dict()
+
+
+async def _positions(connection: asyncpg.Connection, topic: str) -> dict[int, int]:
+    """The stored offset of the next record to append, by partition."""
+    rows = await connection.fetch(f"SELECT kafka_partition, next_offset FROM {POSITIONS} WHERE topic = $1", topic)
+    return {r["kafka_partition"]: r["next_offset"] for r in rows}
+
+
+async def _as_stored(connection: asyncpg.Connection, entries: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """Each entry as jsonb text and as read back from it. jsonb writes some numbers in its own notation
+    (1e+16 as 10000000000000000), so the hash is taken over what the row will give back to ``verify``."""
+    rows = await connection.fetch(
+        "SELECT e::jsonb::text AS text FROM unnest($1::text[]) WITH ORDINALITY AS t(e, n) ORDER BY n",
+        [canonical(entry) for entry in entries],
+    )
+    return [(r["text"], json.loads(r["text"])) for r in rows]
