@@ -74,7 +74,18 @@ class OpinionRequested(Event):
     due_at: datetime = shared("deadline for the opinion")
 
 
-@contract("bureau.opinion-issued", version=1, consumers={BUREAU}, publishers=REVIEWERS)
+class RefusalGround(StrEnum):
+    """A statutory ground of a refusal: the law forbids the project, so no joint meeting may overrule it. A
+    refusal without one is a department's judgement, which the coordination office may turn into conditions."""
+
+    ECOLOGICAL_RED_LINE = "ecological_red_line"  # 生态保护红线
+    RESTRICTED_INDUSTRY = "restricted_industry"  # 《产业结构调整指导目录》
+    BEYOND_DISTRICT_AUTHORITY = "beyond_district_authority"  # the district may not approve it at all
+    REGULATORY_PLAN = "regulatory_plan"  # 控制性详细规划
+    NOT_IN_BUSINESS = "not_in_business"  # the applicant's registration is revoked or cancelled
+
+
+@contract("bureau.opinion-issued", version=2, consumers={BUREAU}, publishers=REVIEWERS)
 class OpinionIssued(Event):
     """A department's opinion on an approval item. The department is known from where it entered."""
 
@@ -84,6 +95,8 @@ class OpinionIssued(Event):
     decision: Decision = shared("the opinion")
     conditions: list[str] = shared("conditions attached to an approval", default_factory=list)
     reasons: list[str] = shared("reasons for a rejection or a supplement request", default_factory=list)
+    grounds: list[RefusalGround] = shared("statutory grounds of a rejection (none: the department's judgement)",
+                                         default_factory=list)
     officer: str = shared("the officer who decided", sharing=Sharing.NOT_SHARED)
     decided_at: datetime = shared("when the opinion was given")
 
@@ -141,9 +154,14 @@ class Refusal(BaseModel):
     department: str
     item_code: str
     reasons: list[str]
+    grounds: list[RefusalGround] = []
+
+    @property
+    def binding(self) -> bool:
+        return bool(self.grounds)
 
 
-@contract("bureau.conflict-raised", version=1, consumers={COORDINATION})
+@contract("bureau.conflict-raised", version=2, consumers={COORDINATION})
 class ConflictRaised(Event):
     """Departments' opinions on a stage disagree (one approves what another refuses): the stage is held until
     the coordination office decides."""
@@ -153,7 +171,7 @@ class ConflictRaised(Event):
     stage: int = shared("the stage held", ge=1, le=4)
     project: Project = shared("the project")
     approving: list[str] = shared("departments that approved")
-    refusals: list[Refusal] = shared("the refusals and their reasons")
+    refusals: list[Refusal] = shared("the refusals, their reasons and statutory grounds")
     raised_at: datetime = shared("when")
 
 

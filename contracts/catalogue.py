@@ -3,8 +3,8 @@ of contracts register themselves in ``contracts.base.CATALOGUE`` when they are i
 
 from __future__ import annotations
 
-from contracts import bureau, coordination, exchange, market
+from contracts import bureau, bureau_v1, coordination, exchange, market
 from contracts.base import CATALOGUE
 
-MODULES = (bureau, coordination, exchange, market)  # one module per owning department
+MODULES = (bureau, bureau_v1, coordination, exchange, market)  # per owning department, and its first versions
 __all__ = ["CATALOGUE", "MODULES"]

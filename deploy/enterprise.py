@@ -16,6 +16,7 @@ from contracts.bureau import Project
 from services.bureau.catalogue import load_catalogue
 from services.bureau.model import CaseApplication
 from services.bureau.samples import application
+from services.departments.devreform import RESTRICTED_INDUSTRIES
 
 SAFE_LOCATION = "临港工业园"
 
@@ -96,5 +97,5 @@ def revise(project: Project) -> Project:
         "land_area_m2": land,
         "floor_area_m2": min(project.floor_area_m2, round(land * 2.2, -2)),
         "location": SAFE_LOCATION if "保护区" in project.location else project.location,
-        "industry_code": "C3989" if project.industry_code in ("C3011", "C3110", "C2211") else project.industry_code,
+        "industry_code": "C3989" if project.industry_code in RESTRICTED_INDUSTRIES else project.industry_code,
     })

@@ -263,7 +263,7 @@ class PostgresCluster:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.home = settings.stack_path / "postgres"
+        self.home = self._home(settings.stack_path)
         self.data = self.home / "data"
         self.log_file = self.home / "postgres.log"
 
@@ -272,6 +272,27 @@ class PostgresCluster:
         if bin_dir is None:
             raise StackError(POSTGRES_MISSING)
         return str(bin_dir / name)
+
+    @staticmethod
+    def _home(stack: Path) -> Path:
+        """The cluster's folder: in the stack's, unless the stack runs as root from a folder the `postgres` user
+        cannot reach (a checkout under /root, say); then in that user's home, one folder per stack."""
+        home = stack / "postgres"
+        if os.geteuid() != 0:
+            return home
+        try:
+            owner = pwd.getpwnam("postgres")
+        except KeyError:
+            return home  # _as_owner says what to install
+        stack.mkdir(parents=True, exist_ok=True)
+        if subprocess.run(["runuser", "-u", "postgres", "--", "test", "-x", str(stack)]).returncode == 0:
+            return home
+        digest = hashlib.sha256(str(stack.resolve()).encode()).hexdigest()[:12]
+        elsewhere = Path(owner.pw_dir) / f"concord-{digest}"
+        if not Path(owner.pw_dir).is_dir():
+            raise StackError(f"PostgreSQL runs as `postgres`, which cannot reach {stack} and has no home folder "
+                             f"({owner.pw_dir}): set CONCORD_STACK_DIR to a folder it can reach")
+        return elsewhere
 
     def _as_owner(self, args: Sequence[str]) -> list[str]:
         """PostgreSQL refuses to run as root: run its tools as the unprivileged `postgres` user then."""
@@ -422,7 +443,7 @@ class Stack:
             "kafka": f"running (pid {kafka_pid}, {s.bootstrap}, SASL_SSL with SCRAM-SHA-512, ACLs)"
                      if kafka_pid else "stopped",
             "postgres": f"running (pid {pg_pid}, 127.0.0.1:{s.postgres_port}/{s.postgres_db}, scram-sha-256, "
-                        "a role per component)" if pg_pid else "stopped",
+                        f"a role per component; data in {self.postgres.data})" if pg_pid else "stopped",
             "secrets": str(s.secrets.root),
         }
 

@@ -38,16 +38,16 @@ def _desks(token: str | None, acting: str) -> httpx.Client:
 
 @tasks.command("list")
 def list_tasks(department: str, status: str = typer.Option("open", help="open, on_hold, awaiting_supplement, "
-                                                                         "decided, or all"),
+                                                                         "parked, decided, noted, or all"),
                token: str = TokenOption) -> None:
     """A department's tasks."""
     with _desks(token, department) as api:
         rows = answer(api.get(f"/v1/departments/{department}/tasks",
                                params={} if status == "all" else {"status": status}))
-    table = Table("task", "case", "item", "status", "decide by rules at", "due")
+    table = Table("task", "case", "item", "status", "decide by rules at", "due", "why parked")
     for t in rows:
         table.add_row(t["task_id"], t["case_id"], t["item_code"], t["status"], str(t["decide_at"])[:16],
-                      str(t["due_at"] or "")[:16])
+                      str(t["due_at"] or "")[:16], t["error"] or "")
     console.print(table)
 
 

@@ -4,11 +4,12 @@ Kafka and PostgreSQL as processes), started here when it is not already up."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
+from base.calendar import CHINA
 from base.clock import AcceleratedClock
 from base.settings import Settings
 from contracts.departments import PRINCIPALS
@@ -18,6 +19,7 @@ from deploy.stack import ready
 STACK_LAYERS = ("integration", "e2e")
 CLOCK_SPEED = 100_000.0  # ten working days of a sharing request pass in about twelve real seconds
 RESPONSE_SCALE = 0.1  # departments answer in a tenth of their usual time, so a four-stage case takes seconds
+CLOCK_START = datetime(2026, 3, 2, 9, 0, tzinfo=CHINA)  # a Monday morning, whatever day the tests run on
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -36,8 +38,9 @@ def stack() -> Settings:
 
 @pytest.fixture(scope="session")
 def clock() -> AcceleratedClock:
-    """The simulated clock the exchange's processes share in tests: one real second is SPEED seconds."""
-    return AcceleratedClock(datetime.now(UTC), CLOCK_SPEED)
+    """The simulated clock the exchange's processes share in tests: one real second is SPEED seconds, from a
+    fixed start (the run does not depend on today's date)."""
+    return AcceleratedClock(CLOCK_START, CLOCK_SPEED)
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from contracts.bureau import CaseSubmitted, Decision, OpinionIssued, OpinionRequested, Project
+from contracts.bureau import (
+    CaseSubmitted,
+    ConflictRaised,
+    Decision,
+    OpinionIssued,
+    OpinionRequested,
+    Project,
+    Refusal,
+)
 from services.bureau.samples import applications
 
 T0 = datetime(2026, 9, 21, 9, 0, tzinfo=UTC)
@@ -39,4 +47,11 @@ def opinion_issued(case_id: str = "G-TEST-1", request_id: str | None = None) -> 
     return OpinionIssued(
         request_id=request_id or f"{case_id}/NRP-101/1", case_id=case_id, item_code="NRP-101",
         decision=Decision.APPROVED, officer="规划科 赵敏", decided_at=T0,
+    )
+
+
+def conflict_raised(*refusals: Refusal, approving: tuple[str, ...] = ("planning",)) -> ConflictRaised:
+    return ConflictRaised(
+        conflict_id="G-TEST-1/1", case_id="G-TEST-1", stage=1, project=project(), approving=list(approving),
+        refusals=list(refusals), raised_at=T0,
     )

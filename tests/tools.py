@@ -7,11 +7,17 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 from types import TracebackType
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from confluent_kafka import ConsumerGroupTopicPartitions, IsolationLevel
+from confluent_kafka import TopicPartition as ConfluentPartition
+from confluent_kafka.admin import AdminClient, OffsetSpec
 
+from base.clock import AcceleratedClock
 from base.kafka import KafkaAccess
 from base.settings import Settings
 from contracts.envelope import KafkaRecord
@@ -68,14 +74,19 @@ class Tail:
         raise AssertionError(f"{self.topic}: {len([r for r in self.records if match(r)])} of {count} "
                              f"expected records after {timeout}s")
 
-    async def collect(self, seconds: float) -> list[Record]:
-        """Everything that arrives in the next ``seconds``."""
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            batch = await self.consumer.getmany(timeout_ms=200)
-            for records in batch.values():
+    async def drain(self, timeout: float = 30.0) -> list[Record]:
+        """Read everything committed to the topic up to now: once a marker written after some records has
+        arrived, draining shows whether anything else came with them (no waiting to see that nothing does)."""
+        partitions = list(self.consumer.assignment())
+        ends = await self.consumer.end_offsets(partitions)
+        deadline = time.monotonic() + timeout
+        while any([await self.consumer.position(tp) < end for tp, end in ends.items()]):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{self.topic}: not read to its end within {timeout}s")
+            for records in (await self.consumer.getmany(timeout_ms=200)).values():
                 self.records.extend(records)
         return self.records
+
 
 
 async def produce(access: KafkaAccess, topic: str, *records: KafkaRecord) -> None:
@@ -99,6 +110,12 @@ async def eventually(check: Callable[[], object], timeout: float = 30.0) -> None
             return
         await asyncio.sleep(0.2)
     raise AssertionError(f"condition not met within {timeout}s")
+
+
+async def clock_reaches(clock: AcceleratedClock, instant: datetime) -> None:
+    """Wait until the simulated clock reaches ``instant`` (it runs ``speed`` times faster than real time)."""
+    await asyncio.sleep(max((instant - clock.now()).total_seconds(), 0) / clock.speed + 0.01)
+    assert clock.now() >= instant
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -130,3 +147,46 @@ async def namespaced_exchange(stack: Settings, prefix: str) -> AsyncIterator[Top
             finally:
                 await client.close()
             await admin.reconcile()
+
+
+class Inspector:
+    """What the broker knows of a consumer group and of open transactions (confluent-kafka's admin client)."""
+
+    def __init__(self, access: KafkaAccess) -> None:
+        self.client = AdminClient(access.confluent())
+
+    @staticmethod
+    async def _result(future: Any) -> Any:
+        return await asyncio.to_thread(future.result, 30)
+
+    async def assignment(self, group: str) -> dict[str, set[tuple[str, int]]]:
+        """Each member's client id and the partitions it holds."""
+        [(_, described)] = self.client.describe_consumer_groups([group]).items()
+        members = (await self._result(described)).members
+        return {m.client_id: {(tp.topic, tp.partition) for tp in m.assignment.topic_partitions} for m in members}
+
+    async def _ends(self, partitions: list[tuple[str, int]], isolation: IsolationLevel) -> dict[tuple[str, int], int]:
+        request = {ConfluentPartition(t, p): OffsetSpec.latest() for t, p in partitions}
+        futures = self.client.list_offsets(request, isolation_level=isolation)
+        return {(tp.topic, tp.partition): (await self._result(f)).offset for tp, f in futures.items()}
+
+    async def partitions(self, topics: list[str]) -> list[tuple[str, int]]:
+        metadata = await asyncio.to_thread(self.client.list_topics, timeout=30)
+        return [(t, p) for t in topics for p in metadata.topics[t].partitions]
+
+    async def open_transactions(self, topics: list[str]) -> set[tuple[str, int]]:
+        """Partitions whose last stable offset lags their end: a transaction is open on them."""
+        partitions = await self.partitions(topics)
+        stable = await self._ends(partitions, IsolationLevel.READ_COMMITTED)
+        end = await self._ends(partitions, IsolationLevel.READ_UNCOMMITTED)
+        return {tp for tp in partitions if stable[tp] < end[tp]}
+
+    async def caught_up(self, group: str, partitions: set[tuple[str, int]]) -> bool:
+        """The group has committed every record of these partitions (so nothing of theirs is in flight)."""
+        if not partitions:
+            return True
+        request = [ConsumerGroupTopicPartitions(group, [ConfluentPartition(t, p) for t, p in sorted(partitions)])]
+        [(_, future)] = self.client.list_consumer_group_offsets(request).items()
+        committed = {(tp.topic, tp.partition): tp.offset for tp in (await self._result(future)).topic_partitions}
+        end = await self._ends(sorted(partitions), IsolationLevel.READ_UNCOMMITTED)
+        return all(committed[tp] == end[tp] for tp in partitions)

@@ -6,6 +6,7 @@ token at submission that reads that case and hands in its documents, supplements
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -13,9 +14,10 @@ from fastapi import FastAPI, HTTPException, Path, Query
 from pydantic import BaseModel, Field
 
 from base.http import Authenticate, Authenticated, Caller, authenticate_with, forbidden, harden, responses
-from contracts.bureau import Project
+from contracts.bureau import Decision, Project, RefusalGround
+from contracts.coordination import Resolution
 from contracts.departments import BUREAU
-from services.bureau.model import Case, CaseApplication, CaseStateError, IntakeRefused, RequestStatus
+from services.bureau.model import Case, CaseApplication, CaseStateError, CaseStatus, IntakeRefused, RequestStatus
 from services.bureau.service import Bureau, UnknownCase
 
 
@@ -28,18 +30,29 @@ class RequestView(BaseModel):
     committed_days: int
     requested_at: datetime
     due_at: datetime
-    status: str
-    decision: str | None
+    status: RequestStatus
+    decision: Decision | None
     conditions: list[str]
     reasons: list[str]
+    grounds: list[RefusalGround] = Field(description="the statutory grounds of a refusal, if it names any")
     decided_at: datetime | None
     supplements: int
     escalated_at: datetime | None
 
 
+class ConflictView(BaseModel):
+    conflict_id: str
+    stage: int
+    raised_at: datetime
+    resolved_at: datetime | None
+    resolution: Resolution | None
+    conditions: list[str]
+    reasons: list[str]
+
+
 class CaseView(BaseModel):
     case_id: str
-    status: str
+    status: CaseStatus
     stage: int
     agent: str
     project: Project
@@ -51,23 +64,19 @@ class CaseView(BaseModel):
     survey_at: datetime | None
     resubmissions: int
     awaiting_supplement: list[str] = Field(description="requests waiting for the enterprise (补正)")
-    conflicts: list[dict[str, Any]]
+    conflicts: list[ConflictView]
     requests: list[RequestView]
 
     @classmethod
     def of(cls, case: Case) -> CaseView:
         return cls(
-            case_id=case.case_id, status=case.status.value, stage=case.stage, agent=case.agent,
+            case_id=case.case_id, status=case.status, stage=case.stage, agent=case.agent,
             project=case.application.project, submitted_at=case.submitted_at, completed_at=case.completed_at,
             reasons=case.reasons, promised_documents=case.promised_documents, promised_by=case.promised_by,
             survey_at=case.survey_at, resubmissions=case.resubmissions,
             awaiting_supplement=[r.request_id for r in case.requests if r.status is RequestStatus.AWAITING_SUPPLEMENT],
-            conflicts=[{"conflict_id": c.conflict_id, "stage": c.stage, "raised_at": c.raised_at,
-                        "resolved_at": c.resolved_at, "resolution": c.resolution.value if c.resolution else None}
-                       for c in case.conflicts],
-            requests=[RequestView(**{**r.__dict__, "status": r.status.value,
-                                     "decision": r.decision.value if r.decision else None})
-                      for r in case.requests],
+            conflicts=[ConflictView(**asdict(c)) for c in case.conflicts],
+            requests=[RequestView(**asdict(r)) for r in case.requests],
         )
 
 

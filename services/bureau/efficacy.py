@@ -12,10 +12,12 @@ from typing import Any
 import asyncpg
 
 from base.calendar import WorkingDayCalendar
+from contracts.bureau import Decision
+from contracts.coordination import Resolution
 from contracts.departments import DEPARTMENTS
+from contracts.exchange import AgreementOutcome
 from services.bureau.catalogue import ServiceCatalogue
-
-FINAL = ("completed", "rejected", "closed")
+from services.bureau.model import CaseStatus, RequestStatus
 
 
 @dataclass(frozen=True)
@@ -25,8 +27,8 @@ class RequestRow:
     requested_at: datetime
     decided_at: datetime | None
     due_at: datetime
-    decision: str | None
-    status: str
+    decision: Decision | None
+    status: RequestStatus
     supplements: int
     paused_days: float
     reminded: list[float]
@@ -36,7 +38,7 @@ class RequestRow:
 @dataclass(frozen=True)
 class CaseRow:
     case_id: str
-    status: str
+    status: CaseStatus
     submitted_at: datetime
     completed_at: datetime | None
     stage_started: dict[int, datetime]
@@ -49,11 +51,16 @@ class AgreementRow:
     contract_id: str
     provider: str
     consumer: str
-    status: str
+    outcome: AgreementOutcome | None  # None while the provider has not answered
     requested_at: datetime
     decided_at: datetime | None
     reasons: str | None
     escalated: bool
+
+
+@dataclass(frozen=True)
+class ConflictRow:
+    resolution: Resolution | None  # None while the coordination office has not decided
 
 
 def _quantile(values: list[float], q: float) -> float | None:
@@ -72,7 +79,7 @@ def _rate(part: int, whole: int) -> float | None:
 def department_figures(requests: list[RequestRow], calendar: WorkingDayCalendar) -> list[dict[str, Any]]:
     figures = []
     for code in sorted({r.department for r in requests}):
-        mine = [r for r in requests if r.department == code and r.status != "withdrawn"]
+        mine = [r for r in requests if r.department == code and r.status is not RequestStatus.WITHDRAWN]
         decided = [r for r in mine if r.decided_at is not None]
         response = [max(calendar.working_days_between(r.requested_at, r.decided_at) - r.paused_days, 0.0)
                     for r in decided if r.decided_at is not None]
@@ -86,7 +93,7 @@ def department_figures(requests: list[RequestRow], calendar: WorkingDayCalendar)
             "p90_response_working_days": _quantile(response, 0.9),
             "on_time_rate": _rate(sum(1 for r in decided if r.decided_at and r.decided_at <= r.due_at), len(decided)),
             "supplement_rate": _rate(sum(1 for r in mine if r.supplements), len(mine)),
-            "rejection_rate": _rate(sum(1 for r in decided if r.decision == "rejected"), len(decided)),
+            "rejection_rate": _rate(sum(1 for r in decided if r.decision is Decision.REJECTED), len(decided)),
             "reminders": sum(len(r.reminded) for r in mine),
             "escalations": sum(1 for r in mine if r.escalated),
             "response_working_days": [round(x, 2) for x in response],
@@ -111,20 +118,25 @@ def stage_figures(cases: list[CaseRow], catalogue: ServiceCatalogue,
 
 def case_figures(cases: list[CaseRow], catalogue: ServiceCatalogue, calendar: WorkingDayCalendar,
                  now: datetime) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    def working_days(c: CaseRow) -> float:
+        return round(calendar.working_days_between(c.submitted_at, c.completed_at or now), 2)
+
+    def count(status: CaseStatus) -> int:
+        return sum(1 for c in cases if c.status is status)
+
     per_case = [{
-        "case_id": c.case_id, "status": c.status,
-        "working_days": round(calendar.working_days_between(c.submitted_at, c.completed_at or now), 2),
-        "target_days": catalogue.case_target_days, "finished": c.status in FINAL,
+        "case_id": c.case_id, "status": c.status.value, "working_days": working_days(c),
+        "target_days": catalogue.case_target_days, "finished": c.status.ended,
     } for c in cases]
-    completed = [c["working_days"] for c in per_case if c["status"] == "completed"]
+    completed = [working_days(c) for c in cases if c.status is CaseStatus.COMPLETED]
     summary = {
         "total": len(cases),
-        "completed": sum(1 for c in cases if c.status == "completed"),
-        "rejected": sum(1 for c in cases if c.status == "rejected"),
-        "closed": sum(1 for c in cases if c.status == "closed"),
-        "in_progress": sum(1 for c in cases if c.status not in FINAL),
-        "suspended": sum(1 for c in cases if c.status == "suspended"),
-        "held_for_conflict": sum(1 for c in cases if c.status == "held"),
+        "completed": count(CaseStatus.COMPLETED),
+        "rejected": count(CaseStatus.REJECTED),
+        "closed": count(CaseStatus.CLOSED),
+        "in_progress": sum(1 for c in cases if not c.status.ended),
+        "suspended": count(CaseStatus.SUSPENDED),
+        "held_for_conflict": count(CaseStatus.HELD),
         "target_days": catalogue.case_target_days,
         "median_working_days_completed": _quantile(completed, 0.5),
         "p90_working_days_completed": _quantile(completed, 0.9),
@@ -136,23 +148,30 @@ def case_figures(cases: list[CaseRow], catalogue: ServiceCatalogue, calendar: Wo
 def sharing_figures(agreements: list[AgreementRow], calendar: WorkingDayCalendar) -> dict[str, Any]:
     decided = [a for a in agreements if a.decided_at is not None]
     turnaround = [calendar.working_days_between(a.requested_at, a.decided_at) for a in decided if a.decided_at]
+
+    def count(outcome: AgreementOutcome | None) -> int:
+        return sum(1 for a in agreements if a.outcome is outcome)
+
     return {
         "agreement_requests": len(agreements),
-        "approved": sum(1 for a in agreements if a.status == "approved"),
-        "refused": sum(1 for a in agreements if a.status == "rejected"),
-        "revoked": sum(1 for a in agreements if a.status == "revoked"),
-        "pending": sum(1 for a in agreements if a.status == "pending"),
+        "approved": count(AgreementOutcome.APPROVED),
+        "refused": count(AgreementOutcome.REJECTED),
+        "revoked": count(AgreementOutcome.REVOKED),
+        "pending": count(None),
         "escalated": sum(1 for a in agreements if a.escalated),
         "median_turnaround_working_days": _quantile(turnaround, 0.5),
         "refusals": [{"agreement": a.id, "contract": a.contract_id, "consumer": a.consumer, "provider": a.provider,
-                      "reasons": a.reasons} for a in agreements if a.status == "rejected"],
+                      "reasons": a.reasons} for a in agreements if a.outcome is AgreementOutcome.REJECTED],
     }
 
 
 def build_report(cases: list[CaseRow], requests: list[RequestRow], agreements: list[AgreementRow],
-                 conflicts: list[dict[str, Any]], catalogue: ServiceCatalogue, now: datetime) -> dict[str, Any]:
+                 conflicts: list[ConflictRow], catalogue: ServiceCatalogue, now: datetime) -> dict[str, Any]:
     calendar = WorkingDayCalendar()
     summary, per_case = case_figures(cases, catalogue, calendar, now)
+    def resolved(resolution: Resolution) -> int:
+        return sum(1 for c in conflicts if c.resolution is resolution)
+
     report = {
         "generated_at": now.isoformat(),
         "catalogue": catalogue.version,
@@ -162,9 +181,9 @@ def build_report(cases: list[CaseRow], requests: list[RequestRow], agreements: l
         "case_durations": per_case,
         "conflicts": {
             "raised": len(conflicts),
-            "resolved": sum(1 for c in conflicts if c["resolution"]),
-            "proceeded_with_conditions": sum(1 for c in conflicts if c["resolution"] == "proceed_with_conditions"),
-            "refusals_upheld": sum(1 for c in conflicts if c["resolution"] == "uphold_refusal"),
+            "resolved": sum(1 for c in conflicts if c.resolution is not None),
+            "proceeded_with_conditions": resolved(Resolution.PROCEED_WITH_CONDITIONS),
+            "refusals_upheld": resolved(Resolution.UPHOLD_REFUSAL),
         },
         "sharing": sharing_figures(agreements, calendar),
     }
@@ -182,7 +201,7 @@ async def load_report(dsn: str, catalogue: ServiceCatalogue, now: datetime) -> d
     try:
         case_rows = await connection.fetch("SELECT * FROM bureau.cases ORDER BY submitted_at")
         request_rows = await connection.fetch("SELECT * FROM bureau.requests")
-        conflict_rows = await connection.fetch("SELECT * FROM bureau.conflicts")
+        conflict_rows = await connection.fetch("SELECT resolution FROM bureau.conflicts")
         agreement_rows = await connection.fetch("SELECT * FROM gateway.agreement_figures")
     finally:
         await connection.close()
@@ -190,13 +209,15 @@ async def load_report(dsn: str, catalogue: ServiceCatalogue, now: datetime) -> d
     def stamps(raw: str) -> dict[int, datetime]:
         return {int(k): datetime.fromisoformat(v) for k, v in json.loads(raw).items()}
 
-    cases = [CaseRow(r["case_id"], r["status"], r["submitted_at"], r["completed_at"], stamps(r["stage_started"]),
-                     stamps(r["stage_completed"])) for r in case_rows]
+    cases = [CaseRow(r["case_id"], CaseStatus(r["status"]), r["submitted_at"], r["completed_at"],
+                     stamps(r["stage_started"]), stamps(r["stage_completed"])) for r in case_rows]
     requests = [RequestRow(r["department"], r["stage"], r["requested_at"], r["decided_at"], r["due_at"],
-                           r["decision"], r["status"], r["supplements"], r["paused_days"], json.loads(r["reminded"]),
+                           None if r["decision"] is None else Decision(r["decision"]), RequestStatus(r["status"]),
+                           r["supplements"], r["paused_days"], json.loads(r["reminded"]),
                            r["escalated_at"] is not None) for r in request_rows]
-    agreements = [AgreementRow(r["id"], r["contract_id"], r["provider"], r["consumer"], r["status"],
+    agreements = [AgreementRow(r["id"], r["contract_id"], r["provider"], r["consumer"],
+                               None if r["status"] == "pending" else AgreementOutcome(r["status"]),
                                r["requested_at"], r["decided_at"], r["reasons"], r["escalated"])
                   for r in agreement_rows]
-    conflicts = [dict(r) for r in conflict_rows]
+    conflicts = [ConflictRow(None if r["resolution"] is None else Resolution(r["resolution"])) for r in conflict_rows]
     return build_report(cases, requests, agreements, conflicts, catalogue, now)

@@ -36,6 +36,7 @@ from contracts.bureau import (
     OpinionRequested,
     Project,
     Refusal,
+    RefusalGround,
     SiteSurveyArranged,
     StageCompleted,
     SupplementProvided,
@@ -139,6 +140,7 @@ class OpinionRequest:
     decision: Decision | None = None
     conditions: list[str] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
+    grounds: list[RefusalGround] = field(default_factory=list)  # statutory grounds of a refusal
     decided_at: datetime | None = None
     supplements: int = 0
     paused_since: datetime | None = None
@@ -295,8 +297,8 @@ class Case:
             return [ConflictRaised(
                 conflict_id=conflict.conflict_id, case_id=self.case_id, stage=self.stage,
                 project=self.application.project, approving=sorted({r.department for r in approving}),
-                refusals=[Refusal(department=r.department, item_code=r.item_code, reasons=r.reasons)
-                          for r in refused],
+                refusals=[Refusal(department=r.department, item_code=r.item_code, reasons=r.reasons,
+                                  grounds=r.grounds) for r in refused],
                 raised_at=now,
             )]
         if refused:
@@ -314,6 +316,7 @@ class Case:
         decision: Decision,
         conditions: list[str],
         reasons: list[str],
+        grounds: list[RefusalGround],
         now: datetime,
         catalogue: ServiceCatalogue,
         calendar: WorkingDayCalendar,
@@ -323,7 +326,7 @@ class Case:
             raise NotOurRequest(f"{department} answered {request_id}, which is not its request on {self.case_id}")
         if request.status is not RequestStatus.PENDING or self.status.ended:
             return []  # already decided, superseded, or waiting for the enterprise
-        request.decision, request.conditions, request.reasons = decision, conditions, reasons
+        request.decision, request.conditions, request.reasons, request.grounds = decision, conditions, reasons, grounds
         if decision is Decision.SUPPLEMENT_REQUESTED:
             request.status = RequestStatus.AWAITING_SUPPLEMENT
             request.supplements += 1

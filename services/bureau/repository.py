@@ -5,15 +5,15 @@ from __future__ import annotations
 import dataclasses
 import json
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 
-from contracts.bureau import Decision
+from contracts.bureau import Decision, RefusalGround
 from contracts.coordination import Resolution
 from services.bureau.model import Case, CaseApplication, CaseStatus, Conflict, OpinionRequest, RequestStatus
 
-JSON_FIELDS = {"reasons", "documents", "promised_documents", "conditions", "reminded"}
+JSON_FIELDS = {"reasons", "documents", "promised_documents", "conditions", "reminded", "grounds"}
 CASE_COLUMNS = ("case_id", "agent", "catalogue_version", "status", "stage", "submitted_at", "completed_at", "reasons",
                 "documents", "promised_documents", "promised_by", "suspended_at", "survey_at", "resubmissions")
 REQUEST_COLUMNS = tuple(f.name for f in dataclasses.fields(OpinionRequest))
@@ -91,6 +91,7 @@ def _case(row: asyncpg.Record, requests: list[asyncpg.Record], conflicts: list[a
         values = _from_row(r, REQUEST_COLUMNS)
         values["status"] = RequestStatus(values["status"])
         values["decision"] = Decision(values["decision"]) if values["decision"] else None
+        values["grounds"] = [RefusalGround(g) for g in values["grounds"]]
         case.requests.append(OpinionRequest(**values))
     for c in conflicts:
         values = _from_row(c, CONFLICT_COLUMNS)
@@ -106,6 +107,25 @@ async def save(connection: asyncpg.Connection, case: Case, next_check_at: dateti
     await connection.executemany(REQUEST_UPSERT, [[*_to_row(r, REQUEST_COLUMNS), case.case_id] for r in case.requests])
     await connection.executemany(CONFLICT_UPSERT,
                                  [[*_to_row(c, CONFLICT_COLUMNS), case.case_id] for c in case.conflicts])
+
+
+class Cases(Protocol):
+    """Where the bureau's handlers find and keep cases (``PgCases``; the fast tests use an in-memory one)."""
+
+    async def load(self, case_id: str, *, for_update: bool = False) -> Case | None: ...
+
+    async def save(self, case: Case, next_check_at: datetime | None) -> None: ...
+
+
+class PgCases:
+    def __init__(self, connection: asyncpg.Connection) -> None:
+        self.connection = connection
+
+    async def load(self, case_id: str, *, for_update: bool = False) -> Case | None:
+        return await load(self.connection, case_id, for_update=for_update)
+
+    async def save(self, case: Case, next_check_at: datetime | None) -> None:
+        await save(self.connection, case, next_check_at)
 
 
 async def due_for_check(connection: asyncpg.Connection, now: datetime, limit: int = 200) -> list[str]:

@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Protocol
 
 import asyncpg
 
@@ -14,6 +16,7 @@ from base import tokens
 from base.calendar import WorkingDayCalendar
 from base.clock import Clock
 from base.settings import Settings
+from contracts import bureau_v1
 from contracts.base import Event
 from contracts.bureau import OpinionIssued, Project
 from contracts.coordination import ConflictResolved
@@ -21,6 +24,7 @@ from contracts.departments import BUREAU, COORDINATION
 from services.bureau import repository
 from services.bureau.catalogue import ServiceCatalogue, load_catalogue
 from services.bureau.model import Case, CaseApplication, CaseStateError, NotOurRequest
+from services.bureau.repository import Cases, PgCases
 from services.kit.service import Context, DepartmentService
 
 log = logging.getLogger("concord.bureau")
@@ -34,22 +38,43 @@ class UnknownCase(KeyError):
     pass
 
 
+class CaseUnit(Protocol):
+    """What the bureau's handlers work on: the cases, and what they publish (once the unit commits)."""
+
+    cases: Cases
+
+    async def publish(self, event: Event) -> str: ...
+
+
+class PgCaseUnit:
+    def __init__(self, connection: asyncpg.Connection, publish: Callable[[Event], Awaitable[str]]) -> None:
+        self.cases: Cases = PgCases(connection)
+        self._publish = publish
+
+    async def publish(self, event: Event) -> str:
+        return await self._publish(event)
+
+
 class Bureau:
     def __init__(self, settings: Settings, clock: Clock, catalogue: ServiceCatalogue | None = None) -> None:
         self.service = DepartmentService(BUREAU, settings, clock)
         self.catalogue = catalogue or load_catalogue()
         self.calendar = WorkingDayCalendar()
         self.service.handles(OpinionIssued)(self.on_opinion)
+        self.service.handles(bureau_v1.OpinionIssued)(self.on_first_opinion)
         self.service.handles(ConflictResolved)(self.on_resolution)
 
     @property
     def clock(self) -> Clock:
         return self.service.clock
 
-    async def _store(self, connection: asyncpg.Connection, case: Case, events: list[Event]) -> None:
-        await repository.save(connection, case, case.next_check(self.calendar))
+    def _unit(self, connection: asyncpg.Connection) -> CaseUnit:
+        return PgCaseUnit(connection, lambda event: self.service.outbox.add(connection, event))
+
+    async def _store(self, unit: CaseUnit, case: Case, events: list[Event]) -> None:
+        await unit.cases.save(case, case.next_check(self.calendar))
         for event in events:
-            await self.service.outbox.add(connection, event)
+            await unit.publish(event)
 
     async def submit(self, application: CaseApplication) -> tuple[Case, str]:
         """Accept a case: assign the least busy agent, open its first stage, publish what follows. Returns the
@@ -61,7 +86,7 @@ class Bureau:
             ))
             agent = min(AGENTS, key=lambda a: busy.get(a, 0))
             case, events = Case.open(application, agent, self.clock.now(), self.catalogue, self.calendar)
-            await self._store(connection, case, events)
+            await self._store(self._unit(connection), case, events)
             token = tokens.issue(CASE_TOKEN)
             await connection.execute(
                 "INSERT INTO bureau.case_tokens (token_id, case_id, token_salt, token_hash) VALUES ($1, $2, $3, $4)",
@@ -92,11 +117,12 @@ class Bureau:
     async def _change(self, case_id: str, change: Callable[[Case], list[Event]]) -> Case:
         """Apply an enterprise's action to a case, in one transaction with what it publishes."""
         async with self.service.pool.acquire() as connection, connection.transaction():
-            case = await repository.load(connection, case_id, for_update=True)
+            unit = self._unit(connection)
+            case = await unit.cases.load(case_id, for_update=True)
             if case is None:
                 raise UnknownCase(case_id)
             events = change(case)
-            await self._store(connection, case, events)
+            await self._store(unit, case, events)
         self.service.outbox.wake()
         return case
 
@@ -111,29 +137,44 @@ class Bureau:
         return await self._change(
             case_id, lambda c: c.resubmit(project, self.clock.now(), self.catalogue, self.calendar))
 
+    # --- what the departments and the coordination office send -------------------------------------------
+
     async def on_opinion(self, event: OpinionIssued, ctx: Context) -> None:
-        case = await repository.load(ctx.connection, event.case_id, for_update=True)
+        await self.opinion(event, ctx.sender, PgCaseUnit(ctx.connection, ctx.publish), ctx.clock.now())
+
+    async def on_first_opinion(self, event: bureau_v1.OpinionIssued, ctx: Context) -> None:
+        """A department that still speaks the first version of the opinion contract (no statutory grounds)."""
+        await self.on_opinion(event.upgraded(), ctx)
+
+    async def on_resolution(self, event: ConflictResolved, ctx: Context) -> None:
+        await self.resolution(event, ctx.sender, PgCaseUnit(ctx.connection, ctx.publish), ctx.clock.now())
+
+    async def opinion(self, event: OpinionIssued, sender: str, unit: CaseUnit, now: datetime) -> None:
+        """A department's opinion on one of its requests moves the case on; one on a request that is not the
+        sender's, or on no case, changes nothing."""
+        case = await unit.cases.load(event.case_id, for_update=True)
         if case is None:
             log.warning("opinion %s for unknown case %s", event.request_id, event.case_id)
             return
         try:
-            events = case.record_opinion(event.request_id, ctx.sender, event.decision, event.conditions,
-                                         event.reasons, ctx.clock.now(), self.catalogue, self.calendar)
+            events = case.record_opinion(event.request_id, sender, event.decision, event.conditions,
+                                         event.reasons, event.grounds, now, self.catalogue, self.calendar)
         except NotOurRequest as exc:
             log.warning("%s", exc)
             return
-        await self._store(ctx.connection, case, events)
+        await self._store(unit, case, events)
 
-    async def on_resolution(self, event: ConflictResolved, ctx: Context) -> None:
-        if ctx.sender != COORDINATION:
-            log.warning("conflict resolution from %s ignored", ctx.sender)
+    async def resolution(self, event: ConflictResolved, sender: str, unit: CaseUnit, now: datetime) -> None:
+        """The coordination office's decision on a conflict; only the office may send one."""
+        if sender != COORDINATION:
+            log.warning("conflict resolution from %s ignored", sender)
             return
-        case = await repository.load(ctx.connection, event.case_id, for_update=True)
+        case = await unit.cases.load(event.case_id, for_update=True)
         if case is None:
             return
         events = case.resolve_conflict(event.conflict_id, event.resolution, event.conditions, event.reasons,
-                                       ctx.clock.now(), self.catalogue, self.calendar)
-        await self._store(ctx.connection, case, events)
+                                       now, self.catalogue, self.calendar)
+        await self._store(unit, case, events)
 
     async def watch(self, stop: asyncio.Event) -> None:
         """Promises, suspensions, reminders and escalations as the (accelerated) clock moves."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from services.departments import airdefence, devreform, environment, housing, market, planning, water
-from services.departments.desk import Reviewer
+from services.departments.rules import Reviewer
 
 REVIEWERS: dict[str, Reviewer] = {
     r.code: r for r in (devreform.REVIEWER, planning.REVIEWER, environment.REVIEWER, housing.REVIEWER,

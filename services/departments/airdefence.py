@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contracts.bureau import Decision, OpinionRequested
 from contracts.departments import AIRDEFENCE
-from services.departments.desk import CaseFile, Opinion, Pace, Reviewer
+from services.departments.rules import CaseFile, Opinion, Pace, Reviewer
 
 SHELTER_SHARE = 0.05  # a shelter of 5 % of the above-ground floor area (《人民防空法》, local measures)
 FEE_PER_M2_CNY = 2_000  # fee for building the shelter elsewhere (易地建设费)

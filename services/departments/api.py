@@ -4,15 +4,19 @@ operator's reads every desk and changes nothing."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import FastAPI, HTTPException, Path, Query
 from pydantic import BaseModel, Field
 
 from base.http import Authenticate, Authenticated, Caller, authenticate_with, forbidden, harden, responses
-from contracts.bureau import Decision
+from contracts.bureau import Decision, RefusalGround
 from contracts.coordination import Resolution
-from services.departments.desk import CoordinationDesk, Desk, Mode, Opinion, ReviewingDesk, TaskNotOpen
+from services.departments.desk import CoordinationDesk, Desk, ReviewingDesk
+from services.departments.rules import Opinion
+from services.departments.store import Mode
+from services.departments.tasks import TaskNotOpen
 
 Text = Annotated[str, Field(min_length=1, max_length=2000)]
 
@@ -23,6 +27,8 @@ class OfficerDecision(BaseModel):
                           "(proceed_with_conditions, uphold_refusal)")
     conditions: list[Text] = Field(default_factory=list, max_length=50)
     reasons: list[Text] = Field(default_factory=list, max_length=50)
+    grounds: list[RefusalGround] = Field(default_factory=list, max_length=10,
+                                         description="statutory grounds of a refusal (binding on coordination)")
     officer: str = Field(min_length=1, max_length=100)
 
 
@@ -53,7 +59,7 @@ def create_api(desks: dict[str, Desk], identity: Authenticate, max_body_bytes: i
     @api.get("/v1/departments/{code}/tasks", responses=responses(401, 403, 404))
     async def tasks(code: Code, caller: Authenticated,
                     status: Annotated[str | None, Query(max_length=32)] = None) -> list[dict[str, Any]]:
-        return await desk(code, caller, changes=False).tasks(status)
+        return [asdict(task) for task in await desk(code, caller, changes=False).tasks(status)]
 
     @api.get("/v1/departments/{code}/mode", responses=responses(401, 403, 404))
     async def get_mode(code: Code, caller: Authenticated) -> DeskMode:
@@ -72,11 +78,11 @@ def create_api(desks: dict[str, Desk], identity: Authenticate, max_body_bytes: i
             raise HTTPException(422, "a refusal or a supplement request needs reasons")
         try:
             if isinstance(target, CoordinationDesk):
-                await target.decide_by_officer(task_id, Resolution(body.decision), body.conditions, body.reasons,
-                                               body.officer)
+                await target.officer_resolution(task_id, Resolution(body.decision), body.conditions, body.reasons,
+                                                body.officer)
             elif isinstance(target, ReviewingDesk):
-                opinion = Opinion(Decision(body.decision), body.conditions, body.reasons)
-                await target.decide_by_officer(task_id, opinion, body.officer)
+                opinion = Opinion(Decision(body.decision), body.conditions, body.reasons, body.grounds)
+                await target.officer_opinion(task_id, opinion, body.officer)
         except ValueError as wrong:
             raise HTTPException(422, f"not a decision this desk gives: {body.decision}") from wrong
         except TaskNotOpen as missing:

@@ -3,26 +3,22 @@ and takes up what is escalated to it (late opinions, unanswered sharing requests
 
 from __future__ import annotations
 
-from typing import Any
-
+from contracts.bureau import ConflictRaised
 from contracts.coordination import Resolution
-from services.departments.desk import Arbiter, Pace
-
-# A refusal grounded in one of these cannot be overruled by the joint meeting: the law forbids the project.
-BINDING_GROUNDS = ("生态保护红线", "restricted by the industrial structure catalogue", "approval authority",
-                   "exceeds the regulatory plan", "registration is")
+from services.departments.rules import Arbiter, Pace
 
 
-def resolve(conflict: dict[str, Any]) -> tuple[Resolution, list[str], list[str]]:
-    refusals = conflict["refusals"]
-    binding = [reason for refusal in refusals for reason in refusal["reasons"]
-               if any(ground in reason for ground in BINDING_GROUNDS)]
+def resolve(conflict: ConflictRaised) -> tuple[Resolution, list[str], list[str]]:
+    """A refusal on a statutory ground (one the department's rules named) stands: the law forbids the project.
+    Otherwise the approving departments carry the stage, and the refusing ones' concerns become conditions."""
+    binding = [r for r in conflict.refusals if r.binding]
     if binding:
-        return Resolution.UPHOLD_REFUSAL, [], [f"the refusal stands on a binding ground: {reason}"
-                                               for reason in binding]
-    conditions = [f"{r['department']} ({r['item_code']}): {reason}" for r in refusals for reason in r["reasons"]]
+        return Resolution.UPHOLD_REFUSAL, [], [
+            f"the refusal of {r.department} ({r.item_code}) stands on {', '.join(g.value for g in r.grounds)}: "
+            + "; ".join(r.reasons) for r in binding]
+    conditions = [f"{r.department} ({r.item_code}): {reason}" for r in conflict.refusals for reason in r.reasons]
     return Resolution.PROCEED_WITH_CONDITIONS, conditions, [
-        f"approved by {', '.join(conflict['approving'])}; the refusing departments' concerns become conditions"]
+        f"approved by {', '.join(conflict.approving)}; the refusing departments' concerns become conditions"]
 
 
 ARBITER = Arbiter("联席会议办公室 韩梅", Pace(median_days=3.0, spread=0.4), resolve)

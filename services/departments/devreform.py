@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from contracts.bureau import Decision, OpinionRequested
+from contracts.bureau import Decision, OpinionRequested, RefusalGround
 from contracts.departments import DEVREFORM
-from services.departments.desk import CaseFile, Opinion, Pace, Reviewer
+from services.departments.rules import CaseFile, Opinion, Pace, Reviewer
 
 # 《产业结构调整指导目录》: industries whose new capacity is restricted or to be eliminated (by GB/T 4754 code).
 RESTRICTED_INDUSTRIES = {"C3011": "cement clinker", "C3110": "iron smelting", "C2211": "paper pulp from straw"}
@@ -15,11 +15,13 @@ def decide(request: OpinionRequested, file: CaseFile) -> Opinion:
     project = request.project
     if project.industry_code in RESTRICTED_INDUSTRIES:
         return Opinion(Decision.REJECTED, reasons=[
-            f"{RESTRICTED_INDUSTRIES[project.industry_code]} is restricted by the industrial structure catalogue"])
+            f"{RESTRICTED_INDUSTRIES[project.industry_code]} is restricted by the industrial structure catalogue"],
+            grounds=[RefusalGround.RESTRICTED_INDUSTRY])
     registration = file.registration
     if registration is not None and registration.get("status") != "in_business":
         return Opinion(Decision.REJECTED, reasons=[
-            f"the applicant's business registration is {registration.get('status')}: it cannot file a project"])
+            f"the applicant's business registration is {registration.get('status')}: it cannot file a project"],
+            grounds=[RefusalGround.NOT_IN_BUSINESS])
     if project.investment_10k_cny >= LARGE_INVESTMENT_10K_CNY:
         return Opinion(Decision.APPROVED_WITH_CONDITIONS, conditions=[
             "an energy-saving review (节能审查) must be passed before construction starts"])

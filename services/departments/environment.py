@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from contracts.bureau import Decision, OpinionRequested
+from contracts.bureau import Decision, OpinionRequested, RefusalGround
 from contracts.departments import ENVIRONMENT
-from services.departments.desk import CaseFile, Opinion, Pace, Reviewer
+from services.departments.rules import CaseFile, Opinion, Pace, Reviewer
 
 RED_LINE_AREAS = {"滨江湿地保护区"}  # inside the ecological protection red line (生态保护红线)
 HEAVY_INDUSTRIES = ("C26", "C27", "C30", "C31", "C32")  # chemicals, pharmaceuticals, minerals, metals
@@ -15,7 +15,7 @@ def decide(request: OpinionRequested, file: CaseFile) -> Opinion:
     if project.location in RED_LINE_AREAS and project.project_type in ("industrial", "warehouse", "infrastructure"):
         return Opinion(Decision.REJECTED, reasons=[
             f"{project.location} lies inside the ecological protection red line (生态保护红线): "
-            "no industrial construction is permitted"])
+            "no industrial construction is permitted"], grounds=[RefusalGround.ECOLOGICAL_RED_LINE])
     if project.industry_code.startswith(HEAVY_INDUSTRIES):
         return Opinion(Decision.APPROVED_WITH_CONDITIONS, conditions=[
             "emissions must meet the special limits for key regions (特别排放限值)",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from contracts.bureau import Decision, OpinionRequested
 from contracts.departments import HOUSING
-from services.departments.desk import CaseFile, Opinion, Pace, Reviewer
+from services.departments.rules import CaseFile, Opinion, Pace, Reviewer
 
 HIGH_RISE_FLOOR_AREA_M2 = 50_000  # treated as a large public building for fire-protection review
 

@@ -9,7 +9,7 @@ from datetime import date, datetime
 from contracts.bureau import CaseSubmitted, Decision, OpinionRequested
 from contracts.departments import MARKET
 from contracts.market import BusinessRegistration
-from services.departments.desk import CaseFile, Opinion, Pace, Reviewer
+from services.departments.rules import CaseFile, Opinion, Pace, Reviewer
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 

@@ -3,9 +3,9 @@ construction-engineering planning permits, design scheme review, planning verifi
 
 from __future__ import annotations
 
-from contracts.bureau import Decision, OpinionRequested
+from contracts.bureau import Decision, OpinionRequested, RefusalGround
 from contracts.departments import PLANNING
-from services.departments.desk import CaseFile, Opinion, Pace, Reviewer
+from services.departments.rules import CaseFile, Opinion, Pace, Reviewer
 
 MAX_PLOT_RATIO = 3.0  # the district's regulatory plan (控制性详细规划) caps the floor-area ratio
 CONDITIONAL_PLOT_RATIO = 2.5
@@ -18,11 +18,13 @@ def decide(request: OpinionRequested, file: CaseFile) -> Opinion:
     if project.land_area_m2 > MAX_LAND_AREA_M2:
         return Opinion(Decision.REJECTED, reasons=[
             f"site of {project.land_area_m2:,.0f} m² exceeds the district's approval authority "
-            f"({MAX_LAND_AREA_M2:,} m²): apply to the municipal bureau"])
+            f"({MAX_LAND_AREA_M2:,} m²): apply to the municipal bureau"],
+            grounds=[RefusalGround.BEYOND_DISTRICT_AUTHORITY])
     plot_ratio = project.floor_area_m2 / project.land_area_m2 if project.land_area_m2 else float("inf")
     if plot_ratio > MAX_PLOT_RATIO:
         return Opinion(Decision.REJECTED, reasons=[
-            f"floor-area ratio {plot_ratio:.2f} exceeds the regulatory plan's {MAX_PLOT_RATIO}"])
+            f"floor-area ratio {plot_ratio:.2f} exceeds the regulatory plan's {MAX_PLOT_RATIO}"],
+            grounds=[RefusalGround.REGULATORY_PLAN])
     if request.item_code == "NRP-101" and project.project_type == "industrial" \
             and plot_ratio < INDUSTRIAL_MIN_PLOT_RATIO:
         return Opinion(Decision.APPROVED_WITH_CONDITIONS, conditions=[

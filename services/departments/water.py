@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contracts.bureau import Decision, OpinionRequested
 from contracts.departments import WATER
-from services.departments.desk import CaseFile, Opinion, Pace, Reviewer
+from services.departments.rules import CaseFile, Opinion, Pace, Reviewer
 
 LARGE_SITE_M2 = 100_000
 

@@ -1,5 +1,6 @@
-"""A department's service: typed handlers for the contracts it consumes from ``deliver.<dept>``, an inbox
-that makes a redelivered event a no-op, and an outbox relayed to ``ingress.<dept>``."""
+"""A department's service: typed handlers for the contracts it consumes from ``deliver.<dept>`` (received by the
+rules of ``inbox``: a redelivered event is a no-op, a failing one is retried then parked), and an outbox relayed
+to ``ingress.<dept>``."""
 
 from __future__ import annotations
 
@@ -10,33 +11,22 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import asyncpg
-from aiokafka import ConsumerRecord
 from faststream import AckPolicy, FastStream
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.specification import AsyncAPI
-from pydantic import ValidationError
 
 from base.clock import Clock
 from base.outbox import Outbox
 from base.settings import Settings
-from contracts.base import Event, received_view
+from contracts.base import Event
 from contracts.departments import DEPARTMENTS
-from contracts.envelope import (
-    SENDER_HEADER,
-    Envelope,
-    EnvelopeError,
-    Headers,
-    decode,
-    new_traceparent,
-    parse_payload,
-)
+from contracts.envelope import Envelope, Headers, new_traceparent
 from contracts.exchange import EventRejected
+from services.kit.inbox import Handler, PgInbox, Receiver
 
 log = logging.getLogger("concord.kit")
 E = TypeVar("E", bound=Event)
-MAX_ATTEMPTS = 5
-RETRY_BACKOFF_SECONDS = 0.2
 
 
 @dataclass
@@ -54,8 +44,6 @@ class Context:
         """Publish an event once this handler's transaction commits, in the trace of the event handled."""
         return await self.outbox.add(self.connection, event, traceparent=new_traceparent(self.envelope.traceparent))
 
-
-Handler = Callable[[Any, Context], Awaitable[None]]
 
 
 class DepartmentService:
@@ -76,7 +64,7 @@ class DepartmentService:
         self.handlers: dict[tuple[str, int], tuple[type[Event], Handler]] = {}
         self._pool: asyncpg.Pool | None = None
         self._outbox: Outbox | None = None
-        self._attempts: dict[str, int] = {}
+        self.receiver = Receiver(department, self.handlers)
         self.broker.subscriber(
             self.settings.topics.deliver(department), group_id=group or department, auto_offset_reset="earliest",
             isolation_level="read_committed", ack_policy=AckPolicy.NACK_ON_ERROR, batch=True, max_records=200,
@@ -125,60 +113,15 @@ class DepartmentService:
         records = message.raw_message if isinstance(message.raw_message, tuple) else (message.raw_message,)
         settled: list[str] = []
         async with self.pool.acquire() as connection, connection.transaction():
-            for record in records:
-                settled += await self._receive_one(connection, record)
-        for event_id in settled:  # only once the batch is committed: a rolled-back park must count on
-            self._attempts.pop(event_id, None)
-        self.outbox.wake()
+            inbox = PgInbox(connection, self.department)
 
-    async def _receive_one(self, connection: asyncpg.Connection, record: ConsumerRecord[bytes, bytes]) -> list[str]:
-        """Handle one record in the batch's transaction; returns the event ids whose attempts are settled."""
-        sender = (dict(record.headers).get(SENDER_HEADER) or b"").decode("utf-8", "replace").replace("\x00", "")[:64]
-        try:
-            envelope = decode(record.headers, record.key)
-        except EnvelopeError as exc:
-            log.error("%s: unreadable record at %s/%s: %s", self.department, record.partition, record.offset, exc)
-            await self._record(connection, f"unreadable:{record.topic}/{record.partition}/{record.offset}", "",
-                               sender, "unreadable", str(exc))
-            return []
-        entry = self.handlers.get(envelope.contract)
-        if entry is None:
-            return []  # delivered for information; this department keeps nothing of it
-        model, handler = entry
-        try:
-            event = received_view(model).model_validate(parse_payload(record.value))
-        except (ValidationError, ValueError) as exc:
-            await self._record(connection, envelope.id, envelope.type, sender, "unreadable", str(exc)[:2000])
-            return []
-        try:
-            async with connection.transaction():  # a savepoint: this event's changes stand or fall together
-                first = await connection.fetchval(
-                    f"INSERT INTO {self.department}.inbox (event_id, contract, sender, outcome)"
-                    " VALUES ($1, $2, $3, 'handled') ON CONFLICT (event_id) DO NOTHING RETURNING true",
-                    envelope.id, envelope.type, sender,
-                )
-                if not first:
-                    log.info("%s: event %s seen before; nothing to do", self.department, envelope.id)
-                    return []
+            async def dispatch(handler: Handler, event: Event, sender: str, envelope: Envelope) -> None:
                 await handler(event, Context(self.department, sender, envelope, connection, self.clock, self.outbox))
-        except Exception as exc:
-            attempts = self._attempts.get(envelope.id, 0) + 1
-            self._attempts[envelope.id] = attempts
-            if attempts < MAX_ATTEMPTS:
-                log.warning("%s: handling %s failed (attempt %d): %s", self.department, envelope.id, attempts, exc)
-                await asyncio.sleep(RETRY_BACKOFF_SECONDS * attempts)  # a transient fault may pass meanwhile
-                raise  # the batch rolls back and comes again
-            log.exception("%s: parking %s after %d attempts", self.department, envelope.id, attempts)
-            await self._record(connection, envelope.id, envelope.type, sender, "parked", repr(exc)[:2000])
-        return [envelope.id]
 
-    async def _record(self, connection: asyncpg.Connection, event_id: str, contract: str, sender: str,
-                      outcome: str, detail: str) -> None:
-        await connection.execute(
-            f"INSERT INTO {self.department}.inbox (event_id, contract, sender, outcome, detail)"
-            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_id) DO NOTHING",
-            event_id, contract, sender, outcome, detail,
-        )
+            for record in records:
+                settled += await self.receiver.receive(inbox, record, dispatch)
+        self.receiver.settled(settled)
+        self.outbox.wake()
 
     async def connect(self) -> None:
         """The department's store and outbox, without consuming: for command-line entry points."""

@@ -4,7 +4,6 @@ unanswered are reminded and escalated on the working-day clock; history is backf
 
 from __future__ import annotations
 
-import asyncio
 import json
 import random
 from datetime import datetime, timedelta
@@ -16,7 +15,7 @@ from base.clock import AcceleratedClock
 from base.settings import ADMIN, Settings
 from deploy.processes import AppProcesses
 from services.bureau.samples import application
-from tests.tools import Record, Tail, bearer, header
+from tests.tools import Record, Tail, bearer, clock_reaches, header
 
 CONTACT = ["contact_person", "contact_phone"]
 
@@ -189,7 +188,7 @@ async def test_an_expired_agreement_stops_delivery(
         during = await submit_case(stack, 106)
         [seen] = await environment.wait_for(case_submitted(during))
         assert "contact_phone" in payload(seen)
-        await asyncio.sleep((until + timedelta(hours=6) - clock.now()).total_seconds() / clock.speed)
+        await clock_reaches(clock, until + timedelta(hours=6))
         after = await submit_case(stack, 107)
         [seen] = await environment.wait_for(case_submitted(after))
         assert "contact_phone" not in payload(seen)

@@ -59,7 +59,8 @@ def answer(case: Case, decision: Decision = Decision.APPROVED, at: datetime = MO
     for r in [r for r in case.current() if r.status is RequestStatus.PENDING]:
         if only and r.department != only["department"]:
             continue
-        events += case.record_opinion(r.request_id, r.department, decision, [], ["because"], at, CATALOGUE, CALENDAR)
+        events += case.record_opinion(r.request_id, r.department, decision, [], ["because"], [], at, CATALOGUE,
+                                      CALENDAR)
     return events
 
 
@@ -104,7 +105,7 @@ def test_a_supplement_stops_the_departments_clock_until_the_enterprise_hands_it_
     case, _ = opened()
     planning = next(r for r in case.current() if r.department == "planning")
     first_due = planning.due_at
-    case.record_opinion(planning.request_id, "planning", Decision.SUPPLEMENT_REQUESTED, [], ["coordinates"],
+    case.record_opinion(planning.request_id, "planning", Decision.SUPPLEMENT_REQUESTED, [], ["coordinates"], [],
                         MONDAY + timedelta(days=1), CATALOGUE, CALENDAR)
     assert planning.status is RequestStatus.AWAITING_SUPPLEMENT and planning.supplements == 1
     assert answer(case, at=MONDAY + timedelta(days=2), department="devreform") == []  # the stage waits
@@ -207,9 +208,9 @@ def test_opinions_are_taken_once_and_only_from_the_department_asked() -> None:
     case, _ = opened()
     request = next(r for r in case.current() if r.department == "planning")
     with pytest.raises(NotOurRequest):
-        case.record_opinion(request.request_id, "housing", Decision.APPROVED, [], [], MONDAY, CATALOGUE, CALENDAR)
-    case.record_opinion(request.request_id, "planning", Decision.APPROVED, [], [], MONDAY, CATALOGUE, CALENDAR)
-    assert case.record_opinion(request.request_id, "planning", Decision.REJECTED, [], [], MONDAY, CATALOGUE,
+        case.record_opinion(request.request_id, "housing", Decision.APPROVED, [], [], [], MONDAY, CATALOGUE, CALENDAR)
+    case.record_opinion(request.request_id, "planning", Decision.APPROVED, [], [], [], MONDAY, CATALOGUE, CALENDAR)
+    assert case.record_opinion(request.request_id, "planning", Decision.REJECTED, [], [], [], MONDAY, CATALOGUE,
                                CALENDAR) == []
     assert request.decision is Decision.APPROVED
 
@@ -242,8 +243,8 @@ def test_a_promised_document_handed_in_with_a_supplement_keeps_the_promise() -> 
     case, _ = opened(documents=[d for d in complete.documents if d != "勘察报告"], promised_documents=["勘察报告"],
                      promised_by=MONDAY + timedelta(days=5))
     planning = next(r for r in case.current() if r.department == "planning")
-    case.record_opinion(planning.request_id, "planning", Decision.SUPPLEMENT_REQUESTED, [], ["x"], MONDAY, CATALOGUE,
-                        CALENDAR)
+    case.record_opinion(planning.request_id, "planning", Decision.SUPPLEMENT_REQUESTED, [], ["x"], [], MONDAY,
+                        CATALOGUE, CALENDAR)
     case.provide_supplement(["勘察报告", "界址点坐标表"], MONDAY + timedelta(days=1), CALENDAR)
     assert case.promised_documents == []
     assert not [e for e in case.check_time(MONDAY + timedelta(days=6), CALENDAR) if isinstance(e, CaseSuspended)]

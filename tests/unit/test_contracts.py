@@ -2,10 +2,11 @@ from datetime import datetime
 
 import pytest
 
+from contracts import bureau, bureau_v1
 from contracts.base import Event, Sharing, contract, field_sharing, received_view, shared
 from contracts.bureau import CaseSubmitted, OpinionIssued
 from contracts.catalogue import CATALOGUE
-from tests.factories import case_submitted
+from tests.factories import case_submitted, conflict_raised
 
 
 def test_every_field_of_every_contract_has_a_sharing_class() -> None:
@@ -50,3 +51,15 @@ def test_a_consumer_view_accepts_withheld_fields() -> None:
     assert isinstance(view.submitted_at, datetime)
     with pytest.raises(ValueError):
         received_view(CaseSubmitted).model_validate({k: v for k, v in withheld.items() if k != "case_id"})
+
+
+def test_a_first_version_reads_in_its_successors_terms_without_statutory_grounds() -> None:
+    current = conflict_raised(bureau.Refusal(department="environment", item_code="EEB-101", reasons=["红线"],
+                                             grounds=[bureau.RefusalGround.ECOLOGICAL_RED_LINE]))
+    first = bureau_v1.ConflictRaised.model_validate(
+        current.model_dump() | {"refusals": [r.model_dump(exclude={"grounds"}) for r in current.refusals]})
+    upgraded = first.upgraded()
+    assert upgraded.refusals[0].grounds == [] and not upgraded.refusals[0].binding
+    assert upgraded.model_dump(exclude={"refusals"}) == current.model_dump(exclude={"refusals"})
+    assert bureau_v1.ConflictRaised.CONTRACT.key == ("bureau.conflict-raised", 1)
+    assert bureau.ConflictRaised.CONTRACT.key == ("bureau.conflict-raised", 2)

@@ -1,10 +1,11 @@
 """Each department's rules, decided on the project as the request carries it."""
 
-from contracts.bureau import Decision
+from contracts.bureau import Decision, Refusal, RefusalGround
+from contracts.coordination import Resolution
 from services.departments import airdefence, devreform, environment, housing, market, planning
 from services.departments.coordination import resolve
-from services.departments.desk import CaseFile, Opinion, Pace
-from tests.factories import case_submitted, opinion_requested, project
+from services.departments.rules import CaseFile, Opinion, Pace
+from tests.factories import case_submitted, conflict_raised, opinion_requested, project
 
 NO_FILE = CaseFile("G-TEST-1", None, None)
 
@@ -63,14 +64,29 @@ def test_market_regulation_shares_a_registration_whose_representative_id_never_l
     assert schema["legal_representative"]["x-sharing"] == "conditional"
 
 
-def test_the_joint_meeting_upholds_a_refusal_on_binding_grounds_and_otherwise_proceeds_with_conditions() -> None:
-    binding = {"approving": ["planning"], "refusals": [
-        {"department": "environment", "item_code": "EEB-101", "reasons": ["inside the 生态保护红线"]}]}
-    assert resolve(binding)[0] == "uphold_refusal"
-    soft = {"approving": ["planning"], "refusals": [
-        {"department": "water", "item_code": "WAT-101", "reasons": ["the drainage plan is too thin"]}]}
-    resolution, conditions, _ = resolve(soft)
-    assert resolution == "proceed_with_conditions" and "water (WAT-101): the drainage plan is too thin" in conditions
+def test_the_joint_meeting_upholds_a_refusal_on_a_statutory_ground_whatever_its_wording() -> None:
+    binding = Refusal(department="environment", item_code="EEB-101", reasons=["see the attached map"],
+                      grounds=[RefusalGround.ECOLOGICAL_RED_LINE])
+    resolution, conditions, reasons = resolve(conflict_raised(binding))
+    assert resolution is Resolution.UPHOLD_REFUSAL and conditions == []
+    assert "ecological_red_line" in reasons[0]
+
+
+def test_the_joint_meeting_turns_a_judgement_into_conditions_even_when_it_names_the_red_line() -> None:
+    soft = Refusal(department="water", item_code="WAT-101", reasons=["drainage too thin near the 生态保护红线"])
+    resolution, conditions, _ = resolve(conflict_raised(soft))
+    assert resolution is Resolution.PROCEED_WITH_CONDITIONS
+    assert conditions == ["water (WAT-101): drainage too thin near the 生态保护红线"]
+
+
+def test_a_refusal_names_its_statutory_ground_and_a_judgement_names_none() -> None:
+    red_line = environment.decide(opinion_requested(department="environment", item_code="EEB-101", project=project(
+        project_type="industrial", location="滨江湿地保护区")), NO_FILE)
+    assert red_line.grounds == [RefusalGround.ECOLOGICAL_RED_LINE]
+    revoked = devreform.decide(opinion_requested(department="devreform", item_code="DRC-101"),
+                               CaseFile("G-TEST-1", None, {"status": "revoked"}))
+    assert RefusalGround.NOT_IN_BUSINESS in revoked.grounds
+    assert planning_opinion(land_area_m2=50_000, floor_area_m2=60_000, project_type="commercial").grounds == []
 
 
 def test_a_departments_pace_is_reproducible_and_centred_on_its_median() -> None:

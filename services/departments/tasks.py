@@ -1,0 +1,92 @@
+"""A desk's work, as a model: a task and the transitions it may go through. Pure: no I/O.
+
+A task is opened by an event (an opinion request, a conflict to decide, an escalation to note). It is decided
+by the department's rules when its pace says so, or by an officer; it waits while the case is suspended or
+while the enterprise supplements; and a rule that fails parks it with the error, for an officer to see and
+decide, never to be retried in a loop."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class TaskKind(StrEnum):
+    OPINION = "opinion"  # an approval item to give an opinion on
+    CONFLICT = "conflict"  # departments disagree: the coordination office decides
+    ESCALATION = "escalation"  # a deadline passed: noted for the joint meeting, nothing to decide here
+
+
+class TaskStatus(StrEnum):
+    OPEN = "open"
+    ON_HOLD = "on_hold"  # the case is suspended
+    AWAITING_SUPPLEMENT = "awaiting_supplement"  # the enterprise was asked for more (补正)
+    DECIDED = "decided"
+    NOTED = "noted"
+    PARKED = "parked"  # the rules failed on it: an officer decides
+
+
+class TaskNotOpen(KeyError):
+    """No task with this id that may be decided now."""
+
+
+OFFICERS_DECIDE = frozenset({TaskStatus.OPEN, TaskStatus.ON_HOLD, TaskStatus.PARKED})
+
+
+@dataclass(frozen=True)
+class Task:
+    task_id: str
+    kind: TaskKind
+    case_id: str
+    item_code: str
+    payload: dict[str, Any]  # the event that brought the task, as received
+    status: TaskStatus
+    received_at: datetime
+    decide_at: datetime  # when the rules will have an answer (the department's pace)
+    round: int = 1
+    due_at: datetime | None = None
+    decided_at: datetime | None = None
+    decision: str | None = None
+    decided_by: str | None = None
+    error: str | None = None  # why the rules could not decide it (parked)
+
+    @classmethod
+    def opened(cls, task_id: str, kind: TaskKind, case_id: str, item_code: str, payload: dict[str, Any],
+               now: datetime, decide_at: datetime, due_at: datetime | None, suspended: bool) -> Task:
+        status = TaskStatus.ON_HOLD if suspended else TaskStatus.OPEN
+        return cls(task_id, kind, case_id, item_code, payload, status, now, decide_at, due_at=due_at)
+
+    @classmethod
+    def noted(cls, task_id: str, case_id: str, subject: str, payload: dict[str, Any], now: datetime) -> Task:
+        return cls(task_id, TaskKind.ESCALATION, case_id, subject, payload, TaskStatus.NOTED, now, now)
+
+    def due_for_rules(self, now: datetime) -> bool:
+        return self.status is TaskStatus.OPEN and self.decide_at <= now
+
+    def held(self) -> Task:
+        """The case is suspended: an open task waits."""
+        return replace(self, status=TaskStatus.ON_HOLD) if self.status is TaskStatus.OPEN else self
+
+    def resumed(self, now: datetime) -> Task:
+        """The case goes on: a waiting task is open again, decided no earlier than now."""
+        if self.status is not TaskStatus.ON_HOLD:
+            return self
+        return replace(self, status=TaskStatus.OPEN, decide_at=max(self.decide_at, now))
+
+    def decided(self, decision: str, by: str, now: datetime, awaiting_supplement: bool = False) -> Task:
+        if self.status not in OFFICERS_DECIDE:
+            raise TaskNotOpen(self.task_id)
+        status = TaskStatus.AWAITING_SUPPLEMENT if awaiting_supplement else TaskStatus.DECIDED
+        return replace(self, status=status, decision=decision, decided_by=by, decided_at=now, error=None)
+
+    def supplemented(self, due_at: datetime, decide_at: datetime) -> Task:
+        """The enterprise answered: a second round, decided at the department's (shorter) pace."""
+        if self.status is not TaskStatus.AWAITING_SUPPLEMENT:
+            return self
+        return replace(self, status=TaskStatus.OPEN, round=self.round + 1, due_at=due_at, decide_at=decide_at,
+                       decision=None)
+
+    def parked(self, error: str) -> Task:
+        return replace(self, status=TaskStatus.PARKED, error=error[:2000])

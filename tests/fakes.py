@@ -1,0 +1,131 @@
+"""In-memory stand-ins for the small interfaces handlers get their I/O through: a desk's store and unit, the
+bureau's cases and unit, a department's inbox. Each keeps what was written as plain values, and undoes a
+savepoint's writes when its block raises, as PostgreSQL would."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from contracts.base import Event
+from services.bureau.model import Case
+from services.departments.rules import CaseFile
+from services.departments.store import DeskStore, Mode
+from services.departments.tasks import Task, TaskStatus
+from services.kit.inbox import Outcome
+
+
+class Snapshots:
+    """A savepoint over the fields named: their values are restored if the block raises."""
+
+    def __init__(self, *names: str) -> None:
+        self._names = names
+
+    @contextlib.asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[None]:
+        saved = {name: copy.deepcopy(getattr(self, name)) for name in self._names}
+        try:
+            yield
+        except BaseException:
+            for name, value in saved.items():
+                setattr(self, name, value)
+            raise
+
+
+class MemoryDeskStore:
+    def __init__(self, mode: Mode = Mode.RULES) -> None:
+        self.tasks: dict[str, Task] = {}
+        self.files: dict[str, CaseFile] = {}
+        self._mode = mode
+
+    async def task(self, task_id: str, *, for_update: bool = False) -> Task | None:
+        return self.tasks.get(task_id)
+
+    async def add(self, task: Task) -> None:
+        self.tasks.setdefault(task.task_id, task)
+
+    async def save(self, task: Task) -> None:
+        self.tasks[task.task_id] = task
+
+    async def due(self, now: datetime, limit: int) -> list[Task]:
+        due = sorted((t for t in self.tasks.values() if t.due_for_rules(now)), key=lambda t: t.decide_at)
+        return due[:limit]
+
+    async def of_case(self, case_id: str) -> list[Task]:
+        return [t for t in self.tasks.values() if t.case_id == case_id]
+
+    async def listed(self, status: str | None) -> list[Task]:
+        return sorted((t for t in self.tasks.values() if status is None or t.status == TaskStatus(status)),
+                      key=lambda t: t.received_at)
+
+    async def case_file(self, case_id: str) -> CaseFile:
+        return self.files.get(case_id, CaseFile(case_id, None, None))
+
+    async def file_suspension(self, case_id: str, suspended: bool) -> None:
+        self.files[case_id] = replace(await self.case_file(case_id), suspended=suspended)
+
+    async def file_survey(self, case_id: str, survey_at: datetime) -> None:
+        self.files[case_id] = replace(await self.case_file(case_id), survey_at=survey_at)
+
+    async def file_registration(self, case_id: str, registration: dict[str, Any]) -> None:
+        self.files[case_id] = replace(await self.case_file(case_id), registration=registration)
+
+    async def mode(self) -> Mode:
+        return self._mode
+
+    async def set_mode(self, mode: Mode) -> None:
+        self._mode = mode
+
+
+class MemoryDeskUnit(Snapshots):
+    def __init__(self, store: MemoryDeskStore | None = None) -> None:
+        super().__init__("published", "store")
+        self.store: DeskStore = store or MemoryDeskStore()
+        self.published: list[Event] = []
+
+    async def publish(self, event: Event) -> str:
+        self.published.append(event)
+        return f"event-{len(self.published)}"
+
+
+class MemoryCases:
+    def __init__(self, *cases: Case) -> None:
+        self.cases = {c.case_id: copy.deepcopy(c) for c in cases}
+        self.next_checks: dict[str, datetime | None] = {}
+
+    async def load(self, case_id: str, *, for_update: bool = False) -> Case | None:
+        case = self.cases.get(case_id)
+        return copy.deepcopy(case) if case else None
+
+    async def save(self, case: Case, next_check_at: datetime | None) -> None:
+        self.cases[case.case_id] = copy.deepcopy(case)
+        self.next_checks[case.case_id] = next_check_at
+
+
+class MemoryCaseUnit:
+    def __init__(self, *cases: Case) -> None:
+        self.cases = MemoryCases(*cases)
+        self.published: list[Event] = []
+
+    async def publish(self, event: Event) -> str:
+        self.published.append(event)
+        return f"event-{len(self.published)}"
+
+
+class MemoryInbox(Snapshots):
+    def __init__(self) -> None:
+        super().__init__("kept")
+        self.kept: dict[str, tuple[Outcome, str]] = {}
+
+    async def claim(self, event_id: str, contract: str, sender: str) -> bool:
+        if event_id in self.kept:
+            return False
+        self.kept[event_id] = (Outcome.HANDLED, "")
+        return True
+
+    async def keep(self, event_id: str, contract: str, sender: str, outcome: Outcome, detail: str) -> None:
+        self.kept.setdefault(event_id, (outcome, detail))

@@ -1,0 +1,123 @@
+"""How a department receives what the gateway delivers, on an in-memory inbox: once per event, unreadable input
+kept and passed over, a failing handler retried by the batch and then parked, never a stopped stream."""
+
+from typing import Any
+
+import pytest
+from aiokafka import ConsumerRecord
+
+from contracts.base import Event
+from contracts.bureau import OpinionIssued
+from contracts.envelope import SENDER_HEADER, Envelope, KafkaRecord, encode
+from services.kit.inbox import MAX_ATTEMPTS, Dispatch, Handler, Outcome, Receiver
+from tests.factories import case_submitted, opinion_issued
+from tests.fakes import MemoryInbox
+
+
+def delivered(record: KafkaRecord, offset: int = 0, sender: bytes = b"planning") -> ConsumerRecord[bytes, bytes]:
+    return ConsumerRecord("deliver.bureau", 0, offset, 0, 0, record.key, record.value, None, 0, len(record.value),
+                          [*record.headers, (SENDER_HEADER, sender)])
+
+
+class Desk:
+    """Handles opinions; writes what it saw to the inbox's state, so a savepoint's undo shows; fails on demand."""
+
+    def __init__(self, inbox: MemoryInbox, failures: int = 0) -> None:
+        self.inbox = inbox
+        self.failures = failures
+        self.seen: list[tuple[str, str]] = []
+
+    async def handle(self, event: OpinionIssued, sender: str) -> None:
+        self.inbox.kept[f"side-effect:{event.request_id}"] = (Outcome.HANDLED, sender)
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("the database went away")
+        self.seen.append((event.request_id, sender))
+
+
+def receiver() -> Receiver:
+    async def handler(event: Any, context: Any) -> None:
+        raise AssertionError("the tests dispatch to their desk")
+
+    return Receiver("bureau", {OpinionIssued.CONTRACT.key: (OpinionIssued, handler)}, backoff_seconds=0)
+
+
+def dispatch_to(desk: Desk) -> Dispatch:
+    async def dispatch(handler: Handler, event: Event, sender: str, envelope: Envelope) -> None:
+        assert isinstance(event, OpinionIssued)
+        await desk.handle(event, sender)
+
+    return dispatch
+
+
+async def test_an_event_is_handled_once_however_often_it_is_delivered() -> None:
+    inbox = MemoryInbox()
+    desk = Desk(inbox)
+    receive = receiver()
+    record = delivered(encode(opinion_issued(), source="/concord/planning", id="e-1"))
+    assert await receive.receive(inbox, record, dispatch_to(desk)) == ["e-1"]
+    assert await receive.receive(inbox, delivered(encode(opinion_issued(), source="/x", id="e-1"), offset=9),
+                                 dispatch_to(desk)) == []
+    assert desk.seen == [("G-TEST-1/NRP-101/1", "planning")] and inbox.kept["e-1"][0] is Outcome.HANDLED
+
+
+@pytest.mark.parametrize("headers", [
+    [],
+    [("ce_id", b"e-2")],
+    [("ce_specversion", b"1.0"), ("ce_id", b""), ("ce_type", b"\xff\xfe"), ("ce_source", b"/x")],
+])
+async def test_a_record_without_a_readable_envelope_is_kept_as_unreadable_and_passed_over(
+        headers: list[tuple[str, bytes]]) -> None:
+    inbox = MemoryInbox()
+    desk = Desk(inbox)
+    record = ConsumerRecord("deliver.bureau", 3, 41, 0, 0, None, b"{}", None, 0, 2, headers)
+    assert await receiver().receive(inbox, record, dispatch_to(desk)) == []
+    outcome, detail = inbox.kept["unreadable:deliver.bureau/3/41"]
+    assert outcome is Outcome.UNREADABLE and detail and desk.seen == []
+
+
+async def test_a_payload_its_contract_does_not_allow_is_kept_as_unreadable_with_the_reason() -> None:
+    inbox = MemoryInbox()
+    desk = Desk(inbox)
+    good = encode(opinion_issued(), source="/concord/planning", id="e-3")
+    broken = KafkaRecord(good.key, good.value.replace(b'"approved"', b'"maybe"'), good.headers)
+    assert await receiver().receive(inbox, delivered(broken), dispatch_to(desk)) == []
+    outcome, detail = inbox.kept["e-3"]
+    assert outcome is Outcome.UNREADABLE and "decision" in detail and desk.seen == []
+
+
+async def test_a_contract_the_department_does_not_handle_is_passed_over_without_a_trace() -> None:
+    inbox = MemoryInbox()
+    desk = Desk(inbox)
+    record = delivered(encode(case_submitted(), source="/concord/bureau", id="e-4"))
+    assert await receiver().receive(inbox, record, dispatch_to(desk)) == [] and inbox.kept == {}
+
+
+async def test_a_failing_handler_is_retried_by_the_batch_and_its_changes_undone_each_time() -> None:
+    inbox = MemoryInbox()
+    desk = Desk(inbox, failures=2)
+    receive = receiver()
+    record = delivered(encode(opinion_issued(), source="/concord/planning", id="e-5"))
+    for _ in range(2):
+        with pytest.raises(ConnectionError):
+            await receive.receive(inbox, record, dispatch_to(desk))
+        assert inbox.kept == {}  # neither the claim nor the handler's writes survive
+    assert await receive.receive(inbox, record, dispatch_to(desk)) == ["e-5"]
+    assert desk.seen == [("G-TEST-1/NRP-101/1", "planning")]
+
+
+async def test_a_handler_that_keeps_failing_parks_its_event_and_the_stream_goes_on() -> None:
+    inbox = MemoryInbox()
+    desk = Desk(inbox, failures=MAX_ATTEMPTS)
+    receive = receiver()
+    record = delivered(encode(opinion_issued(), source="/concord/planning", id="e-6"))
+    for _ in range(MAX_ATTEMPTS - 1):
+        with pytest.raises(ConnectionError):
+            await receive.receive(inbox, record, dispatch_to(desk))
+    assert await receive.receive(inbox, record, dispatch_to(desk)) == ["e-6"]
+    outcome, detail = inbox.kept["e-6"]
+    assert outcome is Outcome.PARKED and "the database went away" in detail and desk.seen == []
+    receive.settled(["e-6"])
+    next_one = delivered(encode(opinion_issued(request_id="G-TEST-1/NRP-101/2"), source="/x", id="e-7"), offset=1)
+    assert await receive.receive(inbox, next_one, dispatch_to(desk)) == ["e-7"]
+    assert desk.seen == [("G-TEST-1/NRP-101/2", "planning")]
