@@ -269,8 +269,8 @@ class AgreementStore:
         reminders = escalations = 0
         async with self.pool.acquire() as connection, connection.transaction():
             for row in await connection.fetch(
-                "UPDATE gateway.agreements SET reminded_at = $1 WHERE status = 'pending' AND reminded_at IS NULL"
-                " AND remind_at <= $1 RETURNING *", now,
+                "UPDATE gateway.agreements SET reminded_at = $1 WHERE status = $2 AND reminded_at IS NULL"
+                " AND remind_at <= $1 RETURNING *", now, Status.PENDING.value,
             ):
                 a = Agreement.from_row(row)
                 await self.notices.notify(connection, a.provider, AgreementReminder(
@@ -278,8 +278,8 @@ class AgreementStore:
                     requested_at=a.requested_at, due_at=a.due_at))
                 reminders += 1
             for row in await connection.fetch(
-                "UPDATE gateway.agreements SET escalated_at = $1 WHERE status = 'pending' AND escalated_at IS NULL"
-                " AND due_at <= $1 RETURNING *", now,
+                "UPDATE gateway.agreements SET escalated_at = $1 WHERE status = $2 AND escalated_at IS NULL"
+                " AND due_at <= $1 RETURNING *", now, Status.PENDING.value,
             ):
                 a = Agreement.from_row(row)
                 late = round(self.calendar.working_days_between(a.due_at, now), 2)

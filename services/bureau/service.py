@@ -23,7 +23,7 @@ from contracts.coordination import ConflictResolved
 from contracts.departments import BUREAU, COORDINATION
 from services.bureau import repository
 from services.bureau.catalogue import ServiceCatalogue, load_catalogue
-from services.bureau.model import Case, CaseApplication, CaseStateError, NotOurRequest
+from services.bureau.model import Case, CaseApplication, CaseStateError, CaseStatus, NotOurRequest
 from services.bureau.repository import Cases, PgCases
 from services.kit.service import Context, DepartmentService
 
@@ -81,9 +81,8 @@ class Bureau:
         case and the applicant's token for it (shown once; only its salted hash is kept)."""
         async with self.service.pool.acquire() as connection, connection.transaction():
             busy = dict(await connection.fetch(
-                "SELECT agent, count(*) FROM bureau.cases WHERE status NOT IN ('completed', 'rejected', 'closed')"
-                " GROUP BY agent"
-            ))
+                "SELECT agent, count(*) FROM bureau.cases WHERE status <> ALL($1::text[]) GROUP BY agent",
+                [s.value for s in CaseStatus if s.ended]))
             agent = min(AGENTS, key=lambda a: busy.get(a, 0))
             case, events = Case.open(application, agent, self.clock.now(), self.catalogue, self.calendar)
             await self._store(self._unit(connection), case, events)
