@@ -17,6 +17,8 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from base.errors import Explained
+
 
 class KafkaCredentials(BaseModel):
     bootstrap: str
@@ -33,7 +35,7 @@ class Credentials(BaseModel):
     http_token: str
 
 
-class CredentialsMissing(RuntimeError):
+class CredentialsMissing(Explained, RuntimeError):
     """A secret a process needs is not where the settings say; the message says where and how to get it."""
 
 

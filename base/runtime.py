@@ -15,6 +15,11 @@ from rich.console import Console
 if TYPE_CHECKING:
     import httpx
 
+    from base.settings import Settings
+
+TokenOption = typer.Option(None, "--token", envvar="CONCORD_TOKEN",
+                           help="a bearer token (default: the local stack's credentials of the principal acting)")
+
 
 def configure_logging(level: int = logging.INFO) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -41,9 +46,33 @@ def terminal() -> Console:
     return Console(width=None if sys.stdout.isatty() else 140)
 
 
+def api_client(settings: Settings, base_url: str, token: str | None, acting: str | None,
+               timeout: float = 60.0) -> httpx.Client:
+    """An API's client with a bearer token: the one given, else the local stack's credentials of the principal
+    acting (when this host keeps them)."""
+    import httpx
+
+    if token is None and acting is not None and settings.secrets.credentials_file(acting).exists():
+        token = settings.credentials(acting).http_token
+    headers = {"authorization": f"Bearer {token}"} if token else {}
+    return httpx.Client(base_url=base_url, headers=headers, timeout=timeout)
+
+
 def answer(response: httpx.Response) -> Any:
-    """The JSON of an API's answer; an error answer is printed and the command exits 1."""
+    """The JSON of an API's answer; an error answer is printed as one line and the command exits 1."""
     if response.is_error:
-        terminal().print(f"[red]{response.status_code}[/red] {response.text}")
+        terminal().print(f"[red]error:[/red] {response.request.method} {response.request.url.path} answered "
+                         f"{response.status_code}: {problem(response)}", highlight=False, soft_wrap=True)
         raise typer.Exit(1)
     return response.json()
+
+
+def problem(response: httpx.Response) -> str:
+    """What an error answer says: its ``detail`` (FastAPI's error body), else its text."""
+    try:
+        detail = response.json().get("detail")
+    except (ValueError, AttributeError):
+        return response.text[:500]
+    if isinstance(detail, list):  # validation errors: where, and what
+        return "; ".join(f"{'.'.join(str(p) for p in d.get('loc', [])[1:])}: {d.get('msg')}" for d in detail[:5])
+    return str(detail) if detail is not None else response.text[:500]

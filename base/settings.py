@@ -54,11 +54,14 @@ class Settings(BaseSettings):
     max_payload_bytes: int = 1024 * 1024
     router_batch_records: int = 1000
     router_group: str = "gateway.router"
+    ingest_verdict_seconds: float = 5.0  # how long POST /v1/events waits for the router's verdict before a 202
 
-    # The shared simulated clock: a start instant and a speed factor (simulated seconds per real second).
+    # A simulated clock given in the environment (all three, the same in every process), which overrides the one
+    # the stack records (`concord clock set`): simulated time was clock_start at the real epoch second
+    # clock_anchor, and runs clock_speed times faster than real time.
     clock_start: datetime | None = None
-    clock_speed: float = 1.0
-    clock_anchor: float | None = None  # the real epoch second at which simulated time was clock_start
+    clock_speed: float | None = None
+    clock_anchor: float | None = None
 
     # Departments' response times are drawn around each one's median; this scales them all (tests use less).
     response_scale: float = 1.0

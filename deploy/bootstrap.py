@@ -29,6 +29,7 @@ from gateway.housekeeping import keep_house
 from gateway.notices import Notices
 from gateway.registry import RegistryStore
 from gateway.router import Router
+from gateway.verdicts import Verdicts
 from services.bureau.api import create_api as bureau_api
 from services.bureau.service import Bureau
 from services.departments import REVIEWERS
@@ -104,10 +105,12 @@ async def gateway(settings: Settings, clock: Clock, stop: asyncio.Event, instanc
     gc.freeze()
     gc.set_threshold(200_000, 50, 100)
     parts: dict[str, Coroutine[Any, Any, None]] = {"router": Router(settings, enforcement, clock, instance).run(stop)}
+    verdicts = Verdicts(pool, dsn)
     if serve_api:
+        await verdicts.start()
         agreements = AgreementStore(pool, notices, WorkingDayCalendar())
         state = GatewayState(settings, kafka, pool, producer, registry, agreements, enforcement,
-                             CredentialStore(pool), clock)
+                             CredentialStore(pool), clock, verdicts)
         parts |= {
             "api": serve(create_api(state), settings.gateway_host, settings.gateway_port, stop),
             "outbox": until(stop, notices.outbox.run()),
@@ -119,6 +122,7 @@ async def gateway(settings: Settings, clock: Clock, stop: asyncio.Event, instanc
     finally:
         await producer.stop()
         await enforcement.close()
+        await verdicts.close()
         await pool.close()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING
 
 import typer
@@ -12,10 +13,14 @@ from gateway.cli import acls, agreements, audit, check_contracts, credentials, g
 from services.bureau.cli import case, report
 from services.cli import tasks
 
-app = typer.Typer(help="Concord: an event exchange between government departments.", no_args_is_help=True)
+app = typer.Typer(help="Concord: an event exchange between government departments.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
 stack = typer.Typer(help="The local stack: Apache Kafka and PostgreSQL as plain processes.", no_args_is_help=True)
 service = typer.Typer(help="Department services.", no_args_is_help=True)
+clock = typer.Typer(help="The stack's one clock: real time, or simulated time running N times faster.",
+                    no_args_is_help=True)
 app.add_typer(stack, name="stack")
+app.add_typer(clock, name="clock")
 app.add_typer(topics, name="topics")
 app.add_typer(gateway, name="gateway")
 app.add_typer(service, name="service")
@@ -32,6 +37,8 @@ contracts_cli.command("publish")(publish_contracts)
 console = terminal()
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from base.settings import Settings
     from deploy.stack import Stack
 
@@ -86,16 +93,68 @@ def service_run(departments: list[str] = typer.Argument(
 
 
 @stack.command("up")
-def stack_up() -> None:
+def stack_up(clock_speed: float = typer.Option(
+        None, help="also set the stack's clock to N times real time (as `concord clock set --speed N`)")) -> None:
     """Start Kafka and PostgreSQL (idempotent); returns once both answer and migrations are applied."""
-    from deploy.stack import StackError
+    _stack().up()
+    if clock_speed is not None:
+        clock_set(clock_speed, None)
+    stack_status()
+
+
+@clock.command("set")
+def clock_set(
+    speed: float = typer.Option(..., help="simulated seconds per real second (1: real time; 100000: a working "
+                                          "day in about a third of a real second)"),
+    start: str | None = typer.Option(None, help="simulated time now, with its zone, e.g. 2026-03-02T09:00:00+08:00 "
+                                         "(default: go on from the clock's present time)"),
+) -> None:
+    """Set the stack's clock; every process and command on the stack follows it within a second."""
+    from datetime import datetime
+
+    from base.clock import ClockMisconfigured, record
 
     try:
-        _stack().up()
-    except StackError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from exc
-    stack_status()
+        begins = datetime.fromisoformat(start) if start else None
+    except ValueError as exc:
+        raise ClockMisconfigured(f"--start {start!r} is not an ISO 8601 time, e.g. 2026-03-02T09:00:00+08:00") \
+            from exc
+    setting = record(_settings(), speed, begins)
+    console.print(f"clock: {setting.speed:,g}× real time, simulated now {_beijing(setting.start)}")
+
+
+@clock.command("show")
+def clock_show() -> None:
+    """The clock the stack's processes and commands run on, and its present time."""
+    from base.clock import StackClock, clock_from, recorded
+
+    s = _settings()
+    current = clock_from(s)
+    if not isinstance(current, StackClock):
+        console.print(f"clock from the environment (CONCORD_CLOCK_*): {s.clock_speed:,g}× real time, "
+                      f"now {_beijing(current.now())}")
+        return
+    setting = recorded(s)
+    source = f"{setting.speed:,g}× real time (recorded in {current.path})" if setting else "real time"
+    console.print(f"clock: {source}, now {_beijing(current.now())}")
+
+
+@clock.command("real")
+def clock_real() -> None:
+    """Back to real time for the whole stack (simulated time that ran ahead does not come back)."""
+    from base.clock import StackClock, forget
+
+    s = _settings()
+    ahead = StackClock(s).now()
+    forget(s)
+    console.print(f"clock: real time, now {_beijing(StackClock(s).now())} (the simulated clock had reached "
+                  f"{_beijing(ahead)})")
+
+
+def _beijing(moment: datetime) -> str:
+    from base.calendar import CHINA
+
+    return moment.astimezone(CHINA).isoformat(timespec="seconds")
 
 
 @stack.command("down")
@@ -155,15 +214,37 @@ def demo(
 ) -> None:
     """The main job: start everything, run cases of the agency service end to end, print the results."""
     from deploy.demo import run_demo
-    from deploy.stack import StackError
 
+    raise typer.Exit(run_demo(_settings(), cases, timeout, seed))
+
+
+@app.callback()
+def root(debug: bool = typer.Option(False, "--debug", help="on an error, show its traceback")) -> None:
+    """Concord: an event exchange between government departments."""
+    global DEBUG
+    DEBUG = debug
+
+
+DEBUG = False
+
+
+def main() -> None:
+    """The `concord` command: an error ends it with one line saying what to do, and exit status 1 (usage errors
+    are told by the command line itself, with status 2)."""
     try:
-        code = run_demo(_settings(), cases, timeout, seed)
-    except StackError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from exc
-    raise typer.Exit(code)
+        app()
+    except Exception as error:
+        if DEBUG:
+            raise
+        from deploy.errors import explain
+
+        try:
+            line = explain(error, _settings())
+        except Exception:  # the settings themselves may be what is wrong
+            line = f"{type(error).__name__}: {error}"
+        console.print(f"[red]error:[/red] {line}", highlight=False, soft_wrap=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":
-    app()
+    main()

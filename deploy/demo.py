@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 
 import asyncpg
 import httpx
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from base.calendar import WorkingDayCalendar
-from base.clock import AcceleratedClock
+from base.clock import StackClock, record
 from base.runtime import terminal
 from base.settings import REPORTER, Settings
 from contracts.departments import BUREAU
@@ -33,7 +33,7 @@ async def clock_start(settings: Settings) -> datetime:
             "SELECT max(greatest(submitted_at, completed_at)) FROM bureau.cases")
     finally:
         await connection.close()
-    now = datetime.now(UTC)
+    now = StackClock(settings).now()  # the stack's clock, where an earlier run may have left it
     return max(now, latest) if latest else now
 
 
@@ -76,14 +76,12 @@ def arrange_sharing(settings: Settings) -> None:
 def run_demo(settings: Settings, count: int, timeout: float, seed: int) -> int:
     with console.status("starting Kafka and PostgreSQL"):
         ready(settings)
-    clock = AcceleratedClock(asyncio.run(clock_start(settings)), SPEED)
-    env = {"CONCORD_CLOCK_START": clock.start.isoformat(), "CONCORD_CLOCK_SPEED": str(SPEED),
-           "CONCORD_CLOCK_ANCHOR": repr(clock.anchor)}
+    clock = record(settings, SPEED, asyncio.run(clock_start(settings))).clock()  # the stack's, for every process
     calendar = WorkingDayCalendar()
     enterprises = Enterprises(seed, calendar)
     base = f"http://{settings.bureau_host}:{settings.bureau_port}"
     front_desk = {"authorization": f"Bearer {settings.credentials(BUREAU).http_token}"}
-    with AppProcesses(settings, env) as apps, httpx.Client(base_url=base, headers=front_desk, timeout=30.0) as bureau:
+    with AppProcesses(settings, {}) as apps, httpx.Client(base_url=base, headers=front_desk, timeout=30.0) as bureau:
         apps.start_exchange()
         apps.wait_ready()
         console.print(f"gateway, bureau and departments up on a clock {SPEED:,.0f}× real time "
@@ -111,7 +109,8 @@ def run_demo(settings: Settings, count: int, timeout: float, seed: int) -> int:
                     progress.update(submitting, completed=len(enterprises.plans))
                 pending = [c for c in enterprises.plans if c not in finished]
                 for chunk in range(0, len(pending), 50):
-                    for view in bureau.get("/v1/cases", params={"ids": pending[chunk:chunk + 50]}).json():
+                    page = bureau.get("/v1/cases", params={"ids": pending[chunk:chunk + 50]}).json()
+                    for view in page["cases"]:
                         if enterprises.finished(view):
                             finished[view["case_id"]] = view
                         else:
@@ -130,5 +129,7 @@ def run_demo(settings: Settings, count: int, timeout: float, seed: int) -> int:
     console.print(f"report page: {page}; {wall:.0f} s of wall time for "
                   f"{calendar.working_days_between(first, clock.now()):.0f} working days of the district")
     console.print("this run: " + ", ".join(f"{n} {s}" for s, n in outcomes.items()))
+    console.print(f"the stack's clock stays at {SPEED:,.0f}× real time for the commands that follow "
+                  "(`concord clock real` goes back to real time)")
     console.print(f"cases completed: {len(finished)}/{count}")
     return 0 if len(finished) == count else 1

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from base.credentials import write_secret
+from base.errors import Explained
 from base.kafka import KafkaAccess
 from base.settings import ADMIN, Settings
 from contracts.topics import Topics
@@ -38,7 +39,7 @@ KAFKA_DIR = Path(__file__).parent / "kafka"
 MAIN_CLASS = "kafka.Kafka"
 
 
-class StackError(RuntimeError):
+class StackError(Explained, RuntimeError):
     """A problem the user must fix, said in one line."""
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
@@ -34,7 +35,7 @@ from gateway.credentials import CredentialStore
 from gateway.enforcement import Enforcement
 from gateway.ingest import from_structured
 from gateway.registry import Refusal, RegistrationRefused, RegistryStore
-from gateway.routing import IngressRecord, route
+from gateway.verdicts import Outcome, Verdict, Verdicts, verdict_at, verdicts_of
 
 ContractId = Annotated[str, Path(max_length=128, pattern=CONTRACT_ID_PATTERN)]
 AgreementId = Annotated[str, Path(max_length=64, pattern=r"^AGR-[A-Z0-9]+$")]
@@ -53,6 +54,7 @@ class GatewayState:
     enforcement: Enforcement
     credentials: CredentialStore
     clock: Clock
+    verdicts: Verdicts
 
 
 class NewVersion(BaseModel):
@@ -95,6 +97,14 @@ def create_api(state: GatewayState) -> FastAPI:
         if department not in (None, own):
             raise forbidden(f"{own} may read only what concerns itself, not {department}")
         return own
+
+    def sender_for(caller: Caller, department: str | None) -> str:
+        """Whose events a reader asks about: a department its own; the operator names one."""
+        if caller.operator and department is None:
+            raise HTTPException(422, "the operator names the sending department: ?department=<code>")
+        sender = reading_for(caller, department)
+        assert sender is not None
+        return sender
 
     async def agreement_for(agreement_id: str, caller: Caller) -> Agreement:
         agreement = await state.agreements.get(agreement_id)
@@ -175,11 +185,13 @@ def create_api(state: GatewayState) -> FastAPI:
         return body
 
     # --- events over HTTP ---------------------------------------------------------------------------
-    @api.post("/v1/events", status_code=202, responses=responses(401, 403, 413, 422))
+    @api.post("/v1/events", status_code=200, responses=responses(401, 403, 413, 422) | {
+        202: {"description": "not decided within the wait: the verdict comes at the status URL"}})
     async def ingest(request: Request, caller: Authenticated,
                      traceparent: Annotated[str | None, Header(max_length=128)] = None) -> JSONResponse:
-        """A structured CloudEvent (JSON). It lands on the caller's ingress topic, where the router checks
-        it like any event; the answer already says whether it passes those checks."""
+        """A structured CloudEvent (JSON). It lands on the caller's ingress topic, where the router checks it like
+        any event; the answer is the router's verdict: 200 routed (to whom), 422 refused (why, and where the
+        original is kept), or, if the router has not decided within a few seconds, 202 with a status URL."""
         department = acting(caller)
         ingested = from_structured(await request.body(), traceparent)
         topic = state.settings.topics.ingress(department)
@@ -187,21 +199,57 @@ def create_api(state: GatewayState) -> FastAPI:
             sent = await state.producer.send_and_wait(topic, ingested.record.value, key=ingested.record.key,
                                                       headers=ingested.record.headers)
         except KafkaError as exc:
-            raise HTTPException(422, f"the broker refused the event: {type(exc).__name__}") from exc
-        await state.enforcement.refresh()
-        preview = route(
-            IngressRecord(topic, sent.partition, sent.offset, ingested.record.key, ingested.record.value,
-                          ingested.record.headers, department),
-            state.enforcement.registry, state.enforcement.sharing, state.clock.now(),
-            state.settings.max_payload_bytes, state.settings.topics,
-        )
-        where = {"topic": topic, "partition": sent.partition, "offset": sent.offset}
-        if preview.rejection is not None:
-            return JSONResponse({"event_id": ingested.event_id, "accepted": False,
-                                 "reason": preview.rejection.reason.value, "detail": preview.rejection.detail,
-                                 "deadletter": state.settings.topics.deadletter(department), **where},
-                                status_code=422)
-        return JSONResponse({"event_id": ingested.event_id, "accepted": True, **where}, status_code=202)
+            raise HTTPException(503, f"the broker did not take the event ({type(exc).__name__}); send it again") \
+                from exc
+        verdict = await state.verdicts.wait(topic, sent.partition, sent.offset, state.settings.ingest_verdict_seconds)
+        status_url = f"/v1/events/{quote(ingested.event_id, safe='')}" if ingested.event_id \
+            else f"/v1/ingress/{sent.partition}/{sent.offset}"
+        where = {"event_id": ingested.event_id, "topic": topic, "partition": sent.partition, "offset": sent.offset,
+                 "status_url": status_url}
+        if verdict is None:
+            return JSONResponse({"outcome": Outcome.PENDING.value, **where}, status_code=202,
+                                headers={"location": status_url})
+        return verdict_answer(verdict, department, where, ingested.problem)
+
+    def verdict_answer(verdict: Verdict, sender: str, where: dict[str, Any], problem: str | None = None
+                       ) -> JSONResponse:
+        if verdict.outcome is Outcome.ROUTED:
+            return JSONResponse({"outcome": verdict.outcome.value, "delivered_to": list(verdict.delivered_to),
+                                 **where}, status_code=200)
+        return JSONResponse({"outcome": verdict.outcome.value, "reason": verdict.reason,
+                             "detail": problem or verdict.detail,  # the body's own fault, in its terms
+                             "deadletter": state.settings.topics.deadletter(sender), **where}, status_code=422)
+
+    @api.get("/v1/events/{event_id}", responses=responses(401, 403, 404))
+    async def event_verdicts(event_id: Annotated[str, Path(max_length=300)], caller: Authenticated,
+                             department: DepartmentCode = None) -> dict[str, Any]:
+        """The router's verdicts on every copy of an event the caller sent with this id (the operator: the
+        ``department``'s), in the order they came: the first routed, a later copy refused as a duplicate."""
+        sender = sender_for(caller, department)
+        async with state.pool.acquire() as connection:
+            found = await verdicts_of(connection, sender, event_id)
+        if not found:
+            raise HTTPException(404, f"no verdict on an event {event_id!r} from {sender} (yet): the router may be "
+                                     "behind; ask again")
+        return {"event_id": event_id, "sender": sender, "copies": [
+            {"outcome": v.outcome.value, "partition": v.partition, "offset": v.offset, "reason": v.reason,
+             "detail": v.detail, "delivered_to": list(v.delivered_to)} for v in found]}
+
+    @api.get("/v1/ingress/{partition}/{offset}", responses=responses(401, 403))
+    async def ingress_verdict(partition: Annotated[int, Path(ge=0, le=10_000)],
+                              offset: Annotated[int, Path(ge=0)], caller: Authenticated,
+                              department: DepartmentCode = None) -> JSONResponse:
+        """The router's verdict on the record at this position of the caller's ingress topic (an event sent
+        without an id is found this way)."""
+        sender = sender_for(caller, department)
+        topic = state.settings.topics.ingress(sender)
+        async with state.pool.acquire() as connection:
+            verdict = await verdict_at(connection, topic, partition, offset)
+        where = {"event_id": verdict.event_id if verdict else None, "topic": topic, "partition": partition,
+                 "offset": offset}
+        if verdict is None:
+            return JSONResponse({"outcome": Outcome.PENDING.value, **where}, status_code=200)
+        return verdict_answer(verdict, sender, where)
 
     @api.get("/v1/rejections", responses=responses(401, 403))
     async def rejections(caller: Authenticated, department: DepartmentCode = None,

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 import typer
 from rich.table import Table
 
-from base.runtime import answer, terminal
-from contracts.departments import GATEWAY, OPERATOR
+from base.runtime import TokenOption, answer, api_client, terminal
+from contracts.departments import DEPARTMENTS, GATEWAY, OPERATOR, PRINCIPALS
 
 if TYPE_CHECKING:  # the commands import what they use when they run: `concord --help` stays quick
     import httpx
@@ -28,8 +28,20 @@ agreements = typer.Typer(help="Sharing agreements (through the gateway's HTTP AP
 audit = typer.Typer(help="The exchange's audit log.", no_args_is_help=True)
 console = terminal()
 
-TokenOption = typer.Option(None, "--token", envvar="CONCORD_TOKEN",
-                           help="a bearer token (default: the local stack's credentials of the principal acting)")
+
+
+def principal_code(value: str) -> str:
+    """A principal's code, checked before anything connects: a wrong one is told the valid ones."""
+    if value not in PRINCIPALS:
+        raise typer.BadParameter(f"no principal {value!r}; one of: {', '.join(PRINCIPALS)}")
+    return value
+
+
+def department_code(value: str) -> str:
+    if value not in DEPARTMENTS:
+        raise typer.BadParameter(f"no department {value!r}; one of: {', '.join(sorted(DEPARTMENTS))}")
+    return value
+
 
 
 @topics.command("ensure")
@@ -50,12 +62,13 @@ def ensure() -> None:
 
 
 @credentials.command("issue")
-def issue(principal: str = typer.Argument(..., help="a department's code, gateway or operator"),
+def issue(principal: str = typer.Argument(..., help="a department's code, gateway or operator",
+                                          parser=principal_code),
           save: bool = typer.Option(False, help="also keep them in the secrets folder for this host's processes")
           ) -> None:
     """New credentials for a principal, printed once as JSON (the exchange keeps only salted hashes). Those it
     already holds keep working until revoked: issue, switch the clients, then revoke the old ones."""
-    from gateway.provisioning import UnknownPrincipal, provisioner
+    from gateway.provisioning import provisioner
 
     s = _settings()
 
@@ -66,36 +79,28 @@ def issue(principal: str = typer.Argument(..., help="a department's code, gatewa
             s.secrets.save_credentials(issued)
         return issued.model_dump_json(indent=2)
 
-    try:
-        print(asyncio.run(create()))
-    except UnknownPrincipal as unknown:
-        console.print(f"[red]error:[/red] {unknown}")
-        raise typer.Exit(2) from unknown
+    print(asyncio.run(create()))
 
 
 @credentials.command("revoke")
-def revoke_credentials(principal: str,
+def revoke_credentials(principal: str = typer.Argument(..., parser=principal_code),
                        ids: list[str] = typer.Option(None, "--id", help="only this credential (repeat for several)")
                        ) -> None:
     """Revoke a principal's credentials (all, or those named): they fail at once, on the broker (no new
     connection, and no request on an open one) and on every API."""
-    from gateway.provisioning import UnknownPrincipal, provisioner
+    from gateway.provisioning import provisioner
 
     async def act() -> list[str]:
         async with provisioner(_settings()) as admin:
             return [r.id for r in await admin.revoke(principal, ids or None)]
 
-    try:
-        revoked = asyncio.run(act())
-    except UnknownPrincipal as unknown:
-        console.print(f"[red]error:[/red] {unknown}")
-        raise typer.Exit(2) from unknown
+    revoked = asyncio.run(act())
     console.print(f"{principal}: revoked {', '.join(revoked)}" if revoked
                   else f"{principal}: nothing in force to revoke")
 
 
 @credentials.command("list")
-def list_credentials(principal: str = typer.Argument(None)) -> None:
+def list_credentials(principal: str = typer.Argument(None, parser=principal_code)) -> None:
     """Who holds which credentials (never a secret)."""
     import asyncpg
 
@@ -117,7 +122,7 @@ def list_credentials(principal: str = typer.Argument(None)) -> None:
 
 
 @acls.command("list")
-def list_acls(principal: str = typer.Argument(None)) -> None:
+def list_acls(principal: str = typer.Argument(None, parser=principal_code)) -> None:
     """The ACLs the broker holds, and whether they are those the departments, contracts and credentials call for."""
     from gateway.acls import Acl, namespace_of, planned
     from gateway.provisioning import provisioner
@@ -150,15 +155,9 @@ def _settings() -> Settings:
 
 
 def _api(token: str | None, acting: str | None = None) -> httpx.Client:
-    """The gateway's API with a bearer token: the one given, else the local stack's credentials of the principal
-    acting (when this host keeps them)."""
-    import httpx
-
+    """The gateway's API with the token given, else the local stack's credentials of the principal acting."""
     s = _settings()
-    if token is None and acting is not None and s.secrets.credentials_file(acting).exists():
-        token = s.credentials(acting).http_token
-    headers = {"authorization": f"Bearer {token}"} if token else {}
-    return httpx.Client(base_url=s.gateway_address, headers=headers, timeout=60.0)
+    return api_client(s, s.gateway_address, token, acting)
 
 
 @agreements.command("request")
@@ -177,7 +176,7 @@ def request(
 
 
 @agreements.command("list")
-def list_agreements(department: str = typer.Option(None), token: str = TokenOption) -> None:
+def list_agreements(department: str = typer.Option(None, parser=department_code), token: str = TokenOption) -> None:
     """Agreements, as consumer or provider of a department (the operator's view unless a token says otherwise)."""
     with _api(token, OPERATOR) as api:
         rows = answer(api.get("/v1/agreements", params={"department": department} if department else {}))

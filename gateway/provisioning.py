@@ -28,6 +28,7 @@ from confluent_kafka.admin import (
 
 from base import tokens
 from base.credentials import Credentials, KafkaCredentials
+from base.errors import Explained
 from base.kafka import SCRAM, KafkaAccess
 from base.settings import ADMIN, Settings
 from contracts.departments import PRINCIPALS
@@ -41,7 +42,7 @@ TIMEOUT = 30.0
 PROVISIONING_LOCK = 7_310_003  # one admin change at a time (deploy.migrate holds 7_310_001, the audit 7_310_002)
 
 
-class UnknownPrincipal(ValueError):
+class UnknownPrincipal(Explained, ValueError):
     def __init__(self, principal: str) -> None:
         super().__init__(f"no principal {principal!r}; principals: {', '.join(PRINCIPALS)}")
 

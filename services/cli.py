@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import typer
 from rich.table import Table
 
-from base.runtime import answer, terminal
+from base.runtime import TokenOption, answer, api_client, terminal
 
 if TYPE_CHECKING:
     import httpx
@@ -19,36 +19,38 @@ tasks = typer.Typer(help="A department's desk: its tasks, decided by officers (h
 console = terminal()
 
 
-TokenOption = typer.Option(None, "--token", envvar="CONCORD_TOKEN",
-                           help="a bearer token (default: the local stack's credentials of the department)")
-
-
 def _desks(token: str | None, acting: str) -> httpx.Client:
-    """The desks' API with a bearer token: the one given, else the local stack's credentials of ``acting``."""
-    import httpx
-
+    """The desks' API with the token given, else the local stack's credentials of the department acting."""
     from base.settings import Settings
 
     s = Settings.from_environment()
-    if token is None and s.secrets.credentials_file(acting).exists():
-        token = s.credentials(acting).http_token
-    headers = {"authorization": f"Bearer {token}"} if token else {}
-    return httpx.Client(base_url=f"http://{s.departments_host}:{s.departments_port}", headers=headers, timeout=30.0)
+    return api_client(s, f"http://{s.departments_host}:{s.departments_port}", token, acting)
 
 
 @tasks.command("list")
 def list_tasks(department: str, status: str = typer.Option("open", help="open, on_hold, awaiting_supplement, "
                                                                          "parked, decided, noted, or all"),
                token: str = TokenOption) -> None:
-    """A department's tasks."""
+    """A department's tasks (times in Beijing time)."""
     with _desks(token, department) as api:
         rows = answer(api.get(f"/v1/departments/{department}/tasks",
                                params={} if status == "all" else {"status": status}))
-    table = Table("task", "case", "item", "status", "decide by rules at", "due", "why parked")
+        human = answer(api.get(f"/v1/departments/{department}/mode"))["mode"] == "human"
+    # In human mode the officers decide; the department's pace only says when its rules would have.
+    table = Table("task", "case", "item", "status", "rules would decide" if human else "rules decide at", "due",
+                  "why parked", title=f"{department}: {'officers decide' if human else 'its rules decide'}")
     for t in rows:
-        table.add_row(t["task_id"], t["case_id"], t["item_code"], t["status"], str(t["decide_at"])[:16],
-                      str(t["due_at"] or "")[:16], t["error"] or "")
+        table.add_row(t["task_id"], t["case_id"], t["item_code"], t["status"], _beijing(t["decide_at"]),
+                      _beijing(t["due_at"]), t["error"] or "")
     console.print(table)
+
+
+def _beijing(moment: str | None) -> str:
+    from datetime import datetime
+
+    from base.calendar import CHINA
+
+    return datetime.fromisoformat(moment).astimezone(CHINA).strftime("%Y-%m-%d %H:%M") if moment else ""
 
 
 @tasks.command("decide")

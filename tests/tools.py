@@ -190,3 +190,15 @@ class Inspector:
         committed = {(tp.topic, tp.partition): tp.offset for tp in (await self._result(future)).topic_partitions}
         end = await self._ends(sorted(partitions), IsolationLevel.READ_UNCOMMITTED)
         return all(committed[tp] == end[tp] for tp in partitions)
+
+
+async def concord(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> tuple[int, str]:
+    """Run a `concord` command as a user would; its exit status and what it printed (both streams)."""
+    import os
+    import sys
+
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "deploy.cli", *args, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT, env={**os.environ, "COLUMNS": "200", **(env or {})})
+    out, _ = await asyncio.wait_for(process.communicate(), timeout)
+    return process.returncode or 0, out.decode()

@@ -14,6 +14,7 @@ from typing import Any
 GENESIS = "0" * 64  # the prev_hash of the first row
 TABLE = "gateway.audit_log"
 POSITIONS = "gateway.audit_position"
+AUDIT_CHANNEL = "gateway_audit"  # NOTIFY'd by the keeper with each batch it appends (gateway.verdicts listens)
 INT4 = range(-(2**31), 2**31)
 
 

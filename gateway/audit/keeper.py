@@ -17,7 +17,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from base.settings import Settings
 from contracts.departments import GATEWAY
-from gateway.audit.chain import GENESIS, POSITIONS, TABLE, ChainRow, Indexed, canonical, link
+from gateway.audit.chain import AUDIT_CHANNEL, GENESIS, POSITIONS, TABLE, ChainRow, Indexed, canonical, link
 from gateway.audit.entry import AuditAction, AuditEntry
 
 log = logging.getLogger("concord.audit")
@@ -183,6 +183,7 @@ class AuditKeeper:
                 " SET next_offset = EXCLUDED.next_offset, updated_at = now()",
                 [(self.topic, partition, offset) for partition, offset in following.items()],
             )
+            await connection.execute("SELECT pg_notify($1, '')", AUDIT_CHANNEL)  # delivered when this commits
         return len(rows)
 
     def _rows(self, fresh: list[tuple[int, ConsumerRecord]], entries: list[tuple[str, dict[str, Any]]], seq: int,

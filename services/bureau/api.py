@@ -17,7 +17,17 @@ from base.http import Authenticate, Authenticated, Caller, authenticate_with, fo
 from contracts.bureau import Decision, Project, RefusalGround
 from contracts.coordination import Resolution
 from contracts.departments import BUREAU
-from services.bureau.model import Case, CaseApplication, CaseStateError, CaseStatus, IntakeRefused, RequestStatus
+from services.bureau.model import (
+    Case,
+    CaseApplication,
+    CaseStateError,
+    CaseStatus,
+    Hold,
+    IntakeRefused,
+    RequestStatus,
+    Requirements,
+    requirements,
+)
 from services.bureau.service import Bureau, UnknownCase
 
 
@@ -50,6 +60,13 @@ class ConflictView(BaseModel):
     reasons: list[str]
 
 
+class StuckView(BaseModel):
+    hold: Hold
+    detail: str
+    department: str | None
+    since: datetime | None
+
+
 class CaseView(BaseModel):
     case_id: str
     status: CaseStatus
@@ -66,9 +83,10 @@ class CaseView(BaseModel):
     awaiting_supplement: list[str] = Field(description="requests waiting for the enterprise (补正)")
     conflicts: list[ConflictView]
     requests: list[RequestView]
+    stuck: list[StuckView] = Field(description="what holds the case up now: its agent's list to chase")
 
     @classmethod
-    def of(cls, case: Case) -> CaseView:
+    def of(cls, case: Case, now: datetime) -> CaseView:
         return cls(
             case_id=case.case_id, status=case.status, stage=case.stage, agent=case.agent,
             project=case.application.project, submitted_at=case.submitted_at, completed_at=case.completed_at,
@@ -77,7 +95,22 @@ class CaseView(BaseModel):
             awaiting_supplement=[r.request_id for r in case.requests if r.status is RequestStatus.AWAITING_SUPPLEMENT],
             conflicts=[ConflictView(**asdict(c)) for c in case.conflicts],
             requests=[RequestView(**asdict(r)) for r in case.requests],
+            stuck=[StuckView(**asdict(h)) for h in case.stuck(now)],
         )
+
+
+class CasePage(BaseModel):
+    cases: list[CaseView]
+    total: int = Field(description="how many cases match")
+    next_offset: int | None = Field(description="the offset of the next page (None: this is the last)")
+
+
+class ProjectDocuments(BaseModel):
+    """A project, and the documents an application would hand in and promise."""
+
+    project: Project
+    documents: list[Annotated[str, Field(max_length=200)]] = Field(default_factory=list, max_length=200)
+    promised_documents: list[Annotated[str, Field(max_length=200)]] = Field(default_factory=list, max_length=200)
 
 
 class SubmittedCase(CaseView):
@@ -131,7 +164,7 @@ def create_api(bureau: Bureau, identity: Authenticate, max_body_bytes: int) -> F
             case, token = await bureau.submit(application)
         except IntakeRefused as refused:
             raise HTTPException(422, str(refused)) from refused
-        return SubmittedCase(**CaseView.of(case).model_dump(), case_token=token)
+        return SubmittedCase(**CaseView.of(case, bureau.clock.now()).model_dump(), case_token=token)
 
     @api.get("/v1/cases/{case_id}", responses=responses(401, 403, 404))
     async def get_case(case_id: CaseId, caller: Authenticated) -> CaseView:
@@ -139,19 +172,41 @@ def create_api(bureau: Bureau, identity: Authenticate, max_body_bytes: int) -> F
         case = await bureau.case(case_id)
         if case is None:
             raise HTTPException(404, f"no case {case_id}")
-        return CaseView.of(case)
+        return CaseView.of(case, bureau.clock.now())
 
     @api.get("/v1/cases", responses=responses(401, 403))
-    async def list_cases(caller: Authenticated,
-                         ids: Annotated[list[Annotated[str, Field(max_length=64)]], Query(max_length=500)] = []  # noqa: B006
-                         ) -> list[CaseView]:
+    async def list_cases(
+        caller: Authenticated,
+        ids: Annotated[list[Annotated[str, Field(max_length=64)]], Query(max_length=500)] = [],  # noqa: B006
+        status: Annotated[list[CaseStatus], Query(max_length=10)] = [],  # noqa: B006
+        agent: Annotated[str | None, Query(max_length=32)] = None,
+        stuck: Annotated[bool, Query(description="only cases something holds up now")] = False,
+        limit: Annotated[int, Query(ge=1, le=200)] = 50,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> CasePage:
+        """Cases, newest first, a page at a time: the ones named (``ids``), or those of the statuses and agent
+        given, or (``stuck``) those that something holds up now, with what."""
         reader(caller)
-        return [CaseView.of(c) for c in await bureau.cases(ids)]
+        now = bureau.clock.now()
+        if ids:
+            named = await bureau.cases(ids)
+            return CasePage(cases=[CaseView.of(c, now) for c in named], total=len(named), next_offset=None)
+        cases, total = await bureau.listed(status, agent, stuck, limit, offset)
+        after = offset + len(cases)
+        return CasePage(cases=[CaseView.of(c, now) for c in cases], total=total,
+                        next_offset=after if after < total else None)
+
+    @api.post("/v1/requirements", responses=responses(401, 422))
+    async def what_it_needs(body: ProjectDocuments, caller: Authenticated,
+                            stage: Annotated[int | None, Query(ge=1, le=4)] = None) -> Requirements:
+        """What a project needs: its approval items (of every stage, or one), their documents and whether the
+        documents given would pass intake. Any principal may ask."""
+        return requirements(body.project, body.documents, body.promised_documents, bureau.catalogue, stage)
 
     async def act(caller: Caller, case_id: str, action: Callable[[], Awaitable[Case]]) -> CaseView:
         for_case(caller, case_id, changes=True)
         try:
-            return CaseView.of(await action())
+            return CaseView.of(await action(), bureau.clock.now())
         except UnknownCase as missing:
             raise HTTPException(404, f"no case {missing}") from missing
         except CaseStateError as wrong:

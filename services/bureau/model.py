@@ -22,6 +22,7 @@ from enum import StrEnum
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from base.calendar import WorkingDayCalendar
+from base.errors import Explained
 from contracts.base import Event
 from contracts.bureau import (
     CaseCompleted,
@@ -78,21 +79,21 @@ class CaseApplication(BaseModel):
         return self
 
 
-class IntakeRefused(ValueError):
+class IntakeRefused(Explained, ValueError):
     """The application cannot be accepted as it is; the message says what is missing."""
 
 
-def check_intake(application: CaseApplication, catalogue: ServiceCatalogue) -> None:
-    needed = catalogue.documents_for(application.project)
-    handed_in = set(application.documents)
+def check_intake(project: Project, documents: list[str], promised: list[str], catalogue: ServiceCatalogue) -> None:
+    needed = catalogue.documents_for(project)
+    handed_in = set(documents)
     key_missing = [d.name for d in needed if d.key and d.name not in handed_in]
     if key_missing:
         raise IntakeRefused(f"key documents missing: {', '.join(key_missing)}")
-    promised_key = [d.name for d in needed if d.key and d.name in application.promised_documents]
+    promised_key = [d.name for d in needed if d.key and d.name in promised]
     if promised_key:
         raise IntakeRefused(f"key documents cannot be promised for later: {', '.join(promised_key)}")
     unaccounted = [d.name for d in needed if not d.key and d.name not in handed_in
-                   and d.name not in application.promised_documents]
+                   and d.name not in promised]
     if unaccounted:
         raise IntakeRefused(f"documents neither handed in nor promised: {', '.join(unaccounted)}")
 
@@ -115,6 +116,79 @@ class RequestStatus(StrEnum):
     AWAITING_SUPPLEMENT = "awaiting_supplement"
     DECIDED = "decided"
     WITHDRAWN = "withdrawn"  # superseded by a resubmission
+
+
+class DocumentState(StrEnum):
+    HANDED_IN = "handed_in"
+    PROMISED = "promised"  # to follow by the date promised (容缺受理); key documents cannot be
+    MISSING = "missing"
+
+
+class RequiredDocument(BaseModel):
+    name: str
+    key: bool = Field(description="needed at intake; a document that is not key may be promised for later")
+    state: DocumentState
+    items: list[str] = Field(description="the approval items that need it")
+
+
+class RequiredItem(BaseModel):
+    code: str
+    name_zh: str
+    name_en: str
+    department: str
+    stage: int
+    committed_days: int = Field(description="the district's time limit, in working days")
+
+
+class Requirements(BaseModel):
+    """What a project needs: the approval items of each stage, the documents, and whether an application with
+    the documents given would pass intake."""
+
+    items: list[RequiredItem]
+    documents: list[RequiredDocument]
+    joint_site_survey: bool
+    case_target_days: int
+    intake: str | None = Field(description="why intake would refuse the application (None: it would pass)")
+
+
+def requirements(project: Project, documents: list[str], promised: list[str], catalogue: ServiceCatalogue,
+                 stage: int | None = None) -> Requirements:
+    """The items and documents the project needs (of one stage, or all), and what intake would say."""
+    items = [i for i in catalogue.items if i.applies(project) and stage in (None, i.stage)]
+    needed: dict[str, RequiredDocument] = {}
+    for item in items:
+        for d in item.documents:
+            state = DocumentState.HANDED_IN if d.name in documents else \
+                DocumentState.PROMISED if d.name in promised else DocumentState.MISSING
+            needed.setdefault(d.name, RequiredDocument(name=d.name, key=d.key, state=state, items=[]))
+            needed[d.name].items.append(item.code)
+    try:
+        check_intake(project, documents, promised, catalogue)
+        intake = None
+    except IntakeRefused as refused:
+        intake = str(refused)
+    return Requirements(
+        items=[RequiredItem(code=i.code, name_zh=i.name_zh, name_en=i.name_en, department=i.department,
+                            stage=i.stage, committed_days=i.committed_days) for i in items],
+        documents=list(needed.values()), joint_site_survey=catalogue.survey.applies(project),
+        case_target_days=catalogue.case_target_days, intake=intake)
+
+
+class Hold(StrEnum):
+    """Why a case is not moving: what its agent (代办员) has to chase."""
+
+    CONFLICT = "conflict"  # departments disagree: the coordination office has to decide
+    SUSPENDED = "suspended"  # a promised document is late: the enterprise has to hand it in
+    SUPPLEMENT = "supplement"  # a department asked for more: the enterprise has to supplement
+    OVERDUE = "overdue"  # a department let its deadline pass
+
+
+@dataclass(frozen=True)
+class Stuck:
+    hold: Hold
+    detail: str
+    department: str | None = None
+    since: datetime | None = None
 
 
 class NotOurRequest(ValueError):
@@ -215,7 +289,7 @@ class Case:
         calendar: WorkingDayCalendar,
         case_id: str | None = None,
     ) -> tuple[Case, list[Event]]:
-        check_intake(application, catalogue)
+        check_intake(application.project, application.documents, application.promised_documents, catalogue)
         a = application
         case = cls(case_id or new_case_id(now), a, agent, now, catalogue.version, documents=list(a.documents),
                    promised_documents=list(a.promised_documents), promised_by=a.promised_by)
@@ -282,6 +356,24 @@ class Case:
 
     def current(self) -> list[OpinionRequest]:
         return [r for r in self.requests if r.stage == self.stage and r.status is not RequestStatus.WITHDRAWN]
+
+    def stuck(self, now: datetime) -> list[Stuck]:
+        """What holds the case up now (nothing for a case that moves, or has ended)."""
+        if self.status.ended:
+            return []
+        holds = [Stuck(Hold.CONFLICT, f"stage {c.stage}: the coordination office has not decided", None,
+                       c.raised_at) for c in self.conflicts if c.resolution is None]
+        if self.status is CaseStatus.SUSPENDED:
+            holds.append(Stuck(Hold.SUSPENDED, "promised documents not handed in: " + ", ".join(
+                self.promised_documents), None, self.suspended_at))
+        for r in self.current():
+            if r.status is RequestStatus.AWAITING_SUPPLEMENT:
+                holds.append(Stuck(Hold.SUPPLEMENT, f"{r.item_code}: " + "; ".join(r.reasons), r.department,
+                                   r.paused_since))
+            elif r.status is RequestStatus.PENDING and r.paused_since is None and now >= r.due_at:
+                holds.append(Stuck(Hold.OVERDUE, f"{r.item_code} {r.item_name}: due {r.due_at.isoformat()}",
+                                   r.department, r.due_at))
+        return holds
 
     def _consolidate(self, now: datetime, catalogue: ServiceCatalogue, calendar: WorkingDayCalendar) -> list[Event]:
         """When every item of the stage is decided: next stage, refusal, or a conflict to resolve."""

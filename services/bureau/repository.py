@@ -128,6 +128,18 @@ class PgCases:
         await save(self.connection, case, next_check_at)
 
 
+async def find(connection: asyncpg.Connection, statuses: list[CaseStatus], agent: str | None,
+               limit: int | None, offset: int) -> tuple[list[str], int]:
+    """Case ids, newest first, of the statuses and agent given (all when none), a page of them and how many."""
+    where = "($1::text[] IS NULL OR status = ANY($1)) AND ($2::text IS NULL OR agent = $2)"
+    wanted = [s.value for s in statuses] or None
+    total = await connection.fetchval(f"SELECT count(*) FROM bureau.cases WHERE {where}", wanted, agent)
+    rows = await connection.fetch(
+        f"SELECT case_id FROM bureau.cases WHERE {where} ORDER BY submitted_at DESC, case_id LIMIT $3 OFFSET $4",
+        wanted, agent, limit, offset)
+    return [r["case_id"] for r in rows], total
+
+
 async def due_for_check(connection: asyncpg.Connection, now: datetime, limit: int = 200) -> list[str]:
     rows = await connection.fetch(
         "SELECT case_id FROM bureau.cases WHERE next_check_at <= $1 ORDER BY next_check_at LIMIT $2", now, limit

@@ -9,7 +9,8 @@ from services.bureau.catalogue import load_catalogue
 from services.bureau.credit_code import ALPHABET, check_character
 from services.bureau.model import CaseApplication
 
-STREETS = ("高新区", "经开区", "城东街道", "城南街道", "滨江街道", "临港工业园", "科创新城", "滨江湿地保护区")
+PROTECTED = "滨江湿地保护区"  # inside the ecological red line: industry there is refused
+STREETS = ("高新区", "经开区", "城东街道", "城南街道", "滨江街道", "临港工业园", "科创新城", PROTECTED)
 PROJECTS = (
     # type, industry code (GB/T 4754), name stem, (land m² range), (plot ratio range), (investment 万元 per m² of floor)
     ("industrial", "C3989", "电子元器件生产基地", (20_000, 120_000), (0.8, 2.0), (0.25, 0.6)),
@@ -31,14 +32,21 @@ def credit_code(rng: random.Random) -> str:
     return first17 + check_character(first17)
 
 
-def project(rng: random.Random) -> Project:
-    project_type, industry, stem, land_range, ratio_range, cost_range = rng.choice(PROJECTS)
+PROJECT_TYPES = tuple(sorted({p[0] for p in PROJECTS}))
+
+
+def project(rng: random.Random, project_type: str | None = None, streets: tuple[str, ...] = STREETS) -> Project:
+    """A plausible project (of the type given, if any)."""
+    kinds = [p for p in PROJECTS if project_type in (None, p[0])]
+    if not kinds:
+        raise ValueError(f"no project type {project_type!r}; one of: {', '.join(PROJECT_TYPES)}")
+    project_type, industry, stem, land_range, ratio_range, cost_range = rng.choice(kinds)
     land = round(rng.uniform(*land_range), -2)
     floor = round(land * rng.uniform(*ratio_range), -2)
     return Project(
         name=f"{rng.choice(COMPANIES)}{stem}项目", project_type=project_type, land_area_m2=land, floor_area_m2=floor,
         investment_10k_cny=round(floor * rng.uniform(*cost_range), 1), industry_code=industry,
-        location=rng.choice(STREETS),
+        location=rng.choice(streets),
     )
 
 
@@ -54,6 +62,12 @@ def application(rng: random.Random, of: Project | None = None) -> CaseApplicatio
         contact_person=rng.choice(SURNAMES) + rng.choice(("经理", "主任", "总监")),
         contact_phone=f"138{rng.randrange(10**8):08d}",
     )
+
+
+def template(project_type: str | None = None, seed: int = 1) -> CaseApplication:
+    """An application that passes intake, to start from: every document its project needs handed in."""
+    rng = random.Random(seed)
+    return application(rng, project(rng, project_type, tuple(s for s in STREETS if s != PROTECTED)))
 
 
 def applications(count: int, seed: int = 2026) -> list[CaseApplication]:

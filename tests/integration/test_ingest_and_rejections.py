@@ -57,8 +57,10 @@ async def test_an_event_over_http_is_routed_like_any_other(
     async with httpx.AsyncClient(base_url=gateway_url(stack)) as http, \
             Tail(stack.kafka(ADMIN), "deliver.bureau") as bureau:
         response = await http.post("/v1/events", json=body, headers=bearer(tokens["planning"]))
-        assert response.status_code == 202 and response.json()["accepted"] is True
-        assert response.json()["topic"] == "ingress.planning"
+        assert response.status_code == 200, response.text  # the router's verdict, not a guess
+        verdict = response.json()
+        assert verdict["outcome"] == "routed" and verdict["delivered_to"] == ["bureau"]
+        assert verdict["topic"] == "ingress.planning" and verdict["status_url"] == f"/v1/events/{body['id']}"
         [delivered] = await bureau.wait_for(lambda r: r.key == case_id.encode())
         assert header(delivered, "concord_sender") == "planning"  # the token's department, not the body's source
         assert header(delivered, "ce_id") == body["id"]
@@ -90,11 +92,12 @@ async def test_bad_events_over_http_are_refused_with_the_reason_and_dead_lettere
             Tail(stack.kafka(ADMIN), "deadletter.planning") as dead:
         schema = await http.post("/v1/events", json=invalid)
         assert schema.status_code == 422 and schema.json()["reason"] == "schema_violation"
-        assert "decision" in schema.json()["detail"]
+        assert "decision" in schema.json()["detail"] and schema.json()["deadletter"] == "deadletter.planning"
         not_ours = await http.post("/v1/events", json=forged)
         assert not_ours.status_code == 422 and not_ours.json()["reason"] == "producer_not_authorised"
         garbage = await http.post("/v1/events", content=b"{not json", headers={"content-type": "application/json"})
         assert garbage.status_code == 422 and garbage.json()["reason"] == "malformed_envelope"
+        assert garbage.json()["detail"].startswith("the body is not JSON")  # said of the body, not of headers
         lost = await dead.wait_for(lambda r: header(r, "concord_ingress") is not None and (
             header(r, "ce_id") in {invalid["id"], forged["id"]} or r.value == b"{not json"), count=3)
         assert {header(r, "concord_reason") for r in lost} == {"schema_violation", "producer_not_authorised",
@@ -103,6 +106,42 @@ async def test_bad_events_over_http_are_refused_with_the_reason_and_dead_lettere
         assert entry["action"] == "rejected" and entry["reason"] == "schema_violation"
         mine = (await http.get("/v1/rejections")).json()
         assert invalid["id"] in {e["event_id"] for e in mine}
+
+
+async def test_the_same_event_posted_twice_is_routed_then_refused_as_a_duplicate_and_both_answers_are_final(
+    stack: Settings, exchange: AppProcesses, tokens: dict[str, str]
+) -> None:
+    body = structured(opinion_issued(f"G-HTTP-{uuid.uuid4().hex[:8]}"))
+    async with httpx.AsyncClient(base_url=gateway_url(stack), headers=bearer(tokens["planning"])) as http:
+        first = await http.post("/v1/events", json=body)
+        again = await http.post("/v1/events", json=body)
+        assert (first.status_code, first.json()["outcome"]) == (200, "routed")
+        assert (again.status_code, again.json()["outcome"], again.json()["reason"]) == (422, "refused", "duplicate_id")
+        status = (await http.get(first.json()["status_url"])).json()
+        assert [(c["outcome"], c["reason"]) for c in status["copies"]] == [
+            ("routed", None), ("refused", "duplicate_id")]
+        assert (await http.get(f"/v1/ingress/{first.json()['partition']}/{first.json()['offset']}")).json()[
+            "outcome"] == "routed"
+        operator = bearer(stack.credentials(OPERATOR).http_token)
+        assert (await http.get(first.json()["status_url"], headers=operator)).status_code == 422  # names no sender
+        assert (await http.get(first.json()["status_url"], params={"department": "planning"},
+                               headers=operator)).json() == status
+        assert (await http.get(first.json()["status_url"], headers=bearer(tokens["water"]))).status_code == 404
+
+
+async def test_a_body_that_is_no_cloudevent_is_told_what_is_wrong_with_it(
+    stack: Settings, exchange: AppProcesses, tokens: dict[str, str]
+) -> None:
+    event = structured(opinion_issued(f"G-HTTP-{uuid.uuid4().hex[:8]}"))
+    no_data = {k: v for k, v in event.items() if k != "data"} | {"data_base64": ""}
+    nameless = {k: v for k, v in event.items() if k not in ("id", "type")}
+    async with httpx.AsyncClient(base_url=gateway_url(stack), headers=bearer(tokens["planning"])) as http:
+        for body, says in ((no_data, "data_base64 holds no bytes"),
+                           (nameless, "CloudEvents attributes missing: id, type"),
+                           ([event], "the body is a JSON list, not an object")):
+            answer = await http.post("/v1/events", json=body)
+            assert answer.status_code == 422 and answer.json()["outcome"] == "refused", answer.text
+            assert answer.json()["detail"].startswith(says), answer.json()
 
 
 async def test_an_oversized_payload_is_refused(stack: Settings, exchange: AppProcesses) -> None:

@@ -1,0 +1,101 @@
+"""The router's verdict on an event, as the audit log keeps it: routed (and to whom), or refused (why, and where
+the original is kept). HTTP ingest waits for it, so that its answer is final; the audit keeper announces each
+batch it appends (``AUDIT_CHANNEL``), and whoever waits looks again."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import asyncpg
+
+from gateway.audit.chain import AUDIT_CHANNEL, TABLE
+from gateway.audit.entry import AuditAction
+
+LOOK_AGAIN_SECONDS = 0.5  # a waiter looks again at least this often, announced or not
+
+
+class Outcome(StrEnum):
+    ROUTED = "routed"
+    REFUSED = "refused"
+    PENDING = "pending"  # not decided yet (the router is behind, or down): ask again at the status URL
+
+
+@dataclass(frozen=True)
+class Verdict:
+    outcome: Outcome
+    event_id: str | None
+    partition: int
+    offset: int
+    reason: str | None = None
+    detail: str | None = None
+    delivered_to: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, entry: dict[str, Any]) -> Verdict:
+        ingress = entry.get("ingress") or {}
+        routed = entry.get("action") == AuditAction.ROUTED.value
+        return cls(Outcome.ROUTED if routed else Outcome.REFUSED, entry.get("event_id"), int(ingress["partition"]),
+                   int(ingress["offset"]), entry.get("reason"), entry.get("detail"),
+                   tuple(sorted(entry.get("delivered") or {})))
+
+
+DECIDED = [AuditAction.ROUTED.value, AuditAction.REJECTED.value]
+
+
+async def verdict_at(connection: asyncpg.Connection, topic: str, partition: int, offset: int) -> Verdict | None:
+    """The verdict on the record at this ingress position, once the router gave it."""
+    row = await connection.fetchrow(
+        f"SELECT entry::text AS entry FROM {TABLE} WHERE action = ANY($1)"
+        " AND entry -> 'ingress' ->> 'topic' = $2 AND (entry -> 'ingress' ->> 'partition')::int = $3"
+        " AND (entry -> 'ingress' ->> 'offset')::bigint = $4", DECIDED, topic, partition, offset)
+    return Verdict.of(json.loads(row["entry"])) if row else None
+
+
+async def verdicts_of(connection: asyncpg.Connection, sender: str, event_id: str) -> list[Verdict]:
+    """The verdicts on every copy of an event its sender sent with this id, in the order they came."""
+    rows = await connection.fetch(
+        f"SELECT entry::text AS entry FROM {TABLE} WHERE action = ANY($1) AND sender = $2 AND event_id = $3"
+        " ORDER BY seq", DECIDED, sender, event_id)
+    return [Verdict.of(json.loads(r["entry"])) for r in rows]
+
+
+class Verdicts:
+    """Waits for verdicts: listens to the keeper's announcements on a connection of its own."""
+
+    def __init__(self, pool: asyncpg.Pool, dsn: str) -> None:
+        self.pool = pool
+        self.dsn = dsn
+        self._listener: asyncpg.Connection | None = None
+        self._changed = asyncio.Event()
+
+    async def start(self) -> None:
+        self._listener = await asyncpg.connect(self.dsn)
+        await self._listener.add_listener(AUDIT_CHANNEL, self._announced)
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            with contextlib.suppress(Exception):
+                await self._listener.close()
+
+    def _announced(self, *_: object) -> None:
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()  # every waiter of this round looks again
+
+    async def wait(self, topic: str, partition: int, offset: int, seconds: float) -> Verdict | None:
+        """The verdict on the record at this position, waiting up to ``seconds`` for the router and the keeper."""
+        deadline = time.monotonic() + seconds
+        while True:
+            changed = self._changed  # taken before looking: an announcement while we look is not missed
+            async with self.pool.acquire() as connection:
+                found = await verdict_at(connection, topic, partition, offset)
+            left = deadline - time.monotonic()
+            if found is not None or left <= 0:
+                return found
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), min(left, LOOK_AGAIN_SECONDS))
