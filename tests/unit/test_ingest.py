@@ -4,7 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from contracts.envelope import decode
-from gateway.ingest import from_structured
+from gateway.ingest import REQUIRED, from_structured
 
 
 def test_a_structured_cloudevent_becomes_a_binary_mode_record_keyed_by_subject() -> None:
@@ -42,4 +42,31 @@ def test_any_body_becomes_a_record_and_never_an_error(body: bytes) -> None:
     ingested = from_structured(body)
     assert isinstance(ingested.record.value, bytes)
     assert all(isinstance(k, str) and isinstance(v, bytes) for k, v in ingested.record.headers)
-    assert ingested.problem is None or ingested.record.value == body
+    ce = {name for name, _ in ingested.record.headers if name.startswith("ce_")}
+    if ingested.problem is None:  # nothing wrong with the body: every attribute an event carries is there
+        assert {f"ce_{name}" for name in REQUIRED} <= ce
+    try:
+        is_object = isinstance(json.loads(body), dict)
+    except (ValueError, RecursionError):
+        is_object = False
+    if not is_object:  # not a CloudEvent at all: forwarded as it is, to be dead-lettered with its reason
+        assert ingested.problem and ingested.record.value == body and not ce
+
+
+def test_what_is_wrong_with_a_body_is_said_in_the_bodys_terms() -> None:
+    event = {"specversion": "1.0", "id": "e-1", "source": "/legacy", "type": "bureau.opinion-issued", "data": {}}
+    problems = {
+        b"{not json": "the body is not JSON",
+        b"[1]": "the body is a JSON list, not an object",
+        json.dumps(event | {"data_base64": "AA=="}).encode(): "give data or data_base64, not both",
+        json.dumps({k: v for k, v in event.items() if k != "data"} | {"data_base64": ""}).encode():
+            "data_base64 holds no bytes",
+        json.dumps({k: v for k, v in event.items() if k != "data"} | {"data_base64": "!!"}).encode():
+            "data_base64 is not valid base64",
+        json.dumps({k: v for k, v in event.items() if k != "data"}).encode(): "the event has no data",
+        json.dumps({k: v for k, v in event.items() if k != "id"}).encode(): "CloudEvents attributes missing: id",
+    }
+    for body, says in problems.items():
+        problem = from_structured(body).problem
+        assert problem is not None and problem.startswith(says), (body, problem)
+    assert from_structured(json.dumps(event).encode()).problem is None
