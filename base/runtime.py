@@ -7,6 +7,7 @@ import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -44,6 +45,16 @@ def run_until_signalled(main: Callable[[asyncio.Event], Awaitable[None]]) -> Non
 def terminal() -> Console:
     """Rich output: the terminal's width, or a wide page when the output goes to a file or a pipe (CI logs)."""
     return Console(width=None if sys.stdout.isatty() else 140)
+
+
+def local_time(moment: str | datetime | None) -> str:
+    """A time as the district reads it: Beijing time, with its zone (blank for none)."""
+    from base.calendar import CHINA
+
+    if moment is None or moment == "":
+        return ""
+    when = datetime.fromisoformat(moment) if isinstance(moment, str) else moment
+    return when.astimezone(CHINA).strftime("%Y-%m-%d %H:%M %z")
 
 
 def api_client(settings: Settings, base_url: str, token: str | None, acting: str | None,

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from base.runtime import terminal
+from base.runtime import local_time, terminal
 from contracts.cli import contracts_cli
 from gateway.cli import acls, agreements, audit, check_contracts, credentials, gateway, publish_contracts, topics
 from services.bureau.cli import case, report
@@ -37,7 +37,6 @@ contracts_cli.command("publish")(publish_contracts)
 console = terminal()
 
 if TYPE_CHECKING:
-    from datetime import datetime
 
     from base.settings import Settings
     from deploy.stack import Stack
@@ -120,7 +119,7 @@ def clock_set(
         raise ClockMisconfigured(f"--start {start!r} is not an ISO 8601 time, e.g. 2026-03-02T09:00:00+08:00") \
             from exc
     setting = record(_settings(), speed, begins)
-    console.print(f"clock: {setting.speed:,g}× real time, simulated now {_beijing(setting.start)}")
+    console.print(f"clock: {setting.speed:,g}× real time, simulated now {local_time(setting.start)}")
 
 
 @clock.command("show")
@@ -132,11 +131,11 @@ def clock_show() -> None:
     current = clock_from(s)
     if not isinstance(current, StackClock):
         console.print(f"clock from the environment (CONCORD_CLOCK_*): {s.clock_speed:,g}× real time, "
-                      f"now {_beijing(current.now())}")
+                      f"now {local_time(current.now())}")
         return
     setting = recorded(s)
     source = f"{setting.speed:,g}× real time (recorded in {current.path})" if setting else "real time"
-    console.print(f"clock: {source}, now {_beijing(current.now())}")
+    console.print(f"clock: {source}, now {local_time(current.now())}")
 
 
 @clock.command("real")
@@ -147,14 +146,9 @@ def clock_real() -> None:
     s = _settings()
     ahead = StackClock(s).now()
     forget(s)
-    console.print(f"clock: real time, now {_beijing(StackClock(s).now())} (the simulated clock had reached "
-                  f"{_beijing(ahead)})")
+    console.print(f"clock: real time, now {local_time(StackClock(s).now())} (the simulated clock had reached "
+                  f"{local_time(ahead)})")
 
-
-def _beijing(moment: datetime) -> str:
-    from base.calendar import CHINA
-
-    return moment.astimezone(CHINA).isoformat(timespec="seconds")
 
 
 @stack.command("down")

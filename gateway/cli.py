@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import typer
 from rich.table import Table
 
-from base.runtime import TokenOption, answer, api_client, terminal
+from base.runtime import TokenOption, answer, api_client, local_time, terminal
 from contracts.departments import DEPARTMENTS, GATEWAY, OPERATOR, PRINCIPALS
 
 if TYPE_CHECKING:  # the commands import what they use when they run: `concord --help` stays quick
@@ -183,7 +183,7 @@ def list_agreements(department: str = typer.Option(None, parser=department_code)
     table = Table("id", "contract", "provider", "consumer", "fields", "status", "due")
     for a in rows:
         table.add_row(a["id"], a["contract_id"], a["provider"], a["consumer"], ", ".join(a["fields"]),
-                      a["status"] + (" (in force)" if a["in_force"] else ""), a["due_at"][:16])
+                      a["status"] + (" (in force)" if a["in_force"] else ""), local_time(a["due_at"]))
     console.print(table)
 
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import typer
 from rich.table import Table
 
-from base.runtime import TokenOption, answer, api_client, terminal
+from base.runtime import TokenOption, answer, api_client, local_time, terminal
 
 if TYPE_CHECKING:
     import httpx
@@ -40,17 +40,10 @@ def list_tasks(department: str, status: str = typer.Option("open", help="open, o
     table = Table("task", "case", "item", "status", "rules would decide" if human else "rules decide at", "due",
                   "why parked", title=f"{department}: {'officers decide' if human else 'its rules decide'}")
     for t in rows:
-        table.add_row(t["task_id"], t["case_id"], t["item_code"], t["status"], _beijing(t["decide_at"]),
-                      _beijing(t["due_at"]), t["error"] or "")
+        table.add_row(t["task_id"], t["case_id"], t["item_code"], t["status"], local_time(t["decide_at"]),
+                      local_time(t["due_at"]), t["error"] or "")
     console.print(table)
 
-
-def _beijing(moment: str | None) -> str:
-    from datetime import datetime
-
-    from base.calendar import CHINA
-
-    return datetime.fromisoformat(moment).astimezone(CHINA).strftime("%Y-%m-%d %H:%M") if moment else ""
 
 
 @tasks.command("decide")

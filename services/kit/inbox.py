@@ -107,6 +107,8 @@ class Receiver:
                     log.info("%s: event %s seen before; nothing to do", self.department, envelope.id)
                     return []
                 await dispatch(handler, event, sender, envelope)
+            log.info("%s: handled %s v%d %s from %s (case %s)", self.department, *envelope.contract,
+                     envelope.id, sender, envelope.subject)
         except Exception as exc:
             attempts = self._attempts.get(envelope.id, 0) + 1
             self._attempts[envelope.id] = attempts

@@ -58,6 +58,7 @@ class DepartmentService:
             kafka.bootstrap, security=kafka.faststream(), client_id=f"{department}.service", enable_idempotence=True,
             allow_auto_create_topics=False,  # topics are the admin's to create
             logger=logging.getLogger(f"concord.{department}.broker"),
+            log_level=logging.DEBUG,  # FastStream's per-batch "Received"/"Processed"; the receiver logs each event
         )
         self.app = FastStream(self.broker, specification=AsyncAPI(
             title=f"Concord: {DEPARTMENTS[department].name_en}", description="events this department consumes"))
