@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
@@ -21,7 +21,17 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 
 from base.clock import Clock
-from base.http import Authenticated, Caller, authenticate_with, department_of, forbidden, harden, responses
+from base.http import (
+    Authenticated,
+    Caller,
+    ExchangeApi,
+    InvalidRequest,
+    Problem,
+    authenticate_with,
+    department_of,
+    forbidden,
+    responses,
+)
 from base.kafka import KafkaAccess
 from base.settings import Settings
 from contracts.base import CONTRACT_ID_PATTERN
@@ -34,6 +44,7 @@ from gateway.credentials import CredentialStore
 from gateway.enforcement import Enforcement
 from gateway.ingest import from_structured
 from gateway.registry import Refusal, RegistrationRefused, RegistryStore
+from gateway.rejections import Reason
 from gateway.routing import IngressRecord, route
 
 ContractId = Annotated[str, Path(max_length=128, pattern=CONTRACT_ID_PATTERN)]
@@ -71,12 +82,38 @@ class Principal(BaseModel):
     principal: str
 
 
+class RegistrationProblems(BaseModel):
+    """Why a schema is not registered: the caller's department does not own the contract (403), or the schema
+    cannot be a version of it (422)."""
+
+    detail: str
+    problems: list[str]
+
+
+class Incompatibilities(BaseModel):
+    """A 409: the contract's compatibility mode forbids the change."""
+
+    detail: str
+    incompatibilities: list[str] = Field(description="one `CHANGE_NAME json-pointer` per incompatible change")
+
+
+class EventRefused(BaseModel):
+    """A 422 from HTTP ingest: the event is on the caller's ingress topic, and the router dead-letters it."""
+
+    event_id: str | None = Field(description="the event's id, when the body is a CloudEvent that has one")
+    accepted: Literal[False]
+    reason: Reason
+    detail: str
+    deadletter: str = Field(description="the dead-letter topic it goes to")
+    topic: str
+    partition: int
+    offset: int
+
+
 def create_api(state: GatewayState) -> FastAPI:
-    api = FastAPI(
-        title="Concord gateway", version="1",
-        description="Contract registry, sharing agreements, HTTP ingest and audit of the Concord exchange.",
-    )
-    harden(api, 2 * state.settings.max_payload_bytes + 64 * 1024)
+    api = ExchangeApi("Concord gateway",
+                      "Contract registry, sharing agreements, HTTP ingest and audit of the Concord exchange.",
+                      2 * state.settings.max_payload_bytes + 64 * 1024)
 
     async def authenticate(token: str) -> Caller | None:
         principal = await state.credentials.principal_of(token)
@@ -148,10 +185,14 @@ def create_api(state: GatewayState) -> FastAPI:
 
     def refusal(refused: RegistrationRefused) -> JSONResponse:
         status = {Refusal.NOT_OWNER: 403, Refusal.INVALID: 422, Refusal.INCOMPATIBLE: 409}[refused.kind]
-        key = "incompatibilities" if refused.kind is Refusal.INCOMPATIBLE else "problems"
-        return JSONResponse({"detail": str(refused), key: refused.problems}, status_code=status)
+        body = (Incompatibilities(detail=str(refused), incompatibilities=refused.problems)
+                if refused.kind is Refusal.INCOMPATIBLE else RegistrationProblems(detail=str(refused),
+                                                                                  problems=refused.problems))
+        return JSONResponse(body.model_dump(), status_code=status)
 
-    @api.post("/v1/contracts/{contract_id}/versions", status_code=201, responses=responses(401, 403, 409, 422))
+    @api.post("/v1/contracts/{contract_id}/versions", status_code=201, responses=responses(
+        401, 403, 409, 422, bodies={403: RegistrationProblems | Problem, 409: Incompatibilities,
+                                    422: RegistrationProblems | InvalidRequest}))
     async def register(contract_id: ContractId, body: NewVersion, caller: Authenticated) -> JSONResponse:
         """Register a version of a contract the caller's department owns. A new contract's shared topic is
         made by the operator (`concord topics ensure`); until then its events are refused as not provisioned."""
@@ -175,7 +216,8 @@ def create_api(state: GatewayState) -> FastAPI:
         return body
 
     # --- events over HTTP ---------------------------------------------------------------------------
-    @api.post("/v1/events", status_code=202, responses=responses(401, 403, 413, 422))
+    @api.post("/v1/events", status_code=202,
+              responses=responses(401, 403, 413, 422, bodies={422: EventRefused | InvalidRequest}))
     async def ingest(request: Request, caller: Authenticated,
                      traceparent: Annotated[str | None, Header(max_length=128)] = None) -> JSONResponse:
         """A structured CloudEvent (JSON). It lands on the caller's ingress topic, where the router checks
