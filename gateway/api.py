@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 import asyncpg
@@ -22,7 +22,17 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 
 from base.clock import Clock
-from base.http import Authenticated, Caller, authenticate_with, department_of, forbidden, harden, responses
+from base.http import (
+    Authenticated,
+    Caller,
+    ExchangeApi,
+    InvalidRequest,
+    Problem,
+    authenticate_with,
+    department_of,
+    forbidden,
+    responses,
+)
 from base.kafka import KafkaAccess
 from base.settings import Settings
 from contracts.base import CONTRACT_ID_PATTERN
@@ -35,6 +45,7 @@ from gateway.credentials import CredentialStore
 from gateway.enforcement import Enforcement
 from gateway.ingest import from_structured
 from gateway.registry import Refusal, RegistrationRefused, RegistryStore
+from gateway.rejections import Reason
 from gateway.verdicts import Outcome, Verdict, Verdicts, verdict_at, verdicts_of
 
 ContractId = Annotated[str, Path(max_length=128, pattern=CONTRACT_ID_PATTERN)]
@@ -73,12 +84,65 @@ class Principal(BaseModel):
     principal: str
 
 
+class RegistrationProblems(BaseModel):
+    """Why a schema is not registered: the caller's department does not own the contract (403), or the schema
+    cannot be a version of it (422)."""
+
+    detail: str
+    problems: list[str]
+
+
+class Incompatibilities(BaseModel):
+    """A 409: the contract's compatibility mode forbids the change."""
+
+    detail: str
+    incompatibilities: list[str] = Field(description="one `CHANGE_NAME json-pointer` per incompatible change")
+
+
+class EventAt(BaseModel):
+    """Where an event sent over HTTP landed, and where its verdict is kept."""
+
+    event_id: str | None = Field(description="the event's id, when the body is a CloudEvent that has one")
+    topic: str = Field(description="the caller's ingress topic")
+    partition: int
+    offset: int
+    status_url: str | None = Field(None, description="where the verdict can be asked for again")
+
+
+class EventRouted(EventAt):
+    """The router routed the event."""
+
+    outcome: Literal[Outcome.ROUTED]
+    delivered_to: list[str] = Field(description="the departments it was delivered to")
+
+
+class EventRefused(EventAt):
+    """The router refused the event: it is kept in the caller's dead-letter topic with the reason."""
+
+    outcome: Literal[Outcome.REFUSED]
+    reason: Reason
+    detail: str = Field(description="what is wrong with it")
+    deadletter: str = Field(description="the dead-letter topic the original is kept in")
+
+
+class EventPending(EventAt):
+    """The router has not decided yet (it is behind, or down): ask again at the status URL."""
+
+    outcome: Literal[Outcome.PENDING]
+
+
+class EventCopies(BaseModel):
+    """The verdicts on every copy of an event its sender sent with one id, in the order they came."""
+
+    event_id: str
+    sender: str
+    copies: list[EventRouted | EventRefused]
+
+
 def create_api(state: GatewayState) -> FastAPI:
-    api = FastAPI(
-        title="Concord gateway", version="1",
-        description="Contract registry, sharing agreements, HTTP ingest and audit of the Concord exchange.",
-    )
-    harden(api, 2 * state.settings.max_payload_bytes + 64 * 1024)
+    api = ExchangeApi("Concord gateway",
+                      "Contract registry, sharing agreements, HTTP ingest and audit of the Concord exchange.",
+                      2 * state.settings.max_payload_bytes + 64 * 1024)
 
     async def authenticate(token: str) -> Caller | None:
         principal = await state.credentials.principal_of(token)
@@ -158,10 +222,14 @@ def create_api(state: GatewayState) -> FastAPI:
 
     def refusal(refused: RegistrationRefused) -> JSONResponse:
         status = {Refusal.NOT_OWNER: 403, Refusal.INVALID: 422, Refusal.INCOMPATIBLE: 409}[refused.kind]
-        key = "incompatibilities" if refused.kind is Refusal.INCOMPATIBLE else "problems"
-        return JSONResponse({"detail": str(refused), key: refused.problems}, status_code=status)
+        body = (Incompatibilities(detail=str(refused), incompatibilities=refused.problems)
+                if refused.kind is Refusal.INCOMPATIBLE else RegistrationProblems(detail=str(refused),
+                                                                                  problems=refused.problems))
+        return JSONResponse(body.model_dump(), status_code=status)
 
-    @api.post("/v1/contracts/{contract_id}/versions", status_code=201, responses=responses(401, 403, 409, 422))
+    @api.post("/v1/contracts/{contract_id}/versions", status_code=201, responses=responses(
+        401, 403, 409, 422, bodies={403: RegistrationProblems | Problem, 409: Incompatibilities,
+                                    422: RegistrationProblems | InvalidRequest}))
     async def register(contract_id: ContractId, body: NewVersion, caller: Authenticated) -> JSONResponse:
         """Register a version of a contract the caller's department owns. A new contract's shared topic is
         made by the operator (`concord topics ensure`); until then its events are refused as not provisioned."""
@@ -185,8 +253,10 @@ def create_api(state: GatewayState) -> FastAPI:
         return body
 
     # --- events over HTTP ---------------------------------------------------------------------------
-    @api.post("/v1/events", status_code=200, responses=responses(401, 403, 413, 422) | {
-        202: {"description": "not decided within the wait: the verdict comes at the status URL"}})
+    @api.post("/v1/events", status_code=200, response_model=EventRouted,
+              responses=responses(401, 403, 413, 422, bodies={422: EventRefused | InvalidRequest}) | {
+                  202: {"description": "not decided within the wait: the verdict comes at the status URL",
+                        "model": EventPending}})
     async def ingest(request: Request, caller: Authenticated,
                      traceparent: Annotated[str | None, Header(max_length=128)] = None) -> JSONResponse:
         """A structured CloudEvent (JSON). It lands on the caller's ingress topic, where the router checks it like
@@ -207,22 +277,29 @@ def create_api(state: GatewayState) -> FastAPI:
         where = {"event_id": ingested.event_id, "topic": topic, "partition": sent.partition, "offset": sent.offset,
                  "status_url": status_url}
         if verdict is None:
-            return JSONResponse({"outcome": Outcome.PENDING.value, **where}, status_code=202,
-                                headers={"location": status_url})
+            return answer(EventPending(outcome=Outcome.PENDING, **where), 202, headers={"location": status_url})
         return verdict_answer(verdict, department, where, ingested.problem)
+
+    def answer(body: BaseModel, status: int, headers: dict[str, str] | None = None) -> JSONResponse:
+        return JSONResponse(body.model_dump(mode="json"), status_code=status, headers=headers)
+
+    def told(verdict: Verdict, sender: str, where: dict[str, Any], problem: str | None = None
+             ) -> EventRouted | EventRefused:
+        if verdict.outcome is Outcome.ROUTED:
+            return EventRouted(outcome=Outcome.ROUTED, delivered_to=list(verdict.delivered_to), **where)
+        assert verdict.reason is not None  # the router gives every refusal its reason
+        return EventRefused(outcome=Outcome.REFUSED, reason=verdict.reason,
+                            detail=problem or verdict.detail or "",  # the body's own fault, in its terms
+                            deadletter=state.settings.topics.deadletter(sender), **where)
 
     def verdict_answer(verdict: Verdict, sender: str, where: dict[str, Any], problem: str | None = None
                        ) -> JSONResponse:
-        if verdict.outcome is Outcome.ROUTED:
-            return JSONResponse({"outcome": verdict.outcome.value, "delivered_to": list(verdict.delivered_to),
-                                 **where}, status_code=200)
-        return JSONResponse({"outcome": verdict.outcome.value, "reason": verdict.reason,
-                             "detail": problem or verdict.detail,  # the body's own fault, in its terms
-                             "deadletter": state.settings.topics.deadletter(sender), **where}, status_code=422)
+        body = told(verdict, sender, where, problem)
+        return answer(body, 200 if isinstance(body, EventRouted) else 422)
 
     @api.get("/v1/events/{event_id}", responses=responses(401, 403, 404))
     async def event_verdicts(event_id: Annotated[str, Path(max_length=300)], caller: Authenticated,
-                             department: DepartmentCode = None) -> dict[str, Any]:
+                             department: DepartmentCode = None) -> EventCopies:
         """The router's verdicts on every copy of an event the caller sent with this id (the operator: the
         ``department``'s), in the order they came: the first routed, a later copy refused as a duplicate."""
         sender = sender_for(caller, department)
@@ -231,11 +308,13 @@ def create_api(state: GatewayState) -> FastAPI:
         if not found:
             raise HTTPException(404, f"no verdict on an event {event_id!r} from {sender} (yet): the router may be "
                                      "behind; ask again")
-        return {"event_id": event_id, "sender": sender, "copies": [
-            {"outcome": v.outcome.value, "partition": v.partition, "offset": v.offset, "reason": v.reason,
-             "detail": v.detail, "delivered_to": list(v.delivered_to)} for v in found]}
+        topic = state.settings.topics.ingress(sender)
+        return EventCopies(event_id=event_id, sender=sender, copies=[
+            told(v, sender, {"event_id": event_id, "topic": topic, "partition": v.partition, "offset": v.offset})
+            for v in found])
 
-    @api.get("/v1/ingress/{partition}/{offset}", responses=responses(401, 403))
+    @api.get("/v1/ingress/{partition}/{offset}", response_model=EventRouted | EventPending,
+             responses=responses(401, 403, bodies={422: EventRefused | InvalidRequest}))
     async def ingress_verdict(partition: Annotated[int, Path(ge=0, le=10_000)],
                               offset: Annotated[int, Path(ge=0)], caller: Authenticated,
                               department: DepartmentCode = None) -> JSONResponse:
@@ -248,7 +327,7 @@ def create_api(state: GatewayState) -> FastAPI:
         where = {"event_id": verdict.event_id if verdict else None, "topic": topic, "partition": partition,
                  "offset": offset}
         if verdict is None:
-            return JSONResponse({"outcome": Outcome.PENDING.value, **where}, status_code=200)
+            return answer(EventPending(outcome=Outcome.PENDING, **where), 200)
         return verdict_answer(verdict, sender, where)
 
     @api.get("/v1/rejections", responses=responses(401, 403))

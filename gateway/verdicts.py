@@ -16,6 +16,7 @@ import asyncpg
 
 from gateway.audit.chain import AUDIT_CHANNEL, TABLE
 from gateway.audit.entry import AuditAction
+from gateway.rejections import Reason
 
 LOOK_AGAIN_SECONDS = 0.5  # a waiter looks again at least this often, announced or not
 
@@ -32,7 +33,7 @@ class Verdict:
     event_id: str | None
     partition: int
     offset: int
-    reason: str | None = None
+    reason: Reason | None = None  # of a refusal
     detail: str | None = None
     delivered_to: tuple[str, ...] = ()
 
@@ -41,7 +42,7 @@ class Verdict:
         ingress = entry.get("ingress") or {}
         routed = entry.get("action") == AuditAction.ROUTED.value
         return cls(Outcome.ROUTED if routed else Outcome.REFUSED, entry.get("event_id"), int(ingress["partition"]),
-                   int(ingress["offset"]), entry.get("reason"), entry.get("detail"),
+                   int(ingress["offset"]), None if routed else Reason(entry["reason"]), entry.get("detail"),
                    tuple(sorted(entry.get("delivered") or {})))
 
 

@@ -1,4 +1,5 @@
-"""Tools for tests on the real stack: reading and writing topics, waiting for a condition, HTTP auth."""
+"""Tools for tests on the real stack: reading and writing topics, waiting for a condition, HTTP auth and the
+answers an API's OpenAPI document promises."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any
 
+import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from confluent_kafka import ConsumerGroupTopicPartitions, IsolationLevel
 from confluent_kafka import TopicPartition as ConfluentPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
+from jsonschema import Draft202012Validator
 
 from base.clock import AcceleratedClock
 from base.kafka import KafkaAccess
@@ -120,6 +123,22 @@ async def clock_reaches(clock: AcceleratedClock, instant: datetime) -> None:
 
 def bearer(token: str) -> dict[str, str]:
     return {"authorization": f"Bearer {token}"}
+
+
+def undocumented(document: dict[str, Any], method: str, path: str, response: httpx.Response) -> str | None:
+    """How an answer differs from what the API's OpenAPI document promises for the operation (its status listed,
+    its JSON body valid against the schema given there), or None when it does not."""
+    answers = document["paths"][path][method.lower()]["responses"]
+    where = f"{method} {path} answered {response.status_code}"
+    answer = answers.get(str(response.status_code))
+    if answer is None:
+        return f"{where}, which its document does not list (only {', '.join(sorted(answers))})"
+    schema = answer.get("content", {}).get("application/json", {}).get("schema")
+    if schema is None:
+        return f"{where}, for which its document gives no body"
+    validator = Draft202012Validator({**schema, "components": document["components"]})
+    errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(response.json())]
+    return f"{where} with a body not as documented: {'; '.join(errors)[:300]}" if errors else None
 
 
 async def isolated_topics(stack: Settings, specs: list[TopicSpec]) -> None:

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from fastapi import FastAPI, HTTPException, Path, Query
 from pydantic import BaseModel, Field
 
-from base.http import Authenticate, Authenticated, Caller, authenticate_with, forbidden, harden, responses
+from base.http import Authenticate, Authenticated, Caller, ExchangeApi, authenticate_with, forbidden, responses
 from contracts.bureau import Decision, Project, RefusalGround
 from contracts.coordination import Resolution
 from contracts.departments import BUREAU
@@ -129,9 +129,8 @@ CaseId = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-
 
 
 def create_api(bureau: Bureau, identity: Authenticate, max_body_bytes: int) -> FastAPI:
-    api = FastAPI(title="Concord: Administrative Approval Bureau", version="1",
-                  description="The agency service (代办): cases of engineering construction projects.")
-    harden(api, max_body_bytes)
+    api = ExchangeApi("Concord: Administrative Approval Bureau",
+                      "The agency service (代办): cases of engineering construction projects.", max_body_bytes)
 
     async def authenticate(token: str) -> Caller | None:
         case_id = await bureau.case_of_token(token)

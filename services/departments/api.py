@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import FastAPI, HTTPException, Path, Query
 from pydantic import BaseModel, Field
 
-from base.http import Authenticate, Authenticated, Caller, authenticate_with, forbidden, harden, responses
+from base.http import Authenticate, Authenticated, Caller, ExchangeApi, authenticate_with, forbidden, responses
 from contracts.bureau import Decision, RefusalGround
 from contracts.coordination import Resolution
 from services.departments.desk import CoordinationDesk, Desk, ReviewingDesk
@@ -41,8 +41,8 @@ TaskId = Annotated[str, Path(max_length=256)]
 
 
 def create_api(desks: dict[str, Desk], identity: Authenticate, max_body_bytes: int) -> FastAPI:
-    api = FastAPI(title="Concord: departments' desks", version="1")
-    harden(api, max_body_bytes)
+    api = ExchangeApi("Concord: departments' desks", "Officers' tasks and decisions at each department's desk "
+                      "(human-in-the-loop), and whether a desk's rules or its officers decide.", max_body_bytes)
     authenticate_with(api, identity)
 
     def desk(code: str, caller: Caller, changes: bool) -> Desk:

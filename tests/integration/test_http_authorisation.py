@@ -19,7 +19,7 @@ from contracts.departments import OPERATOR
 from deploy.processes import AppProcesses
 from services.bureau.samples import application
 from tests.integration.test_registry_api import licence_schema
-from tests.tools import bearer
+from tests.tools import bearer, undocumented
 
 THROUGH = "through"  # neither 401 nor 403: what the endpoint answers then depends on the resource's state
 ANYONE = {"none": THROUGH, "planning": THROUGH, "operator": THROUGH}
@@ -163,7 +163,12 @@ def token_of(w: World, caller: str) -> str | None:
 
 
 async def test_every_endpoint_answers_each_caller_as_the_trust_model_says(world: World) -> None:
+    """... and every error answer is one the API's OpenAPI document lists, with the body it documents."""
     wrong: list[str] = []
+    documents = {}
+    for api, url in world.urls.items():
+        async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+            documents[api] = (await http.get("/openapi.json")).json()
     for row in rows(world):
         path = row.path.format(**row.params)
         for caller, expected in row.expect.items():
@@ -175,6 +180,9 @@ async def test_every_endpoint_answers_each_caller_as_the_trust_model_says(world:
             if (expected == THROUGH and status in (401, 403)) or (expected != THROUGH and status != expected):
                 wrong.append(f"{row.api} {row.method} {path} {row.query} as {caller}: {status}, expected {expected}"
                              f" ({response.text[:120]})")
+            problem = undocumented(documents[row.api], row.method, row.path, response) if status >= 400 else None
+            if problem:
+                wrong.append(f"{row.api} as {caller}: {problem}")
     assert not wrong, "\n".join(wrong)
 
 
