@@ -183,14 +183,11 @@ def create_api(bureau: Bureau, identity: Authenticate, max_body_bytes: int) -> F
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
         offset: Annotated[int, Query(ge=0)] = 0,
     ) -> CasePage:
-        """Cases, newest first, a page at a time: the ones named (``ids``), or those of the statuses and agent
-        given, or (``stuck``) those that something holds up now, with what."""
+        """Cases, newest first, a page at a time: among those named (``ids``), of the statuses and agent given, and
+        (``stuck``) only those that something holds up now, with what."""
         reader(caller)
         now = bureau.clock.now()
-        if ids:
-            named = await bureau.cases(ids)
-            return CasePage(cases=[CaseView.of(c, now) for c in named], total=len(named), next_offset=None)
-        cases, total = await bureau.listed(status, agent, stuck, limit, offset)
+        cases, total = await bureau.listed(ids, status, agent, stuck, limit, offset)
         after = offset + len(cases)
         return CasePage(cases=[CaseView.of(c, now) for c in cases], total=total,
                         next_offset=after if after < total else None)

@@ -99,13 +99,14 @@ def list_cases(status: list[str] = typer.Option([], help="in_progress, held, sus
                                                           "closed (repeat for several)"),
                stuck: bool = typer.Option(False, "--stuck", help="only cases something holds up now, and what"),
                agent: str = typer.Option(None, help="one agent's cases"),
+               cases: list[str] = typer.Option([], "--case", help="only this case (repeat for several)"),
                limit: int = typer.Option(50, min=1, max=200), offset: int = typer.Option(0, min=0),
                as_json: bool = typer.Option(False, "--json", help="print the page as JSON"),
                token: str = TokenOption) -> None:
     """Cases, newest first, a page at a time."""
     from rich.table import Table
 
-    params: dict[str, Any] = {"status": status, "stuck": stuck, "limit": limit, "offset": offset}
+    params: dict[str, Any] = {"status": status, "stuck": stuck, "limit": limit, "offset": offset, "ids": cases}
     if agent:
         params["agent"] = agent
     with _bureau(token) as api:

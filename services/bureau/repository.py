@@ -128,15 +128,17 @@ class PgCases:
         await save(self.connection, case, next_check_at)
 
 
-async def find(connection: asyncpg.Connection, statuses: list[CaseStatus], agent: str | None,
+async def find(connection: asyncpg.Connection, ids: list[str], statuses: list[CaseStatus], agent: str | None,
                limit: int | None, offset: int) -> tuple[list[str], int]:
-    """Case ids, newest first, of the statuses and agent given (all when none), a page of them and how many."""
-    where = "($1::text[] IS NULL OR status = ANY($1)) AND ($2::text IS NULL OR agent = $2)"
-    wanted = [s.value for s in statuses] or None
-    total = await connection.fetchval(f"SELECT count(*) FROM bureau.cases WHERE {where}", wanted, agent)
+    """Case ids, newest first, among those named and of the statuses and agent given (each: all when none), a
+    page of them and how many."""
+    where = ("($1::text[] IS NULL OR case_id = ANY($1)) AND ($2::text[] IS NULL OR status = ANY($2))"
+             " AND ($3::text IS NULL OR agent = $3)")
+    filters = (ids or None, [s.value for s in statuses] or None, agent)
+    total = await connection.fetchval(f"SELECT count(*) FROM bureau.cases WHERE {where}", *filters)
     rows = await connection.fetch(
-        f"SELECT case_id FROM bureau.cases WHERE {where} ORDER BY submitted_at DESC, case_id LIMIT $3 OFFSET $4",
-        wanted, agent, limit, offset)
+        f"SELECT case_id FROM bureau.cases WHERE {where} ORDER BY submitted_at DESC, case_id LIMIT $4 OFFSET $5",
+        *filters, limit, offset)
     return [r["case_id"] for r in rows], total
 
 

@@ -34,9 +34,12 @@ async def test_from_a_template_to_a_submitted_case_listed_and_shown(
 
     case = await submitted(application)
     assert case["status"] == "in_progress" and case["case_token"].startswith("case_")
-    code, out = await concord("case", "list", "--status", "in_progress", "--json", "--limit", "200")
+    code, out = await concord("case", "list", "--status", "in_progress", "--json", "--case", case["case_id"],
+                              "--case", "G-NO-SUCH-CASE")
     assert code == 0, out
-    assert case["case_id"] in {c["case_id"] for c in json.loads(out)["cases"]}
+    assert [c["case_id"] for c in json.loads(out)["cases"]] == [case["case_id"]]
+    code, out = await concord("case", "list", "--status", "completed", "--json", "--case", case["case_id"])
+    assert code == 0 and json.loads(out)["cases"] == [], out
     code, out = await concord("case", "show", case["case_id"], "--token", case["case_token"])
     assert code == 0 and json.loads(out)["case_id"] == case["case_id"], out  # the applicant's own token
 
@@ -52,7 +55,7 @@ async def test_a_case_a_department_leaves_waiting_is_listed_as_stuck_and_the_sup
         task = await task_of(stack, "planning", case["case_id"])  # planning's officers say nothing: it runs late
 
         async def stuck() -> list[dict[str, Any]]:
-            code, out = await concord("case", "list", "--stuck", "--json", "--limit", "200")
+            code, out = await concord("case", "list", "--stuck", "--json", "--case", case["case_id"])
             assert code == 0, out
             return [c for c in json.loads(out)["cases"] if c["case_id"] == case["case_id"]]
 
@@ -62,7 +65,7 @@ async def test_a_case_a_department_leaves_waiting_is_listed_as_stuck_and_the_sup
                                        for h in found[0]["stuck"])
 
         await eventually(overdue, timeout=60)
-        code, out = await concord("case", "list", "--stuck")
+        code, out = await concord("case", "list", "--stuck", "--case", case["case_id"])
         assert code == 0 and case["case_id"] in out and "overdue" in out, out
         await decide(stack, "planning", task["task_id"], "supplement_requested", reasons=["界址点坐标表"])
 
