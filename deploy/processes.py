@@ -15,6 +15,7 @@ from types import TracebackType
 import httpx
 
 from base.settings import Settings
+from deploy.stack import StackError, port_open
 
 
 class AppProcess:
@@ -57,7 +58,14 @@ class AppProcesses:
         return process
 
     def start_exchange(self) -> None:
-        """The gateway, the bureau, and every other department's service (in one process)."""
+        """The gateway, the bureau, and every other department's service (in one process). Their ports must be
+        free: an API that answers from another process would stand in for them unnoticed."""
+        s = self.settings
+        for name, port in (("gateway", s.gateway_port), ("bureau", s.bureau_port),
+                           ("departments", s.departments_port)):
+            if port_open(port):
+                raise StackError(f"port {port} of the {name} is taken by a process started elsewhere (an earlier "
+                                 "`concord gateway run` or `service run`?): stop it first")
         self.start("gateway", "gateway", "run", "--instance", "main")
         self.start("bureau", "service", "run", "bureau")
         self.start("departments", "service", "run", "departments")
