@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 import typer
 
 from base.runtime import terminal
-from contracts.cli import contracts_cli
-from gateway.cli import acls, agreements, audit, check_contracts, credentials, gateway, publish_contracts, topics
+from gateway.cli import acls, agreements, audit, credentials, gateway, topics
+from gateway.contracts_cli import contracts_cli
 from services.bureau.cli import case, report
 from services.cli import tasks
 
@@ -27,8 +27,6 @@ app.add_typer(agreements, name="agreements")
 app.add_typer(audit, name="audit")
 app.add_typer(tasks, name="tasks")
 app.command("report")(report)
-contracts_cli.command("check")(check_contracts)
-contracts_cli.command("publish")(publish_contracts)
 console = terminal()
 
 if TYPE_CHECKING:

@@ -18,7 +18,7 @@ from aiokafka.errors import KafkaError
 from fastapi import FastAPI, Header, HTTPException, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from base.clock import Clock
 from base.http import Authenticated, Caller, authenticate_with, department_of, forbidden, harden, responses
@@ -56,7 +56,12 @@ class GatewayState:
 
 
 class NewVersion(BaseModel):
-    schema_: dict[str, Any] = Field(alias="schema", description="the JSON Schema, with x-sharing and x-contract")
+    """The registration body: the version's JSON Schema and nothing else (an unknown member is refused)."""
+
+    model_config = ConfigDict(extra="forbid")
+    schema_: dict[str, Any] = Field(
+        alias="schema", description="the JSON Schema: x-sharing on every field, and x-contract (id, owner, "
+        "publishers, consumers, subject, optional recipient; version optional: left out, the next free one)")
 
 
 class CompatibilityConfig(BaseModel):
@@ -147,14 +152,24 @@ def create_api(state: GatewayState) -> FastAPI:
         return CompatibilityConfig(compatibility=mode)
 
     def refusal(refused: RegistrationRefused) -> JSONResponse:
-        status = {Refusal.NOT_OWNER: 403, Refusal.INVALID: 422, Refusal.INCOMPATIBLE: 409}[refused.kind]
+        status = {Refusal.NOT_OWNER: 403, Refusal.INVALID: 422, Refusal.INCOMPATIBLE: 409,
+                  Refusal.VERSION_TAKEN: 409, Refusal.VERSION_SKIPPED: 409}[refused.kind]
         key = "incompatibilities" if refused.kind is Refusal.INCOMPATIBLE else "problems"
-        return JSONResponse({"detail": str(refused), key: refused.problems}, status_code=status)
+        body: dict[str, Any] = {"detail": str(refused), "kind": refused.kind.value, key: refused.problems}
+        if refused.next_version is not None:
+            body["next_version"] = refused.next_version
+        if refused.mode is not None:
+            body["compatibility"] = refused.mode.value
+        return JSONResponse(body, status_code=status)
 
     @api.post("/v1/contracts/{contract_id}/versions", status_code=201, responses=responses(401, 403, 409, 422))
     async def register(contract_id: ContractId, body: NewVersion, caller: Authenticated) -> JSONResponse:
-        """Register a version of a contract the caller's department owns. A new contract's shared topic is
-        made by the operator (`concord topics ensure`); until then its events are refused as not provisioned."""
+        """Register a version of a contract the caller's department owns: 201 with the version it became; 200 when
+        the same content is a registered version already (that version, `created` false); 409 when the
+        compatibility mode forbids it (`incompatibilities`) or the version it names is taken or would skip one
+        (`next_version`); 422 when it cannot be a version of the contract (`problems`). `kind` says which. A new
+        contract's shared topic is made by the operator (`concord topics ensure`); until then its events are
+        refused as not provisioned."""
         try:
             registered = await state.registry.register(contract_id, body.schema_, by=acting(caller))
         except RegistrationRefused as refused:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 from typing import Any
@@ -116,6 +119,30 @@ async def clock_reaches(clock: AcceleratedClock, instant: datetime) -> None:
     """Wait until the simulated clock reaches ``instant`` (it runs ``speed`` times faster than real time)."""
     await asyncio.sleep(max((instant - clock.now()).total_seconds(), 0) / clock.speed + 0.01)
     assert clock.now() >= instant
+
+
+@dataclass(frozen=True)
+class Ran:
+    """A `concord` command's exit code and what it wrote."""
+
+    code: int
+    out: str
+    err: str
+
+
+async def run_concord(*args: str, env: dict[str, str] | None = None) -> Ran:
+    """Run `concord ARGS` as a user would, in a process of its own (with the test session's settings)."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "deploy.cli", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "COLUMNS": "200", **(env or {})})
+    out, err = await asyncio.wait_for(process.communicate(), 120)
+    return Ran(process.returncode or 0, out.decode(), err.decode())
+
+
+async def concord(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+    """The exit code and output (stdout, then stderr) of `concord ARGS`."""
+    ran = await run_concord(*args, env=env)
+    return ran.code, ran.out + ran.err
 
 
 def bearer(token: str) -> dict[str, str]:
