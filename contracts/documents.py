@@ -14,7 +14,8 @@ REGISTRATION_KEY = "schema"  # the registration body's one member: {"schema": <t
 
 
 class DocumentError(ValueError):
-    """The document cannot be read as a version of a contract; the message says what to change."""
+    """The document cannot be read as a version of a contract. The message says of the document what is wrong and
+    what to change (``names no contract: add x-contract.id, ...``): the caller puts the file's name before it."""
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,8 @@ class ContractDocument:
 
     @property
     def label(self) -> str:
-        return f"{self.contract_id} v{self.version}" if self.version is not None else f"{self.contract_id} (new)"
+        """How the commands name it: ``<id> v<version>``, or the id alone when it names no version."""
+        return f"{self.contract_id} v{self.version}" if self.version is not None else self.contract_id
 
 
 def is_version_number(value: Any) -> bool:
@@ -41,12 +43,7 @@ def contract_document(content: Any, contract_id: str | None = None) -> ContractD
     if not isinstance(content, dict):
         raise DocumentError("holds no JSON object: give a contract's JSON Schema or a registration body "
                             '{"schema": {...}}')
-    schema = content
-    if REGISTRATION_KEY in content and "x-contract" not in content:
-        if set(content) != {REGISTRATION_KEY} or not isinstance(content[REGISTRATION_KEY], dict):
-            raise DocumentError('a registration body is {"schema": <a JSON Schema object>} and nothing else')
-        schema = content[REGISTRATION_KEY]
-    schema = copy.deepcopy(schema)
+    schema = copy.deepcopy(schema_of(content))
     meta = schema.get("x-contract")
     if not isinstance(meta, dict):
         raise DocumentError("has no x-contract object: it says which contract the schema is a version of (id, "
@@ -55,15 +52,25 @@ def contract_document(content: Any, contract_id: str | None = None) -> ContractD
     if named is None and contract_id is None:
         raise DocumentError("names no contract: add x-contract.id, or give --contract ID")
     if named is not None and not isinstance(named, str):
-        raise DocumentError("x-contract.id must be a string: <owner>.<name>")
+        raise DocumentError("has an x-contract.id that is no string: it is <owner>.<name>")
     if named is not None and contract_id is not None and named != contract_id:
         raise DocumentError(f"is a version of {named} (its x-contract.id), not of {contract_id} (--contract)")
     meta["id"] = named or contract_id
     version = meta.get("version")
     if version is not None and not is_version_number(version):
-        raise DocumentError(f"x-contract.version must be a positive integer, not {str(version)[:40]!r} (leave it "
-                            "out and the registry gives the next free version)")
+        raise DocumentError(f"has x-contract.version {str(version)[:40]!r}: a version is a positive integer (leave it "
+                            "out and the registry gives the next free one)")
     return ContractDocument(meta["id"], version, schema)
+
+
+def schema_of(content: dict[str, Any]) -> dict[str, Any]:
+    """The JSON Schema a document holds: itself, or the one a registration body wraps."""
+    if REGISTRATION_KEY not in content or "x-contract" in content:
+        return content
+    inner = content[REGISTRATION_KEY]
+    if set(content) != {REGISTRATION_KEY} or not isinstance(inner, dict):
+        raise DocumentError('is not a registration body, which is {"schema": <a JSON Schema object>} and nothing else')
+    return inner
 
 
 def declared_version(schema: Mapping[str, Any]) -> Any:

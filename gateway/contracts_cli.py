@@ -3,7 +3,7 @@
 ``compat`` and ``docs`` work on files alone; ``compat --contract``, ``check`` and ``publish`` ask the gateway's
 registry. Each fails with one line on stderr that says what went wrong and what to do (``--debug`` shows the
 traceback instead). Exit codes: 0 all well, 1 the answer is no (incompatible, differs, refused), 2 the question
-could not be answered (an input unreadable, the gateway unreachable, no token).
+could not be answered (an input unreadable, the gateway unreachable, no token), 3 a fault of the command itself.
 
 What a command imports it imports when it runs: ``concord --help`` and ``compat`` on files stay quick."""
 
@@ -18,7 +18,14 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from contracts.compatibility import Mode, SchemaError, incompatibilities
-from contracts.documents import REGISTRATION_KEY, ContractDocument, DocumentError, contract_document
+from contracts.documents import (
+    ContractDocument,
+    DocumentError,
+    contract_document,
+    declared_version,
+    is_version_number,
+    schema_of,
+)
 from gateway.registry_client import RegistryUnavailable
 
 if TYPE_CHECKING:
@@ -37,11 +44,7 @@ TokenOption = typer.Option(None, "--token", envvar="CONCORD_TOKEN",
 
 
 class CommandFailed(Exception):
-    """What went wrong and what to do, in one line; the command exits with ``code``."""
-
-    def __init__(self, message: str, code: int = 2) -> None:
-        super().__init__(message)
-        self.code = code
+    """What went wrong and what to do, in one line: the command could not do its work (exit 2)."""
 
 
 @contextmanager
@@ -54,13 +57,18 @@ def one_line_errors(debug: bool) -> Iterator[None]:
     except (CommandFailed, RegistryUnavailable) as failed:
         if debug:
             raise
-        typer.echo(f"error: {failed}", err=True)
-        raise typer.Exit(failed.code if isinstance(failed, CommandFailed) else 2) from None
+        typer.echo(f"error: {_one_line(str(failed))}", err=True)
+        raise typer.Exit(2) from None
     except Exception as exc:  # a fault of the command itself: still one line, unless asked for more
         if debug:
             raise
-        typer.echo(f"error: {type(exc).__name__}: {exc} (run again with --debug for the traceback)", err=True)
+        typer.echo(f"error: {type(exc).__name__}: {_one_line(str(exc))} (run again with --debug for the traceback)",
+                   err=True)
         raise typer.Exit(3) from None
+
+
+def _one_line(message: str) -> str:
+    return " ".join(message.split())
 
 
 @contracts_cli.command("compat")
@@ -86,7 +94,7 @@ def compat(
         if len(files) < (1 if contract else 2):
             raise CommandFailed("give at least two schema files: the previous version(s), then the new one"
                                 + ("" if contract else " (or --contract ID and the new one alone)"))
-        documents = [_schema(_read_json(path)) for path in files]
+        documents = [_schema(path) for path in files]
         labels = [_label(document, path) for document, path in zip(documents, files, strict=True)]
         if contract:
             _all_of(contract, documents, files)
@@ -144,21 +152,22 @@ def _from_registry(contract: str, mode: Mode | None, new: dict[str, Any],
                                 "previous versions' files (`concord contracts check` lists what is registered)")
         if not previous_from_registry:
             return mode or found.mode, []
-        named = new.get("x-contract", {}).get("version") if isinstance(new.get("x-contract"), dict) else None
-        versions = [v for v in found.versions if not isinstance(named, int) or v < named]
+        named = declared_version(new)
+        versions = [v for v in found.versions if not is_version_number(named) or v < named]
         return mode or found.mode, [(v, registry.schema(contract, v)) for v in versions]
 
 
 def _label(schema: dict[str, Any], path: Path) -> str:
-    meta = schema.get("x-contract")
-    version = meta.get("version") if isinstance(meta, dict) else None
-    return f"v{version}" if type(version) is int else path.name
+    version = declared_version(schema)
+    return f"v{version}" if is_version_number(version) else path.name
 
 
-def _schema(content: dict[str, Any]) -> dict[str, Any]:
-    """A JSON Schema, or the registration body that wraps one."""
-    inner = content.get(REGISTRATION_KEY)
-    return inner if set(content) == {REGISTRATION_KEY} and isinstance(inner, dict) else content
+def _schema(path: Path) -> dict[str, Any]:
+    """The JSON Schema a file holds, itself or in a registration body."""
+    try:
+        return schema_of(_read_json(path))
+    except DocumentError as exc:
+        raise CommandFailed(f"{path} {exc}") from exc
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -245,8 +254,7 @@ def publish(
 def _registration_lines(document: ContractDocument, answer: Registration) -> list[str]:
     from gateway.registry import Refusal
 
-    named = document.version
-    label = f"{document.contract_id} v{named}" if named is not None else document.contract_id
+    named, label = document.version, document.label
     if answer.refusal is None:
         if answer.created:
             said = "registered" if named is not None else f"registered as v{answer.version}"
@@ -294,18 +302,23 @@ def _registry(token: str | None = None) -> RegistryClient:
 
 
 @contracts_cli.command("docs")
-def docs(out: Path = typer.Argument(..., help="folder to write the documents into")) -> None:
+def docs(out: Path = typer.Argument(..., help="folder to write the documents into"),
+         debug: bool = DebugOption) -> None:
     """Write the consumers' view of the exchange: one AsyncAPI 3.0 document (asyncapi.json) for the whole
     exchange, and one JSON Schema file per contract version (schemas/<id>/v<version>.json)."""
     from contracts.asyncapi import asyncapi_document, schema_file
     from contracts.catalogue import CATALOGUE
 
     schemas = [c.json_schema for _, c in sorted(CATALOGUE.items())]
-    for schema in schemas:
-        path = out / schema_file(schema["x-contract"]["id"], schema["x-contract"]["version"])
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(schema, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "asyncapi.json").write_text(
-        json.dumps(asyncapi_document(schemas), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    with one_line_errors(debug):
+        try:
+            for schema in schemas:
+                path = out / schema_file(schema["x-contract"]["id"], schema["x-contract"]["version"])
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(json.dumps(schema, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "asyncapi.json").write_text(
+                json.dumps(asyncapi_document(schemas), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise CommandFailed(f"cannot write under {out}: {exc.strerror or exc} ({exc.filename})") from exc
     typer.echo(f"wrote {out / 'asyncapi.json'} and {len(schemas)} JSON Schema files under {out / 'schemas'}")

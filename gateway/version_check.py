@@ -40,8 +40,7 @@ class Verdict:
     @property
     def lines(self) -> list[str]:
         """The verdict as ``concord contracts check`` prints it: a headline, then its details indented."""
-        named, version = self.document.version, self.version
-        label = f"{self.document.contract_id} v{named}" if named is not None else self.document.contract_id
+        named, version, label = self.document.version, self.version, self.document.label
         where = f"registered v{version}" if self.registered else f"v{version} (checked above)"
         if self.standing is Standing.SAME:
             said = ("registered" if named == version and self.registered else
