@@ -42,9 +42,10 @@ def run_until_signalled(main: Callable[[asyncio.Event], Awaitable[None]]) -> Non
     asyncio.run(runner())
 
 
-def terminal() -> Console:
+def terminal(stderr: bool = False) -> Console:
     """Rich output: the terminal's width, or a wide page when the output goes to a file or a pipe (CI logs)."""
-    return Console(width=None if sys.stdout.isatty() else 140)
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(width=None if stream.isatty() else 140, stderr=stderr)
 
 
 def local_time(moment: str | datetime | None) -> str:
@@ -72,7 +73,7 @@ def api_client(settings: Settings, base_url: str, token: str | None, acting: str
 def answer(response: httpx.Response) -> Any:
     """The JSON of an API's answer; an error answer is printed as one line and the command exits 1."""
     if response.is_error:
-        terminal().print(f"[red]error:[/red] {response.request.method} {response.request.url.path} answered "
+        terminal(stderr=True).print(f"[red]error:[/red] {response.request.method} {response.request.url.path} answered "
                          f"{response.status_code}: {problem(response)}", highlight=False, soft_wrap=True)
         raise typer.Exit(1)
     return response.json()

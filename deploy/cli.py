@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 import typer
 
 from base.runtime import local_time, terminal
-from contracts.cli import contracts_cli
-from gateway.cli import acls, agreements, audit, check_contracts, credentials, gateway, publish_contracts, topics
+from gateway.cli import acls, agreements, audit, credentials, gateway, topics
+from gateway.contracts_cli import contracts_cli
 from services.bureau.cli import case, report
 from services.cli import tasks
 
@@ -32,9 +32,8 @@ app.add_typer(agreements, name="agreements")
 app.add_typer(audit, name="audit")
 app.add_typer(tasks, name="tasks")
 app.command("report")(report)
-contracts_cli.command("check")(check_contracts)
-contracts_cli.command("publish")(publish_contracts)
 console = terminal()
+errors = terminal(stderr=True)
 
 if TYPE_CHECKING:
 
@@ -223,21 +222,23 @@ DEBUG = False
 
 
 def main() -> None:
-    """The `concord` command: an error ends it with one line saying what to do, and exit status 1 (usage errors
-    are told by the command line itself, with status 2)."""
+    """The `concord` command. Exit status: 0 all well; 1 the answer is no (an API refused, a check found a
+    difference); 2 the command could not do its work (unreachable, misconfigured, unreadable input: one line on
+    stderr saying what to do; usage errors too); 3 a fault of the command itself (one line, `--debug` for more)."""
     try:
         app()
     except Exception as error:
         if DEBUG:
             raise
-        from deploy.errors import explain
+        from base.errors import Explained
+        from deploy.errors import explain, reached_nothing
 
         try:
             line = explain(error, _settings())
         except Exception:  # the settings themselves may be what is wrong
             line = f"{type(error).__name__}: {error}"
-        console.print(f"[red]error:[/red] {line}", highlight=False, soft_wrap=True)
-        sys.exit(1)
+        errors.print(f"[red]error:[/red] {line}", highlight=False, soft_wrap=True)
+        sys.exit(2 if isinstance(error, Explained) or reached_nothing(error) else 3)
 
 
 if __name__ == "__main__":

@@ -48,6 +48,16 @@ def explain(error: BaseException, settings: Settings) -> str:
     return f"{type(error).__name__}: {error} (`concord --debug …` shows the traceback)"
 
 
+def reached_nothing(error: BaseException) -> bool:
+    """Whether the error is that a service could not be reached or read (not a fault of the command)."""
+    import httpx
+    from aiokafka.errors import KafkaConnectionError
+    from pydantic import ValidationError
+
+    return isinstance(error, httpx.TransportError | KafkaConnectionError | ValidationError | FileNotFoundError
+                      | json.JSONDecodeError) or _is_connection_refused(error)
+
+
 def _has_request(error: BaseException) -> bool:
     try:
         error.request  # type: ignore[attr-defined]  # noqa: B018

@@ -19,7 +19,7 @@ from aiokafka.errors import KafkaError
 from fastapi import FastAPI, Header, HTTPException, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from base.clock import Clock
 from base.http import (
@@ -69,7 +69,12 @@ class GatewayState:
 
 
 class NewVersion(BaseModel):
-    schema_: dict[str, Any] = Field(alias="schema", description="the JSON Schema, with x-sharing and x-contract")
+    """The registration body: the version's JSON Schema and nothing else (an unknown member is refused)."""
+
+    model_config = ConfigDict(extra="forbid")
+    schema_: dict[str, Any] = Field(
+        alias="schema", description="the JSON Schema: x-sharing on every field, and x-contract (id, owner, "
+        "publishers, consumers, subject, optional recipient; version optional: left out, the next free one)")
 
 
 class CompatibilityConfig(BaseModel):
@@ -84,18 +89,24 @@ class Principal(BaseModel):
     principal: str
 
 
-class RegistrationProblems(BaseModel):
-    """Why a schema is not registered: the caller's department does not own the contract (403), or the schema
-    cannot be a version of it (422)."""
-
+class RegistrationRefusal(BaseModel):
     detail: str
+    kind: Refusal = Field(description="which rule refused it (the status follows from it)")
+    next_version: int | None = Field(None, description="the next free version (when the version named is taken "
+                                                       "or would skip one)")
+    compatibility: Mode | None = Field(None, description="the contract's compatibility mode (when it forbids it)")
+
+
+class RegistrationProblems(RegistrationRefusal):
+    """Why a schema is not registered: the caller's department does not own the contract (403), the schema cannot
+    be a version of it (422), or the version it names is taken or would skip one (409)."""
+
     problems: list[str]
 
 
-class Incompatibilities(BaseModel):
+class Incompatibilities(RegistrationRefusal):
     """A 409: the contract's compatibility mode forbids the change."""
 
-    detail: str
     incompatibilities: list[str] = Field(description="one `CHANGE_NAME json-pointer` per incompatible change")
 
 
@@ -221,18 +232,25 @@ def create_api(state: GatewayState) -> FastAPI:
         return CompatibilityConfig(compatibility=mode)
 
     def refusal(refused: RegistrationRefused) -> JSONResponse:
-        status = {Refusal.NOT_OWNER: 403, Refusal.INVALID: 422, Refusal.INCOMPATIBLE: 409}[refused.kind]
-        body = (Incompatibilities(detail=str(refused), incompatibilities=refused.problems)
-                if refused.kind is Refusal.INCOMPATIBLE else RegistrationProblems(detail=str(refused),
-                                                                                  problems=refused.problems))
-        return JSONResponse(body.model_dump(), status_code=status)
+        status = {Refusal.NOT_OWNER: 403, Refusal.INVALID: 422, Refusal.INCOMPATIBLE: 409,
+                  Refusal.VERSION_TAKEN: 409, Refusal.VERSION_SKIPPED: 409}[refused.kind]
+        told = {"detail": str(refused), "kind": refused.kind, "next_version": refused.next_version,
+                "compatibility": refused.mode}
+        body: RegistrationRefusal = (Incompatibilities(**told, incompatibilities=refused.problems)
+                                     if refused.kind is Refusal.INCOMPATIBLE
+                                     else RegistrationProblems(**told, problems=refused.problems))
+        return JSONResponse(body.model_dump(mode="json", exclude_none=True), status_code=status)
 
     @api.post("/v1/contracts/{contract_id}/versions", status_code=201, responses=responses(
-        401, 403, 409, 422, bodies={403: RegistrationProblems | Problem, 409: Incompatibilities,
+        401, 403, 409, 422, bodies={403: RegistrationProblems | Problem, 409: Incompatibilities | RegistrationProblems,
                                     422: RegistrationProblems | InvalidRequest}))
     async def register(contract_id: ContractId, body: NewVersion, caller: Authenticated) -> JSONResponse:
-        """Register a version of a contract the caller's department owns. A new contract's shared topic is
-        made by the operator (`concord topics ensure`); until then its events are refused as not provisioned."""
+        """Register a version of a contract the caller's department owns: 201 with the version it became; 200 when
+        the same content is a registered version already (that version, `created` false); 409 when the
+        compatibility mode forbids it (`incompatibilities`) or the version it names is taken or would skip one
+        (`next_version`); 422 when it cannot be a version of the contract (`problems`). `kind` says which. A new
+        contract's shared topic is made by the operator (`concord topics ensure`); until then its events are
+        refused as not provisioned."""
         try:
             registered = await state.registry.register(contract_id, body.schema_, by=acting(caller))
         except RegistrationRefused as refused:

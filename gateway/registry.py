@@ -27,6 +27,7 @@ from contracts.base import CONTRACT_ID, Sharing, field_sharing
 from contracts.catalogue import CATALOGUE
 from contracts.compatibility import Mode, incompatibilities
 from contracts.departments import DEPARTMENTS, EXCHANGE
+from contracts.documents import declared_version, is_version_number
 from gateway.audit.entry import AuditAction
 from gateway.notices import Notices
 
@@ -35,6 +36,7 @@ FORMATS = FormatChecker(formats=["date-time", "date", "email"])
 MAX_SCHEMA_BYTES = 256 * 1024
 MAX_SCHEMA_DEPTH = 32
 FIELD_NAME = re2.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
+DEFAULT_MODE = Mode.BACKWARD  # a new contract's compatibility mode (the column's default in the migration)
 _RE2 = re2.Options()
 _RE2.log_errors = False
 
@@ -308,7 +310,7 @@ def problems_with(contract_id: str, schema: Mapping[str, Any]) -> list[str]:
         problems.append(f"x-contract must name id {contract_id!r} and owner {owner!r}")
     if owner not in DEPARTMENTS and owner != EXCHANGE:
         problems.append(f"{owner!r} is not a department of the exchange")
-    if not isinstance(meta.get("version"), int) or meta["version"] < 1:
+    if not is_version_number(meta.get("version")):
         problems.append("x-contract.version must be a positive integer")
     publishers = set(DEPARTMENTS) | ({EXCHANGE} if owner == EXCHANGE else set())
     for role, members in (("publishers", publishers), ("consumers", set(DEPARTMENTS))):
@@ -344,13 +346,21 @@ class Refusal(StrEnum):
     NOT_OWNER = "not_owner"  # only the owning department registers versions and sets the mode
     INVALID = "invalid"  # the schema cannot be a version of the contract
     INCOMPATIBLE = "incompatible"  # the contract's compatibility mode forbids the change
+    VERSION_TAKEN = "version_taken"  # the version it names is registered with other content
+    VERSION_SKIPPED = "version_skipped"  # the version it names would leave a gap after the registered ones
 
 
 class RegistrationRefused(ValueError):
-    def __init__(self, kind: Refusal, problems: list[str]) -> None:
+    """Why a registration was refused. ``next_version`` is the contract's next free version (for the numbering
+    refusals), ``mode`` the compatibility mode that forbade the change (for ``INCOMPATIBLE``)."""
+
+    def __init__(self, kind: Refusal, problems: list[str], next_version: int | None = None,
+                 mode: Mode | None = None) -> None:
         super().__init__("; ".join(problems))
         self.kind = kind
         self.problems = problems
+        self.next_version = next_version
+        self.mode = mode
 
 
 @dataclass(frozen=True)
@@ -358,6 +368,39 @@ class Registered:
     contract_id: str
     version: int
     created: bool
+
+
+@dataclass(frozen=True)
+class Numbered:
+    """Which version a schema is: one registered with the same content (``existing``), or the next free one."""
+
+    version: int
+    existing: bool
+
+
+def numbered(contract_id: str, registered: Mapping[int, str], schema: Mapping[str, Any]) -> Numbered:
+    """The version number a schema gets, from the fingerprints of the versions registered (by version).
+
+    The same content as a registered version is that version, whatever number it names (registering it again
+    changes nothing). Other content is the next free version: it may name that number or none; naming a registered
+    number (``VERSION_TAKEN``) or a later one (``VERSION_SKIPPED``) is refused, with the next free version. A
+    version that is no positive integer is left to ``problems_with``."""
+    content = fingerprint(schema)
+    for version, print_ in sorted(registered.items()):
+        if print_ == content:
+            return Numbered(version, existing=True)
+    free = max(registered, default=0) + 1
+    named = declared_version(schema)
+    if not is_version_number(named) or named == free:
+        return Numbered(free, existing=False)
+    if named in registered:
+        raise RegistrationRefused(Refusal.VERSION_TAKEN, [
+            f"version {named} of {contract_id} is registered with other content; the next free version is {free} "
+            f"(name version {free} in x-contract, or leave the version out)"], next_version=free)
+    skipped = f"version {free}" if named == free + 1 else f"versions {free} to {named - 1}"
+    raise RegistrationRefused(Refusal.VERSION_SKIPPED, [
+        f"version {named} of {contract_id} would skip {skipped}: the next free version is {free} "
+        f"(name version {free} in x-contract, or leave the version out)"], next_version=free)
 
 
 class RegistryStore:
@@ -393,9 +436,9 @@ class RegistryStore:
         return Mode(raw) if raw else None
 
     async def register(self, contract_id: str, schema: Mapping[str, Any], by: str) -> Registered:
-        """Add a version, unless the contract's compatibility mode forbids it. Registering a schema that is
-        already a version returns that version. The version number is the next one; a schema that names
-        another in ``x-contract.version`` is refused."""
+        """Add a version, unless the contract's compatibility mode forbids it. The same content as a registered
+        version returns that version; other content is the next free version (see ``numbered``), which the
+        schema's ``x-contract.version`` may name or leave out (the stored schema then names it)."""
         schema = json.loads(json.dumps(schema))
         owner = contract_id.partition(".")[0]
         if by != owner:
@@ -407,41 +450,37 @@ class RegistryStore:
                 "SELECT version, schema, fingerprint FROM gateway.contract_versions WHERE contract_id = $1"
                 " ORDER BY version", contract_id,
             )
+            number = numbered(contract_id, {r["version"]: r["fingerprint"] for r in rows}, schema)
+            if number.existing:
+                return Registered(contract_id, number.version, created=False)
             meta = schema.get("x-contract")
-            next_version = len(rows) + 1
-            if isinstance(meta, dict) and "version" not in meta:
-                meta["version"] = next_version
-            print_ = fingerprint(schema)
-            for row in rows:
-                if row["fingerprint"] == print_:
-                    return Registered(contract_id, row["version"], created=False)
+            if isinstance(meta, dict) and meta.get("version") is None:
+                meta["version"] = number.version
             problems = problems_with(contract_id, schema)
-            if not problems and schema["x-contract"]["version"] != next_version:
-                problems.append(f"the next version of {contract_id} is {next_version}, "
-                                f"not {schema['x-contract']['version']}")
             if problems:
                 raise RegistrationRefused(Refusal.INVALID, problems)
             mode = Mode(await connection.fetchval(
-                "SELECT compatibility FROM gateway.contracts WHERE id = $1", contract_id) or Mode.BACKWARD)
+                "SELECT compatibility FROM gateway.contracts WHERE id = $1", contract_id) or DEFAULT_MODE)
             try:
                 differences = incompatibilities(mode, [json.loads(r["schema"]) for r in rows], schema)
             except Exception as exc:  # a schema the checker cannot compare is not a safe change
                 raise RegistrationRefused(Refusal.INVALID, [f"could not compare with the registered versions: "
                                                             f"{type(exc).__name__}"]) from exc
             if differences:
-                raise RegistrationRefused(Refusal.INCOMPATIBLE, [str(d) for d in differences])
+                raise RegistrationRefused(Refusal.INCOMPATIBLE, [str(d) for d in differences], mode=mode)
             await connection.execute(
                 "INSERT INTO gateway.contracts (id, owner) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
                 contract_id, owner,
             )
             await connection.execute(
                 "INSERT INTO gateway.contract_versions (contract_id, version, schema, fingerprint, registered_by)"
-                " VALUES ($1, $2, $3, $4, $5)", contract_id, next_version, json.dumps(schema), print_, by,
+                " VALUES ($1, $2, $3, $4, $5)", contract_id, number.version, json.dumps(schema), fingerprint(schema),
+                by,
             )
             await self.notices.audit(connection, AuditAction.CONTRACT_REGISTERED, contract=contract_id,
-                                     version=next_version, sender=by, detail=f"compatibility {mode.value}")
+                                     version=number.version, sender=by, detail=f"compatibility {mode.value}")
         self.notices.outbox.wake()
-        return Registered(contract_id, next_version, created=True)
+        return Registered(contract_id, number.version, created=True)
 
     async def set_mode(self, contract_id: str, mode: Mode, by: str) -> None:
         owner = contract_id.partition(".")[0]

@@ -4,10 +4,13 @@ answers an API's OpenAPI document promises."""
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 from typing import Any
@@ -121,6 +124,30 @@ async def clock_reaches(clock: AcceleratedClock, instant: datetime) -> None:
     assert clock.now() >= instant
 
 
+@dataclass(frozen=True)
+class Ran:
+    """A `concord` command's exit code and what it wrote."""
+
+    code: int
+    out: str
+    err: str
+
+
+async def run_concord(*args: str, env: dict[str, str] | None = None) -> Ran:
+    """Run `concord ARGS` as a user would, in a process of its own (with the test session's settings)."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "deploy.cli", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "COLUMNS": "200", **(env or {})})
+    out, err = await asyncio.wait_for(process.communicate(), 120)
+    return Ran(process.returncode or 0, out.decode(), err.decode())
+
+
+async def concord(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+    """The exit code and output (stdout, then stderr) of `concord ARGS`."""
+    ran = await run_concord(*args, env=env)
+    return ran.code, ran.out + ran.err
+
+
 def bearer(token: str) -> dict[str, str]:
     return {"authorization": f"Bearer {token}"}
 
@@ -210,14 +237,3 @@ class Inspector:
         end = await self._ends(sorted(partitions), IsolationLevel.READ_UNCOMMITTED)
         return all(committed[tp] == end[tp] for tp in partitions)
 
-
-async def concord(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> tuple[int, str]:
-    """Run a `concord` command as a user would; its exit status and what it printed (both streams)."""
-    import os
-    import sys
-
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "deploy.cli", *args, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT, env={**os.environ, "COLUMNS": "200", **(env or {})})
-    out, _ = await asyncio.wait_for(process.communicate(), timeout)
-    return process.returncode or 0, out.decode()

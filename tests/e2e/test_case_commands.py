@@ -106,11 +106,11 @@ async def test_every_failure_is_one_line_saying_what_to_do(stack: Settings, exch
     code, out = await concord("case", "show", "G-NO-SUCH-CASE")
     assert code == 1 and out.count("\n") == 1 and "404" in out, out
     code, out = await concord("case", "list", env={"CONCORD_BUREAU_PORT": "9"})
-    assert code == 1 and out.count("\n") == 1 and "concord service run bureau" in out, out
+    assert code == 2 and out.count("\n") == 1 and "concord service run bureau" in out, out
     code, out = await concord("credentials", "issue", "nosuchdept")
     assert code == 2 and "planning" in out and "Traceback" not in out, out
     code, out = await concord("clock", "show", env={"CONCORD_CLOCK_SPEED": "100"})
-    assert code == 1 and out.count("\n") == 1 and "concord clock set" in out, out
+    assert code == 2 and out.count("\n") == 1 and "concord clock set" in out, out
 
 
 def _write(path: Path, body: object) -> Path:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import sys
 import uuid
 from pathlib import Path
 
@@ -13,16 +11,7 @@ import asyncpg
 from base.settings import Settings
 from contracts.departments import GATEWAY
 from deploy.processes import AppProcesses
-
-
-async def concord(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
-    import os
-
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "deploy.cli", *args, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT, env={**os.environ, "COLUMNS": "200", **(env or {})})
-    out, _ = await asyncio.wait_for(process.communicate(), 120)
-    return process.returncode or 0, out.decode()
+from tests.tools import concord
 
 
 async def test_contracts_in_code_check_against_the_registry_and_publish_idempotently(

@@ -100,3 +100,61 @@ async def test_a_contract_must_class_every_field_and_only_its_owner_registers_it
         assert (await http.post(url, json={"schema": licence_schema(contract_id)},
                                 headers=bearer("cnc_market_forged"))).status_code == 401
         assert (await http.get(f"/v1/contracts/{contract_id}/versions")).status_code == 404
+
+
+async def test_versions_are_numbered_by_what_is_registered(
+    stack: Settings, exchange: AppProcesses, tokens: dict[str, str], contract_id: str
+) -> None:
+    v1 = licence_schema(contract_id)
+    v2 = copy.deepcopy(v1)
+    v2["properties"]["capital"] = {"type": "number", "x-sharing": "unconditional"}
+    v3 = copy.deepcopy(v2)
+    v3["properties"]["district"] = {"type": "string", "x-sharing": "unconditional"}
+    url = f"/v1/contracts/{contract_id}/versions"
+    async with httpx.AsyncClient(base_url=gateway_url(stack), headers=bearer(tokens["market"])) as http:
+        # no version named: the registry gives the next free one, and the stored schema names it
+        assert (await http.post(url, json={"schema": v1})).json()["version"] == 1
+        assert (await http.post(url, json={"schema": v2 | {"x-contract": {**v2["x-contract"], "version": 2}}})
+                ).status_code == 201
+        assert (await http.get(f"{url}/1/schema")).json()["x-contract"]["version"] == 1
+
+        # the same content again, whatever version it names: which version it is, nothing registered
+        for named in (None, 1, 2, 5):
+            again = await http.post(url, json={"schema": v1 | {"x-contract": {**v1["x-contract"], "version": named}}})
+            assert (again.status_code, again.json()["version"], again.json()["created"]) == (200, 1, False), named
+
+        # other content under a registered number: refused, naming the version taken and the next free one
+        taken = await http.post(url, json={"schema": v3 | {"x-contract": {**v3["x-contract"], "version": 2}}})
+        assert taken.status_code == 409
+        assert (taken.json()["kind"], taken.json()["next_version"]) == ("version_taken", 3)
+        assert taken.json()["detail"].startswith(
+            f"version 2 of {contract_id} is registered with other content; the next free version is 3")
+        skipped = await http.post(url, json={"schema": v3 | {"x-contract": {**v3["x-contract"], "version": 5}}})
+        assert skipped.status_code == 409
+        assert (skipped.json()["kind"], skipped.json()["next_version"]) == ("version_skipped", 3)
+        assert (await http.get(url)).json() == [1, 2]
+
+        created = await http.post(url, json={"schema": v3})
+        assert (created.status_code, created.json()["version"]) == (201, 3)
+
+
+async def test_a_refusal_says_its_kind_and_the_body_is_the_schema_alone(
+    stack: Settings, exchange: AppProcesses, tokens: dict[str, str], contract_id: str
+) -> None:
+    v1 = licence_schema(contract_id)
+    breaking = copy.deepcopy(v1)
+    breaking["required"].append("legal_person_id")
+    url = f"/v1/contracts/{contract_id}/versions"
+    async with httpx.AsyncClient(base_url=gateway_url(stack), headers=bearer(tokens["market"])) as http:
+        extra = await http.post(url, json={"schema": v1, "version": 1})
+        assert extra.status_code == 422  # a member the body does not have is refused, not ignored
+        assert (await http.post(url, json={"schema": v1})).status_code == 201
+        refused = await http.post(url, json={"schema": breaking})
+        assert refused.status_code == 409
+        assert refused.json() | {"detail": ""} == {
+            "detail": "", "kind": "incompatible", "compatibility": "BACKWARD",
+            "incompatibilities": ["REQUIRED_ATTRIBUTE_ADDED #/required/legal_person_id"]}
+        invalid = await http.post(url, json={"schema": v1 | {"additionalProperties": True}})
+        assert (invalid.status_code, invalid.json()["kind"]) == (422, "invalid")
+        forged = await http.post(url, json={"schema": v1}, headers=bearer(tokens["planning"]))
+        assert (forged.status_code, forged.json()["kind"]) == (403, "not_owner")

@@ -15,7 +15,6 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, ConfigDict, Field
 from typer.testing import CliRunner
 
-from contracts.cli import contracts_cli
 from contracts.compatibility import (
     COMPATIBLE_CHANGES,
     Change,
@@ -26,6 +25,7 @@ from contracts.compatibility import (
     incompatibilities,
     is_compatible,
 )
+from gateway.contracts_cli import contracts_cli
 
 Schema = dict[str, Any]
 
@@ -610,18 +610,26 @@ def run(tmp_path: Path, *arguments: str, schemas: tuple[Any, ...] = ()) -> Any:
     return CliRunner().invoke(app, ["contracts", "compat", *arguments, *files])
 
 
-def test_command_compatible(tmp_path: Path) -> None:
+def test_command_compatible_says_so_in_one_line(tmp_path: Path) -> None:
     result = run(tmp_path, "--mode", "BACKWARD", schemas=(closed({"a": STRING}), closed({"a": STRING, "b": STRING})))
     assert result.exit_code == 0
-    assert result.stdout == ""
+    assert result.stdout == "compatible (BACKWARD): v2.json against v1.json\n"
 
 
-def test_command_prints_one_line_per_incompatible_difference(tmp_path: Path) -> None:
+def test_command_names_versions_by_their_x_contract_and_takes_registration_bodies(tmp_path: Path) -> None:
+    old = closed({"a": STRING}) | {"x-contract": {"id": "market.licence", "version": 1}}
+    new = {"schema": closed({"a": STRING}) | {"x-contract": {"id": "market.licence", "version": 2}}}
+    result = run(tmp_path, "--mode", "full", schemas=(old, new))
+    assert (result.exit_code, result.stdout) == (0, "compatible (FULL): v2 against v1\n")
+
+
+def test_command_prints_a_verdict_then_one_line_per_incompatible_difference(tmp_path: Path) -> None:
     old = closed({"a": STRING, "b": STRING, "c": INTEGER})
     new = closed({"a": {**STRING, "title": "A"}, "c": STRING})
     result = run(tmp_path, "--mode", "backward", schemas=(old, new))
     assert result.exit_code == 1
     assert result.stdout.splitlines() == [
+        "incompatible (BACKWARD): v2.json against v1.json",
         "PROPERTY_REMOVED_FROM_CLOSED_CONTENT_MODEL #/properties/b",
         "TYPE_CHANGED #/properties/c",
     ]
@@ -630,9 +638,12 @@ def test_command_prints_one_line_per_incompatible_difference(tmp_path: Path) -> 
 
 def test_command_mode_is_case_insensitive_and_transitive_modes_use_every_file(tmp_path: Path) -> None:
     versions = (V1, V2, V3)
-    assert run(tmp_path, "--mode", "Backward", schemas=versions).exit_code == 0
+    result = run(tmp_path, "--mode", "Backward", schemas=versions)
+    assert (result.exit_code, result.stdout) == (0, "compatible (BACKWARD): v3.json against v2.json\n")
     result = run(tmp_path, "--mode", "backward_transitive", schemas=versions)
-    assert (result.exit_code, result.stdout) == (1, "REQUIRED_ATTRIBUTE_ADDED #/required/a\n")
+    assert (result.exit_code, result.stdout) == (
+        1, "incompatible (BACKWARD_TRANSITIVE): v3.json against v1.json, v2.json\n"
+           "REQUIRED_ATTRIBUTE_ADDED #/required/a\n")
 
 
 @pytest.mark.parametrize(
@@ -640,6 +651,7 @@ def test_command_mode_is_case_insensitive_and_transitive_modes_use_every_file(tm
     [
         (("--mode", "sideways"), (STRING, STRING), "unknown mode 'sideways'"),
         ((), (STRING, STRING), "give --mode"),
+        (("--mode", "sideways", "--contract", "market.licence"), (STRING,), "unknown mode 'sideways'"),
         (("--mode", "full"), (STRING,), "at least two schema files"),
         (("--mode", "full"), (STRING, "{not json"), "is not valid JSON"),
         (("--mode", "full"), (STRING, "[1, 2]"), "does not hold a JSON object"),

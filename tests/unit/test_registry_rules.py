@@ -1,9 +1,20 @@
 import copy
 
+import pytest
+
 from contracts.asyncapi import asyncapi_document, message_name
 from contracts.bureau import CaseSubmitted
 from contracts.catalogue import CATALOGUE
-from gateway.registry import ContractVersion, Registry, fingerprint, problems_with
+from gateway.registry import (
+    ContractVersion,
+    Numbered,
+    Refusal,
+    RegistrationRefused,
+    Registry,
+    fingerprint,
+    numbered,
+    problems_with,
+)
 from tests.factories import case_submitted
 
 SCHEMA = CaseSubmitted.CONTRACT.json_schema
@@ -92,3 +103,59 @@ def test_schemas_too_large_or_too_deep_and_odd_field_names_are_refused() -> None
     schema = copy.deepcopy(SCHEMA)
     schema["properties"]["x" * 100] = {"type": "string", "x-sharing": "unconditional"}
     assert any("a name is" in p for p in problems_with("bureau.case-submitted", schema))
+
+
+# --- numbering: versions are numbered by what is registered ----------------------------------------------------------
+
+
+def _version(schema: dict[str, object], version: object) -> dict[str, object]:
+    changed = copy.deepcopy(schema)
+    meta = changed["x-contract"]
+    assert isinstance(meta, dict)
+    if version is None:
+        del meta["version"]
+    else:
+        meta["version"] = version
+    return changed
+
+
+V2 = _with({"description": "the second version"})
+REGISTERED = {1: fingerprint(SCHEMA), 2: fingerprint(_version(V2, 2))}
+
+
+def test_the_same_content_is_the_registered_version_whatever_number_it_names() -> None:
+    for named in (None, 1, 2, 3, 7):
+        assert numbered("bureau.case-submitted", REGISTERED, _version(SCHEMA, named)) == Numbered(1, existing=True)
+    assert numbered("bureau.case-submitted", REGISTERED, _version(V2, None)) == Numbered(2, existing=True)
+
+
+def test_other_content_is_the_next_free_version_named_or_not() -> None:
+    v3 = _with({"description": "the third version"})
+    assert numbered("bureau.case-submitted", REGISTERED, _version(v3, None)) == Numbered(3, existing=False)
+    assert numbered("bureau.case-submitted", REGISTERED, _version(v3, 3)) == Numbered(3, existing=False)
+    assert numbered("bureau.case-submitted", {}, _version(v3, None)) == Numbered(1, existing=False)
+    # a version that is no number is the registration checks' to refuse, not the numbering's
+    assert numbered("bureau.case-submitted", REGISTERED, _version(v3, "2")) == Numbered(3, existing=False)
+
+
+def test_other_content_under_a_registered_number_is_refused_with_the_next_free_version() -> None:
+    v3 = _with({"description": "the third version"})
+    with pytest.raises(RegistrationRefused) as refused:
+        numbered("bureau.case-submitted", REGISTERED, _version(v3, 2))
+    assert (refused.value.kind, refused.value.next_version) == (Refusal.VERSION_TAKEN, 3)
+    assert str(refused.value).startswith("version 2 of bureau.case-submitted is registered with other content; "
+                                         "the next free version is 3")
+
+
+def test_a_number_past_the_next_free_one_is_refused_as_a_gap() -> None:
+    v3 = _with({"description": "the third version"})
+    for named, skipped in ((4, "version 3"), (9, "versions 3 to 8")):
+        with pytest.raises(RegistrationRefused) as refused:
+            numbered("bureau.case-submitted", REGISTERED, _version(v3, named))
+        assert (refused.value.kind, refused.value.next_version) == (Refusal.VERSION_SKIPPED, 3)
+        assert f"would skip {skipped}: the next free version is 3" in str(refused.value)
+
+
+def test_a_version_that_is_a_boolean_is_refused() -> None:
+    assert "x-contract.version must be a positive integer" in problems_with("bureau.case-submitted",
+                                                                            _with({}, {"version": True}))
