@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import io
 import json
+import sys
+from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
+from unittest.mock import patch
 
 import pytest
-import typer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ConfigDict, Field
-from typer.testing import CliRunner
 
 from contracts.compatibility import (
     COMPATIBLE_CHANGES,
@@ -25,7 +27,7 @@ from contracts.compatibility import (
     incompatibilities,
     is_compatible,
 )
-from gateway.contracts_cli import contracts_cli
+from deploy.cli import main
 
 Schema = dict[str, Any]
 
@@ -599,15 +601,29 @@ def test_dropping_every_constraint_is_backward_compatible(schema: Schema) -> Non
 # --- the command ----------------------------------------------------------------------------------------------------
 
 
-def run(tmp_path: Path, *arguments: str, schemas: tuple[Any, ...] = ()) -> Any:
-    app = typer.Typer()
-    app.add_typer(contracts_cli, name="contracts")
+@dataclass(frozen=True)
+class Ran:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+def run(tmp_path: Path, *arguments: str, schemas: tuple[Any, ...] = ()) -> Ran:
+    """`concord contracts compat …` as the command line runs it (its errors told as every command's are)."""
     files = []
     for number, schema in enumerate(schemas, start=1):
         path = tmp_path / f"v{number}.json"
         path.write_text(schema if isinstance(schema, str) else json.dumps(schema), encoding="utf-8")
         files.append(str(path))
-    return CliRunner().invoke(app, ["contracts", "compat", *arguments, *files])
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err), \
+            patch.object(sys, "argv", ["concord", "contracts", "compat", *arguments, *files]):
+        try:
+            main()
+            code = 0
+        except SystemExit as done:
+            code = done.code if isinstance(done.code, int) else 1
+    return Ran(code, out.getvalue(), err.getvalue())
 
 
 def test_command_compatible_says_so_in_one_line(tmp_path: Path) -> None:
