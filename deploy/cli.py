@@ -139,7 +139,7 @@ def clock_show() -> None:
 
 @clock.command("real")
 def clock_real() -> None:
-    """Back to real time for the whole stack (simulated time that ran ahead does not come back)."""
+    """Back to real time for the whole stack (what happened in simulated time keeps its times)."""
     from base.clock import StackClock, forget
 
     s = _settings()
@@ -147,7 +147,6 @@ def clock_real() -> None:
     forget(s)
     console.print(f"clock: real time, now {local_time(StackClock(s).now())} (the simulated clock had reached "
                   f"{local_time(ahead)})")
-
 
 
 @stack.command("down")
