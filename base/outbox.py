@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -15,7 +16,7 @@ import asyncpg
 
 from base.clock import Clock
 from contracts.base import Event
-from contracts.envelope import Headers, KafkaRecord, encode
+from contracts.envelope import SENT_AT, Headers, KafkaRecord, encode
 
 log = logging.getLogger("concord.outbox")
 
@@ -35,9 +36,12 @@ class Outbox:
 
     async def add(self, connection: asyncpg.Connection, event: Event, *, id: str | None = None,
                   traceparent: str | None = None, topic: str | None = None) -> str:
-        """Queue an event in the caller's transaction. Returns its event id."""
+        """Queue an event in the caller's transaction, stamped with when (real time: the exchange's transit is
+        measured from here). Returns its event id."""
         record = encode(event, source=self.source, id=id, time=self.clock.now(), traceparent=traceparent)
-        return await self.add_record(connection, record, type(event).CONTRACT.id, topic or self.topic)
+        sent_at = str(time.time_ns() // 1_000_000).encode()
+        stamped = KafkaRecord(record.key, record.value, [*record.headers, (SENT_AT, sent_at)])
+        return await self.add_record(connection, stamped, type(event).CONTRACT.id, topic or self.topic)
 
     async def add_record(self, connection: asyncpg.Connection, record: KafkaRecord, contract: str, topic: str,
                          event_id: str | None = None) -> str:

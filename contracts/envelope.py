@@ -35,6 +35,7 @@ Headers = list[tuple[str, bytes]]
 RawHeaders = Sequence[tuple[str, bytes | None]]  # as read from Kafka: a value may be null
 TRACEPARENT = "traceparent"  # W3C Trace Context, as OpenTelemetry's Kafka instrumentation carries it
 CONTENT_TYPE = "content-type"
+SENT_AT = "ce_sentat"  # an extension attribute: when the sender's outbox took the event (epoch ms, real time)
 SENDER_HEADER = "concord_sender"  # set by the gateway on what it delivers: the department the event came from
 EXCHANGE_HEADER_PREFIX = "concord_"  # headers only the exchange sets; a sender's own are not passed on
 REQUIRED_HEADERS = ("ce_id", "ce_source", "ce_type", "ce_subject", "ce_time", "ce_dataschema")

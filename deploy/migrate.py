@@ -23,8 +23,10 @@ LOCK_ID = 7_310_001
 # A role per component, each owning the schema of the same name.
 COMPONENT_ROLES: tuple[str, ...] = (GATEWAY, *SERVICE_DEPARTMENTS)
 ROLES: tuple[str, ...] = (*COMPONENT_ROLES, REPORTER)
-# What the efficacy report reads: the bureau's cases, and the view of its agreements the gateway publishes.
-REPORTED = ("bureau.cases", "bureau.requests", "bureau.conflicts", "gateway.agreement_figures")
+# What the efficacy report reads: the bureau's cases, the view of its agreements the gateway publishes, and each
+# department's views of the exchange's transit to it and of its own times for the requests it answered.
+REPORTED = ("bureau.cases", "bureau.requests", "bureau.conflicts", "gateway.agreement_figures",
+            *(f"{d}.{view}" for d in SERVICE_DEPARTMENTS for view in ("transits", "answered")))
 
 
 @dataclass(frozen=True)

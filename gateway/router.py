@@ -89,6 +89,9 @@ class Router:
             transactional_id=f"{self.settings.router_group}.{self.instance}",
             enable_idempotence=True,
             transaction_timeout_ms=15000,
+            # A transaction begun right after the last one's commit is told CONCURRENT_TRANSACTIONS while the
+            # broker writes that one's markers (a millisecond or two): retry at once, not after the default 100 ms.
+            retry_backoff_ms=2,
             linger_ms=0,  # whole batches are handed over (gateway.batches): nothing to wait for
             max_batch_size=2 * 1024 * 1024,
             max_request_size=8 * 1024 * 1024,
@@ -175,18 +178,21 @@ class Router:
         PostgreSQL while the records are routed; those of records refused for another reason are then
         forgotten again, so that a corrected event may come back with the same id. Whatever a record holds,
         it ends routed or refused: nothing in it can stop the batch."""
-        await self.enforcement.refresh()
         now = self.clock.now()
         ingress: list[IngressRecord] = []
         for tp, records in batch.items():
             sender = self.topics.sender_of(tp.topic)
             assert sender is not None, tp.topic  # only ingress topics of members are subscribed
-            ingress += [IngressRecord(tp.topic, tp.partition, r.offset, r.key, r.value or b"", list(r.headers), sender)
-                        for r in records]
+            ingress += [IngressRecord(tp.topic, tp.partition, r.offset, r.key, r.value or b"", list(r.headers), sender,
+                                      r.timestamp) for r in records]
         candidates = {record.position: Seen(record.sender, event_id, record.position)
                       for record in ingress if (event_id := attribute(record.headers, "ce_id"))}
         looking_up = asyncio.create_task(self.enforcement.duplicates(list(candidates.values())))
-        await asyncio.sleep(0)  # the query leaves now, and PostgreSQL answers it while we route
+        try:  # the ids are looked up while the policy's version is (two connections, one round trip each)
+            await self.enforcement.refresh()
+        except BaseException:
+            looking_up.cancel()
+            raise
         results: list[tuple[IngressRecord, Routed]] = []
         try:
             for record in ingress:

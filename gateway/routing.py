@@ -32,6 +32,7 @@ from gateway.rejections import Reason, Rejection
 REASON_HEADER = "concord_reason"
 DETAIL_HEADER = "concord_detail"
 INGRESS_HEADER = "concord_ingress"
+INGRESS_AT_HEADER = "concord_ingress_at"  # on what is delivered: when it entered the exchange (epoch ms)
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class IngressRecord:
     value: bytes
     headers: RawHeaders  # as read: a value may be null
     sender: str  # from the ingress topic, never from the record
+    timestamp: int | None = None  # when it entered (the ingress record's time, ms): for measuring transit
 
     @property
     def position(self) -> str:
@@ -160,6 +162,8 @@ def route(
         return reject(record, rejection, now, topics)
 
     headers = [*forwarded(record.headers, envelope), (SENDER_HEADER, record.sender.encode())]
+    if record.timestamp is not None:
+        headers.append((INGRESS_AT_HEADER, str(record.timestamp).encode()))
     views: dict[frozenset[str], bytes] = {}  # consumers who see the same fields get the same bytes
 
     def view(fields: frozenset[str]) -> bytes:

@@ -16,7 +16,7 @@ from services.bureau.model import Case
 from services.departments.rules import CaseFile
 from services.departments.store import DeskStore, Mode
 from services.departments.tasks import Task, TaskStatus
-from services.kit.inbox import Outcome
+from services.kit.inbox import Outcome, Transit
 
 
 class Snapshots:
@@ -121,7 +121,7 @@ class MemoryInbox(Snapshots):
         super().__init__("kept")
         self.kept: dict[str, tuple[Outcome, str]] = {}
 
-    async def claim(self, event_id: str, contract: str, sender: str) -> bool:
+    async def claim(self, event_id: str, contract: str, sender: str, transit: Transit) -> bool:
         if event_id in self.kept:
             return False
         self.kept[event_id] = (Outcome.HANDLED, "")

@@ -180,6 +180,14 @@ def print_report(report: dict[str, object]) -> None:
     for refusal in sharing["refusals"]:
         console.print(f"  refused: {refusal['consumer']} ← {refusal['provider']} {refusal['contract']}: "
                       f"{refusal['reasons']}")
+    exchange = report["exchange"]
+    assert isinstance(exchange, dict)
+    console.print(f"[bold]Exchange[/bold]: {exchange['hops']} hops, transit p50 {_figure(exchange['transit_p50_ms'])}"
+                  f" ms, p99 {_figure(exchange['transit_p99_ms'])} ms ({exchange['note']})")
+    hops = Table("sender", "consumer", "events", "p50 ms", "p99 ms", title="Exchange: transit per hop")
+    for h in exchange["by_hop"][:12]:
+        hops.add_row(h["sender"], h["consumer"], str(h["events"]), str(h["transit_p50_ms"]), str(h["transit_p99_ms"]))
+    console.print(hops)
     calendar = report["calendar"]
     assert isinstance(calendar, dict)
     if calendar["note"]:

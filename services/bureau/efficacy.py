@@ -14,7 +14,7 @@ import asyncpg
 from base.calendar import WorkingDayCalendar
 from contracts.bureau import Decision
 from contracts.coordination import Resolution
-from contracts.departments import DEPARTMENTS
+from contracts.departments import DEPARTMENTS, REVIEWERS, SERVICE_DEPARTMENTS
 from contracts.exchange import AgreementOutcome
 from services.bureau.catalogue import ServiceCatalogue
 from services.bureau.model import CaseStatus, RequestStatus
@@ -33,6 +33,20 @@ class RequestRow:
     paused_days: float
     reminded: list[float]
     escalated: bool
+    # The department's own times (its desk's), where it has a desk on the exchange: the exchange's transit is
+    # then no part of its response time.
+    received_at: datetime | None = None
+    answered_at: datetime | None = None
+
+    def response_days(self, calendar: WorkingDayCalendar) -> float | None:
+        """Working days the department took, its clock's pauses (supplements, suspension) left out."""
+        if self.received_at is not None and self.answered_at is not None:
+            start, end = self.received_at, self.answered_at
+        elif self.decided_at is not None:
+            start, end = self.requested_at, self.decided_at  # no desk of its own: as the bureau saw it
+        else:
+            return None
+        return max(calendar.working_days_between(start, end) - self.paused_days, 0.0)
 
 
 @dataclass(frozen=True)
@@ -59,6 +73,17 @@ class AgreementRow:
 
 
 @dataclass(frozen=True)
+class Hop:
+    """The exchange's transit from one department to another, in real milliseconds."""
+
+    sender: str
+    consumer: str
+    events: int
+    p50_ms: float
+    p99_ms: float
+
+
+@dataclass(frozen=True)
 class ConflictRow:
     resolution: Resolution | None  # None while the coordination office has not decided
 
@@ -81,8 +106,7 @@ def department_figures(requests: list[RequestRow], calendar: WorkingDayCalendar)
     for code in sorted({r.department for r in requests}):
         mine = [r for r in requests if r.department == code and r.status is not RequestStatus.WITHDRAWN]
         decided = [r for r in mine if r.decided_at is not None]
-        response = [max(calendar.working_days_between(r.requested_at, r.decided_at) - r.paused_days, 0.0)
-                    for r in decided if r.decided_at is not None]
+        response = [days for r in decided if (days := r.response_days(calendar)) is not None]
         figures.append({
             "code": code,
             "name": DEPARTMENTS[code].name_en,
@@ -165,8 +189,23 @@ def sharing_figures(agreements: list[AgreementRow], calendar: WorkingDayCalendar
     }
 
 
+def exchange_figures(hops: list[Hop], overall: tuple[int, float | None, float | None]) -> dict[str, Any]:
+    """The exchange's own share of the time: from a sender's outbox to the consumer's handler, per hop."""
+    events, p50, p99 = overall
+    return {
+        "hops": events,
+        "transit_p50_ms": None if p50 is None else round(p50, 1),
+        "transit_p99_ms": None if p99 is None else round(p99, 1),
+        "by_hop": [{"sender": h.sender, "consumer": h.consumer, "events": h.events,
+                    "transit_p50_ms": round(h.p50_ms, 1), "transit_p99_ms": round(h.p99_ms, 1)}
+                   for h in sorted(hops, key=lambda h: (-h.events, h.sender, h.consumer))],
+        "note": "real time; not counted in any department's response time",
+    }
+
+
 def build_report(cases: list[CaseRow], requests: list[RequestRow], agreements: list[AgreementRow],
-                 conflicts: list[ConflictRow], catalogue: ServiceCatalogue, now: datetime) -> dict[str, Any]:
+                 conflicts: list[ConflictRow], catalogue: ServiceCatalogue, now: datetime,
+                 exchange: dict[str, Any] | None = None) -> dict[str, Any]:
     calendar = WorkingDayCalendar()
     summary, per_case = case_figures(cases, catalogue, calendar, now)
     def resolved(resolution: Resolution) -> int:
@@ -186,6 +225,7 @@ def build_report(cases: list[CaseRow], requests: list[RequestRow], agreements: l
             "refusals_upheld": resolved(Resolution.UPHOLD_REFUSAL),
         },
         "sharing": sharing_figures(agreements, calendar),
+        "exchange": exchange or exchange_figures([], (0, None, None)),
     }
     report["calendar"] = {
         "source": "chinese-calendar (official holidays and make-up working days)",
@@ -203,6 +243,17 @@ async def load_report(dsn: str, catalogue: ServiceCatalogue, now: datetime) -> d
         request_rows = await connection.fetch("SELECT * FROM bureau.requests")
         conflict_rows = await connection.fetch("SELECT resolution FROM bureau.conflicts")
         agreement_rows = await connection.fetch("SELECT * FROM gateway.agreement_figures")
+        answered = {r["request_id"]: (r["received_at"], r["decided_at"]) for r in await connection.fetch(
+            " UNION ALL ".join(f"SELECT request_id, received_at, decided_at FROM {d}.answered"
+                               for d in sorted(REVIEWERS)))}
+        transits = " UNION ALL ".join(
+            f"SELECT sender, '{d}' AS consumer, extract(epoch FROM handled_at - coalesce(sent_at, ingress_at)) * 1000"
+            f" AS ms FROM {d}.transits" for d in SERVICE_DEPARTMENTS)
+        percentiles = "count(*) AS events, percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) AS p50," \
+                      " percentile_cont(0.99) WITHIN GROUP (ORDER BY ms) AS p99"
+        hop_rows = await connection.fetch(
+            f"SELECT sender, consumer, {percentiles} FROM ({transits}) t GROUP BY sender, consumer")
+        overall = await connection.fetchrow(f"SELECT {percentiles} FROM ({transits}) t")
     finally:
         await connection.close()
 
@@ -214,10 +265,13 @@ async def load_report(dsn: str, catalogue: ServiceCatalogue, now: datetime) -> d
     requests = [RequestRow(r["department"], r["stage"], r["requested_at"], r["decided_at"], r["due_at"],
                            None if r["decision"] is None else Decision(r["decision"]), RequestStatus(r["status"]),
                            r["supplements"], r["paused_days"], json.loads(r["reminded"]),
-                           r["escalated_at"] is not None) for r in request_rows]
+                           r["escalated_at"] is not None, *answered.get(r["request_id"], (None, None)))
+                for r in request_rows]
     agreements = [AgreementRow(r["id"], r["contract_id"], r["provider"], r["consumer"],
                                None if r["status"] == "pending" else AgreementOutcome(r["status"]),
                                r["requested_at"], r["decided_at"], r["reasons"], r["escalated"])
                   for r in agreement_rows]
     conflicts = [ConflictRow(None if r["resolution"] is None else Resolution(r["resolution"])) for r in conflict_rows]
-    return build_report(cases, requests, agreements, conflicts, catalogue, now)
+    hops = [Hop(r["sender"], r["consumer"], r["events"], r["p50"], r["p99"]) for r in hop_rows]
+    exchange = exchange_figures(hops, (overall["events"], overall["p50"], overall["p99"]))
+    return build_report(cases, requests, agreements, conflicts, catalogue, now, exchange)

@@ -11,8 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -21,7 +24,7 @@ from aiokafka import ConsumerRecord
 from pydantic import ValidationError
 
 from contracts.base import Event, received_view
-from contracts.envelope import SENDER_HEADER, Envelope, EnvelopeError, decode, parse_payload
+from contracts.envelope import SENDER_HEADER, SENT_AT, Envelope, EnvelopeError, RawHeaders, decode, parse_payload
 
 log = logging.getLogger("concord.kit")
 MAX_ATTEMPTS = 5
@@ -34,9 +37,38 @@ class Outcome(StrEnum):
     PARKED = "parked"  # the handler failed MAX_ATTEMPTS times: kept with the error, the stream goes on
 
 
+INGRESS_AT = "concord_ingress_at"  # set by the router: when the event entered the exchange (epoch ms)
+
+
+@dataclass(frozen=True)
+class Transit:
+    """When an event was where on its way here (real time): its sender's outbox took it, it entered the
+    exchange, the router delivered it, and this department took it up. The efficacy report measures the
+    exchange with these, and departments without them."""
+
+    sent_at: datetime | None
+    ingress_at: datetime | None
+    routed_at: datetime | None
+    handled_at: datetime
+
+    @classmethod
+    def of(cls, headers: RawHeaders, delivered_ms: int | None) -> Transit:
+        return cls(_moment(_header(headers, SENT_AT)), _moment(_header(headers, INGRESS_AT)), _moment(delivered_ms),
+                   datetime.fromtimestamp(time.time(), UTC))
+
+
+def _header(headers: RawHeaders, name: str) -> int | None:
+    raw = dict(headers).get(name)
+    return int(raw) if raw is not None and raw.isdigit() and len(raw) <= 15 else None
+
+
+def _moment(ms: int | None) -> datetime | None:
+    return datetime.fromtimestamp(ms / 1000, UTC) if ms else None
+
+
 class Inbox(Protocol):
-    async def claim(self, event_id: str, contract: str, sender: str) -> bool:
-        """Mark an event handled; False if it was seen before (a redelivered copy)."""
+    async def claim(self, event_id: str, contract: str, sender: str, transit: Transit) -> bool:
+        """Mark an event handled, with its transit; False if it was seen before (a redelivered copy)."""
 
     async def keep(self, event_id: str, contract: str, sender: str, outcome: Outcome, detail: str) -> None:
         """Keep an event that was not handled, and why (a copy already kept stays as it is)."""
@@ -50,10 +82,12 @@ class PgInbox:
         self.connection = connection
         self.schema = schema
 
-    async def claim(self, event_id: str, contract: str, sender: str) -> bool:
+    async def claim(self, event_id: str, contract: str, sender: str, transit: Transit) -> bool:
         return bool(await self.connection.fetchval(
-            f"INSERT INTO {self.schema}.inbox (event_id, contract, sender, outcome) VALUES ($1, $2, $3, $4)"
-            " ON CONFLICT (event_id) DO NOTHING RETURNING true", event_id, contract, sender, Outcome.HANDLED.value))
+            f"INSERT INTO {self.schema}.inbox (event_id, contract, sender, outcome, sent_at, ingress_at, routed_at,"
+            " received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (event_id) DO NOTHING RETURNING true",
+            event_id, contract, sender, Outcome.HANDLED.value, transit.sent_at, transit.ingress_at, transit.routed_at,
+            transit.handled_at))
 
     async def keep(self, event_id: str, contract: str, sender: str, outcome: Outcome, detail: str) -> None:
         await self.connection.execute(
@@ -102,8 +136,9 @@ class Receiver:
             await inbox.keep(envelope.id, envelope.type, sender, Outcome.UNREADABLE, str(exc)[:2000])
             return []
         try:
+            transit = Transit.of(record.headers, record.timestamp)
             async with inbox.savepoint():  # this event's changes stand or fall together
-                if not await inbox.claim(envelope.id, envelope.type, sender):
+                if not await inbox.claim(envelope.id, envelope.type, sender, transit):
                     log.info("%s: event %s seen before; nothing to do", self.department, envelope.id)
                     return []
                 await dispatch(handler, event, sender, envelope)

@@ -206,7 +206,11 @@ async def test_the_report_shows_the_case_and_the_figures_of_each_department_that
         assert figures["decided"] >= 1 and figures["median_response_working_days"] is not None
         for key in ("p90_response_working_days", "on_time_rate", "supplement_rate", "rejection_rate", "escalations"):
             assert key in figures
+    exchange = report["exchange"]  # the exchange's own transit, measured apart from the departments
+    assert exchange["hops"] > 0 and exchange["transit_p99_ms"] >= exchange["transit_p50_ms"] > 0
+    hops = {(h["sender"], h["consumer"]) for h in exchange["by_hop"]}
+    assert {("bureau", "planning"), ("planning", "bureau")} <= hops
     assert [s["stage"] for s in report["stages"]] == [1, 2, 3, 4]
     assert set(report["sharing"]) >= {"agreement_requests", "median_turnaround_working_days", "refused"}
     page = (tmp_path / "report.html").read_text(encoding="utf-8")
-    assert page.count("<svg") == 2 and "environment" in page
+    assert page.count("<svg") == 2 and "environment" in page and "transit" in page

@@ -7,7 +7,15 @@ from contracts.bureau import Decision
 from contracts.coordination import Resolution
 from contracts.exchange import AgreementOutcome
 from services.bureau.catalogue import load_catalogue
-from services.bureau.efficacy import AgreementRow, CaseRow, ConflictRow, RequestRow, build_report
+from services.bureau.efficacy import (
+    AgreementRow,
+    CaseRow,
+    ConflictRow,
+    Hop,
+    RequestRow,
+    build_report,
+    exchange_figures,
+)
 from services.bureau.model import CaseStatus, RequestStatus
 
 MONDAY = datetime(2026, 3, 2, 9, 0, tzinfo=CHINA)
@@ -42,3 +50,21 @@ def test_the_report_counts_by_status_and_measures_in_working_days() -> None:
     assert report["sharing"]["pending"] == 1 and report["sharing"]["refused"] == 1
     assert report["sharing"]["refusals"][0]["reasons"] == "no legal basis"
     assert report["conflicts"] == {"raised": 2, "resolved": 1, "proceeded_with_conditions": 0, "refusals_upheld": 1}
+
+
+def test_a_departments_response_is_measured_by_its_own_desk_and_the_exchanges_transit_apart() -> None:
+    # the bureau saw the request leave on Monday and the answer come on Thursday; the department had it from
+    # Tuesday (the exchange was slow) and answered on Wednesday: one working day is the department's
+    slow_exchange = RequestRow("planning", 1, MONDAY, MONDAY + timedelta(days=3), MONDAY + timedelta(days=5),
+                               Decision.APPROVED, RequestStatus.DECIDED, 0, 0.0, [], False,
+                               received_at=MONDAY + timedelta(days=1), answered_at=MONDAY + timedelta(days=2))
+    no_desk = RequestRow("water", 1, MONDAY, MONDAY + timedelta(days=3), MONDAY + timedelta(days=5),
+                         Decision.APPROVED, RequestStatus.DECIDED, 0, 0.0, [], False)
+    hops = [Hop("bureau", "planning", 10, 12.0, 40.0), Hop("planning", "bureau", 30, 9.5, 35.25)]
+    report = build_report([], [slow_exchange, no_desk], [], [], load_catalogue(), MONDAY,
+                          exchange_figures(hops, (40, 10.04, 38.0)))
+    by_code = {d["code"]: d for d in report["departments"]}
+    assert by_code["planning"]["median_response_working_days"] == 1.0
+    assert by_code["water"]["median_response_working_days"] == 3.0  # as the bureau saw it: no desk of its own
+    assert (report["exchange"]["hops"], report["exchange"]["transit_p50_ms"]) == (40, 10.0)
+    assert [h["sender"] for h in report["exchange"]["by_hop"]] == ["planning", "bureau"]
