@@ -134,10 +134,15 @@ def attribute(headers: RawHeaders, name: str) -> str | None:
     """One envelope attribute as text, if the record carries it once and it follows the exchange's rules
     (``ATTRIBUTE_RULES``); else None. For describing records that are not valid envelopes."""
     values = [value for key, value in headers if key == name]
-    if len(values) != 1 or values[0] is None:
+    return _checked(name, values[0]) if len(values) == 1 else None
+
+
+def _checked(name: str, value: bytes | None) -> str | None:
+    """An attribute's value as text, if it follows the exchange's rules for it."""
+    if value is None:
         return None
     try:
-        text = values[0].decode("ascii")
+        text = value.decode("ascii")
     except UnicodeDecodeError:
         return None
     rule = ATTRIBUTE_RULES.get(name)
@@ -177,8 +182,8 @@ def decode(headers: RawHeaders, key: bytes | None) -> Envelope:
     if content_type.split(b";")[0].strip() != JSON.encode():
         raise EnvelopeError(f"content-type must be {JSON}, got {_clip(content_type)}")
     found: dict[str, str] = {}
-    for name in REQUIRED_HEADERS:
-        text = attribute(headers, name)
+    for name in REQUIRED_HEADERS:  # each given once (checked above): the map holds its one value
+        text = _checked(name, header_map[name])
         if text is None:
             raise EnvelopeError(f"{name} {_clip(header_map[name])} breaks the exchange's rules for it")
         found[name[3:]] = text

@@ -94,17 +94,29 @@ class AgreementPolicy:
         for agreement in agreements:
             if agreement.status is Status.APPROVED:
                 self._by_contract[agreement.contract_id].append(agreement)
+        # What is in force for a contract at one instant (the router asks for every record of a batch at the
+        # batch's instant): consumer -> the fields its agreements grant.
+        self._at: datetime | None = None
+        self._granted: dict[str, dict[str, frozenset[str]]] = {}
+
+    def _in_force(self, contract_id: str, at: datetime) -> dict[str, frozenset[str]]:
+        if at != self._at:
+            self._at, self._granted = at, {}
+        granted = self._granted.get(contract_id)
+        if granted is None:
+            fields: dict[str, set[str]] = defaultdict(set)
+            for agreement in self._by_contract.get(contract_id, ()):
+                if agreement.in_force(at):
+                    fields[agreement.consumer] |= agreement.fields
+            granted = self._granted[contract_id] = {c: frozenset(f) for c, f in fields.items()}
+        return granted
 
     def conditional_fields(self, consumer: str, contract: ContractVersion, at: datetime) -> frozenset[str]:
-        granted: set[str] = set()
-        for agreement in self._by_contract.get(contract.id, ()):
-            if agreement.consumer == consumer and agreement.in_force(at):
-                granted |= agreement.fields
-        return frozenset(granted) & contract.conditional
+        return self._in_force(contract.id, at).get(consumer, frozenset()) & contract.conditional
 
     def consumers(self, contract: ContractVersion, at: datetime) -> frozenset[str]:
         """Departments that receive a contract because of an agreement, beyond its declared consumers."""
-        return frozenset(a.consumer for a in self._by_contract.get(contract.id, ()) if a.in_force(at))
+        return frozenset(self._in_force(contract.id, at))
 
 
 async def load_policy(pool: asyncpg.Pool) -> AgreementPolicy:
