@@ -41,8 +41,7 @@ from deploy.stack import KafkaNode, Stack, ensure_exchange
 from gateway.topics import DAY_MS, TopicSpec, ensure_topics, planned_topics
 
 console = Console()
-PLAINTEXT_PORT = 19192  # the throwaway node's ports, beside the stack's
-PLAINTEXT_CONTROLLER_PORT = 19193
+PLAINTEXT_PORT_OFFSET = 100  # the throwaway node's ports: the stack's (CONCORD_KAFKA_PORT, …) + 100
 
 
 @dataclass(frozen=True)
@@ -77,6 +76,9 @@ class Figures:
     latency_p50_ms: float
     latency_p99_ms: float
     latency_samples: int
+    peer_events_per_s: float  # the Kafka Streams peer (bench/peer.py): the same route, exactly_once_v2
+    peer_latency_p50_ms: float
+    peer_latency_p99_ms: float
 
 
 def opinion(i: int, run: str) -> OpinionIssued:
@@ -227,15 +229,19 @@ def measure(target: Target, events: int, rate: int, seconds: int) -> Figures:
         router.terminate()
         router.wait(30)
         log.close()
+    from bench.peer import measure_peer  # it imports this module's pieces
+
+    peer = measure_peer(target, run, events, rate, seconds)
     return Figures(round(raw.rate), round(routed.rate), round(routed.rate / raw.rate, 3), rate,
                    round(statistics.median(latencies), 1), round(latencies[int(len(latencies) * 0.99) - 1], 1),
-                   len(latencies))
+                   len(latencies), peer.events_per_s, peer.latency_p50_ms, peer.latency_p99_ms)
 
 
 def plaintext_target(s: Settings) -> tuple[Target, KafkaNode]:
-    node = KafkaNode(s, secured=False, home=s.stack_path / "bench-plaintext", port=PLAINTEXT_PORT,
-                     controller_port=PLAINTEXT_CONTROLLER_PORT)
-    bootstrap = f"127.0.0.1:{PLAINTEXT_PORT}"
+    port = s.kafka_port + PLAINTEXT_PORT_OFFSET
+    node = KafkaNode(s, secured=False, home=s.stack_path / "bench-plaintext", port=port,
+                     controller_port=s.kafka_controller_port + PLAINTEXT_PORT_OFFSET)
+    bootstrap = f"127.0.0.1:{port}"
     plain = s.model_copy(update={"kafka_security": "PLAINTEXT", "kafka_bootstrap": bootstrap})
     env = {"CONCORD_KAFKA_SECURITY": "PLAINTEXT", "CONCORD_KAFKA_BOOTSTRAP": bootstrap}
     return Target("plaintext", plain, env), node
@@ -267,7 +273,10 @@ def main(
     rows = [("raw aiokafka pipe (1 output per input), events/s", "raw_events_per_s"),
             ("gateway router (shared + deliver + audit, transactions), events/s", "router_events_per_s"),
             ("router / raw", "router_ratio"), (f"latency at {rate} events/s, p50 ms", "latency_p50_ms"),
-            (f"latency at {rate} events/s, p99 ms", "latency_p99_ms"), ("latency samples", "latency_samples")]
+            (f"latency at {rate} events/s, p99 ms", "latency_p99_ms"), ("latency samples", "latency_samples"),
+            ("Kafka Streams peer (same route, exactly_once_v2), events/s", "peer_events_per_s"),
+            (f"peer latency at {rate} events/s, p50 ms", "peer_latency_p50_ms"),
+            (f"peer latency at {rate} events/s, p99 ms", "peer_latency_p99_ms")]
     for label, key in rows:
         table.add_row(label, *(f"{getattr(f, key):,}" for f in results.values()))
     console.print(table)
