@@ -42,7 +42,7 @@ lint: venv
 	$(BIN)/ruff check .
 
 typecheck: venv
-	$(BIN)/mypy contracts base gateway services deploy
+	$(BIN)/mypy contracts base gateway services deploy bench
 
 check: lint typecheck
 

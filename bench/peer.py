@@ -28,7 +28,6 @@ import asyncio
 import hashlib
 import os
 import shutil
-import statistics
 import subprocess
 import time
 from dataclasses import dataclass
@@ -39,7 +38,7 @@ from base.credentials import write_secret
 from base.errors import Explained
 from base.kafka import KafkaAccess
 from base.settings import ADMIN, Settings
-from bench.router import Target, consumed, latency, preload, provision, timed
+from bench.measure import Target, consumed, latency, percentile, preload, provision, remove, timed
 from contracts.departments import GATEWAY, SERVICE_DEPARTMENTS
 from contracts.topics import Topics
 
@@ -61,7 +60,7 @@ class PeerFigures:
     events_per_s: float
     latency_p50_ms: float
     latency_p99_ms: float
-    samples: int
+    latencies: list[float]  # ms, sorted
 
 
 def sources() -> list[Path]:
@@ -206,7 +205,7 @@ def measure_peer(target: Target, run: str, events: int, rate: int, seconds: int)
     application_id = f"{GATEWAY}.{topics.namespace}"  # its group and transactional ids: under the gateway's ACLs
     access = target.kafka(GATEWAY)
     config = write_config(folder / f"{target.name}.properties", access, application_id, topics, contracts)
-    routed = timed("peer", target, application_id, source, command(jar, config), {})
+    routed = timed("peer", target, application_id, source, [command(jar, config)], {})
 
     # The same application id again, so it resumes after the preload; committing more often, as latency wants.
     # A JVM compiles its hot code in its first seconds (3 to 4 s of latency at first on this machine, then about
@@ -218,6 +217,6 @@ def measure_peer(target: Target, run: str, events: int, rate: int, seconds: int)
         peer.wait_running()
         asyncio.run(preload(target.kafka("planning"), source, WARM_UP_EVENTS, f"{run}-warm"))
         peer.wait_routed(target, application_id, source)
-        latencies = sorted(asyncio.run(latency(target, topics, rate, seconds, run)))
-    return PeerFigures(round(routed.rate), round(statistics.median(latencies), 1),
-                       round(latencies[int(len(latencies) * 0.99) - 1], 1), len(latencies))
+        latencies = asyncio.run(latency(target, topics, rate, seconds, run))
+    asyncio.run(remove(target, topics))
+    return PeerFigures(round(routed.rate), percentile(latencies, 0.5), percentile(latencies, 0.99), latencies)

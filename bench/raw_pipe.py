@@ -1,6 +1,10 @@
-"""The baseline: a plain aiokafka consume-and-produce pipe, one output record per input, offsets committed
-after each batch is acknowledged. What the router is measured against. It reaches the broker as the settings
-say (``CONCORD_*``) for the principal given: on the secured stack, the same TLS and SCRAM as the router."""
+"""The baselines: a plain aiokafka consume-and-produce pipe, one output record per input. What the router is
+measured against. It reaches the broker as the settings say (``CONCORD_*``) for the principal given: on the
+secured stack, the same TLS and SCRAM as the router.
+
+Two modes: by default offsets are committed after each batch is acknowledged (at least once: the throughput
+baseline); with ``--transactional`` each batch's copies and its offsets go in one Kafka transaction, read
+read_committed (exactly once, as the router, with none of its work: the latency floor of transactions)."""
 
 from __future__ import annotations
 
@@ -8,32 +12,62 @@ import argparse
 import asyncio
 import signal
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+import uvloop
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
 
 from base.settings import Settings
 
 
-async def pipe(principal: str, source: str, target: str, group: str, batch: int) -> None:
+async def pipe(principal: str, source: str, target: str, group: str, batch: int, transactional: bool) -> None:
     access = Settings.from_environment().kafka(principal).aiokafka()
-    consumer = AIOKafkaConsumer(source, **access, group_id=group, enable_auto_commit=False,
+    consumer = AIOKafkaConsumer(**access, group_id=group, enable_auto_commit=False,
                                 auto_offset_reset="earliest", max_poll_records=batch,
+                                isolation_level="read_committed" if transactional else "read_uncommitted",
                                 fetch_max_bytes=16 * 1024 * 1024, max_partition_fetch_bytes=4 * 1024 * 1024)
-    producer = AIOKafkaProducer(**access, enable_idempotence=True, linger_ms=5, max_batch_size=512 * 1024)
+    if transactional:  # the router's producer settings (gateway/router.py)
+        producer = AIOKafkaProducer(**access, transactional_id=f"{group}.pipe", enable_idempotence=True,
+                                    retry_backoff_ms=2, linger_ms=0, max_batch_size=2 * 1024 * 1024)
+    else:
+        producer = AIOKafkaProducer(**access, enable_idempotence=True, linger_ms=5, max_batch_size=512 * 1024)
     await consumer.start()
+    consumer.subscribe([source], listener=Ready())
     await producer.start()
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     try:
         while not stop.is_set():
             fetched = await consumer.getmany(timeout_ms=200, max_records=batch)
-            sends = [await producer.send(target, r.value, key=r.key, headers=list(r.headers))
-                     for records in fetched.values() for r in records]
-            await asyncio.gather(*sends)
-            if fetched:
+            if not fetched:
+                continue
+            if transactional:
+                async with producer.transaction():
+                    await copy(producer, target, fetched)
+                    offsets = {tp: records[-1].offset + 1 for tp, records in fetched.items()}
+                    await producer.send_offsets_to_transaction(offsets, group)
+            else:
+                await copy(producer, target, fetched)
                 await consumer.commit()
     finally:
         await consumer.stop()
         await producer.stop()
+
+
+class Ready(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Says when the group has given the pipe its partitions (the benchmark waits for it)."""
+
+    async def on_partitions_revoked(self, revoked: object) -> None:
+        pass
+
+    async def on_partitions_assigned(self, assigned: object) -> None:
+        print("raw pipe assigned", sorted(assigned), flush=True)  # type: ignore[call-overload]
+
+
+async def copy(producer: AIOKafkaProducer, target: str,
+               fetched: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> None:
+    sends = [await producer.send(target, r.value, key=r.key, headers=list(r.headers))
+             for records in fetched.values() for r in records]
+    await asyncio.gather(*sends)
 
 
 if __name__ == "__main__":
@@ -41,5 +75,6 @@ if __name__ == "__main__":
     for name in ("principal", "source", "target", "group"):
         parser.add_argument(f"--{name}", required=True)
     parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--transactional", action="store_true")
     args = parser.parse_args()
-    asyncio.run(pipe(args.principal, args.source, args.target, args.group, args.batch))
+    uvloop.run(pipe(args.principal, args.source, args.target, args.group, args.batch, args.transactional))

@@ -1,10 +1,12 @@
-"""Router throughput against a raw aiokafka pipe of the same records on the same broker, and end-to-end
-latency from an ingress produce to a deliver consume at a fixed rate. `make bench`; prints figures and writes
-them to ``<stack>/bench/bench.json``.
+"""The router's benchmark (`make bench`): throughput against a raw aiokafka pipe of the same records on the same
+broker, with one router process and with two in one group; end-to-end latency at a fixed rate (ingress produce
+to a read_committed deliver consume) beside the floor of Kafka transactions (a transactional pipe that copies
+each record and does nothing else); and the same route as a Kafka Streams application (bench/peer.py) measured
+the same way. Prints a table, writes ``<stack>/bench/bench.json`` and PNG plots beside it.
 
-Everything is measured twice: on the secured stack (SASL/SCRAM-SHA-512 over TLS, ACLs; the router as the
-gateway's principal, events sent as planning's), and on a throwaway plaintext node started for the purpose
-(no authentication, no TLS), so that what the trust boundary costs is measured, not guessed.
+Everything is measured on the secured stack (SASL/SCRAM-SHA-512 over TLS, ACLs; the router as the gateway's
+principal, events sent as planning's) and, unless told not to, again on a throwaway plaintext node started for
+the purpose, so that what the trust boundary costs is measured, not guessed.
 
 The router does everything it does in production: envelope, sender and schema checks, duplicate ids in
 PostgreSQL, projection per consumer, the shared record, the delivery, the audit entry, all in Kafka
@@ -16,225 +18,113 @@ import asyncio
 import json
 import os
 import shutil
-import statistics
-import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import typer
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import GroupCoordinatorNotAvailableError
-from rich.console import Console
-from rich.progress import Progress
 from rich.table import Table
 
-from base.kafka import KafkaAccess
 from base.settings import ADMIN, Settings
-from contracts.bureau import Decision, OpinionIssued
+from bench.measure import Processes, Target, console, latency, percentile, preload, provision, remove, timed
+from bench.peer import measure_peer
+from bench.plots import latency_cdf, throughput
 from contracts.departments import GATEWAY
-from contracts.envelope import encode
 from contracts.topics import Topics
-from deploy.stack import KafkaNode, Stack, ensure_exchange
-from gateway.topics import DAY_MS, TopicSpec, ensure_topics, planned_topics
+from deploy.stack import KafkaNode, Stack
+from gateway.topics import DAY_MS, TopicSpec
 
-console = Console()
 PLAINTEXT_PORT_OFFSET = 100  # the throwaway node's ports: the stack's (CONCORD_KAFKA_PORT, …) + 100
-
-
-@dataclass(frozen=True)
-class Run:
-    name: str
-    events: int
-    seconds: float
-
-    @property
-    def rate(self) -> float:
-        return self.events / self.seconds
-
-
-@dataclass(frozen=True)
-class Target:
-    """Where a measurement runs: the settings its processes get, and who plays which part."""
-
-    name: str
-    settings: Settings
-    env: dict[str, str]  # for the router and pipe processes
-
-    def kafka(self, principal: str) -> KafkaAccess:
-        return self.settings.kafka(principal)
+READY = b"assigned"  # what the router and the pipe log once their group has given them partitions
 
 
 @dataclass(frozen=True)
 class Figures:
     raw_events_per_s: float
     router_events_per_s: float
-    router_ratio: float
+    router_ratio: float  # router / raw
+    routers_2_events_per_s: float  # two router processes in one group
+    routers_2_scaling: float  # two / one
+    peer_events_per_s: float  # the Kafka Streams peer (bench/peer.py): the same route, exactly_once_v2
     latency_rate_per_s: int
     latency_p50_ms: float
     latency_p99_ms: float
     latency_samples: int
-    peer_events_per_s: float  # the Kafka Streams peer (bench/peer.py): the same route, exactly_once_v2
+    eos_pipe_latency_p50_ms: float  # a transactional copy pipe and nothing else: the floor of transactions here
+    eos_pipe_latency_p99_ms: float
     peer_latency_p50_ms: float
     peer_latency_p99_ms: float
 
 
-def opinion(i: int, run: str) -> OpinionIssued:
-    return OpinionIssued(request_id=f"{run}-{i}/NRP-101/1", case_id=f"{run}-{i}", item_code="NRP-101",
-                         decision=Decision.APPROVED, conditions=[], reasons=[], officer="规划科 赵敏",
-                         decided_at=datetime.now(UTC))
+def router_command(instance: str) -> list[str]:
+    return [sys.executable, "-m", "deploy.cli", "gateway", "run", "--no-serve", "--instance", instance]
 
 
-async def preload(sender: KafkaAccess, topic: str, events: int, run: str) -> None:
-    producer = AIOKafkaProducer(**sender.aiokafka(), enable_idempotence=True, linger_ms=10, max_batch_size=512 * 1024)
-    await producer.start()
+def router_env(topics: Topics) -> dict[str, str]:
+    return {"CONCORD_TOPIC_NAMESPACE": topics.namespace, "CONCORD_ROUTER_GROUP": router_group(topics)}
+
+
+def router_group(topics: Topics) -> str:
+    return f"{GATEWAY}.{topics.namespace}-router"
+
+
+def pipe_command(source: str, target: str, group: str, batch: int, transactional: bool = False) -> list[str]:
+    return [sys.executable, "-m", "bench.raw_pipe", "--principal", ADMIN, "--source", source, "--target", target,
+            "--group", group, "--batch", str(batch), *(["--transactional"] if transactional else [])]
+
+
+def routers_throughput(target: Target, run: str, events: int, count: int) -> float:
+    """``count`` router processes in one group over a preload of their own namespace."""
+    topics = Topics(f"{run}-x{count}")
+    asyncio.run(provision(target, topics))
     try:
-        with Progress(console=console) as progress:
-            task = progress.add_task(f"preloading {events} events", total=events)
-            sends = []
-            for i in range(events):
-                record = encode(opinion(i, run), source="/concord/planning")
-                sends.append(await producer.send(topic, record.value, key=record.key, headers=record.headers))
-                if len(sends) >= 2000:
-                    await asyncio.gather(*sends)
-                    progress.advance(task, len(sends))
-                    sends = []
-            await asyncio.gather(*sends)
-            progress.advance(task, len(sends))
+        source = topics.ingress("planning")
+        asyncio.run(preload(target.kafka("planning"), source, events, topics.namespace))
+        commands = [router_command(f"{topics.namespace}-{i}") for i in range(count)]
+        return timed(f"routers-{count}", target, router_group(topics), source, commands, router_env(topics)).rate
     finally:
-        await producer.stop()
+        asyncio.run(remove(target, topics))
 
 
-async def consumed(admin_access: KafkaAccess, group: str, topic: str) -> tuple[int, int]:
-    """(records the group has committed past, records in the topic)."""
-    admin = AIOKafkaAdminClient(**admin_access.aiokafka())
-    consumer = AIOKafkaConsumer(**admin_access.aiokafka())
-    await admin.start()
-    await consumer.start()
-    try:
-        try:
-            offsets = await admin.list_consumer_group_offsets(group)
-        except GroupCoordinatorNotAvailableError:  # a fresh node makes its offsets topic on the first group
-            offsets = {}
-        await consumer._client.set_topics([topic])
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        ends = await consumer.end_offsets(partitions)
-        done = sum(meta.offset for tp, meta in offsets.items() if tp.topic == topic and meta.offset > 0)
-        return done, sum(ends.values())
-    finally:
-        await consumer.stop()
-        await admin.close()
+def latency_through(target: Target, name: str, command: list[str], env: dict[str, str], topics: Topics, rate: int,
+                    seconds: int, run: str, source: str | None = None, destination: str | None = None,
+                    sender: str = "planning") -> list[float]:
+    with Processes(target, name, [command], env) as process:
+        process.wait_for(READY)
+        return asyncio.run(latency(target, topics, rate, seconds, run, source, destination, sender))
 
 
-def timed(name: str, target: Target, group: str, topic: str, command: list[str], env: dict[str, str]) -> Run:
-    """Run a pipe process over the preloaded topic; time it from its first commit to its last, so that
-    process start-up is not counted."""
-    logs = target.settings.stack_path / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    log = open(logs / f"bench-{target.name}-{name.split()[0]}.log", "ab")  # noqa: SIM115 (closed below)
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                               env={**os.environ, **target.env, **env})
-    try:
-        first: tuple[float, int] | None = None
-        with Progress(console=console) as progress:
-            task = progress.add_task(f"{name} ({target.name})", total=None)
-            while True:
-                done, total = asyncio.run(consumed(target.kafka(ADMIN), group, topic))
-                now = time.monotonic()
-                progress.update(task, completed=done, total=total)
-                if done and first is None:
-                    first = (now, done)
-                if first and done >= total:
-                    return Run(name, done - first[1], now - first[0])
-                if process.poll() is not None:
-                    raise RuntimeError(f"{name} exited; see {log.name}")
-                time.sleep(0.05)
-    finally:
-        process.terminate()
-        process.wait(30)
-        log.close()
-
-
-async def latency(target: Target, topics: Topics, rate: int, seconds: int, run: str) -> list[float]:
-    """Produce at a fixed rate to ingress (as planning); measure until each event is consumed from the
-    deliver topic of its consumer (as the admin)."""
-    destination = topics.deliver("bureau")
-    consumer = AIOKafkaConsumer(**target.kafka(ADMIN).aiokafka(), isolation_level="read_committed")
-    producer = AIOKafkaProducer(**target.kafka("planning").aiokafka(), enable_idempotence=True, linger_ms=0)
-    await consumer.start()
-    await producer.start()
-    await consumer._client.set_topics([destination])
-    partitions = [TopicPartition(destination, p) for p in consumer.partitions_for_topic(destination) or ()]
-    consumer.assign(partitions)
-    await consumer.seek_to_end(*partitions)
-    sent: dict[bytes, float] = {}
-    seen: list[float] = []
-
-    async def receive() -> None:
-        while len(seen) < rate * seconds:
-            for records in (await consumer.getmany(timeout_ms=100)).values():
-                arrived = time.perf_counter()
-                seen.extend((arrived - sent[r.key]) * 1000 for r in records if r.key in sent)
-
-    receiving = asyncio.create_task(receive())
-    start = time.perf_counter()
-    for i in range(rate * seconds):
-        await asyncio.sleep(max(0.0, start + i / rate - time.perf_counter()))
-        record = encode(opinion(i, f"{run}-lat"), source="/concord/planning")
-        sent[record.key or b""] = time.perf_counter()
-        await producer.send(topics.ingress("planning"), record.value, key=record.key, headers=record.headers)
-    try:
-        await asyncio.wait_for(receiving, timeout=60)
-    finally:
-        await producer.stop()
-        await consumer.stop()
-    return seen
-
-
-async def provision(target: Target, topics: Topics, extra: list[TopicSpec]) -> None:
-    """The bench's own exchange of topics (with their ACLs on the secured stack), and the raw pipe's output."""
-    if target.settings.kafka_security == "PLAINTEXT":
-        await ensure_topics(target.kafka(ADMIN), [*planned_topics(topics), *extra])
-    else:
-        await ensure_exchange(target.settings, topics)
-        await ensure_topics(target.kafka(ADMIN), extra)
-
-
-def measure(target: Target, events: int, rate: int, seconds: int) -> Figures:
+def measure(target: Target, events: int, rate: int, seconds: int) -> tuple[Figures, dict[str, list[float]]]:
     s = target.settings
     run = f"bench{int(time.time())}{target.name[0]}"
     topics = Topics(run)
-    raw_out = TopicSpec(f"{run}.raw.out", 3, DAY_MS)
-    asyncio.run(provision(target, topics, [raw_out]))
-    source = topics.ingress("planning")
-    asyncio.run(preload(target.kafka("planning"), source, events, run))
-
-    # the baseline copies with the admin's access: the same TLS and SCRAM cost, no ACL set of its own
-    raw = timed("raw-pipe", target, f"{run}-raw", source,
-                [sys.executable, "-m", "bench.raw_pipe", "--principal", ADMIN, "--source", source,
-                 "--target", raw_out.name, "--group", f"{run}-raw", "--batch", str(s.router_batch_records)], {})
-    router_env = {"CONCORD_TOPIC_NAMESPACE": run, "CONCORD_ROUTER_GROUP": f"{GATEWAY}.{run}-router"}
-    router_command = [sys.executable, "-m", "deploy.cli", "gateway", "run", "--no-serve", "--instance", run]
-    routed = timed("router", target, f"{GATEWAY}.{run}-router", source, router_command, router_env)
-
-    log = open(s.stack_path / "logs" / f"bench-{target.name}-latency.log", "ab")  # noqa: SIM115 (closed below)
-    router = subprocess.Popen(router_command, stdout=log, stderr=subprocess.STDOUT,
-                              env={**os.environ, **target.env, **router_env})
+    raw_out, eos_in, eos_out = (TopicSpec(f"{run}.{name}", 3, DAY_MS) for name in ("raw.out", "eos.in", "eos.out"))
+    asyncio.run(provision(target, topics, [raw_out, eos_in, eos_out]))
     try:
-        time.sleep(5)  # join the group
-        latencies = sorted(asyncio.run(latency(target, topics, rate, seconds, run)))
+        source = topics.ingress("planning")
+        asyncio.run(preload(target.kafka("planning"), source, events, run))
+        # the baseline copies with the admin's access: the same TLS and SCRAM cost, no ACL set of its own
+        raw = timed("raw-pipe", target, f"{run}-raw", source,
+                    [pipe_command(source, raw_out.name, f"{run}-raw", s.router_batch_records)], {})
+        routed = timed("router", target, router_group(topics), source, [router_command(run)], router_env(topics))
+        # the same group again, now at the end of the preload: only the latency run's events
+        routed_latency = latency_through(target, "router-latency", router_command(run), router_env(topics), topics,
+                                         rate, seconds, run)
+        eos = latency_through(target, "eos-pipe", pipe_command(eos_in.name, eos_out.name, f"{run}-eos",
+                                                               s.router_batch_records, transactional=True),
+                              {}, topics, rate, seconds, run, eos_in.name, eos_out.name, sender=ADMIN)
     finally:
-        router.terminate()
-        router.wait(30)
-        log.close()
-    from bench.peer import measure_peer  # it imports this module's pieces
-
+        asyncio.run(remove(target, topics))
+    two = routers_throughput(target, run, events, 2)
     peer = measure_peer(target, run, events, rate, seconds)
-    return Figures(round(raw.rate), round(routed.rate), round(routed.rate / raw.rate, 3), rate,
-                   round(statistics.median(latencies), 1), round(latencies[int(len(latencies) * 0.99) - 1], 1),
-                   len(latencies), peer.events_per_s, peer.latency_p50_ms, peer.latency_p99_ms)
+    figures = Figures(
+        round(raw.rate), round(routed.rate), round(routed.rate / raw.rate, 3), round(two),
+        round(two / routed.rate, 3), peer.events_per_s, rate, percentile(routed_latency, 0.5),
+        percentile(routed_latency, 0.99), len(routed_latency), percentile(eos, 0.5), percentile(eos, 0.99),
+        peer.latency_p50_ms, peer.latency_p99_ms)
+    return figures, {"router": routed_latency, "transactional copy pipe": eos, "Kafka Streams peer": peer.latencies}
 
 
 def plaintext_target(s: Settings) -> tuple[Target, KafkaNode]:
@@ -247,16 +137,40 @@ def plaintext_target(s: Settings) -> tuple[Target, KafkaNode]:
     return Target("plaintext", plain, env), node
 
 
+ROWS = [
+    ("raw aiokafka pipe (1 output per input), events/s", "raw_events_per_s"),
+    ("gateway router (shared + deliver + audit, transactions), events/s", "router_events_per_s"),
+    ("router / raw", "router_ratio"),
+    ("two routers in one group, events/s", "routers_2_events_per_s"),
+    ("two routers / one", "routers_2_scaling"),
+    ("Kafka Streams peer (same route, exactly_once_v2), events/s", "peer_events_per_s"),
+    ("router latency, p50 ms", "latency_p50_ms"),
+    ("router latency, p99 ms", "latency_p99_ms"),
+    ("transactional copy pipe latency (the floor), p50 ms", "eos_pipe_latency_p50_ms"),
+    ("transactional copy pipe latency (the floor), p99 ms", "eos_pipe_latency_p99_ms"),
+    ("Kafka Streams peer latency, p50 ms", "peer_latency_p50_ms"),
+    ("Kafka Streams peer latency, p99 ms", "peer_latency_p99_ms"),
+]
+
+
+def plots(out: Path, name: str, figures: Figures, samples: dict[str, list[float]]) -> list[Path]:
+    return [
+        latency_cdf(samples, figures.latency_rate_per_s, name, out / f"latency-{name}.png"),
+        throughput({"raw pipe": figures.raw_events_per_s, "1 router": figures.router_events_per_s,
+                    "2 routers": figures.routers_2_events_per_s, "Streams peer": figures.peer_events_per_s},
+                   f"{name}, {os.cpu_count()} cores shared with the broker", out / f"throughput-{name}.png"),
+    ]
+
+
 def main(
-    events: int = typer.Option(20_000, help="records preloaded for the throughput runs"),
-    rate: int = typer.Option(500, help="events per second for the latency run"),
-    seconds: int = typer.Option(10, help="length of the latency run"),
+    events: int = typer.Option(20_000, help="records preloaded for each throughput run"),
+    rate: int = typer.Option(1_000, help="events per second for the latency runs"),
+    seconds: int = typer.Option(10, help="length of each latency run"),
     plaintext: bool = typer.Option(True, help="also measure on a throwaway plaintext node"),
 ) -> None:
     s = Settings.from_environment()
     Stack(s).up()
     results = {"secured": measure(Target("secured", s, {}), events, rate, seconds)}
-    console.print(f"secured: {results['secured']}")
     if plaintext:
         target, node = plaintext_target(s)
         shutil.rmtree(node.home, ignore_errors=True)
@@ -268,26 +182,20 @@ def main(
             node.stop()
         shutil.rmtree(node.home, ignore_errors=True)  # kept when the measurement failed: its log says why
 
-    table = Table("measure", *results, title=f"Router benchmark ({events} events, batches of {s.router_batch_records},"
-                                             f" {os.cpu_count()} cores)")
-    rows = [("raw aiokafka pipe (1 output per input), events/s", "raw_events_per_s"),
-            ("gateway router (shared + deliver + audit, transactions), events/s", "router_events_per_s"),
-            ("router / raw", "router_ratio"), (f"latency at {rate} events/s, p50 ms", "latency_p50_ms"),
-            (f"latency at {rate} events/s, p99 ms", "latency_p99_ms"), ("latency samples", "latency_samples"),
-            ("Kafka Streams peer (same route, exactly_once_v2), events/s", "peer_events_per_s"),
-            (f"peer latency at {rate} events/s, p50 ms", "peer_latency_p50_ms"),
-            (f"peer latency at {rate} events/s, p99 ms", "peer_latency_p99_ms")]
-    for label, key in rows:
-        table.add_row(label, *(f"{getattr(f, key):,}" for f in results.values()))
+    table = Table("measure", *results, title=f"Router benchmark ({events:,} events per throughput run, latency at "
+                                             f"{rate:,} events/s for {seconds} s, {os.cpu_count()} cores)")
+    for label, key in ROWS:
+        table.add_row(label, *(f"{getattr(figures, key):,}" for figures, _ in results.values()))
     console.print(table)
     out = s.stack_path / "bench"
     out.mkdir(parents=True, exist_ok=True)
-    secured = results["secured"]
+    secured, _ = results["secured"]
     report = {**asdict(secured), "secured": True, "cores": os.cpu_count(),
               "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-              "runs": {name: asdict(f) for name, f in results.items()}}
+              "runs": {name: asdict(figures) for name, (figures, _) in results.items()}}
     (out / "bench.json").write_text(json.dumps(report, indent=2))
-    console.print(f"figures written to {out / 'bench.json'}")
+    pictures = [path for name, (figures, samples) in results.items() for path in plots(out, name, figures, samples)]
+    console.print(f"figures written to {out / 'bench.json'}; plots: {', '.join(p.name for p in pictures)}")
 
 
 if __name__ == "__main__":

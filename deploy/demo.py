@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from datetime import datetime
 
 import asyncpg
 import httpx
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from base.calendar import WorkingDayCalendar
 from base.clock import StackClock, record
@@ -17,8 +19,8 @@ from base.runtime import terminal
 from base.settings import REPORTER, Settings
 from contracts.departments import BUREAU
 from deploy.enterprise import Enterprises
-from deploy.processes import AppProcesses
-from deploy.stack import ready
+from deploy.processes import AppProcesses, Memory, memory
+from deploy.stack import KafkaNode, ready
 
 console = terminal()
 SPEED = 100_000.0  # one real second is about 1.2 simulated days: a case of 60 working days takes 75 s
@@ -73,6 +75,36 @@ def arrange_sharing(settings: Settings) -> None:
     gateway.close()
 
 
+class MemoryWatch:
+    """Each process's resident memory through the run: when each quarter of the cases has finished, and its peak
+    (the kernel's high-water mark), so that a run shows whether memory stays flat."""
+
+    MARKS = (0.25, 0.5, 0.75, 1.0)
+
+    def __init__(self, processes: dict[str, Callable[[], Memory | None]]) -> None:
+        self.processes = processes
+        self.at: dict[str, dict[float, float]] = {name: {} for name in processes}
+        self.peak: dict[str, float] = {}
+
+    def sample(self, share_finished: float) -> None:
+        for name, read in self.processes.items():
+            now = read()
+            if now is None:
+                continue
+            self.peak[name] = max(self.peak.get(name, 0.0), now.peak_mib)
+            for mark in self.MARKS:
+                if share_finished >= mark and mark not in self.at[name]:
+                    self.at[name][mark] = now.rss_mib
+
+    def table(self) -> Table:
+        table = Table("process", *(f"RSS at {mark:.0%} finished, MiB" for mark in self.MARKS), "peak RSS, MiB",
+                      title="memory of each process through the run")
+        for name in self.processes:
+            marks = [f"{self.at[name][m]:,.0f}" if m in self.at[name] else "" for m in self.MARKS]
+            table.add_row(name, *marks, f"{self.peak[name]:,.0f}" if name in self.peak else "")
+        return table
+
+
 def run_demo(settings: Settings, count: int, timeout: float, seed: int) -> int:
     with console.status("starting Kafka and PostgreSQL"):
         ready(settings)
@@ -84,6 +116,9 @@ def run_demo(settings: Settings, count: int, timeout: float, seed: int) -> int:
     with AppProcesses(settings, {}) as apps, httpx.Client(base_url=base, headers=front_desk, timeout=30.0) as bureau:
         apps.start_exchange()
         apps.wait_ready()
+        broker = KafkaNode(settings)
+        watch = MemoryWatch({**{name: process.memory for name, process in apps.processes.items()},
+                             "kafka broker": lambda: memory(broker.pid())})
         console.print(f"gateway, bureau and departments up on a clock {SPEED:,.0f}× real time "
                       f"(logs in {apps.log_dir})")
         arrange_sharing(settings)
@@ -116,6 +151,7 @@ def run_demo(settings: Settings, count: int, timeout: float, seed: int) -> int:
                         else:
                             enterprises.act(view, clock.now(), bureau)
                 progress.update(finishing, completed=len(finished))
+                watch.sample(len(finished) / count)
                 time.sleep(0.5)
         wall = time.monotonic() - started
     from services.bureau.cli import gather_report, print_report
@@ -131,5 +167,6 @@ def run_demo(settings: Settings, count: int, timeout: float, seed: int) -> int:
     console.print("this run: " + ", ".join(f"{n} {s}" for s, n in outcomes.items()))
     console.print(f"the stack's clock stays at {SPEED:,.0f}× real time for the commands that follow "
                   "(`concord clock real` goes back to real time)")
+    console.print(watch.table())
     console.print(f"cases completed: {len(finished)}/{count}")
     return 0 if len(finished) == count else 1

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
@@ -16,6 +17,27 @@ import httpx
 
 from base.settings import Settings
 from deploy.stack import StackError, port_open
+
+
+@dataclass(frozen=True)
+class Memory:
+    rss_mib: float  # resident now
+    peak_mib: float  # the most it was resident at any time (the kernel's high-water mark)
+
+
+def memory(pid: int | None) -> Memory | None:
+    """A process's resident memory, from /proc (Linux); None when it is gone."""
+    if pid is None:
+        return None
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    fields = {name: value for name, _, value in (line.partition(":") for line in status.splitlines())}
+    try:
+        return Memory(int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024)
+    except (KeyError, ValueError, IndexError):  # a zombie has no memory lines
+        return None
 
 
 class AppProcess:
@@ -30,6 +52,9 @@ class AppProcess:
 
     def alive(self) -> bool:
         return self.process.poll() is None
+
+    def memory(self) -> Memory | None:
+        return memory(self.process.pid) if self.alive() else None
 
     def stop(self, sig: signal.Signals = signal.SIGTERM, timeout: float = 20.0) -> None:
         if not self.alive():

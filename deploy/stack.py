@@ -494,3 +494,24 @@ async def ensure_exchange(settings: Settings, topics: Topics) -> dict[str, str]:
 
     async with provisioner(settings) as admin:
         return await admin.ensure_topics(topics)
+
+
+async def remove_exchange(settings: Settings, topics: Topics, reconcile: bool = True) -> None:
+    """A namespace's topics deleted (as the admin), and then, unless told not to (a broker without ACLs), the
+    ACLs brought back in line with what is left."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    from gateway.provisioning import provisioner
+    from gateway.topics import existing_topics
+
+    access = settings.kafka(ADMIN)
+    mine = [t for t in await existing_topics(access) if t.startswith(f"{topics.namespace}.")]
+    client = AIOKafkaAdminClient(**access.aiokafka())
+    await client.start()
+    try:
+        await client.delete_topics(mine)
+    finally:
+        await client.close()
+    if reconcile:
+        async with provisioner(settings) as admin:
+            await admin.reconcile()

@@ -17,7 +17,6 @@ from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from confluent_kafka import ConsumerGroupTopicPartitions, IsolationLevel
 from confluent_kafka import TopicPartition as ConfluentPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
@@ -28,8 +27,9 @@ from base.kafka import KafkaAccess
 from base.settings import Settings
 from contracts.envelope import KafkaRecord
 from contracts.topics import Topics
+from deploy.stack import remove_exchange
 from gateway.provisioning import provisioner
-from gateway.topics import TopicSpec, ensure_topics, existing_topics
+from gateway.topics import TopicSpec, ensure_topics
 
 Record = ConsumerRecord[bytes, bytes]
 
@@ -184,15 +184,7 @@ async def namespaced_exchange(stack: Settings, prefix: str) -> AsyncIterator[Top
     try:
         yield topics
     finally:
-        async with provisioner(stack) as admin:
-            mine = [t for t in await existing_topics(admin.access) if t.startswith(f"{topics.namespace}.")]
-            client = AIOKafkaAdminClient(**admin.access.aiokafka())
-            await client.start()
-            try:
-                await client.delete_topics(mine)
-            finally:
-                await client.close()
-            await admin.reconcile()
+        await remove_exchange(stack, topics)
 
 
 class Inspector:
