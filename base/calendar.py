@@ -16,8 +16,17 @@ CHINA = ZoneInfo("Asia/Shanghai")
 class WorkingDayCalendar:
     def __init__(self) -> None:
         self.fallback_years: set[int] = set()
+        # Each day looked up once: deadlines walk the calendar day by day, thousands of times a second under load
+        # (chinese-calendar validates every date it is asked about, and raises beyond the years it knows).
+        self._working: dict[date, bool] = {}
 
     def is_working_day(self, day: date) -> bool:
+        working = self._working.get(day)
+        if working is None:
+            working = self._working[day] = self._look_up(day)
+        return working
+
+    def _look_up(self, day: date) -> bool:
         try:
             return bool(chinese_calendar.is_workday(day))
         except NotImplementedError:

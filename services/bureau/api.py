@@ -6,7 +6,6 @@ token at submission that reads that case and hands in its documents, supplements
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -93,9 +92,10 @@ class CaseView(BaseModel):
             reasons=case.reasons, promised_documents=case.promised_documents, promised_by=case.promised_by,
             survey_at=case.survey_at, resubmissions=case.resubmissions,
             awaiting_supplement=[r.request_id for r in case.requests if r.status is RequestStatus.AWAITING_SUPPLEMENT],
-            conflicts=[ConflictView(**asdict(c)) for c in case.conflicts],
-            requests=[RequestView(**asdict(r)) for r in case.requests],
-            stuck=[StuckView(**asdict(h)) for h in case.stuck(now)],
+            # read from the records' attributes (dataclasses.asdict would deep-copy each first)
+            conflicts=[ConflictView.model_validate(c, from_attributes=True) for c in case.conflicts],
+            requests=[RequestView.model_validate(r, from_attributes=True) for r in case.requests],
+            stuck=[StuckView.model_validate(h, from_attributes=True) for h in case.stuck(now)],
         )
 
 
@@ -180,14 +180,17 @@ def create_api(bureau: Bureau, identity: Authenticate, max_body_bytes: int) -> F
         status: Annotated[list[CaseStatus], Query(max_length=10)] = [],  # noqa: B006
         agent: Annotated[str | None, Query(max_length=32)] = None,
         stuck: Annotated[bool, Query(description="only cases something holds up now")] = False,
+        applicant: Annotated[bool, Query(description="only cases waiting for their applicant: a supplement asked "
+                                                     "for, documents promised, a refusal or a suspension")] = False,
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
         offset: Annotated[int, Query(ge=0)] = 0,
     ) -> CasePage:
-        """Cases, newest first, a page at a time: among those named (``ids``), of the statuses and agent given, and
-        (``stuck``) only those that something holds up now, with what."""
+        """Cases, newest first, a page at a time: among those named (``ids``), of the statuses and agent given,
+        (``applicant``) only those waiting for their applicant, and (``stuck``) only those that something holds up
+        now, with what."""
         reader(caller)
         now = bureau.clock.now()
-        cases, total = await bureau.listed(ids, status, agent, stuck, limit, offset)
+        cases, total = await bureau.listed(ids, status, agent, stuck, limit, offset, applicant)
         after = offset + len(cases)
         return CasePage(cases=[CaseView.of(c, now) for c in cases], total=total,
                         next_offset=after if after < total else None)

@@ -98,6 +98,8 @@ def show(case_id: str, token: str = TokenOption) -> None:
 def list_cases(status: list[str] = typer.Option([], help="in_progress, held, suspended, completed, rejected, "
                                                           "closed (repeat for several)"),
                stuck: bool = typer.Option(False, "--stuck", help="only cases something holds up now, and what"),
+               applicant: bool = typer.Option(False, "--applicant", help="only cases waiting for their applicant: a "
+                                              "supplement asked for, documents promised, a refusal or a suspension"),
                agent: str = typer.Option(None, help="one agent's cases"),
                cases: list[str] = typer.Option([], "--case", help="only this case (repeat for several)"),
                limit: int = typer.Option(50, min=1, max=200), offset: int = typer.Option(0, min=0),
@@ -106,7 +108,8 @@ def list_cases(status: list[str] = typer.Option([], help="in_progress, held, sus
     """Cases, newest first, a page at a time."""
     from rich.table import Table
 
-    params: dict[str, Any] = {"status": status, "stuck": stuck, "limit": limit, "offset": offset, "ids": cases}
+    params: dict[str, Any] = {"status": status, "stuck": stuck, "applicant": applicant, "limit": limit,
+                              "offset": offset, "ids": cases}
     if agent:
         params["agent"] = agent
     with _bureau(token) as api:

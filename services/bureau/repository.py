@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -100,13 +101,36 @@ def _case(row: asyncpg.Record, requests: list[asyncpg.Record], conflicts: list[a
     return case
 
 
-async def save(connection: asyncpg.Connection, case: Case, next_check_at: datetime | None) -> None:
+@dataclass(frozen=True)
+class Rows:
+    """A case's request and conflict rows as last loaded or saved: a save writes only the rows that differ (an
+    event changes one request or two of the dozen a case has)."""
+
+    requests: dict[str, list[Any]]
+    conflicts: dict[str, list[Any]]
+
+    @classmethod
+    def of(cls, case: Case) -> Rows:
+        return cls({r.request_id: [*_to_row(r, REQUEST_COLUMNS), case.case_id] for r in case.requests},
+                   {c.conflict_id: [*_to_row(c, CONFLICT_COLUMNS), case.case_id] for c in case.conflicts})
+
+
+async def save(connection: asyncpg.Connection, case: Case, next_check_at: datetime | None,
+               before: Rows | None = None) -> Rows:
+    """Write a case; of its requests and conflicts, those that differ from ``before`` (all when not given).
+    Returns its rows as now written."""
     stamps = [json.dumps({k: v.isoformat() for k, v in s.items()}) for s in (case.stage_started, case.stage_completed)]
     await connection.execute(CASE_UPSERT, *_to_row(case, CASE_COLUMNS), case.application.model_dump_json(), *stamps,
                              next_check_at)
-    await connection.executemany(REQUEST_UPSERT, [[*_to_row(r, REQUEST_COLUMNS), case.case_id] for r in case.requests])
-    await connection.executemany(CONFLICT_UPSERT,
-                                 [[*_to_row(c, CONFLICT_COLUMNS), case.case_id] for c in case.conflicts])
+    now = Rows.of(case)
+    old = before or Rows({}, {})
+    changed = [row for key, row in now.requests.items() if old.requests.get(key) != row]
+    if changed:
+        await connection.executemany(REQUEST_UPSERT, changed)
+    changed = [row for key, row in now.conflicts.items() if old.conflicts.get(key) != row]
+    if changed:
+        await connection.executemany(CONFLICT_UPSERT, changed)
+    return now
 
 
 class Cases(Protocol):
@@ -120,25 +144,37 @@ class Cases(Protocol):
 class PgCases:
     def __init__(self, connection: asyncpg.Connection) -> None:
         self.connection = connection
+        self._rows: dict[str, Rows] = {}  # as loaded in this unit of work
 
     async def load(self, case_id: str, *, for_update: bool = False) -> Case | None:
-        return await load(self.connection, case_id, for_update=for_update)
+        case = await load(self.connection, case_id, for_update=for_update)
+        if case is not None:
+            self._rows[case_id] = Rows.of(case)
+        return case
 
     async def save(self, case: Case, next_check_at: datetime | None) -> None:
-        await save(self.connection, case, next_check_at)
+        self._rows[case.case_id] = await save(self.connection, case, next_check_at, self._rows.get(case.case_id))
+
+
+# A case waits for its applicant when a department asked for a supplement, documents were promised, or it was
+# refused or suspended (the enterprise may answer): what an enterprise, or its agent, looks at.
+AWAITS_APPLICANT = (
+    f"(c.status IN ('{CaseStatus.REJECTED.value}', '{CaseStatus.SUSPENDED.value}') OR c.promised_by IS NOT NULL"
+    f" OR EXISTS (SELECT 1 FROM bureau.requests r WHERE r.case_id = c.case_id"
+    f" AND r.status = '{RequestStatus.AWAITING_SUPPLEMENT.value}'))")
 
 
 async def find(connection: asyncpg.Connection, ids: list[str], statuses: list[CaseStatus], agent: str | None,
-               limit: int | None, offset: int) -> tuple[list[str], int]:
-    """Case ids, newest first, among those named and of the statuses and agent given (each: all when none), a
-    page of them and how many."""
-    where = ("($1::text[] IS NULL OR case_id = ANY($1)) AND ($2::text[] IS NULL OR status = ANY($2))"
-             " AND ($3::text IS NULL OR agent = $3)")
+               limit: int | None, offset: int, applicant: bool = False) -> tuple[list[str], int]:
+    """Case ids, newest first, among those named and of the statuses and agent given (each: all when none), and
+    (``applicant``) only those waiting for their applicant; a page of them and how many."""
+    where = ("($1::text[] IS NULL OR c.case_id = ANY($1)) AND ($2::text[] IS NULL OR c.status = ANY($2))"
+             " AND ($3::text IS NULL OR c.agent = $3)" + (f" AND {AWAITS_APPLICANT}" if applicant else ""))
     filters = (ids or None, [s.value for s in statuses] or None, agent)
-    total = await connection.fetchval(f"SELECT count(*) FROM bureau.cases WHERE {where}", *filters)
+    total = await connection.fetchval(f"SELECT count(*) FROM bureau.cases c WHERE {where}", *filters)
     rows = await connection.fetch(
-        f"SELECT case_id FROM bureau.cases WHERE {where} ORDER BY submitted_at DESC, case_id LIMIT $4 OFFSET $5",
-        *filters, limit, offset)
+        f"SELECT c.case_id FROM bureau.cases c WHERE {where} ORDER BY c.submitted_at DESC, c.case_id"
+        " LIMIT $4 OFFSET $5", *filters, limit, offset)
     return [r["case_id"] for r in rows], total
 
 

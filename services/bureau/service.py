@@ -110,18 +110,19 @@ class Bureau:
             return await repository.load(connection, case_id)
 
     async def listed(self, ids: list[str], statuses: list[CaseStatus], agent: str | None, stuck: bool, limit: int,
-                     offset: int) -> tuple[list[Case], int]:
+                     offset: int, applicant: bool = False) -> tuple[list[Case], int]:
         """A page of cases, newest first, with how many match: among those named, of the statuses and agent given,
-        and (``stuck``) only those that something holds up now."""
+        (``applicant``) only those waiting for their applicant, and (``stuck``) only those that something holds up
+        now."""
         async with self.service.pool.acquire() as connection:
             if not stuck:
-                ids, total = await repository.find(connection, ids, statuses, agent, limit, offset)
+                ids, total = await repository.find(connection, ids, statuses, agent, limit, offset, applicant)
                 found = {c.case_id: c for c in await repository.load_many(connection, ids)}
                 return [found[i] for i in ids if i in found], total
             live = [s for s in statuses or list(CaseStatus) if not s.ended]
             if not live:
                 return [], 0  # an ended case holds nothing up
-            ids, _ = await repository.find(connection, ids, live, agent, None, 0)
+            ids, _ = await repository.find(connection, ids, live, agent, None, 0, applicant)
             now = self.clock.now()
             held = [c for c in await repository.load_many(connection, ids) if c.stuck(now)]
         held.sort(key=lambda c: (c.submitted_at, c.case_id), reverse=True)

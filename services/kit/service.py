@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 import asyncpg
+from aiokafka import ConsumerRecord
 from faststream import AckPolicy, FastStream
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
@@ -27,6 +29,11 @@ from services.kit.inbox import Handler, PgInbox, Receiver
 
 log = logging.getLogger("concord.kit")
 E = TypeVar("E", bound=Event)
+Record: TypeAlias = ConsumerRecord[bytes, bytes]
+# A batch's cases are handled on this many connections at once: a handler mostly waits for PostgreSQL, and one
+# case's events must stay in order (they share a key, and so a lane). Below the pool's size, which the API and
+# the outbox relay share.
+LANES = 4
 
 
 @dataclass
@@ -108,10 +115,23 @@ class DepartmentService:
         )
 
     async def _receive(self, message: KafkaMessage) -> None:
-        """A batch of delivered records, handled in one PostgreSQL transaction (one disk flush for the batch),
-        each event in a savepoint of its own. Offsets are committed after the transaction: a failure rolls the
-        batch back and it comes again (NACK); an event that keeps failing is parked, and the stream goes on."""
+        """A batch of delivered records, its cases spread over ``LANES`` PostgreSQL transactions at once (one case's
+        events stay in order, in one lane), each event in a savepoint of its own. Offsets are committed after every
+        lane's transaction: a failure rolls its lane back and the batch comes again (NACK; what the other lanes
+        committed is then a no-op, by the inbox); an event that keeps failing is parked, and the stream goes on."""
         records = message.raw_message if isinstance(message.raw_message, tuple) else (message.raw_message,)
+        lanes: list[list[Record]] = [[] for _ in range(LANES)]
+        for record in records:
+            lanes[zlib.crc32(record.key or b"") % LANES].append(record)
+        outcomes = await asyncio.gather(*(self._receive_lane(lane) for lane in lanes if lane), return_exceptions=True)
+        self.receiver.settled([event_id for outcome in outcomes if isinstance(outcome, list) for event_id in outcome])
+        self.outbox.wake()
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+
+    async def _receive_lane(self, records: list[Record]) -> list[str]:
+        """Records in one transaction; returns the event ids whose attempts are settled once it commits."""
         settled: list[str] = []
         async with self.pool.acquire() as connection, connection.transaction():
             inbox = PgInbox(connection, self.department)
@@ -121,8 +141,7 @@ class DepartmentService:
 
             for record in records:
                 settled += await self.receiver.receive(inbox, record, dispatch)
-        self.receiver.settled(settled)
-        self.outbox.wake()
+        return settled
 
     async def connect(self) -> None:
         """The department's store and outbox, without consuming: for command-line entry points."""

@@ -73,10 +73,18 @@ async def test_a_case_a_department_leaves_waiting_is_listed_as_stuck_and_the_sup
             return any(h["hold"] == "supplement" for c in await stuck() for h in c["stuck"])
 
         await eventually(asked)
+        assert await waiting_for_applicant(case["case_id"])
         code, out = await concord("case", "supplement", case["case_id"], "界址点坐标表")
     assert code == 0, out
     answered = json.loads(out)
     assert answered["awaiting_supplement"] == [] and not [h for h in answered["stuck"] if h["hold"] == "supplement"]
+    assert not await waiting_for_applicant(case["case_id"])
+
+
+async def waiting_for_applicant(case_id: str) -> bool:
+    code, out = await concord("case", "list", "--applicant", "--json", "--case", case_id)
+    assert code == 0, out
+    return [c["case_id"] for c in json.loads(out)["cases"]] == [case_id]
 
 
 async def test_promised_documents_and_a_resubmission_from_the_command_line_and_their_errors(
@@ -89,9 +97,10 @@ async def test_promised_documents_and_a_resubmission_from_the_command_line_and_t
     promising = body | {"documents": [d for d in body["documents"] if d != later], "promised_documents": [later],
                         "promised_by": "2099-01-04T09:00:00+08:00"}
     case = await submitted(_write(tmp_path / "promising.json", promising))
-    assert case["promised_documents"] == [later]
+    assert case["promised_documents"] == [later] and await waiting_for_applicant(case["case_id"])
     code, out = await concord("case", "documents", case["case_id"], later)
     assert code == 0 and json.loads(out)["promised_documents"] == [], out
+    assert not await waiting_for_applicant(case["case_id"])
 
     code, out = await concord("case", "resubmit", case["case_id"], str(tmp_path / "promising.json"))
     assert code == 1 and out.count("\n") == 1, out  # one line: only a refused case may be resubmitted

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import timedelta
 
 import asyncpg
 
@@ -54,6 +55,55 @@ async def test_the_same_event_id_delivered_twice_changes_state_once(stack: Setti
         outcome = await setup.fetchval("SELECT outcome FROM coordination.inbox WHERE event_id = $1",
                                        dict(repeated.headers)["ce_id"].decode())
         assert outcome == "handled"
+    finally:
+        stop.set()
+        await running
+        await setup.execute(f"DROP TABLE {table}")
+        await setup.close()
+
+
+async def test_a_batch_of_many_cases_is_handled_on_lanes_once_each_and_in_order_per_case(stack: Settings) -> None:
+    """The kit spreads a batch's cases over several transactions at once (services.kit.service.LANES): a handler
+    that fails once rolls back only its lane, the batch comes again, and every event ends handled once, each
+    case's events in the order sent."""
+    run = uuid.uuid4().hex[:8]
+    isolated = stack.model_copy(update={"topic_namespace": f"lanes-{run}"})
+    topic = isolated.topics.deliver("coordination")
+    await isolated_topics(stack, [TopicSpec(topic, 1, DAY_MS), TopicSpec(isolated.topics.ingress("coordination"), 1,
+                                                                          DAY_MS)])
+    table = f"coordination.test_lanes_{run}"
+    setup = await asyncpg.connect(stack.dsn("coordination"))
+    await setup.execute(f"CREATE TABLE {table} (id bigserial PRIMARY KEY, case_id text NOT NULL, step int NOT NULL)")
+    service = DepartmentService("coordination", isolated, SystemClock(), group=f"coordination.test-lanes-{run}")
+    cases = [f"G-LANE-{run}-{i}" for i in range(8)]
+    failing = (cases[3], 2)
+    failed: list[tuple[str, int]] = []
+
+    @service.handles(CaseCompleted)
+    async def record(event: CaseCompleted, ctx: Context) -> None:
+        step = int((event.completed_at - T0).total_seconds())
+        await ctx.connection.execute(f"INSERT INTO {table} (case_id, step) VALUES ($1, $2)", event.case_id, step)
+        if (event.case_id, step) == failing and not failed:
+            failed.append(failing)
+            raise RuntimeError("a transient fault")
+
+    sent = [encode(CaseCompleted(case_id=case, outcome=CaseOutcome.COMPLETED,
+                                 completed_at=T0 + timedelta(seconds=step)), source="/t")
+            for step in range(5) for case in cases]
+    stop = asyncio.Event()
+    running = asyncio.create_task(service.run(stop))
+    try:
+        await produce(stack.kafka(GATEWAY), topic, *sent)
+
+        async def all_handled() -> bool:
+            return await setup.fetchval(f"SELECT count(DISTINCT (case_id, step)) FROM {table}") == len(sent)
+
+        await eventually(all_handled)
+        rows = await setup.fetch(f"SELECT case_id, step FROM {table} ORDER BY id")
+        assert failed == [failing]  # it failed once, and its lane's work was undone: each event is there once
+        assert len(rows) == len(sent)
+        for case in cases:
+            assert [r["step"] for r in rows if r["case_id"] == case] == list(range(5))
     finally:
         stop.set()
         await running
