@@ -87,6 +87,7 @@ class MemoryWatch:
     def __init__(self, processes: dict[str, Callable[[], Memory | None]]) -> None:
         self.processes = processes
         self.at: dict[str, dict[float, float]] = {name: {} for name in processes}
+        self.last: dict[str, float] = {}
         self.peak: dict[str, float] = {}
 
     def sample(self, share_finished: float) -> None:
@@ -95,16 +96,18 @@ class MemoryWatch:
             if now is None:
                 continue
             self.peak[name] = max(self.peak.get(name, 0.0), now.peak_mib)
+            self.last[name] = now.rss_mib
             for mark in self.MARKS:
                 if share_finished >= mark and mark not in self.at[name]:
                     self.at[name][mark] = now.rss_mib
 
     def table(self) -> Table:
-        table = Table("process", *(f"{mark:.0%}" for mark in self.MARKS), "peak",
+        table = Table("process", *(f"{mark:.0%}" for mark in self.MARKS), "at the end", "peak",
                       title="resident memory (MiB) of each process when this share of the cases had finished")
         for name in self.processes:
             marks = [f"{self.at[name][m]:,.0f}" if m in self.at[name] else "" for m in self.MARKS]
-            table.add_row(name, *marks, f"{self.peak[name]:,.0f}" if name in self.peak else "")
+            table.add_row(name, *marks, *(f"{figures[name]:,.0f}" if name in figures else ""
+                                          for figures in (self.last, self.peak)))
         return table
 
 

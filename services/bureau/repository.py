@@ -159,7 +159,8 @@ class PgCases:
 # A case waits for its applicant when a department asked for a supplement, documents were promised, or it was
 # refused or suspended (the enterprise may answer): what an enterprise, or its agent, looks at.
 AWAITS_APPLICANT = (
-    f"(c.status IN ('{CaseStatus.REJECTED.value}', '{CaseStatus.SUSPENDED.value}') OR c.promised_by IS NOT NULL"
+    f"(c.status IN ('{CaseStatus.REJECTED.value}', '{CaseStatus.SUSPENDED.value}')"
+    " OR c.promised_documents::jsonb <> '[]'::jsonb"
     f" OR EXISTS (SELECT 1 FROM bureau.requests r WHERE r.case_id = c.case_id"
     f" AND r.status = '{RequestStatus.AWAITING_SUPPLEMENT.value}'))")
 
