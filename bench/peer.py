@@ -32,13 +32,12 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 
 from base.credentials import write_secret
 from base.errors import Explained
 from base.kafka import KafkaAccess
 from base.settings import ADMIN, Settings
-from bench.measure import Target, consumed, latency, percentile, preload, provision, remove, timed
+from bench.measure import Processes, Target, consumed, latency, percentile, preload, provision, remove, timed
 from contracts.departments import GATEWAY, SERVICE_DEPARTMENTS
 from contracts.topics import Topics
 
@@ -48,7 +47,8 @@ COMMIT_INTERVAL_MS = 100  # Streams' default under exactly_once_v2: outputs beco
 LATENCY_COMMIT_INTERVAL_MS = 20  # for the latency run (at 100 ms, p50 is about 110 ms warm; at 20 ms, about 60)
 WARM_UP_EVENTS = 20_000
 HEAP = "512m"
-RUNNING = b"concord-peer: RUNNING"
+RUNNING = b"concord-peer: RUNNING"  # what it logs once Streams has joined its group and been given its tasks
+START_SECONDS = 180.0
 
 
 class PeerError(Explained, RuntimeError):
@@ -135,60 +135,16 @@ def command(jar: Path, config: Path) -> list[str]:
     return ["java", f"-Xmx{HEAP}", "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn", "-jar", str(jar), str(config)]
 
 
-class PeerProcess:
-    """The peer running (its output appended to a log file) until the block ends; SIGTERM then closes it, leaving
-    its group, so that the same application id can start again at once where it stopped."""
-
-    def __init__(self, command: list[str], log: Path) -> None:
-        self.command = command
-        self.log_path = log
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def __enter__(self) -> PeerProcess:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self.log = self.log_path.open("ab")
-        self.start = self.log.tell()
-        self.process = subprocess.Popen(self.command, stdout=self.log, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL)
-        return self
-
-    def wait_running(self, timeout: float = 180.0) -> None:
-        """Return once Streams has joined its group and been given its tasks."""
-        assert self.process is not None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self.log_path.open("rb") as log:
-                log.seek(self.start)
-                if RUNNING in log.read():
-                    return
-            if self.process.poll() is not None:
-                raise PeerError(f"the peer exited ({self.process.returncode}); see {self.log_path}")
-            time.sleep(0.2)
-        raise PeerError(f"the peer did not start within {timeout:.0f}s; see {self.log_path}")
-
-    def wait_routed(self, target: Target, group: str, topic: str, timeout: float = 300.0) -> None:
-        """Return once the peer has committed past every record in the topic."""
-        assert self.process is not None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            done, total = asyncio.run(consumed(target.kafka(ADMIN), group, topic))
-            if done >= total:
-                return
-            if self.process.poll() is not None:
-                raise PeerError(f"the peer exited ({self.process.returncode}); see {self.log_path}")
-            time.sleep(0.2)
-        raise PeerError(f"the peer did not route {topic} within {timeout:.0f}s; see {self.log_path}")
-
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        assert self.process is not None
-        self.process.terminate()
-        try:
-            self.process.wait(60)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.log.close()
+def wait_routed(target: Target, peer: Processes, group: str, topic: str, timeout: float = 300.0) -> None:
+    """Return once the peer's group has committed past every record in the topic."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done, total = asyncio.run(consumed(target.kafka(ADMIN), group, topic))
+        if done >= total:
+            return
+        peer.check()
+        time.sleep(0.2)
+    raise PeerError(f"the peer did not route {topic} within {timeout:.0f}s; see {peer.log_path}")
 
 
 def measure_peer(target: Target, run: str, events: int, rate: int, seconds: int) -> PeerFigures:
@@ -213,10 +169,10 @@ def measure_peer(target: Target, run: str, events: int, rate: int, seconds: int)
     # phase.
     config = write_config(folder / f"{target.name}-latency.properties", access, application_id, topics, contracts,
                           LATENCY_COMMIT_INTERVAL_MS)
-    with PeerProcess(command(jar, config), s.stack_path / "logs" / f"bench-{target.name}-peer-latency.log") as peer:
-        peer.wait_running()
+    with Processes(target, "peer-latency", [command(jar, config)], {}) as peer:
+        peer.wait_for(RUNNING, START_SECONDS)
         asyncio.run(preload(target.kafka("planning"), source, WARM_UP_EVENTS, f"{run}-warm"))
-        peer.wait_routed(target, application_id, source)
+        wait_routed(target, peer, application_id, source)
         latencies = asyncio.run(latency(target, topics, rate, seconds, run))
     asyncio.run(remove(target, topics))
     return PeerFigures(round(routed.rate), percentile(latencies, 0.5), percentile(latencies, 0.99), latencies)

@@ -120,6 +120,21 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
         return s.connect_ex((host, port)) == 0
 
 
+async def answers(access: KafkaAccess, timeout_ms: int = 3000) -> bool:
+    """Whether a broker answers a metadata request with this access (its TLS and SASL, when secured)."""
+    from aiokafka.admin import AIOKafkaAdminClient  # local: the stack CLI should start fast
+
+    admin = AIOKafkaAdminClient(**access.aiokafka(), request_timeout_ms=timeout_ms)
+    try:
+        await admin.start()
+        await admin.list_topics()
+        return True
+    except Exception:
+        return False
+    finally:
+        await admin.close()
+
+
 class KafkaNode:
     """One Kafka node in KRaft mode, broker and controller combined: the stack's, secured; or the benchmark's
     throwaway plaintext node (``secured=False``, a folder and ports of its own)."""
@@ -224,24 +239,11 @@ class KafkaNode:
 
     def wait_ready(self, timeout: float = 90.0) -> None:
         """Return once the broker answers the admin's metadata request (over SASL_SSL when secured)."""
-        from aiokafka.admin import AIOKafkaAdminClient  # local: the stack CLI should start fast
-
-        async def metadata() -> bool:
-            admin = AIOKafkaAdminClient(**self.admin.aiokafka(), request_timeout_ms=3000)
-            try:
-                await admin.start()
-                await admin.list_topics()
-                return True
-            except Exception:
-                return False
-            finally:
-                await admin.close()
-
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not self.running():
                 raise StackError(f"Kafka exited during start; see {self.log_file}")
-            if port_open(self.port) and asyncio.run(metadata()):
+            if port_open(self.port) and asyncio.run(answers(self.admin)):
                 return
             time.sleep(0.5)
         raise StackError(f"Kafka did not answer within {timeout:.0f}s; see {self.log_file}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from contracts.bureau import (
     CaseSubmitted,
@@ -13,6 +13,7 @@ from contracts.bureau import (
     Project,
     Refusal,
 )
+from contracts.market import BusinessRegistration
 from services.bureau.samples import applications
 
 T0 = datetime(2026, 9, 21, 9, 0, tzinfo=UTC)
@@ -55,3 +56,13 @@ def conflict_raised(*refusals: Refusal, approving: tuple[str, ...] = ("planning"
         conflict_id="G-TEST-1/1", case_id="G-TEST-1", stage=1, project=project(), approving=list(approving),
         refusals=list(refusals), raised_at=T0,
     )
+
+
+def business_registration(case_id: str = "G-TEST-1", **changes: object) -> BusinessRegistration:
+    """Market regulation's record of an applicant (its conditional and not-shared fields filled)."""
+    values: dict[str, object] = dict(
+        case_id=case_id, credit_code="91320102MA1W8Q5K2T", name="示例有限公司", status="in_business",
+        registered_capital_10k_cny=500.0, established_on=date(2020, 1, 2), business_scope="制造",
+        legal_representative="张三", representative_id_number="320102199001011234", looked_up_at=T0,
+    )
+    return BusinessRegistration.model_validate(values | changes)

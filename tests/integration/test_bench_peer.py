@@ -11,14 +11,15 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest_asyncio
 from aiokafka import AIOKafkaProducer
 
 from base.settings import ADMIN, Settings
-from bench.peer import PeerProcess, build, command, write_config, write_contracts
+from bench.measure import Processes, Target
+from bench.peer import RUNNING, START_SECONDS, build, command, write_config, write_contracts
 from contracts.base import Sharing, field_sharing
 from contracts.bureau import OpinionIssued
 from contracts.departments import GATEWAY
@@ -27,7 +28,7 @@ from contracts.market import BusinessRegistration
 from contracts.topics import Topics
 from gateway.registry import Registry
 from gateway.routing import IngressRecord, NoAgreements, Outgoing, route
-from tests.factories import case_submitted, opinion_issued
+from tests.factories import business_registration, case_submitted, opinion_issued
 from tests.tools import Record, Tail, namespaced_exchange
 
 WORDED = {"schema_violation", "malformed_payload"}  # refusals whose detail is the validator's or parser's words
@@ -42,8 +43,8 @@ async def peer(stack: Settings) -> AsyncIterator[Topics]:
         contracts = await asyncio.to_thread(write_contracts, folder / "contracts")
         config = write_config(folder / "peer.properties", stack.kafka(GATEWAY), f"{GATEWAY}.{topics.namespace}",
                               topics, contracts, commit_interval_ms=50)
-        with PeerProcess(command(jar, config), stack.stack_path / "logs" / f"test-peer-{topics.namespace}.log") as p:
-            await asyncio.to_thread(p.wait_running)
+        with Processes(Target("test", stack, {}), f"peer-{topics.namespace}", [command(jar, config)], {}) as p:
+            await asyncio.to_thread(p.wait_for, RUNNING, START_SECONDS)
             yield topics
 
 
@@ -87,11 +88,7 @@ def found(record: Record) -> str:
 
 async def test_the_peer_routes_as_the_router_does(stack: Settings, peer: Topics) -> None:
     case = f"G-PEER-{uuid.uuid4().hex[:8]}"
-    registration = BusinessRegistration(
-        case_id=f"{case}-m", credit_code="91320100MA1XXXXX0X", name="示例", status="in_business",
-        registered_capital_10k_cny=1.5, established_on=date(2020, 1, 1), business_scope="软件开发",
-        legal_representative="张三", representative_id_number="320102199001011234", looked_up_at=datetime.now(UTC),
-    )
+    registration = business_registration(f"{case}-m")
     opinion = opinion_issued(f"{case}-o")
     violating = json.loads(opinion_issued(f"{case}-v").model_dump_json())
     violating["decision"] = "perhaps"

@@ -12,7 +12,7 @@ import json
 import random
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 import pytest_asyncio
 from aiokafka import AIOKafkaProducer
@@ -21,10 +21,9 @@ from aiokafka.structs import RecordMetadata
 from base.settings import ADMIN, Settings
 from contracts.bureau import StageCompleted
 from contracts.envelope import KafkaRecord, encode
-from contracts.market import BusinessRegistration
 from contracts.topics import Topics
 from deploy.processes import AppProcesses
-from tests.factories import case_submitted, opinion_issued
+from tests.factories import business_registration, case_submitted, opinion_issued
 from tests.tools import Tail, header, namespaced_exchange
 
 RECORDS = 10_000
@@ -41,11 +40,7 @@ def valid(rng: random.Random) -> tuple[str, KafkaRecord]:
     if choice == 2:
         return "bureau", encode(StageCompleted(case_id=case_id, stage=1, completed_at=datetime.now(UTC)),
                                 source="/concord/bureau")
-    return "market", encode(BusinessRegistration(
-        case_id=case_id, credit_code="91320100MA1XXXXX0X", name="示例", status="in_business",
-        registered_capital_10k_cny=1.0, established_on=date(2020, 1, 1), business_scope="x",
-        legal_representative="张三", representative_id_number="320102199001011234", looked_up_at=datetime.now(UTC),
-    ), source="/concord/market")
+    return "market", encode(business_registration(case_id), source="/concord/market")
 
 
 HEADER_VALUES: list[bytes | None] = [None, b"", b"\x00", b"a\x00b", b"\xff\xfe\xfd", b"x" * 5000, b"1.0", b"\n",

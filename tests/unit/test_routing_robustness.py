@@ -5,7 +5,6 @@ a conditional or not-shared field outside the dead letter (which keeps the origi
 from __future__ import annotations
 
 import json
-from datetime import date
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -18,7 +17,7 @@ from contracts.topics import TOPICS
 from gateway.registry import Registry
 from gateway.rejections import MAX_DETAIL
 from gateway.routing import IngressRecord, NoAgreements, Routed, provisioned, route
-from tests.factories import T0, case_submitted, opinion_issued, opinion_requested
+from tests.factories import T0, business_registration, case_submitted, opinion_issued, opinion_requested
 
 REGISTRY = Registry.from_catalogue()
 LIMIT = 64 * 1024
@@ -26,12 +25,8 @@ SECRET = "S3CRET-"  # marks the values of conditional and not-shared fields
 
 
 def registration(case_id: str = "G-TEST-1") -> BusinessRegistration:
-    return BusinessRegistration(
-        case_id=case_id, credit_code="91320100MA1XXXXX0X", name="示例有限公司", status="in_business",
-        registered_capital_10k_cny=500.0, established_on=date(2020, 1, 2), business_scope="制造",
-        legal_representative=f"{SECRET}张三", representative_id_number=f"{SECRET}320102199001011234",
-        looked_up_at=T0,
-    )
+    return business_registration(case_id, legal_representative=f"{SECRET}张三",
+                                 representative_id_number=f"{SECRET}320102199001011234")
 
 
 def valid_records() -> list[tuple[str, KafkaRecord]]:
