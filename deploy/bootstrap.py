@@ -18,19 +18,24 @@ from base.calendar import WorkingDayCalendar
 from base.clock import Clock
 from base.http import GatewayIdentity
 from base.outbox import Outbox
-from base.settings import Settings
+from base.settings import REPORTER, Settings
 from contracts.departments import COORDINATION, EXCHANGE, GATEWAY
+from deploy.console.app import create_console
+from deploy.console.views import Sources
 from gateway.agreements import AgreementStore
 from gateway.api import GatewayState, create_api
 from gateway.audit import AuditKeeper
 from gateway.credentials import CredentialStore
 from gateway.enforcement import Enforcement
 from gateway.housekeeping import keep_house
+from gateway.inspection import Inspector
+from gateway.monitor import FlowWatch, LagWatch
 from gateway.notices import Notices
 from gateway.registry import RegistryStore
 from gateway.router import Router
 from gateway.verdicts import Verdicts
 from services.bureau.api import create_api as bureau_api
+from services.bureau.catalogue import load_catalogue
 from services.bureau.service import Bureau
 from services.departments import REVIEWERS
 from services.departments.api import create_api as desks_api
@@ -106,13 +111,23 @@ async def gateway(settings: Settings, clock: Clock, stop: asyncio.Event, instanc
     gc.set_threshold(200_000, 50, 100)
     parts: dict[str, Coroutine[Any, Any, None]] = {"router": Router(settings, enforcement, clock, instance).run(stop)}
     verdicts = Verdicts(pool, dsn)
+    reporter: asyncpg.Pool | None = None
     if serve_api:
         await verdicts.start()
         agreements = AgreementStore(pool, notices, WorkingDayCalendar())
+        flows, lags = FlowWatch(pool), LagWatch(kafka, topics, settings.router_group)
+        inspector = Inspector(kafka)
         state = GatewayState(settings, kafka, pool, producer, registry, agreements, enforcement,
-                             CredentialStore(pool), clock, verdicts)
+                             CredentialStore(pool), clock, verdicts, flows, lags, inspector)
+        api = create_api(state)
+        reporter = await asyncpg.create_pool(settings.dsn(REPORTER), min_size=1, max_size=4)
+        sources = Sources(pool, reporter, enforcement, agreements, flows, lags, clock, load_catalogue(),
+                          inspector.read_at, lambda: None)
+        api.mount("/console", create_console(sources, state.credentials.principal_of))
         parts |= {
-            "api": serve(create_api(state), settings.gateway_host, settings.gateway_port, stop),
+            "api": serve(api, settings.gateway_host, settings.gateway_port, stop),
+            "flow-watch": flows.run(stop),
+            "lag-watch": lags.run(stop),
             "outbox": until(stop, notices.outbox.run()),
             "audit-keeper": AuditKeeper(settings).run(stop),
             "agreement-watch": keep_house(agreements, enforcement, stop),
@@ -123,6 +138,9 @@ async def gateway(settings: Settings, clock: Clock, stop: asyncio.Event, instanc
         await producer.stop()
         await enforcement.close()
         await verdicts.close()
+        if reporter is not None:
+            await reporter.close()
+            await inspector.close()
         await pool.close()
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from base.runtime import local_time, terminal
-from gateway.cli import acls, agreements, audit, credentials, gateway, topics
+from gateway.cli import acls, agreements, audit, credentials, gateway, lag, rejections, tail_topic, topics
 from gateway.contracts_cli import contracts_cli
 from services.bureau.cli import case, report
 from services.cli import tasks
@@ -32,6 +32,9 @@ app.add_typer(agreements, name="agreements")
 app.add_typer(audit, name="audit")
 app.add_typer(tasks, name="tasks")
 app.command("report")(report)
+app.command("lag")(lag)
+app.command("tail")(tail_topic)
+app.command("rejections")(rejections)
 console = terminal()
 errors = terminal(stderr=True)
 

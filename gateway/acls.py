@@ -8,8 +8,9 @@ before the old are revoked; every user of a principal gets that principal's ACLs
 - a department writes only its ingress topic and reads only its deliver topic and its own dead-letter topic;
   its consumer groups and transactional ids are its code or start with ``<code>.``;
 - the gateway reads the ingress topics (and writes them for HTTP ingest), writes the shared, deliver and
-  dead-letter topics and the audit topic, reads the shared topics (backfill) and the audit topic (the audit
-  keeper); its groups and transactional ids start with ``gateway``;
+  dead-letter topics and the audit topic, reads the shared topics (backfill), the audit topic (the audit
+  keeper) and the deliver and dead-letter topics (what operators tail, masked); it describes every consumer
+  group (the lag operators watch); its groups and transactional ids start with ``gateway``;
 - the operator has no topic rights (its views are the gateway's HTTP API);
 - nobody but the admin (the broker's only super user) creates or deletes topics or touches ACLs.
 
@@ -39,6 +40,7 @@ class Pattern(StrEnum):
 class Operation(StrEnum):
     READ = "READ"
     WRITE = "WRITE"
+    DESCRIBE = "DESCRIBE"
 
 
 @dataclass(frozen=True, order=True)
@@ -95,8 +97,8 @@ def _gateway(user: str, topics: Topics) -> list[Acl]:
     prefixed = {
         topics.ingress(""): (Operation.READ, Operation.WRITE),  # routes them; writes them for HTTP ingest
         topics.shared(""): (Operation.READ, Operation.WRITE),  # the exchange's record; read for backfill
-        topics.deliver(""): (Operation.WRITE,),
-        topics.deadletter(""): (Operation.WRITE,),
+        topics.deliver(""): (Operation.READ, Operation.WRITE),
+        topics.deadletter(""): (Operation.READ, Operation.WRITE),
     }
     acls = [Acl(user, Resource.TOPIC, prefix, Pattern.PREFIXED, operation)
             for prefix, operations in prefixed.items() for operation in operations]
@@ -116,6 +118,7 @@ def planned(holders: Iterable[Holder], namespaces: Iterable[str]) -> set[Acl]:
                 acls.update(_department(holder.user, holder.principal, topics))
         elif holder.principal == GATEWAY:
             acls.update(_own_groups_and_transactions(holder.user, GATEWAY))
+            acls.add(Acl(holder.user, Resource.GROUP, "*", Pattern.LITERAL, Operation.DESCRIBE))  # consumer lag
             for topics in spaces:
                 acls.update(_gateway(holder.user, topics))
     return acls

@@ -37,6 +37,7 @@ from base.kafka import KafkaAccess
 from base.settings import Settings
 from contracts.base import CONTRACT_ID_PATTERN
 from contracts.compatibility import Mode
+from gateway.acls import namespace_of
 from gateway.agreements import Agreement, AgreementRefused, AgreementRequest, AgreementStore
 from gateway.audit import queries as audit
 from gateway.audit.entry import AuditAction
@@ -44,6 +45,8 @@ from gateway.backfill import backfill
 from gateway.credentials import CredentialStore
 from gateway.enforcement import Enforcement
 from gateway.ingest import from_structured
+from gateway.inspection import Inspector, RecordView
+from gateway.monitor import FlowWatch, LagWatch, of_department
 from gateway.registry import Refusal, RegistrationRefused, RegistryStore
 from gateway.rejections import Reason
 from gateway.verdicts import Outcome, Verdict, Verdicts, verdict_at, verdicts_of
@@ -66,6 +69,9 @@ class GatewayState:
     credentials: CredentialStore
     clock: Clock
     verdicts: Verdicts
+    flows: FlowWatch
+    lags: LagWatch
+    inspector: Inspector
 
 
 class NewVersion(BaseModel):
@@ -140,6 +146,33 @@ class EventPending(EventAt):
     """The router has not decided yet (it is behind, or down): ask again at the status URL."""
 
     outcome: Literal[Outcome.PENDING]
+
+
+class ConsumerLag(BaseModel):
+    """A consumer group's lag on one topic, as last sampled from the broker."""
+
+    department: str = Field(description="whose consumer it is (`gateway` for the router on the ingress topics)")
+    group: str
+    topic: str
+    lag: int = Field(description="records in the topic past the group's committed offsets")
+    end: int = Field(description="records in the topic")
+    sampled_at: datetime
+
+
+class TopicRecord(BaseModel):
+    """A record of a topic as an operator sees it: the payload masked by the sharing classes of the contract its
+    envelope names (every value masked when it names none the registry knows), a sender's own headers masked."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp: str | None
+    key: str | None
+    headers: dict[str, str]
+    contract: str | None
+    version: int | None
+    payload: Any
+    envelope_problem: str | None = None
 
 
 class EventCopies(BaseModel):
@@ -356,6 +389,41 @@ def create_api(state: GatewayState) -> FastAPI:
         async with state.pool.acquire() as connection:
             entries = await audit.query(connection, department=sender, since=since)
         return [e for e in entries if e.get("action") == "rejected" and sender in (None, e.get("sender"))]
+
+    # --- what operators watch ---------------------------------------------------------------------
+    @api.get("/v1/lag", responses=responses(401, 403))
+    async def lag(caller: Authenticated, department: DepartmentCode = None) -> list[ConsumerLag]:
+        """Consumer lag per department and topic, sampled from the broker every few seconds (a department: its
+        own consumers; the operator: all, the router's too, or ``department``'s)."""
+        sample = state.lags.latest()
+        if sample is None:
+            raise HTTPException(503, "consumer lag not sampled yet; ask again in a few seconds")
+        at = datetime.fromtimestamp(sample.at).astimezone()
+        return [ConsumerLag(**lag.__dict__, sampled_at=at)
+                for lag in of_department(sample.lags, reading_for(caller, department))]
+
+    @api.get("/v1/topics/{topic}/records", responses=responses(401, 403, 404))
+    async def records(topic: Annotated[str, Path(max_length=249, pattern=r"^[A-Za-z0-9._-]+$")], caller: Authenticated,
+                      last: Annotated[int, Query(ge=1, le=500)] = 20,
+                      after: Annotated[str | None, Query(max_length=4000, pattern=r"^(\d+:\d+)(,\d+:\d+)*$",
+                                                         description="partition:offset,... to read past")] = None,
+                      ) -> list[TopicRecord]:
+        """The latest records of one of the exchange's topics (or those after the offsets given), masked as the
+        console masks them: only unconditional values are shown. The operator reads any topic of the exchange; a
+        department its own deliver and dead-letter topics."""
+        names = state.settings.topics
+        own = None if caller.operator else department_of(caller)
+        if own is not None and topic not in (names.deliver(own), names.deadletter(own)):
+            raise forbidden(f"{own} may tail only {names.deliver(own)} and {names.deadletter(own)}")
+        if namespace_of(topic) != names.namespace:
+            raise HTTPException(404, f"{topic} is not one of the exchange's topics")
+        offsets = {int(p): int(o) for p, o in (pair.split(":") for pair in after.split(","))} if after else None
+        await state.enforcement.refresh()
+        try:
+            found: list[RecordView] = await state.inspector.tail(topic, last, state.enforcement.registry, offsets)
+        except LookupError as missing:
+            raise HTTPException(404, str(missing)) from missing
+        return [TopicRecord(**view.as_json()) for view in found]
 
     # --- sharing agreements -------------------------------------------------------------------------
     @api.post("/v1/agreements", status_code=201, responses=responses(401, 403, 404, 422))

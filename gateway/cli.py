@@ -1,5 +1,6 @@
 """`concord gateway`, `concord topics`, `concord credentials`, `concord acls`, `concord agreements`,
-`concord audit`: the commands that drive the gateway. Provisioning (topics, credentials, ACLs) acts as the
+`concord audit`, and the operator's `concord lag`, `concord tail` and `concord rejections`: the commands that drive
+and watch the gateway. Provisioning (topics, credentials, ACLs) acts as the
 deployment's admin; the others call the gateway's API with a bearer token."""
 
 from __future__ import annotations
@@ -254,4 +255,69 @@ def show(case_id: str = typer.Option(None), department: str = typer.Option(None)
         detail = e.get("reason") or ", ".join(e.get("delivered", {})) or e.get("detail") or ""
         table.add_row(str(e.get("at", ""))[:23], e.get("action", ""), e.get("sender", ""), e.get("contract", ""),
                       e.get("case_id", ""), str(detail))
+    console.print(table)
+
+
+# --- what operators watch, from a terminal (the console's views, through the gateway's API) -----------------
+def lag(department: str = typer.Option(None, parser=department_code, help="one department's consumers"),
+        as_json: bool = typer.Option(False, "--json"), token: str = TokenOption) -> None:
+    """Consumer lag per department and topic: records each consumer has yet to take up (the router's on the
+    ingress topics too), as the gateway last sampled it from the broker."""
+    with _api(token, OPERATOR) as api:
+        lags = answer(api.get("/v1/lag", params={"department": department} if department else {}))
+    if as_json:
+        print(json.dumps(lags, ensure_ascii=False, indent=2))
+        return
+    table = Table("department", "group", "topic", "lag", "records", title=f"consumer lag at "
+                  f"{local_time(lags[0]['sampled_at']) if lags else ''}")
+    for row in sorted(lags, key=lambda r: (-r["lag"], r["department"], r["topic"])):
+        table.add_row(row["department"], row["group"], row["topic"], str(row["lag"]), str(row["end"]),
+                      style="bold red" if row["lag"] else None)
+    console.print(table)
+
+
+def tail_topic(topic: str = typer.Argument(..., help="a topic of the exchange (deliver.planning, "
+                                                      "deadletter.market, shared.bureau.case-submitted, ...)"),
+               last: int = typer.Option(10, "--last", "-n", help="records per partition"),
+               follow: bool = typer.Option(False, "--follow", "-f", help="keep printing new records (Ctrl-C ends)"),
+               as_json: bool = typer.Option(False, "--json", help="one JSON object per record"),
+               token: str = TokenOption) -> None:
+    """The latest records of a topic, masked exactly as the console masks them: unconditional values shown,
+    conditional and not-shared ones (and any whose class is unknown) replaced by their class."""
+    import time
+
+    after: dict[int, int] = {}
+    with _api(token, OPERATOR) as api:
+        while True:
+            params: dict[str, str | int] = {"last": last}
+            if after:
+                params["after"] = ",".join(f"{p}:{o}" for p, o in sorted(after.items()))
+            for record in answer(api.get(f"/v1/topics/{topic}/records", params=params)):
+                after[record["partition"]] = record["offset"] + 1
+                if as_json:
+                    print(json.dumps(record, ensure_ascii=False))
+                else:
+                    head = (f"[bold]{record['partition']}:{record['offset']}[/bold] {local_time(record['timestamp'])}"
+                            f" {record['headers'].get('ce_type', '')} {record['key'] or ''}")
+                    console.print(head, highlight=False)
+                    if record["envelope_problem"]:
+                        console.print(f"  [yellow]{record['envelope_problem']}[/yellow]", highlight=False)
+                    console.print_json(json.dumps(record["payload"], ensure_ascii=False))
+            if not follow:
+                return
+            time.sleep(1.0)
+
+
+def rejections(department: str = typer.Option(None, parser=department_code, help="refusals of one sender"),
+               as_json: bool = typer.Option(False, "--json"), token: str = TokenOption) -> None:
+    """What the exchange refused, and why: reason, sender, contract, time (newest last)."""
+    with _api(token, OPERATOR) as api:
+        found = answer(api.get("/v1/rejections", params={"department": department} if department else {}))
+    if as_json:
+        print(json.dumps(found, ensure_ascii=False, indent=2))
+        return
+    table = Table("at", "sender", "contract", "reason", "detail", "event", title=f"{len(found)} refused")
+    for e in found:
+        table.add_row(local_time(e.get("at")), e.get("sender", ""), e.get("contract", ""), e.get("reason", ""),
+                      str(e.get("detail", ""))[:160], e.get("event_id", ""))
     console.print(table)

@@ -121,8 +121,28 @@ def department_figures(requests: list[RequestRow], calendar: WorkingDayCalendar)
             "reminders": sum(len(r.reminded) for r in mine),
             "escalations": sum(1 for r in mine if r.escalated),
             "response_working_days": [round(x, 2) for x in response],
+            "trend": trend(decided, calendar),
         })
     return figures
+
+
+TREND_POINTS = 8
+
+
+def trend(decided: list[RequestRow], calendar: WorkingDayCalendar) -> list[dict[str, Any]]:
+    """How a department's answers went over time: its decided requests in order of decision, cut into up to
+    ``TREND_POINTS`` equal runs, each with its on-time rate and median response (working days)."""
+    ordered = sorted(decided, key=lambda r: r.decided_at or r.requested_at)
+    runs = min(TREND_POINTS, len(ordered))
+    points = []
+    for i in range(runs):
+        run = ordered[i * len(ordered) // runs:(i + 1) * len(ordered) // runs]
+        response = [days for r in run if (days := r.response_days(calendar)) is not None]
+        points.append({"until": (run[-1].decided_at or run[-1].requested_at).isoformat(), "decided": len(run),
+                       "on_time_rate": _rate(sum(1 for r in run if r.decided_at and r.decided_at <= r.due_at),
+                                             len(run)),
+                       "median_response_working_days": _quantile(response, 0.5)})
+    return points
 
 
 def stage_figures(cases: list[CaseRow], catalogue: ServiceCatalogue,
@@ -239,23 +259,28 @@ def build_report(cases: list[CaseRow], requests: list[RequestRow], agreements: l
 async def load_report(dsn: str, catalogue: ServiceCatalogue, now: datetime) -> dict[str, Any]:
     connection = await asyncpg.connect(dsn)
     try:
-        case_rows = await connection.fetch("SELECT * FROM bureau.cases ORDER BY submitted_at")
-        request_rows = await connection.fetch("SELECT * FROM bureau.requests")
-        conflict_rows = await connection.fetch("SELECT resolution FROM bureau.conflicts")
-        agreement_rows = await connection.fetch("SELECT * FROM gateway.agreement_figures")
-        answered = {r["request_id"]: (r["received_at"], r["decided_at"]) for r in await connection.fetch(
-            " UNION ALL ".join(f"SELECT request_id, received_at, decided_at FROM {d}.answered"
-                               for d in sorted(REVIEWERS)))}
-        transits = " UNION ALL ".join(
-            f"SELECT sender, '{d}' AS consumer, extract(epoch FROM handled_at - coalesce(sent_at, ingress_at)) * 1000"
-            f" AS ms FROM {d}.transits" for d in SERVICE_DEPARTMENTS)
-        percentiles = "count(*) AS events, percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) AS p50," \
-                      " percentile_cont(0.99) WITHIN GROUP (ORDER BY ms) AS p99"
-        hop_rows = await connection.fetch(
-            f"SELECT sender, consumer, {percentiles} FROM ({transits}) t GROUP BY sender, consumer")
-        overall = await connection.fetchrow(f"SELECT {percentiles} FROM ({transits}) t")
+        return await report_from(connection, catalogue, now)
     finally:
         await connection.close()
+
+
+async def report_from(connection: asyncpg.Connection, catalogue: ServiceCatalogue, now: datetime) -> dict[str, Any]:
+    """The report from the records, read through a connection of the ``reporter`` role."""
+    case_rows = await connection.fetch("SELECT * FROM bureau.cases ORDER BY submitted_at")
+    request_rows = await connection.fetch("SELECT * FROM bureau.requests")
+    conflict_rows = await connection.fetch("SELECT resolution FROM bureau.conflicts")
+    agreement_rows = await connection.fetch("SELECT * FROM gateway.agreement_figures")
+    answered = {r["request_id"]: (r["received_at"], r["decided_at"]) for r in await connection.fetch(
+        " UNION ALL ".join(f"SELECT request_id, received_at, decided_at FROM {d}.answered"
+                           for d in sorted(REVIEWERS)))}
+    transits = " UNION ALL ".join(
+        f"SELECT sender, '{d}' AS consumer, extract(epoch FROM handled_at - coalesce(sent_at, ingress_at)) * 1000"
+        f" AS ms FROM {d}.transits" for d in SERVICE_DEPARTMENTS)
+    percentiles = "count(*) AS events, percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) AS p50," \
+                  " percentile_cont(0.99) WITHIN GROUP (ORDER BY ms) AS p99"
+    hop_rows = await connection.fetch(
+        f"SELECT sender, consumer, {percentiles} FROM ({transits}) t GROUP BY sender, consumer")
+    overall = await connection.fetchrow(f"SELECT {percentiles} FROM ({transits}) t")
 
     def stamps(raw: str) -> dict[int, datetime]:
         return {int(k): datetime.fromisoformat(v) for k, v in json.loads(raw).items()}

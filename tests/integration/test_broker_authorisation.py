@@ -94,6 +94,19 @@ async def can_join(access: KafkaAccess, group: str, topic: str) -> bool:
         await consumer.stop()
 
 
+async def can_describe_group(access: KafkaAccess, group: str) -> bool:
+    """Reading a group's committed offsets (its consumer lag) without joining it."""
+    admin = AIOKafkaAdminClient(**access.aiokafka())
+    await admin.start()
+    try:
+        await admin.list_consumer_group_offsets(group)
+        return True
+    except GroupAuthorizationFailedError:
+        return False
+    finally:
+        await admin.close()
+
+
 async def can_transact(access: KafkaAccess, transactional_id: str) -> bool:
     producer = AIOKafkaProducer(**access.aiokafka(), transactional_id=transactional_id)
     try:
@@ -145,6 +158,7 @@ async def matrix_of(stack: Settings, principal: str, topics: Topics) -> list[Che
     readable_by_it = topics.ingress(own) if principal == GATEWAY else topics.deliver(own)  # the group's subscription
     for group in (own, f"{own}.matrix", other, f"{other}.matrix", "gateway.router"):
         checks.append(Check(f"group {group}", await can_join(access, group, readable_by_it)))
+    checks.append(Check(f"describe group {other}", await can_describe_group(access, other)))
     for transactional_id in (f"{own}.matrix", f"{other}.matrix", "gateway.router.matrix"):
         checks.append(Check(f"transactional id {transactional_id}", await can_transact(access, transactional_id)))
     create, delete = await can_administer_topics(access, topics)
@@ -167,8 +181,9 @@ def expected(principal: str, check: str, topics: Topics) -> bool:
         family = target.removeprefix(f"{topics.namespace}.").split(".")[0]
         return {
             "write": family in ("ingress", "deliver", "deadletter", "shared", "audit"),
-            "read": family in ("ingress", "shared", "audit"),
+            "read": True,  # every family: it routes ingress and keeps the record; operators tail the rest
             "group": target == "gateway.router",
+            "describe": True,  # every group's offsets: the consumer lag operators watch
             "transactional": target == "id gateway.router.matrix",
         }.get(verb, False)
     return False  # the operator: no topic rights at all

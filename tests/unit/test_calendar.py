@@ -1,5 +1,5 @@
 import logging
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import pytest
 
@@ -55,3 +55,14 @@ def test_adding_working_time_is_the_inverse_of_measuring_it() -> None:
     assert later == at(2026, 10, 8, 12)  # half of 29 Sep, all of 30 Sep, then the holiday, half of 8 Oct
     assert calendar.working_days_between(start, later) == pytest.approx(2.0)
     assert calendar.add_working_time(start, 0) == start
+
+
+def test_working_days_over_years_count_each_day_once() -> None:
+    calendar = WorkingDayCalendar()
+    start = datetime(2025, 12, 31, 12, 0, tzinfo=CHINA)
+    end = datetime(2029, 1, 2, 6, 0, tzinfo=CHINA)
+    by_day = sum(calendar.is_working_day(start.date() + timedelta(days=i)) for i in range(1, (end - start).days + 1)
+                 if start.date() + timedelta(days=i) < end.date())
+    expected = 0.5 * calendar.is_working_day(start.date()) + by_day + 0.25 * calendar.is_working_day(end.date())
+    assert calendar.working_days_between(start, end) == pytest.approx(expected)
+    assert calendar.working_days_between(start, start + timedelta(hours=6)) == pytest.approx(0.25)

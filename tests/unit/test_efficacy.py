@@ -68,3 +68,15 @@ def test_a_departments_response_is_measured_by_its_own_desk_and_the_exchanges_tr
     assert by_code["water"]["median_response_working_days"] == 3.0  # as the bureau saw it: no desk of its own
     assert (report["exchange"]["hops"], report["exchange"]["transit_p50_ms"]) == (40, 10.0)
     assert [h["sender"] for h in report["exchange"]["by_hop"]] == ["planning", "bureau"]
+
+
+def test_a_departments_trend_follows_its_answers_in_the_order_they_were_given() -> None:
+    late_then_on_time = [request("water", d) for d in (5, 6, 4, 5)] + [request("water", d) for d in (1, 2, 1, 2)]
+    report = build_report([], late_then_on_time, [], [], load_catalogue(), MONDAY + timedelta(days=30))
+    [water] = report["departments"]
+    trend = water["trend"]
+    assert [p["decided"] for p in trend] == [1] * 8
+    assert [p["on_time_rate"] for p in trend] == [1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0]  # by decision time
+    assert [p["until"] for p in trend] == sorted(p["until"] for p in trend)
+    few = build_report([], [request("water", 1), request("water", 5)], [], [], load_catalogue(), MONDAY)
+    assert [p["on_time_rate"] for p in few["departments"][0]["trend"]] == [1.0, 0.0]
