@@ -1,0 +1,190 @@
+"""The operators' console in a real browser (Debian's Chromium driven by Playwright) on the real exchange: log in
+with a token; the exchange map lists every department and counts events sent during the test on the open page;
+a refused event appears with its reason and its not-shared value never reaches the page; a case is traced end to
+end; the audit view verifies the chain; a department's token opens only its own views. A screenshot of every
+view is saved under artifacts/console/."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from base.settings import Settings
+from contracts.departments import DEPARTMENTS, OPERATOR
+from deploy.processes import AppProcesses
+from tests.e2e.cases import follow, submit
+from tests.factories import opinion_issued, project
+from tests.integration.test_ingest_and_rejections import structured
+from tests.tools import bearer
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's package: Playwright's own browser downloads are not reachable here
+SHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "console"
+EDGE = "planning>bureau>bureau.opinion-issued"
+LIVE_MS = 15_000  # how long a live view may take to show what happened (it updates within a second)
+
+
+@pytest_asyncio.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield chromium
+        await chromium.close()
+
+
+@pytest.fixture(scope="module")
+def base(stack: Settings, exchange: AppProcesses) -> str:
+    return stack.gateway_address
+
+
+async def logged_in(browser: Browser, base: str, token: str, path: str = "/console/map") -> Page:
+    page = await browser.new_page(viewport={"width": 1400, "height": 1000})
+    await page.goto(base + path)
+    assert "/console/login" in page.url  # no session yet: the login form, which comes back here
+    await page.fill("input[name=token]", token)
+    await page.click("form.login button[type=submit]")
+    await page.wait_for_url(f"**{path}")
+    return page
+
+
+async def shot(page: Page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+async def send(base: str, token: str, body: dict[str, Any]) -> httpx.Response:
+    async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+        return await http.post("/v1/events", json=body, headers=bearer(token))
+
+
+async def count(page: Page, selector: str) -> int:
+    return int((await page.locator(selector).inner_text()).strip())
+
+
+async def at_least(page: Page, selector: str, expected: int) -> None:
+    """Wait until the number the page shows there reaches ``expected`` (the page's own updates bring it)."""
+    deadline = asyncio.get_running_loop().time() + LIVE_MS / 1000
+    while (shown := await count(page, selector)) < expected:
+        assert asyncio.get_running_loop().time() < deadline, f"{selector} shows {shown}, not {expected} or more"
+        await page.wait_for_timeout(100)
+
+
+async def test_a_bad_token_is_told_and_gets_no_session(browser: Browser, base: str) -> None:
+    page = await browser.new_page()
+    await page.goto(base + "/console/flows")
+    await page.fill("input[name=token]", "cnc_not_a_token")
+    await page.click("form.login button[type=submit]")
+    await expect(page.locator(".error")).to_contain_text("not valid")
+    assert "/console/login" in page.url or page.url.endswith("/console/login")
+    await page.goto(base + "/console/flows")
+    assert "/console/login" in page.url
+    await page.close()
+
+
+async def test_the_map_lists_every_department_and_counts_events_on_the_open_page(
+        browser: Browser, base: str, tokens: dict[str, str]) -> None:
+    page = await logged_in(browser, base, tokens[OPERATOR])
+    for code in DEPARTMENTS:
+        await expect(page.locator(f"svg.map [data-node={code}]")).to_have_count(1)
+        await expect(page.locator(f"table.departments tr[data-department={code}]")).to_have_count(1)
+    counter = f'tr[data-edge="{EDGE}"] [data-total]'
+    before = await count(page, counter)
+    await page.evaluate("window.concordMarker = 'same page'")  # gone if the page were loaded again
+    for _ in range(3):
+        case_id = f"G-MAP-{uuid.uuid4().hex[:8]}"
+        answer = await send(base, tokens["planning"], structured(opinion_issued(case_id)))
+        assert answer.status_code == 200, answer.text
+    await at_least(page, counter, before + 3)
+    assert await page.evaluate("window.concordMarker") == "same page"
+    assert await count(page, f'tr[data-edge="{EDGE}"] [data-minute]') >= 3
+    await shot(page, "map")
+    for view in ("flows", "agreements", "departments"):
+        await page.goto(f"{base}/console/{view}")
+        await expect(page.locator("#live")).not_to_be_empty()
+        await shot(page, view)
+    await expect(page.locator("table.efficacy tr[data-department]").first).to_be_visible()
+    await page.goto(f"{base}/console/flows")
+    for code in ("bureau", "planning", "water"):
+        await expect(page.locator(f"table.flows tr[data-department={code}] [data-lag]")).to_have_count(1,
+                                                                                                     timeout=LIVE_MS)
+    await page.close()
+
+
+async def test_a_refused_event_shows_its_reason_and_never_its_not_shared_value(
+        browser: Browser, base: str, tokens: dict[str, str]) -> None:
+    secret = f"秘密-{uuid.uuid4().hex[:10]}"
+    page = await logged_in(browser, base, tokens[OPERATOR], "/console/deadletters")
+    body = structured(opinion_issued(f"G-DLQ-{uuid.uuid4().hex[:8]}"))
+    body["data"] |= {"officer": secret, "smuggled": f"{secret}-extra"}  # not shared, and a field no contract has
+    answer = await send(base, tokens["planning"], body)
+    assert answer.status_code == 422 and answer.json()["reason"] == "schema_violation", answer.text
+    row = page.locator(f'tr[data-event="{body["id"]}"]')
+    await expect(row).to_have_count(1, timeout=LIVE_MS)  # appeared on the open page
+    await expect(row.locator("[data-reason]")).to_have_text("schema_violation")
+    await shot(page, "deadletters")
+    await row.locator("a").click()
+    await expect(page.locator("pre[data-payload]")).to_contain_text("‹masked: not shared›")
+    await expect(page.locator("pre[data-payload]")).to_contain_text("‹masked: class unknown›")
+    await expect(page.locator("pre[data-payload]")).to_contain_text(body["data"]["case_id"])  # unconditional
+    assert secret not in await page.content()
+    await shot(page, "deadletter")
+    await page.close()
+
+
+async def test_a_case_is_traced_end_to_end(browser: Browser, base: str, stack: Settings,
+                                           tokens: dict[str, str]) -> None:
+    case_id = await submit(stack, project(name=f"控制台追踪 {uuid.uuid4().hex[:6]}"))
+    view = await follow(stack, case_id, lambda v: v["status"] == "completed", timeout=180)
+    page = await logged_in(browser, base, tokens[OPERATOR], "/console/cases")
+    await page.fill("form.big-search input[name=case]", case_id)
+    await page.press("form.big-search input[name=case]", "Enter")
+    await page.wait_for_url(f"**/console/cases/{case_id}")
+    await expect(page.locator(f"[data-case='{case_id}']")).to_have_count(1)
+    actions = await page.locator("table.trace tr[data-action]").evaluate_all("rows => rows.map(r => r.dataset.action)")
+    assert actions.count("routed") >= 3 and "rejected" not in actions
+    departments = {r["department"] for r in view["requests"]}
+    for department in departments:
+        await expect(page.locator(f"table.responses tr[data-request^='{case_id}/']").filter(
+            has_text=DEPARTMENTS[department].name_zh).first).to_be_visible()
+    days = await page.locator("table.responses [data-working-days]").all_inner_texts()
+    assert len(days) == len(view["requests"]) and all(d.strip() != "–" for d in days)
+    assert "ms" in await page.locator("table.trace").inner_text()  # the exchange's transit to a consumer
+    await shot(page, "case")
+    await page.close()
+
+
+async def test_the_audit_view_verifies_the_chain(browser: Browser, base: str, tokens: dict[str, str]) -> None:
+    page = await logged_in(browser, base, tokens[OPERATOR], "/console/audit")
+    await expect(page.locator("table.audit tr[data-seq]").first).to_be_visible()
+    await page.click("#verify")
+    await expect(page.locator("[data-verification]")).to_have_attribute("data-verification", "ok", timeout=60_000)
+    await expect(page.locator("[data-verification]")).to_contain_text("intact")
+    await shot(page, "audit")
+    await page.close()
+
+
+async def test_a_departments_token_sees_only_its_own_views(browser: Browser, base: str,
+                                                           tokens: dict[str, str]) -> None:
+    page = await logged_in(browser, base, tokens["planning"])
+    edges = await page.locator("table.edges tr[data-edge]").evaluate_all("rows => rows.map(r => r.dataset.edge)")
+    assert edges and all("planning" in edge.split(">")[:2] for edge in edges)
+    for view in ("map", "flows", "deadletters", "agreements", "departments", "audit"):
+        answer = await page.goto(f"{base}/console/{view}?department=water")
+        assert answer is not None and answer.status == 403, view
+        answer = await page.goto(f"{base}/console/live/{view}?department=water")
+        assert answer is not None and answer.status == 403, view
+    await page.goto(f"{base}/console/departments")
+    rows = await page.locator("table.efficacy tr[data-department]").evaluate_all(
+        "rows => rows.map(r => r.dataset.department)")
+    assert set(rows) <= {"planning"}
+    answer = await page.goto(f"{base}/console/audit/verify")  # a GET is not how one verifies; nor may planning
+    assert answer is not None and answer.status in (403, 405)
+    await shot(page, "department-map")
+    await page.close()
