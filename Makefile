@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: venv up down status reset topics demo test test-unit test-stack lint typecheck check bench clean
+.PHONY: venv up down status reset topics demo test test-unit test-stack lint typecheck check bench bench-console clean
 
 venv: $(VENV)/.installed
 
@@ -48,6 +48,9 @@ check: lint typecheck
 
 bench: venv         ## throughput and latency figures (not part of the tests)
 	$(BIN)/python -m bench.router
+
+bench-console: venv ## first paint of each console view, on the stack's database (after `make demo`)
+	$(BIN)/python -m bench.console
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

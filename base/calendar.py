@@ -97,9 +97,12 @@ class WorkingDayCalendar:
     def _year(self, year: int) -> int:
         found = self._years.get(year)
         if found is None:
-            day, found = date(year, 1, 1), 0
-            while day.year == year:
-                found += self.is_working_day(day)
-                day += timedelta(days=1)
+            first = date(year, 1, 1)
+            self.is_working_day(first)  # finds out whether the official calendar knows the year
+            days = (date(year + 1, 1, 1) - first).days
+            if year in self.fallback_years:  # Monday to Friday, counted without a lookup per day
+                found = sum(1 for i in range(days) if (first.weekday() + i) % 7 < 5)
+            else:
+                found = sum(self.is_working_day(first + timedelta(days=i)) for i in range(days))
             self._years[year] = found
         return found

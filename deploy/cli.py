@@ -206,11 +206,14 @@ def demo(
     cases: int = typer.Option(200, help="how many cases to submit"),
     timeout: float = typer.Option(900.0, help="seconds of real time to wait for every case to finish"),
     seed: int = typer.Option(2026, help="seed of the sample projects"),
+    serve: bool = typer.Option(False, "--serve", help="afterwards, keep the exchange running for the operators' "
+                                                       "console until Ctrl-C"),
 ) -> None:
-    """The main job: start everything, run cases of the agency service end to end, print the results."""
+    """The main job: start everything, run cases of the agency service end to end, print the results (and the
+    operators' console's address)."""
     from deploy.demo import run_demo
 
-    raise typer.Exit(run_demo(_settings(), cases, timeout, seed))
+    raise typer.Exit(run_demo(_settings(), cases, timeout, seed, serve))
 
 
 @app.callback()

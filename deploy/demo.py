@@ -4,6 +4,7 @@ sharing agreements asked for and decided; then cases of the agency service, end 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -17,7 +18,7 @@ from base.calendar import WorkingDayCalendar
 from base.clock import StackClock, record
 from base.runtime import terminal
 from base.settings import REPORTER, Settings
-from contracts.departments import BUREAU
+from contracts.departments import BUREAU, OPERATOR
 from deploy.enterprise import Enterprises
 from deploy.processes import AppProcesses, Memory, memory
 from deploy.stack import KafkaNode, ready
@@ -111,7 +112,7 @@ class MemoryWatch:
         return table
 
 
-def run_demo(settings: Settings, count: int, timeout: float, seed: int) -> int:
+def run_demo(settings: Settings, count: int, timeout: float, seed: int, serve: bool = False) -> int:
     with console.status("starting Kafka and PostgreSQL"):
         ready(settings)
     clock = record(settings, SPEED, asyncio.run(clock_start(settings))).clock()  # the stack's, for every process
@@ -127,6 +128,8 @@ def run_demo(settings: Settings, count: int, timeout: float, seed: int) -> int:
                              "kafka broker": lambda: memory(broker.pid())})
         console.print(f"gateway, bureau and departments up on a clock {SPEED:,.0f}× real time "
                       f"(logs in {apps.log_dir})")
+        console.print(f"operators' console: {settings.gateway_address}/console/ (log in with the operator's "
+                      f"http_token, in {settings.secrets.credentials_file(OPERATOR)})")
         arrange_sharing(settings)
         started = time.monotonic()
         arrival = calendar.add_working_time(clock.now(), ARRIVAL_WORKING_DAYS) - clock.now()
@@ -162,19 +165,27 @@ def run_demo(settings: Settings, count: int, timeout: float, seed: int) -> int:
                 watch.sample(len(finished) / count)
                 time.sleep(0.5)
         wall = time.monotonic() - started
-    from services.bureau.cli import gather_report, print_report
-    from services.bureau.report_page import render
+        from services.bureau.cli import gather_report, print_report
+        from services.bureau.report_page import render
 
-    figures = asyncio.run(gather_report())
-    print_report(figures)
-    page = settings.stack_path / "report.html"
-    page.write_text(render(figures), encoding="utf-8")
-    outcomes = {s: sum(1 for v in finished.values() if v["status"] == s) for s in ("completed", "rejected", "closed")}
-    console.print(f"report page: {page}; {wall:.0f} s of wall time for "
-                  f"{calendar.working_days_between(first, clock.now()):.0f} working days of the district")
-    console.print("this run: " + ", ".join(f"{n} {s}" for s, n in outcomes.items()))
-    console.print(f"the stack's clock stays at {SPEED:,.0f}× real time for the commands that follow "
-                  "(`concord clock real` goes back to real time)")
-    console.print(watch.table())
-    console.print(f"cases completed: {len(finished)}/{count}")
+        figures = asyncio.run(gather_report())
+        print_report(figures)
+        page = settings.stack_path / "report.html"
+        page.write_text(render(figures), encoding="utf-8")
+        outcomes = {s: sum(1 for v in finished.values() if v["status"] == s)
+                    for s in ("completed", "rejected", "closed")}
+        console.print(f"report page: {page}; {wall:.0f} s of wall time for "
+                      f"{calendar.working_days_between(first, clock.now()):.0f} working days of the district")
+        console.print("this run: " + ", ".join(f"{n} {s}" for s, n in outcomes.items()))
+        console.print(f"the stack's clock stays at {SPEED:,.0f}× real time for the commands that follow "
+                      "(`concord clock real` goes back to real time)")
+        console.print(watch.table())
+        console.print(f"cases completed: {len(finished)}/{count}")
+        if serve:
+            console.print(f"the exchange keeps running for the console at {settings.gateway_address}/console/; "
+                          "Ctrl-C stops it")
+            with contextlib.suppress(KeyboardInterrupt):
+                while True:
+                    time.sleep(1.0)
+
     return 0 if len(finished) == count else 1

@@ -66,3 +66,11 @@ def test_working_days_over_years_count_each_day_once() -> None:
     expected = 0.5 * calendar.is_working_day(start.date()) + by_day + 0.25 * calendar.is_working_day(end.date())
     assert calendar.working_days_between(start, end) == pytest.approx(expected)
     assert calendar.working_days_between(start, start + timedelta(hours=6)) == pytest.approx(0.25)
+
+
+def test_whole_years_beyond_the_official_calendar_count_monday_to_friday() -> None:
+    calendar = WorkingDayCalendar()
+    start = datetime(2199, 12, 31, 0, 0, tzinfo=CHINA)  # a Tuesday
+    end = datetime(2202, 1, 1, 0, 0, tzinfo=CHINA)
+    by_day = sum((start.date() + timedelta(days=i)).weekday() < 5 for i in range((end - start).days))
+    assert calendar.working_days_between(start, end) == pytest.approx(by_day)
