@@ -2,8 +2,9 @@
 the router takes over a batch. The router counts a batch once its transaction has committed, so that a batch
 rewound and routed again is counted once.
 
-The figures live in the process that routes: each router instance counts and exposes its own at its API's
-``/metrics`` (with the operator's token); Prometheus adds them up across instances (``sum by (contract)``)."""
+The figures live in the process that routes: each router instance counts its own and exposes them at its API's
+``/metrics`` (with the operator's token), and Prometheus adds them up across instances (``sum by (contract)``). An
+instance run without its API (``concord gateway run --no-serve``) counts, but has nowhere to expose its figures."""
 
 from __future__ import annotations
 
