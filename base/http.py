@@ -17,9 +17,10 @@ import asyncpg
 import httpx
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 from pydantic.json_schema import models_json_schema
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -255,10 +256,18 @@ DOCS_POLICY = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src
                "img-src 'self' data:; font-src 'self' data:; worker-src 'self' blob:; connect-src 'self'")
 
 
+async def metrics(caller: Authenticated) -> Response:
+    """This process's Prometheus metrics (the operator's token)."""
+    if not caller.operator:
+        raise forbidden("metrics are for the operator")
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
 class ExchangeApi(FastAPI):
     """An HTTP API of the exchange: bodies bounded before they are parsed, a clear 422 for values PostgreSQL
-    cannot hold, an OpenAPI document with the bearer scheme and every error answer, and its documentation at
-    ``/docs`` (Swagger UI) and ``/redoc`` (ReDoc) from the package's own assets, with no request to the internet."""
+    cannot hold, an OpenAPI document with the bearer scheme and every error answer, its documentation at
+    ``/docs`` (Swagger UI) and ``/redoc`` (ReDoc) from the package's own assets, with no request to the internet,
+    and the Prometheus metrics of the process that serves it at ``/metrics``."""
 
     def __init__(self, title: str, description: str, max_body_bytes: int) -> None:
         super().__init__(title=title, version="1", description=description, docs_url=None, redoc_url=None)
@@ -266,6 +275,7 @@ class ExchangeApi(FastAPI):
         self.mount(DOCS_ASSETS, StaticFiles(packages=[("fastapi_offline", "static")]), name="docs-assets")
         self.add_api_route("/docs", self.swagger_ui, include_in_schema=False, response_class=HTMLResponse)
         self.add_api_route("/redoc", self.redoc, include_in_schema=False, response_class=HTMLResponse)
+        self.add_api_route("/metrics", metrics, responses=responses(401, 403), response_class=Response)
 
     def openapi(self) -> dict[str, Any]:
         if not self.openapi_schema:

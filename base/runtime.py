@@ -1,9 +1,9 @@
-"""Running a long-lived component in the foreground: logging, and a clean stop on SIGTERM or Ctrl-C."""
+"""Running a long-lived component in the foreground: logging (text, or one JSON object a line), tracing when the
+environment asks for it, and a clean stop on SIGTERM or Ctrl-C."""
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -17,20 +17,16 @@ from rich.console import Console
 if TYPE_CHECKING:
     import httpx
 
-    from base.settings import Settings
+    from base.settings import LogFormat, Settings
 
 TokenOption = typer.Option(None, "--token", envvar="CONCORD_TOKEN",
                            help="a bearer token (default: the local stack's credentials of the principal acting)")
 
 
-def configure_logging(level: int = logging.INFO) -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("aiokafka", "kafka", "uvicorn.access"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-
-
-def run_until_signalled(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
-    """Run ``main(stop)`` until it returns; SIGTERM and SIGINT set ``stop``."""
+def run_until_signalled(main: Callable[[asyncio.Event], Awaitable[None]], service: str,
+                        log_format: LogFormat = "text") -> None:
+    """Run ``main(stop)`` until it returns; SIGTERM and SIGINT set ``stop``. ``service`` is the process's name in
+    its traces (``concord-gateway``, say), unless ``OTEL_SERVICE_NAME`` gives another."""
 
     async def runner() -> None:
         stop = asyncio.Event()
@@ -39,9 +35,16 @@ def run_until_signalled(main: Callable[[asyncio.Event], Awaitable[None]]) -> Non
             loop.add_signal_handler(sig, stop.set)
         await main(stop)
 
-    configure_logging()
-    # uvloop: the router moves about a quarter more events per second on it than on asyncio's own loop (bench/)
-    uvloop.run(runner())
+    from base.logs import configure_logging  # here, not at the top: the commands that import this stay quick
+    from base.tracing import start_tracing, stop_tracing
+
+    configure_logging(log_format)
+    start_tracing(service)
+    try:
+        # uvloop: the router moves about a quarter more events per second on it than on asyncio's own loop (bench/)
+        uvloop.run(runner())
+    finally:
+        stop_tracing()
 
 
 def terminal(stderr: bool = False) -> Console:

@@ -14,6 +14,7 @@ from base.kafka import KafkaAccess
 from contracts.topics import Topics
 
 KafkaSecurity = Literal["SASL_SSL", "PLAINTEXT"]
+LogFormat = Literal["text", "json"]
 
 
 class Settings(BaseSettings):
@@ -67,6 +68,9 @@ class Settings(BaseSettings):
     response_scale: float = 1.0
     departments_host: str = "127.0.0.1"
     departments_port: int = 8402
+
+    # How the processes log: text lines, or one JSON object a line (with trace and span ids when tracing is on).
+    log_format: LogFormat = "text"
 
     @property
     def bootstrap(self) -> str:

@@ -67,7 +67,8 @@ def gateway_run(
     from deploy import bootstrap
 
     s = _settings()
-    run_until_signalled(lambda stop: bootstrap.gateway(s, clock_from(s), stop, instance, serve))
+    run_until_signalled(lambda stop: bootstrap.gateway(s, clock_from(s), stop, instance, serve), "concord-gateway",
+                        s.log_format)
 
 
 @service.command("run")
@@ -83,14 +84,15 @@ def service_run(departments: list[str] = typer.Argument(
     s = _settings()
     clock = clock_from(s)
     if departments == [BUREAU]:
-        run_until_signalled(lambda stop: bootstrap.bureau(s, clock, stop))
+        run_until_signalled(lambda stop: bootstrap.bureau(s, clock, stop), "concord-bureau", s.log_format)
         return
     codes = list(bootstrap.DEPARTMENT_SERVICES) if departments == ["departments"] else departments
     unknown = set(codes) - set(bootstrap.DEPARTMENT_SERVICES)
     if unknown:
         raise typer.BadParameter(f"no service for {sorted(unknown)}; known: "
                                  f"{[BUREAU, *bootstrap.DEPARTMENT_SERVICES]}")
-    run_until_signalled(lambda stop: bootstrap.departments(s, clock, codes, stop))
+    run_until_signalled(lambda stop: bootstrap.departments(s, clock, codes, stop), "concord-departments",
+                        s.log_format)
 
 
 @stack.command("up")

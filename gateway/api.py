@@ -16,11 +16,12 @@ from urllib.parse import quote
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
-from fastapi import FastAPI, Header, HTTPException, Path, Query, Request, Response
+from fastapi import FastAPI, Header, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from opentelemetry.trace import Span, SpanKind
 from pydantic import BaseModel, ConfigDict, Field
 
+from base import tracing
 from base.clock import Clock
 from base.http import (
     Authenticated,
@@ -193,6 +194,7 @@ def create_api(state: GatewayState) -> FastAPI:
         return Caller(principal) if principal else None
 
     authenticate_with(api, authenticate)
+    tracer = tracing.tracer("concord.gateway.api")
 
     def acting(caller: Caller) -> str:
         return department_of(caller)
@@ -225,13 +227,6 @@ def create_api(state: GatewayState) -> FastAPI:
     @api.get("/healthz")
     async def health() -> dict[str, str]:
         return {"status": "ok"}
-
-    @api.get("/metrics", responses=responses(401, 403))
-    async def metrics(caller: Authenticated) -> Response:
-        """Prometheus metrics (the operator's token)."""
-        if not caller.operator:
-            raise forbidden("metrics are for the operator")
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     @api.get("/v1/whoami", responses=responses(401))
     async def whoami(caller: Authenticated) -> Principal:
@@ -314,7 +309,20 @@ def create_api(state: GatewayState) -> FastAPI:
         any event; the answer is the router's verdict: 200 routed (to whom), 422 refused (why, and where the
         original is kept), or, if the router has not decided within a few seconds, 202 with a status URL."""
         department = acting(caller)
+        if tracer is None:
+            return await take_in(request, department, traceparent, None)
+        with tracer.start_as_current_span("ingest", tracing.parent(traceparent), SpanKind.SERVER,
+                                          {"concord.sender": department}) as span:
+            answered = await take_in(request, department, tracing.traceparent_of(span), span)
+            span.set_attribute("http.response.status_code", answered.status_code)
+            return answered
+
+    async def take_in(request: Request, department: str, traceparent: str | None, span: Span | None
+                      ) -> JSONResponse:
+        """The event on the department's ingress topic, in the trace ``traceparent`` names, and the verdict."""
         ingested = from_structured(await request.body(), traceparent)
+        if span is not None and ingested.event_id:
+            span.set_attribute("messaging.message.id", ingested.event_id)
         topic = state.settings.topics.ingress(department)
         try:
             sent = await state.producer.send_and_wait(topic, ingested.record.value, key=ingested.record.key,

@@ -3,7 +3,10 @@ the outputs and the input offsets in one Kafka transaction (exactly once in effe
 
 Two stages overlap: while one batch's transaction is on its way to the broker, the next batch is routed.
 Transactions still commit one after the other, in fetch order; a failed one rewinds both to the committed
-offsets, and a rebalance waits for the transaction in flight."""
+offsets, and a rebalance waits for the transaction in flight.
+
+Once a batch's transaction has committed, the router counts it (``gateway.metrics``) and, when tracing is on
+(``base.tracing``), makes a span per event in the trace its ``traceparent`` names."""
 
 from __future__ import annotations
 
@@ -12,21 +15,27 @@ import contextlib
 import logging
 import os
 import socket
+import time
 from collections.abc import Iterable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
+from opentelemetry.trace import SpanKind
 
+from base import tracing
 from base.clock import Clock
 from base.settings import Settings
 from contracts.departments import GATEWAY, SERVICE_DEPARTMENTS
-from contracts.envelope import attribute
+from contracts.envelope import TRACEPARENT, attribute
 from gateway.batches import Batches
 from gateway.enforcement import Enforcement, Seen
+from gateway.metrics import count_committed
 from gateway.rejections import Reason, Rejection
 from gateway.routing import IngressRecord, Routed, provisioned, reject, route
+from gateway.verdicts import Outcome
 
 log = logging.getLogger("concord.router")
+RoutedBatch = list[tuple[IngressRecord, Routed]]
 PREPARE_TIMEOUT_SECONDS = 60  # well below the consumer's max poll interval: a stalled instance gives its batch up
 
 
@@ -64,8 +73,6 @@ class Router:
         self._in_flight: asyncio.Task[None] | None = None
         self._committed: dict[TopicPartition, int] = {}  # what our transactions committed since the assignment
         self.generation = 0
-        self.routed = 0
-        self.rejected = 0
         self.topics = settings.topics
         self.access = access = settings.kafka(GATEWAY).aiokafka()
         self._existing: set[str] = set()  # topics known to exist (refreshed when an output names another)
@@ -82,6 +89,7 @@ class Router:
         )
         self.producer = self._new_producer()
         self._producer_broken = False
+        self.tracer = tracing.tracer("concord.router")
 
     def _new_producer(self) -> AIOKafkaProducer:
         return AIOKafkaProducer(
@@ -136,6 +144,7 @@ class Router:
         transaction. Returns the number of records routed (0 when none, or when the batch was given up)."""
         generation = self.generation
         batch = await self.consumer.getmany(timeout_ms=timeout_ms, max_records=self.settings.router_batch_records)
+        taken_ns = time.time_ns()
         async with self.batch_lock:
             if not batch:
                 if not await self.settle():
@@ -157,7 +166,7 @@ class Router:
             offsets = {tp: records[-1].offset + 1 for tp, records in batch.items()}
             if self._producer_broken:
                 await self._renew_producer()
-            self._in_flight = asyncio.create_task(self._commit(routed_batch, offsets))
+            self._in_flight = asyncio.create_task(self._commit(routed_batch, offsets, taken_ns))
             return len(routed_batch)
 
     async def settle(self) -> bool:
@@ -173,7 +182,7 @@ class Router:
             self._producer_broken = True
             return False
 
-    async def _route_batch(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> list[Routed]:
+    async def _route_batch(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> RoutedBatch:
         """Route every record (pure), and refuse the ids a sender already used. The ids are looked up in
         PostgreSQL while the records are routed; those of records refused for another reason are then
         forgotten again, so that a corrected event may come back with the same id. Whatever a record holds,
@@ -213,13 +222,13 @@ class Router:
                    if routed.rejection is not None and record.position in candidates]
         if refused:
             await self.enforcement.forget(refused)
-        routed_batch: list[Routed] = []
+        routed_batch: RoutedBatch = []
         for record, routed in results:
             first = duplicates.get(record.position)
             if first is not None:
                 detail = f"event id {routed.event_id} was already sent by {record.sender} (first at {first})"
                 routed = reject(record, Rejection(Reason.DUPLICATE_ID, detail), now, self.topics)
-            routed_batch.append(routed)
+            routed_batch.append((record, routed))
         return routed_batch
 
     async def _learn_topics(self, wanted: set[str]) -> None:
@@ -228,24 +237,44 @@ class Router:
             metadata = await self.producer.client.fetch_all_metadata()
             self._existing = set(metadata.topics())
 
-    async def _commit(self, routed_batch: list[Routed], offsets: dict[TopicPartition, int]) -> None:
+    async def _commit(self, routed_batch: RoutedBatch, offsets: dict[TopicPartition, int], taken_ns: int) -> None:
         """One transaction: every output record of the batch, and the input offsets after it. Nothing is
-        committed for partitions this instance no longer owns (the new owner routes them)."""
+        committed for partitions this instance no longer owns (the new owner routes them). Then the batch is
+        counted, and traced, as taken up at ``taken_ns``."""
         if not offsets.keys() <= self.consumer.assignment():
             raise RuntimeError("partitions were reassigned while the batch was prepared")
-        for topic in {out.topic for routed in routed_batch for out in routed.records} - self._partitions.keys():
+        for topic in {out.topic for _, routed in routed_batch for out in routed.records} - self._partitions.keys():
             self._partitions[topic] = sorted(await self.producer.partitions_for(topic))
         async with self.producer.transaction():
             batches = Batches(self.producer, self._partitions)
-            for routed in routed_batch:
+            for _, routed in routed_batch:
                 for out in routed.records:
                     batches.add(out.topic, out.key, out.value, out.headers)
             await batches.send()
             await self.producer.send_offsets_to_transaction(offsets, self.settings.router_group)
+        committed_ns = time.time_ns()
         self._committed.update(offsets)
-        rejected = sum(1 for r in routed_batch if r.rejection)
-        self.rejected += rejected
-        self.routed += len(routed_batch) - rejected
+        count_committed(routed_batch, (committed_ns - taken_ns) / 1e9)
+        if self.tracer is not None:
+            self._trace(routed_batch, taken_ns, committed_ns)
+
+    def _trace(self, routed_batch: RoutedBatch, taken_ns: int, committed_ns: int) -> None:
+        """A span per event of a committed batch, from the batch taken up to its transaction committed, in the trace
+        the record's ``traceparent`` names (its parent: the span that sent it)."""
+        assert self.tracer is not None
+        for record, routed in routed_batch:
+            attributes: dict[str, str | list[str]] = {
+                "messaging.system": "kafka", "concord.sender": record.sender, "concord.ingress": record.position,
+                "messaging.message.id": routed.event_id or attribute(record.headers, "ce_id") or "",
+                "concord.contract": routed.contract or attribute(record.headers, "ce_type") or ""}
+            if routed.rejection is None:
+                attributes |= {"concord.outcome": Outcome.ROUTED.value, "concord.consumers": list(routed.consumers)}
+            else:
+                attributes |= {"concord.outcome": Outcome.REFUSED.value,
+                               "concord.reason": routed.rejection.reason.value}
+            span = self.tracer.start_span("route", tracing.parent(attribute(record.headers, TRACEPARENT)),
+                                          SpanKind.CONSUMER, attributes, start_time=taken_ns)
+            span.end(committed_ns)
 
     async def _rewind(self, partitions: Iterable[TopicPartition]) -> None:
         """Back to the offsets committed: those of our own last transaction where we know them (the broker may

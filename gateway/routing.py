@@ -64,6 +64,8 @@ class Routed:
     records: list[Outgoing] = field(default_factory=list)
     rejection: Rejection | None = None
     event_id: str | None = None  # of an event routed (not of a rejected one)
+    contract: str | None = None  # of an event routed
+    consumers: tuple[str, ...] = ()  # the departments an event routed is delivered to
 
 
 class SharingPolicy(Protocol):
@@ -172,10 +174,11 @@ def route(
             views[present] = project(payload, present, record.value)
         return views[present]
 
-    routed = Routed(event_id=envelope.id)
+    consumers = recipients(contract, payload, record.sender, policy, now)
+    routed = Routed(event_id=envelope.id, contract=contract.id, consumers=tuple(consumers))
     routed.records.append(Outgoing(topics.shared(contract.id), record.key, view(contract.shareable), headers))
     delivered: dict[str, list[str]] = {}
-    for consumer in recipients(contract, payload, record.sender, policy, now):
+    for consumer in consumers:
         visible = visible_fields(contract, consumer, policy, now)
         routed.records.append(Outgoing(topics.deliver(consumer), record.key, view(visible), headers))
         delivered[consumer] = sorted(visible & payload.keys())

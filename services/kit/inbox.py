@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -81,6 +82,7 @@ class PgInbox:
     def __init__(self, connection: asyncpg.Connection, schema: str) -> None:
         self.connection = connection
         self.schema = schema
+        self.parked: Counter[str] = Counter()  # event types parked in this transaction (for the metrics)
 
     async def claim(self, event_id: str, contract: str, sender: str, transit: Transit) -> bool:
         return bool(await self.connection.fetchval(
@@ -94,6 +96,8 @@ class PgInbox:
             f"INSERT INTO {self.schema}.inbox (event_id, contract, sender, outcome, detail)"
             " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_id) DO NOTHING",
             event_id, contract, sender, outcome.value, detail)
+        if outcome is Outcome.PARKED:
+            self.parked[contract] += 1
 
     @contextlib.asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:

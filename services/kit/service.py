@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import zlib
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeAlias, TypeVar
@@ -17,7 +18,9 @@ from faststream import AckPolicy, FastStream
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.specification import AsyncAPI
+from opentelemetry.trace import SpanKind
 
+from base import tracing
 from base.clock import Clock
 from base.outbox import Outbox
 from base.settings import Settings
@@ -26,6 +29,7 @@ from contracts.departments import DEPARTMENTS
 from contracts.envelope import Envelope, Headers, new_traceparent
 from contracts.exchange import EventRejected
 from services.kit.inbox import Handler, PgInbox, Receiver
+from services.kit.metrics import count_committed
 
 log = logging.getLogger("concord.kit")
 E = TypeVar("E", bound=Event)
@@ -46,10 +50,13 @@ class Context:
     connection: asyncpg.Connection
     clock: Clock
     outbox: Outbox
+    traceparent: str | None = None  # of the span handling the event, when tracing is on
 
     async def publish(self, event: Event) -> str:
-        """Publish an event once this handler's transaction commits, in the trace of the event handled."""
-        return await self.outbox.add(self.connection, event, traceparent=new_traceparent(self.envelope.traceparent))
+        """Publish an event once this handler's transaction commits, in the trace of the event handled (a child of
+        the handling span, when tracing is on)."""
+        traceparent = self.traceparent or new_traceparent(self.envelope.traceparent)
+        return await self.outbox.add(self.connection, event, traceparent=traceparent)
 
 
 
@@ -73,6 +80,7 @@ class DepartmentService:
         self._pool: asyncpg.Pool | None = None
         self._outbox: Outbox | None = None
         self.receiver = Receiver(department, self.handlers)
+        self.tracer = tracing.tracer(f"concord.{department}")
         self.broker.subscriber(
             self.settings.topics.deliver(department), group_id=group or department, auto_offset_reset="earliest",
             isolation_level="read_committed", ack_policy=AckPolicy.NACK_ON_ERROR, batch=True, max_records=200,
@@ -131,17 +139,38 @@ class DepartmentService:
                 raise outcome
 
     async def _receive_lane(self, records: list[Record]) -> list[str]:
-        """Records in one transaction; returns the event ids whose attempts are settled once it commits."""
+        """Records in one transaction; returns the event ids whose attempts are settled once it commits. What it
+        handled and parked is counted once it has committed."""
         settled: list[str] = []
+        handled: Counter[str] = Counter()
         async with self.pool.acquire() as connection, connection.transaction():
             inbox = PgInbox(connection, self.department)
 
             async def dispatch(handler: Handler, event: Event, sender: str, envelope: Envelope) -> None:
-                await handler(event, Context(self.department, sender, envelope, connection, self.clock, self.outbox))
+                context = Context(self.department, sender, envelope, connection, self.clock, self.outbox)
+                if self.tracer is None:
+                    await handler(event, context)
+                else:
+                    await self._traced(handler, event, context)
+                handled[envelope.type] += 1
 
             for record in records:
                 settled += await self.receiver.receive(inbox, record, dispatch)
+        count_committed(self.department, handled, inbox.parked)
         return settled
+
+    async def _traced(self, handler: Handler, event: Event, context: Context) -> None:
+        """A handler's run as a span, in the trace of the delivered record's ``traceparent`` (its parent: the span
+        that sent the event); what the handler publishes is a child of it."""
+        assert self.tracer is not None
+        envelope = context.envelope
+        attributes = {"messaging.system": "kafka", "messaging.message.id": envelope.id,
+                      "concord.contract": envelope.type, "concord.sender": context.sender,
+                      "concord.department": self.department, "concord.case": envelope.subject}
+        with self.tracer.start_as_current_span(f"handle {envelope.type}", tracing.parent(envelope.traceparent),
+                                               SpanKind.CONSUMER, attributes) as span:
+            context.traceparent = tracing.traceparent_of(span)
+            await handler(event, context)
 
     async def connect(self) -> None:
         """The department's store and outbox, without consuming: for command-line entry points."""

@@ -127,6 +127,7 @@ def rows(w: World) -> list[Row]:
         Row("gateway", "GET", "/v1/audit", readers | {"water": 403}, query={"department": "planning"}),
         # the bureau
         Row("bureau", "GET", "/healthz", ANYONE),
+        Row("bureau", "GET", "/metrics", {"none": 401, "planning": 403, "bureau": 403, "operator": 200}),
         Row("bureau", "POST", "/v1/cases",
             {"none": 401, "planning": 403, "operator": 403, "case:own": 403, "bureau": THROUGH},
             body=application(random.Random(303)).model_dump(mode="json")),
@@ -146,6 +147,7 @@ def rows(w: World) -> list[Row]:
                                    mode="json")}))),
         # the desks
         Row("desks", "GET", "/healthz", ANYONE),
+        Row("desks", "GET", "/metrics", {"none": 401, "planning": 403, "operator": 200}),
         Row("desks", "GET", "/v1/departments/{code}/tasks",
             {"none": 401, "water": 403, "planning": 200, "operator": 200}, desk),
         Row("desks", "GET", "/v1/departments/{code}/mode",
