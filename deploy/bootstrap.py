@@ -29,7 +29,8 @@ from gateway.credentials import CredentialStore
 from gateway.enforcement import Enforcement
 from gateway.housekeeping import keep_house
 from gateway.inspection import Inspector
-from gateway.monitor import FlowWatch, LagWatch
+from gateway.metrics import BATCH_SECONDS
+from gateway.monitor import BatchLatency, FlowWatch, LagWatch
 from gateway.notices import Notices
 from gateway.registry import RegistryStore
 from gateway.router import Router
@@ -122,7 +123,7 @@ async def gateway(settings: Settings, clock: Clock, stop: asyncio.Event, instanc
         api = create_api(state)
         reporter = await asyncpg.create_pool(settings.dsn(REPORTER), min_size=1, max_size=4)
         sources = Sources(pool, reporter, enforcement, agreements, flows, lags, clock, load_catalogue(),
-                          inspector.read_at, lambda: None)
+                          inspector.read_at, BatchLatency(BATCH_SECONDS))
         api.mount("/console", create_console(sources, state.credentials.principal_of))
         parts |= {
             "api": serve(api, settings.gateway_host, settings.gateway_port, stop),

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections import Counter, deque
 from collections.abc import Iterable
@@ -17,7 +18,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
-from prometheus_client import Gauge
+from prometheus_client import Gauge, Histogram
 
 from base.kafka import KafkaAccess
 from contracts.departments import SERVICE_DEPARTMENTS
@@ -260,3 +261,46 @@ class LagWatch:
 
 def of_department(lags: Iterable[Lag], department: str | None) -> list[Lag]:
     return [lag for lag in lags if department in (None, lag.department)]
+
+
+class BatchLatency:
+    """The router's batch latency over the last minute, from this process's ``concord_router_batch_seconds``
+    histogram: quantiles estimated from its buckets as Prometheus's ``histogram_quantile`` does."""
+
+    def __init__(self, histogram: Histogram) -> None:
+        self.histogram = histogram
+        self.snapshots: deque[tuple[float, list[tuple[float, float]]]] = deque()
+
+    def _buckets(self) -> list[tuple[float, float]]:
+        """(upper bound, cumulative count) of every bucket, as the histogram holds them now."""
+        return [(float(s.labels["le"]), s.value) for metric in self.histogram.collect() for s in metric.samples
+                if s.name.endswith("_bucket")]
+
+    def __call__(self) -> tuple[float, float, int] | None:
+        """(p50 ms, p99 ms, batches) over the last minute, or None when no batch was routed in it."""
+        now = time.time()
+        if not self.snapshots or now - self.snapshots[-1][0] >= 1.0:
+            self.snapshots.append((now, self._buckets()))
+        while len(self.snapshots) > 1 and now - self.snapshots[0][0] > MINUTE:
+            self.snapshots.popleft()
+        (_, old), (_, new) = self.snapshots[0], (now, self._buckets())
+        counts = [(bound, n - o) for (bound, n), (_, o) in zip(new, old, strict=True)]
+        total = counts[-1][1] if counts else 0
+        if total <= 0:
+            return None
+        return quantile(counts, 0.5) * 1000, quantile(counts, 0.99) * 1000, int(total)
+
+
+def quantile(buckets: list[tuple[float, float]], q: float) -> float:
+    """The q-quantile of cumulative bucket counts, interpolated within its bucket (the last finite bound when it
+    falls in the +Inf bucket)."""
+    rank = q * buckets[-1][1]
+    lower_bound, lower_count = 0.0, 0.0
+    for bound, count in buckets:
+        if count >= rank:
+            if math.isinf(bound):
+                return lower_bound
+            span = count - lower_count
+            return lower_bound + (bound - lower_bound) * ((rank - lower_count) / span if span else 1.0)
+        lower_bound, lower_count = bound, count
+    return lower_bound
