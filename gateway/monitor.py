@@ -31,8 +31,8 @@ log = logging.getLogger("concord.monitor")
 HISTORY_SECONDS = 75 * 60  # an hour of history, and a quarter more
 MINUTE = 60
 FOLLOW_ROWS = 20_000  # entries taken up per query
-LAG = Gauge("concord_consumer_lag", "records a consumer group has yet to take up, per topic",
-            ["group", "topic"])
+LAG = Gauge("concord_consumer_lag", "records a consumer group has yet to take up, per topic (department: whose "
+            "consumer; gateway for the router)", ["department", "group", "topic"])
 
 Edge = tuple[str, str, str]  # provider (the sender), consumer, contract
 
@@ -226,7 +226,7 @@ class LagWatch:
             end = sum(ends.get(tp, 0) for tp in mine)
             behind = sum(max(ends.get(tp, 0) - committed[group].get(tp, 0), 0) for tp in mine)
             lags.append(Lag(department, group, topic, behind, end))
-            LAG.labels(group, topic).set(behind)
+            LAG.labels(department, group, topic).set(behind)
         return LagSample(time.time(), tuple(lags))
 
     async def run(self, stop: asyncio.Event) -> None:

@@ -27,7 +27,9 @@ def test_the_gateway_routes_every_family_and_the_operator_has_no_topic_rights() 
     assert ("TOPIC", "ingress.", "PREFIXED", "READ") in gateway and ("TOPIC", "shared.", "PREFIXED", "WRITE") in gateway
     assert ("TOPIC", "audit.exchange", "LITERAL", "WRITE") in gateway
     assert ("GROUP", "gateway.", "PREFIXED", "READ") in gateway
-    assert not [r for r in gateway if r[0] == "TOPIC" and r[1].startswith("deliver") and r[3] == "READ"]
+    assert ("TOPIC", "deliver.", "PREFIXED", "READ") in gateway  # operators tail it, masked, through the gateway
+    assert ("GROUP", "*", "LITERAL", "DESCRIBE") in gateway  # every group's lag
+    assert not [r for r in gateway if r[0] == "GROUP" and r[3] == "READ" and not r[1].startswith("gateway")]
 
 
 def test_every_credential_of_a_principal_gets_its_rules_and_nobody_else_gets_any() -> None:

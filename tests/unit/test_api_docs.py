@@ -49,7 +49,8 @@ def build(api: str) -> FastAPI:
     settings = Settings(kafka_security="PLAINTEXT")
     if api == "gateway":  # the routes use the state's connections only when called
         return gateway_api(GatewayState(settings, *cast(Any, [None] * 7), clock=SystemClock(),
-                                        verdicts=cast(Any, None)))
+                                        verdicts=cast(Any, None), flows=cast(Any, None), lags=cast(Any, None),
+                                        inspector=cast(Any, None)))
     if api == "bureau":
         return bureau_api(Bureau(settings, SystemClock()), nobody, 1024)
     return desks_api({}, nobody, 1024)

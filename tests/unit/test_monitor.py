@@ -16,7 +16,7 @@ def test_buckets_count_a_window_and_a_series_per_minute() -> None:
     assert buckets.window(1090, 90) == {("in", "planning"): 8}
     assert buckets.window(1090, 100) == {("in", "planning"): 10}
     assert buckets.per_minute(1090, 3) == {("in", "planning"): [0, 5, 5]}
-    buckets.prune(1000 + 75 * 60)
+    buckets.prune(1030 + 75 * 60)  # an hour and a quarter is kept
     assert set(buckets.seconds) == {1090}
 
 
