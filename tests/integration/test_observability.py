@@ -189,21 +189,22 @@ def collector() -> Iterator[Collector]:
 @contextmanager
 def traced(apps: AppProcesses, env: dict[str, str]) -> Iterator[dict[str, str]]:
     """The session's gateway and bureau, restarted with ``env`` for the test (as the same router instance and
-    consumer groups, so nothing else routes or handles meanwhile), then again as they were. Yields each one's log."""
+    consumer groups, so nothing else routes or handles meanwhile), then again as they were. Yields each one's log.
+    Both are waited for in an ``AppProcesses`` of their own: the session's holds processes other tests stopped."""
     for name in ("bureau", "gateway"):
         apps.processes.pop(name).stop()
     try:
-        logs = {"gateway": str(apps.start("gateway-traced", "gateway", "run", "--instance", "main", env=env).log_path),
-                "bureau": str(apps.start("bureau-traced", "service", "run", "bureau", env=env).log_path)}
-        apps.wait_ready()
-        yield logs
+        with AppProcesses(apps.settings, {**apps.env, **env}) as tracing:
+            logs = {"gateway": str(tracing.start("gateway-traced", "gateway", "run", "--instance", "main").log_path),
+                    "bureau": str(tracing.start("bureau-traced", "service", "run", "bureau").log_path)}
+            tracing.wait_ready()
+            yield logs
     finally:
-        for name in ("bureau-traced", "gateway-traced"):
-            if name in apps.processes:
-                apps.processes.pop(name).stop()
-        apps.start("gateway", "gateway", "run", "--instance", "main")
-        apps.start("bureau", "service", "run", "bureau")
-        apps.wait_ready()
+        again = AppProcesses(apps.settings, apps.env)
+        again.start("gateway", "gateway", "run", "--instance", "main")
+        again.start("bureau", "service", "run", "bureau")
+        apps.processes |= again.processes  # the session stops them at its end
+        again.wait_ready()
 
 
 async def test_an_event_leaves_spans_of_its_ingest_routing_and_handling_in_the_senders_trace(
