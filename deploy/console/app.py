@@ -39,6 +39,7 @@ CaseId = Annotated[str, PathParam(max_length=256, pattern=r"^[A-Za-z0-9][A-Za-z0
 DepartmentCode = Annotated[str | None, Query(max_length=32, pattern=r"^[a-z]+$")]
 
 Principal = Callable[[str], Awaitable[str | None]]
+Gather = Callable[["Viewer", Request], Awaitable[tuple[str, dict[str, Any]]]]  # a view's fragment and its data
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,7 @@ def create_console(src: Sources, principal_of: Principal) -> FastAPI:
     env = templates()
 
     console.state.principal_of = principal_of
+
     @console.exception_handler(LoginNeeded)
     async def to_login(request: Request, exc: LoginNeeded) -> Response:
         if request.url.path.startswith(("/console/live", "/live")):
@@ -132,12 +134,10 @@ def create_console(src: Sources, principal_of: Principal) -> FastAPI:
         return page("problem.html", exc.status_code, status=exc.status_code, detail=exc.detail, viewer=None,
                     view="", query="")
 
-    LIVE: dict[str, Callable[[Viewer, Request], Awaitable[tuple[str, dict[str, Any]]]]] = {}
+    LIVE: dict[str, Gather] = {}
 
-    def register(view: str) -> Callable[[Callable[[Viewer, Request], Awaitable[tuple[str, dict[str, Any]]]]],
-                                         Callable[[Viewer, Request], Awaitable[tuple[str, dict[str, Any]]]]]:
-        def add(gather: Callable[[Viewer, Request], Awaitable[tuple[str, dict[str, Any]]]]
-                ) -> Callable[[Viewer, Request], Awaitable[tuple[str, dict[str, Any]]]]:
+    def register(view: str) -> Callable[[Gather], Gather]:
+        def add(gather: Gather) -> Gather:
             LIVE[view] = gather
             return gather
         return add

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -26,6 +26,7 @@ from gateway.audit.entry import AuditAction
 from gateway.enforcement import Enforcement
 from gateway.inspection import RecordView
 from gateway.monitor import FlowWatch, LagWatch
+from gateway.registry import Registry
 from services.bureau.catalogue import ServiceCatalogue
 from services.bureau.efficacy import RequestRow, report_from
 from services.bureau.model import RequestStatus
@@ -51,8 +52,8 @@ class Sources:
     lags: LagWatch
     clock: Clock
     catalogue: ServiceCatalogue
-    read_record: Any  # (topic, partition, offset, registry) -> RecordView | None, on the broker as the gateway
-    batch_latency: Any  # () -> (p50 ms, p99 ms, batches) of the router's recent batches, or None
+    read_record: Callable[[str, int, int, Registry], Awaitable[RecordView | None]]  # on the broker, as the gateway
+    batch_latency: Callable[[], tuple[float, float, int] | None]  # the router's last minute: p50 ms, p99 ms, batches
     thresholds: Thresholds = field(default_factory=Thresholds)
     calendar: WorkingDayCalendar = field(default_factory=WorkingDayCalendar)
     last_verification: dict[str, Any] | None = None
