@@ -160,22 +160,6 @@ class ConsumerLag(BaseModel):
     sampled_at: datetime
 
 
-class TopicRecord(BaseModel):
-    """A record of a topic as an operator sees it: the payload masked by the sharing classes of the contract its
-    envelope names (every value masked when it names none the registry knows), a sender's own headers masked."""
-
-    topic: str
-    partition: int
-    offset: int
-    timestamp: str | None
-    key: str | None
-    headers: dict[str, str]
-    contract: str | None
-    version: int | None
-    payload: Any
-    envelope_problem: str | None = None
-
-
 class EventCopies(BaseModel):
     """The verdicts on every copy of an event its sender sent with one id, in the order they came."""
 
@@ -415,7 +399,7 @@ def create_api(state: GatewayState) -> FastAPI:
                       last: Annotated[int, Query(ge=1, le=500)] = 20,
                       after: Annotated[str | None, Query(max_length=4000, pattern=r"^(\d+:\d+)(,\d+:\d+)*$",
                                                          description="partition:offset,... to read past")] = None,
-                      ) -> list[TopicRecord]:
+                      ) -> list[RecordView]:
         """The latest records of one of the exchange's topics (or those after the offsets given), masked as the
         console masks them: only unconditional values are shown. The operator reads any topic of the exchange; a
         department its own deliver and dead-letter topics."""
@@ -428,10 +412,9 @@ def create_api(state: GatewayState) -> FastAPI:
         offsets = {int(p): int(o) for p, o in (pair.split(":") for pair in after.split(","))} if after else None
         await state.enforcement.refresh()
         try:
-            found: list[RecordView] = await state.inspector.tail(topic, last, state.enforcement.registry, offsets)
+            return await state.inspector.tail(topic, last, state.enforcement.registry, offsets)
         except LookupError as missing:
             raise HTTPException(404, str(missing)) from missing
-        return [TopicRecord(**view.as_json()) for view in found]
 
     # --- sharing agreements -------------------------------------------------------------------------
     @api.post("/v1/agreements", status_code=201, responses=responses(401, 403, 404, 422))

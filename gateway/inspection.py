@@ -5,11 +5,11 @@ sharing classes of the contract the record names (``gateway.masking``). The cons
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from pydantic import BaseModel
 
 from base.kafka import KafkaAccess
 from contracts.envelope import (
@@ -29,10 +29,10 @@ SHOWN_HEADERS = STANDARD_HEADERS | {CONTENT_TYPE, TRACEPARENT, "ce_sentat"}
 HEADER_MASK = "‹masked: sender's own header›"
 
 
-@dataclass(frozen=True)
-class RecordView:
-    """A record as an operator sees it: where it is, its headers (a sender's own headers masked), the contract
-    its envelope names (None when it names none the registry knows) and its payload masked."""
+class RecordView(BaseModel):
+    """A record of a topic as an operator sees it: where it is, its headers (a sender's own headers masked), the
+    contract its envelope names (None when it names none the registry knows) and its payload masked by that
+    contract's sharing classes (every value masked without one)."""
 
     topic: str
     partition: int
@@ -44,9 +44,6 @@ class RecordView:
     version: int | None
     payload: Any
     envelope_problem: str | None = None
-
-    def as_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
 
 
 def _text(raw: bytes | None) -> str:
@@ -72,8 +69,9 @@ def view_of(topic: str, partition: int, offset: int, timestamp_ms: int | None, k
     except (ValueError, UnicodeDecodeError):
         payload = MASKS[None]  # not JSON: nothing of it is shown
     when = datetime.fromtimestamp(timestamp_ms / 1000, UTC).isoformat() if timestamp_ms is not None else None
-    return RecordView(topic, partition, offset, when, _text(key) if key is not None else None, shown, contract,
-                      version, payload, problem)
+    return RecordView(topic=topic, partition=partition, offset=offset, timestamp=when,
+                      key=_text(key) if key is not None else None, headers=shown, contract=contract, version=version,
+                      payload=payload, envelope_problem=problem)
 
 
 class Inspector:

@@ -94,7 +94,6 @@ class FlowWatch:
         self.refusals: Counter[tuple[str, str]] = Counter()
         self.recent = Buckets()
         self.last_seq = 0
-        self.ready = asyncio.Event()
 
     async def start(self) -> None:
         """Totals of what is older than the history window, in one pass; the rest comes by following."""
@@ -151,7 +150,6 @@ class FlowWatch:
         while not stop.is_set():
             try:
                 await self.follow()
-                self.ready.set()
             except (OSError, asyncpg.PostgresError) as exc:
                 log.warning("following the audit log: %s", exc)
             with contextlib.suppress(TimeoutError):

@@ -3,11 +3,13 @@ Kafka and PostgreSQL as processes), started here when it is not already up."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
+from playwright.async_api import Browser, async_playwright
 
 from base.calendar import CHINA
 from base.clock import AcceleratedClock
@@ -19,6 +21,7 @@ from deploy.stack import ready
 STACK_LAYERS = ("integration", "e2e")
 CLOCK_SPEED = 100_000.0  # ten working days of a sharing request pass in about twelve real seconds
 RESPONSE_SCALE = 0.1  # departments answer in a tenth of their usual time, so a four-stage case takes seconds
+CHROMIUM = "/usr/bin/chromium"  # Debian's package: Playwright's own browser downloads are not reachable here
 CLOCK_START = datetime(2026, 3, 2, 9, 0, tzinfo=CHINA)  # a Monday morning, whatever day the tests run on
 
 
@@ -59,3 +62,12 @@ def exchange(stack: Settings, clock: AcceleratedClock) -> Iterator[AppProcesses]
 def tokens(stack: Settings) -> dict[str, str]:
     """The bearer token of every principal, from the credentials the local stack issued to its processes."""
     return {principal: stack.credentials(principal).http_token for principal in PRINCIPALS}
+
+
+@pytest_asyncio.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    """A real Chromium (Debian's), for the tests of pages."""
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield chromium
+        await chromium.close()

@@ -136,12 +136,6 @@ def create_console(src: Sources, principal_of: Principal) -> FastAPI:
 
     LIVE: dict[str, Gather] = {}
 
-    def register(view: str) -> Callable[[Gather], Gather]:
-        def add(gather: Gather) -> Gather:
-            LIVE[view] = gather
-            return gather
-        return add
-
     async def render_page(view: str, who: Viewer, request: Request) -> HTMLResponse:
         fragment, context = await LIVE[view](who, request)
         body = env.get_template(fragment).render(viewer=who, **context)
@@ -176,37 +170,22 @@ def create_console(src: Sources, principal_of: Principal) -> FastAPI:
         return response
 
     # --- the views: each gathers its data and names its live fragment -------------------------------------
-    @register("map")
-    async def map_view(who: Viewer, request: Request) -> tuple[str, dict[str, Any]]:
-        scope = who.scope(request.query_params.get("department"))
-        return "map_live.html", {"data": await views.exchange_map(src, scope), "scope": scope}
+    def scoped(fragment: str, name: str, load: Callable[[Sources, str | None], Awaitable[Any]]) -> Gather:
+        """A view of one department or all: its data under ``name``, for the viewer's scope."""
+        async def gather(who: Viewer, request: Request) -> tuple[str, dict[str, Any]]:
+            scope = who.scope(request.query_params.get("department"))
+            return fragment, {name: await load(src, scope), "scope": scope}
+        return gather
 
-    @register("flows")
-    async def flows_view(who: Viewer, request: Request) -> tuple[str, dict[str, Any]]:
-        scope = who.scope(request.query_params.get("department"))
-        return "flows_live.html", {"data": views.flows(src, scope), "scope": scope}
+    LIVE |= {
+        "map": scoped("map_live.html", "data", views.exchange_map),
+        "flows": scoped("flows_live.html", "data", views.flows),
+        "deadletters": scoped("deadletters_live.html", "rows", views.dead_letters),
+        "agreements": scoped("agreements_live.html", "groups", views.agreements),
+        "departments": scoped("departments_live.html", "data", views.departments),
+        "audit": scoped("audit_live.html", "data", views.audit_state),
+    }
 
-    @register("deadletters")
-    async def deadletters_view(who: Viewer, request: Request) -> tuple[str, dict[str, Any]]:
-        scope = who.scope(request.query_params.get("department"))
-        return "deadletters_live.html", {"rows": await views.dead_letters(src, scope), "scope": scope}
-
-    @register("agreements")
-    async def agreements_view(who: Viewer, request: Request) -> tuple[str, dict[str, Any]]:
-        scope = who.scope(request.query_params.get("department"))
-        return "agreements_live.html", {"groups": await views.agreements(src, scope), "scope": scope}
-
-    @register("departments")
-    async def departments_view(who: Viewer, request: Request) -> tuple[str, dict[str, Any]]:
-        scope = who.scope(request.query_params.get("department"))
-        return "departments_live.html", {"data": await views.departments(src, scope), "scope": scope}
-
-    @register("audit")
-    async def audit_view(who: Viewer, request: Request) -> tuple[str, dict[str, Any]]:
-        scope = who.scope(request.query_params.get("department"))
-        return "audit_live.html", {"data": await views.audit_state(src, scope), "scope": scope}
-
-    @register("cases")
     async def case_view(who: Viewer, request: Request) -> tuple[str, dict[str, Any]]:
         case_id = request.path_params.get("case_id") or request.url.path.split("/cases/", 1)[-1]
         trace = await views.case_trace(src, case_id, who.department)
@@ -215,13 +194,15 @@ def create_console(src: Sources, principal_of: Principal) -> FastAPI:
                                      + ("" if who.operator else f" that concerns {who.principal}"))
         return "case_live.html", {"trace": trace, "scope": who.department}
 
+    LIVE["cases"] = case_view
+
     def shown(view: str) -> Callable[..., Awaitable[HTMLResponse]]:
         async def show(request: Request, who: Seen, department: DepartmentCode = None) -> HTMLResponse:
             del department  # read by the view from the query (declared here for its validation)
             return await render_page(view, who, request)
         return show
 
-    for name in ("map", "flows", "deadletters", "agreements", "departments", "audit"):
+    for name in LIVE.keys() - {"cases"}:
         console.add_api_route(f"/{name}", shown(name), methods=["GET"], response_class=HTMLResponse)
 
     @console.get("/cases", response_class=HTMLResponse)

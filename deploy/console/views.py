@@ -122,7 +122,7 @@ def sparkline(values: Sequence[float], width: int = 240, height: int = 36) -> st
     return " ".join(f"{i * step:.1f},{height - 2 - (v / top) * (height - 4):.1f}" for i, v in enumerate(values))
 
 
-def flows(src: Sources, viewer: str | None) -> dict[str, Any]:
+async def flows(src: Sources, viewer: str | None) -> dict[str, Any]:
     snapshot = src.flows.snapshot()
     sample = src.lags.latest()
     history = src.lags.series(viewer)
@@ -187,7 +187,7 @@ async def dead_letter(src: Sources, seq: int) -> tuple[dict[str, Any], RecordVie
 def _agreement_row(a: Agreement, now: datetime, calendar: WorkingDayCalendar) -> dict[str, Any]:
     left = calendar.working_days_between(now, a.due_at) if now < a.due_at else -calendar.working_days_between(
         a.due_at, now)
-    return {**a.view(now), "working_days_left": round(left, 1), "fields": sorted(a.fields)}
+    return {**a.view(now), "working_days_left": round(left, 1)}
 
 
 async def agreements(src: Sources, viewer: str | None) -> dict[str, list[dict[str, Any]]]:
@@ -262,9 +262,8 @@ async def case_trace(src: Sources, case_id: str, viewer: str | None) -> dict[str
             " WHERE case_id = $1 ORDER BY stage, requested_at", case_id)
         answered = {r["request_id"]: (r["received_at"], r["decided_at"]) for r in await connection.fetch(
             " UNION ALL ".join(f"SELECT request_id, received_at, decided_at FROM {d}.answered"
-                               " WHERE request_id = ANY($1)" for d in sorted(set(r["department"] for r in requests))
-                               if d in SERVICE_DEPARTMENTS) or "SELECT NULL AS request_id, NULL AS received_at,"
-            " NULL AS decided_at WHERE false", [r["request_id"] for r in requests])} if requests else {}
+                               " WHERE request_id = ANY($1)" for d in sorted({r["department"] for r in requests})),
+            [r["request_id"] for r in requests])} if requests else {}
     for e in entries:
         e["transits"] = {c: transit.get((e.get("event_id"), c)) for c in (e.get("delivered") or {})}
     lanes = sorted({e.get("sender", "") for e in entries} | {c for e in entries for c in (e.get("delivered") or {})}

@@ -6,21 +6,18 @@ machine alone, with an Authorize button that fills the bearer token; a missing o
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
-import pytest_asyncio
-from playwright.async_api import Browser, Route, async_playwright, expect
+from playwright.async_api import Browser, Route, expect
 
 from base.http import unauthorised
 from base.settings import Settings
 from deploy.processes import AppProcesses
 from tests.tools import bearer, undocumented
 
-CHROMIUM = "/usr/bin/chromium"  # Debian's package: Playwright's own browser downloads are not reachable here
 EXTERNAL = re.compile(r"(?i)\b[a-z][a-z0-9+.-]*://|[\"'(]//")  # an absolute or protocol-relative URL
 REFERENCED = re.compile(r"""(?:src|href|spec-url)=["']([^"']+)["']|url: *'([^']+)'""")
 CONTENT_TYPES = {".js": "text/javascript", ".css": "text/css", ".png": "image/png", ".json": "application/json"}
@@ -106,14 +103,6 @@ async def test_error_answers_have_the_bodies_their_document_gives(urls: dict[str
         elif problem := undocumented(document, method, path, answer):
             wrong.append(f"{api}: {problem}")
     assert not wrong, "\n".join(wrong)
-
-
-@pytest_asyncio.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield chromium
-        await chromium.close()
 
 
 async def test_swagger_ui_renders_without_the_internet_and_authorizes_with_a_bearer_token(
