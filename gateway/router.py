@@ -29,6 +29,7 @@ from contracts.departments import GATEWAY, SERVICE_DEPARTMENTS
 from contracts.envelope import TRACEPARENT, attribute
 from gateway.batches import Batches
 from gateway.enforcement import Enforcement, Seen
+from gateway.fencing import GroupFence, Membership
 from gateway.metrics import count_committed
 from gateway.rejections import Reason, Rejection
 from gateway.routing import IngressRecord, Routed, provisioned, reject, route
@@ -37,6 +38,12 @@ from gateway.verdicts import Outcome
 log = logging.getLogger("concord.router")
 RoutedBatch = list[tuple[IngressRecord, Routed]]
 PREPARE_TIMEOUT_SECONDS = 60  # well below the consumer's max poll interval: a stalled instance gives its batch up
+# A router that stops answering (paused, or stalled) leaves its group after SESSION_TIMEOUT_MS; a transaction it left
+# open is aborted by the broker after TRANSACTION_TIMEOUT_MS (checked every second, deploy/kafka/server.properties),
+# before its partitions can have gone to another instance (gateway.fencing).
+SESSION_TIMEOUT_MS = 10_000
+HEARTBEAT_INTERVAL_MS = 2_000
+TRANSACTION_TIMEOUT_MS = 5_000
 
 
 class _Revocations(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -83,11 +90,14 @@ class Router:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             isolation_level="read_committed",
+            session_timeout_ms=SESSION_TIMEOUT_MS,
+            heartbeat_interval_ms=HEARTBEAT_INTERVAL_MS,
             max_poll_records=settings.router_batch_records,
             fetch_max_bytes=16 * 1024 * 1024,
             max_partition_fetch_bytes=4 * 1024 * 1024,
         )
         self.producer = self._new_producer()
+        self.fence = GroupFence(self.producer)
         self._producer_broken = False
         self.tracer = tracing.tracer("concord.router")
 
@@ -96,7 +106,7 @@ class Router:
             **self.access,
             transactional_id=f"{self.settings.router_group}.{self.instance}",
             enable_idempotence=True,
-            transaction_timeout_ms=15000,
+            transaction_timeout_ms=TRANSACTION_TIMEOUT_MS,
             # A transaction begun right after the last one's commit is told CONCURRENT_TRANSACTIONS while the
             # broker writes that one's markers (a millisecond or two): retry at once, not after the default 100 ms.
             retry_backoff_ms=2,
@@ -111,6 +121,7 @@ class Router:
         stops with the error and its process exits non-zero, for its supervisor to restart."""
         self._producer_broken = False
         old, self.producer = self.producer, self._new_producer()
+        self.fence = GroupFence(self.producer)
         with contextlib.suppress(Exception):
             await old.stop()
         await self.producer.start()
@@ -144,13 +155,14 @@ class Router:
         transaction. Returns the number of records routed (0 when none, or when the batch was given up)."""
         generation = self.generation
         batch = await self.consumer.getmany(timeout_ms=timeout_ms, max_records=self.settings.router_batch_records)
+        membership = Membership.of(self.consumer)  # the group generation these partitions were fetched in
         taken_ns = time.time_ns()
         async with self.batch_lock:
             if not batch:
                 if not await self.settle():
                     await self._rewind(self.consumer.assignment())
                 return 0
-            if generation != self.generation:
+            if generation != self.generation or membership is None:
                 # A rebalance came between fetch and routing: whoever owns these partitions now reads them again
                 # from the committed offsets (we too, for those still ours: our position moved past them).
                 await self._rewind(batch.keys())
@@ -166,7 +178,7 @@ class Router:
             offsets = {tp: records[-1].offset + 1 for tp, records in batch.items()}
             if self._producer_broken:
                 await self._renew_producer()
-            self._in_flight = asyncio.create_task(self._commit(routed_batch, offsets, taken_ns))
+            self._in_flight = asyncio.create_task(self._commit(routed_batch, offsets, membership, taken_ns))
             return len(routed_batch)
 
     async def settle(self) -> bool:
@@ -237,10 +249,12 @@ class Router:
             metadata = await self.producer.client.fetch_all_metadata()
             self._existing = set(metadata.topics())
 
-    async def _commit(self, routed_batch: RoutedBatch, offsets: dict[TopicPartition, int], taken_ns: int) -> None:
-        """One transaction: every output record of the batch, and the input offsets after it. Nothing is
-        committed for partitions this instance no longer owns (the new owner routes them). Then the batch is
-        counted, and traced, as taken up at ``taken_ns``."""
+    async def _commit(self, routed_batch: RoutedBatch, offsets: dict[TopicPartition, int], membership: Membership,
+                      taken_ns: int) -> None:
+        """One transaction: every output record of the batch, and the input offsets after it, committed in the
+        group ``membership`` the batch was fetched in: the group coordinator refuses them, and the transaction
+        aborts, when that generation has passed (this instance was paused and its partitions went elsewhere). Then
+        the batch is counted, and traced, as taken up at ``taken_ns``."""
         if not offsets.keys() <= self.consumer.assignment():
             raise RuntimeError("partitions were reassigned while the batch was prepared")
         for topic in {out.topic for _, routed in routed_batch for out in routed.records} - self._partitions.keys():
@@ -251,6 +265,7 @@ class Router:
                 for out in routed.records:
                     batches.add(out.topic, out.key, out.value, out.headers)
             await batches.send()
+            self.fence.membership = membership
             await self.producer.send_offsets_to_transaction(offsets, self.settings.router_group)
         committed_ns = time.time_ns()
         self._committed.update(offsets)
