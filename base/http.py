@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field
 from pydantic.json_schema import models_json_schema
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from base.health import Health
 from contracts.departments import DEPARTMENTS, OPERATOR
 
 BEARER = HTTPBearer(
@@ -267,7 +268,7 @@ class ExchangeApi(FastAPI):
     """An HTTP API of the exchange: bodies bounded before they are parsed, a clear 422 for values PostgreSQL
     cannot hold, an OpenAPI document with the bearer scheme and every error answer, its documentation at
     ``/docs`` (Swagger UI) and ``/redoc`` (ReDoc) from the package's own assets, with no request to the internet,
-    and the Prometheus metrics of the process that serves it at ``/metrics``."""
+    the Prometheus metrics of the process that serves it at ``/metrics``, and its health probes (``base.health``)."""
 
     def __init__(self, title: str, description: str, max_body_bytes: int) -> None:
         super().__init__(title=title, version="1", description=description, docs_url=None, redoc_url=None)
@@ -276,6 +277,8 @@ class ExchangeApi(FastAPI):
         self.add_api_route("/docs", self.swagger_ui, include_in_schema=False, response_class=HTMLResponse)
         self.add_api_route("/redoc", self.redoc, include_in_schema=False, response_class=HTMLResponse)
         self.add_api_route("/metrics", metrics, responses=responses(401, 403), response_class=Response)
+        self.health = Health()  # /healthz and /readyz: each part of the process adds its checks
+        self.health.install(self)
 
     def openapi(self) -> dict[str, Any]:
         if not self.openapi_schema:

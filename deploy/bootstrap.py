@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import Awaitable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import asyncpg
@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaProducer
 
 from base.calendar import WorkingDayCalendar
 from base.clock import Clock
+from base.health import Health, serve_health
 from base.http import GatewayIdentity
 from base.outbox import Outbox
 from base.settings import REPORTER, Settings
@@ -85,10 +86,13 @@ async def until(stop: asyncio.Event, work: Awaitable[None]) -> None:
 
 
 async def gateway(settings: Settings, clock: Clock, stop: asyncio.Event, instance: str | None = None,
-                  serve_api: bool = True) -> None:
-    """A router instance, and (unless ``serve_api`` is off) the HTTP API, the audit keeper, the agreement
-    watch and the relay of the exchange's own notices. Several gateway processes share the routing as one
-    consumer group; the other parts are safe to run in several at once."""
+                  serve_api: bool = True, route: bool = True, keep_audit: bool | None = None,
+                  health_port: int | None = None) -> None:
+    """The gateway's parts, as chosen: a router instance (``route``); the HTTP API with the console, the agreement
+    watch and the relay of the exchange's own notices (``serve_api``); the audit keeper (``keep_audit``, by default
+    where the API is). Several gateway processes share the routing as one consumer group; the other parts are safe
+    to run in several at once. A process without the API answers its health probes on ``health_port``."""
+    keep_audit = serve_api if keep_audit is None else keep_audit
     dsn = settings.dsn(GATEWAY)
     kafka = settings.kafka(GATEWAY)
     pool = await asyncpg.create_pool(dsn, min_size=2, max_size=10)
@@ -110,7 +114,8 @@ async def gateway(settings: Settings, clock: Clock, stop: asyncio.Event, instanc
     # everything allocated at start-up out of the collections.
     gc.freeze()
     gc.set_threshold(200_000, 50, 100)
-    parts: dict[str, Coroutine[Any, Any, None]] = {"router": Router(settings, enforcement, clock, instance).run(stop)}
+    parts: dict[str, Coroutine[Any, Any, None]] = {}
+    health = Health()
     verdicts = Verdicts(pool, dsn)
     reporter: asyncpg.Pool | None = None
     if serve_api:
@@ -121,6 +126,7 @@ async def gateway(settings: Settings, clock: Clock, stop: asyncio.Event, instanc
         state = GatewayState(settings, kafka, pool, producer, registry, agreements, enforcement,
                              CredentialStore(pool), clock, verdicts, flows, lags, inspector)
         api = create_api(state)
+        health = api.health
         reporter = await asyncpg.create_pool(settings.dsn(REPORTER), min_size=1, max_size=4)
         sources = Sources(pool, reporter, enforcement, agreements, flows, lags, clock, load_catalogue(),
                           inspector.read_at, BatchLatency(BATCH_SECONDS))
@@ -130,9 +136,20 @@ async def gateway(settings: Settings, clock: Clock, stop: asyncio.Event, instanc
             "flow-watch": flows.run(stop),
             "lag-watch": lags.run(stop),
             "outbox": until(stop, notices.outbox.run()),
-            "audit-keeper": AuditKeeper(settings).run(stop),
             "agreement-watch": keep_house(agreements, enforcement, stop),
         }
+    elif health_port is not None:
+        parts["health"] = serve_health(health, settings.gateway_host, health_port, stop)
+    health.ready("database", answers(pool))
+    if route:
+        router = Router(settings, enforcement, clock, instance)
+        health.alive("router", router.stalled)
+        health.ready("router", router.joined)
+        parts["router"] = router.run(stop)
+    if keep_audit:
+        keeper = AuditKeeper(settings)
+        health.alive("audit-keeper", keeper.stalled)
+        parts["audit-keeper"] = keeper.run(stop)
     try:
         await run_parts("gateway", parts, stop)
     finally:
@@ -145,6 +162,16 @@ async def gateway(settings: Settings, clock: Clock, stop: asyncio.Event, instanc
         await pool.close()
 
 
+def answers(pool: asyncpg.Pool) -> Callable[[], Awaitable[str | None]]:
+    """A readiness check: the database answers on the process's pool."""
+
+    async def check() -> str | None:
+        await pool.fetchval("SELECT 1")
+        return None
+
+    return check
+
+
 async def bureau(settings: Settings, clock: Clock, stop: asyncio.Event) -> None:
     """The bureau's service, its deadline watch and its case API."""
     service = Bureau(settings, clock)
@@ -152,6 +179,7 @@ async def bureau(settings: Settings, clock: Clock, stop: asyncio.Event) -> None:
     await service.service.start()
     try:
         api = bureau_api(service, identity, settings.http_max_body_bytes)
+        api.health.ready("bureau", service.service.ready)
         await run_parts("bureau", {"api": serve(api, settings.bureau_host, settings.bureau_port, stop),
                                    "deadline-watch": service.watch(stop)}, stop)
     finally:
@@ -172,6 +200,8 @@ async def departments(settings: Settings, clock: Clock, codes: list[str], stop: 
         await desk.service.start()
     try:
         api = desks_api(desks, identity, settings.http_max_body_bytes)
+        for code, desk in desks.items():
+            api.health.ready(code, desk.service.ready)
         parts = {"api": serve(api, settings.departments_host, settings.departments_port, stop)}
         parts |= {f"{code}-desk": desk.work(stop) for code, desk in desks.items()}
         await run_parts("departments", parts, stop)

@@ -59,7 +59,10 @@ def _stack() -> Stack:
 @gateway.command("run")
 def gateway_run(
     instance: str = typer.Option(None, help="stable instance name (a transactional id per instance)"),
-    serve: bool = typer.Option(True, help="also serve the API and run the audit keeper and agreement watch"),
+    serve: bool = typer.Option(True, help="serve the API (with the console), the agreement watch and the notices"),
+    route: bool = typer.Option(True, help="run a router instance"),
+    keeper: bool = typer.Option(None, help="run the audit keeper (default: where the API is served)"),
+    health_port: int = typer.Option(None, help="without the API: answer /healthz and /readyz on this port"),
 ) -> None:
     """Run a gateway process; several share the routing of the ingress topics as one consumer group."""
     from base.clock import clock_from
@@ -67,8 +70,8 @@ def gateway_run(
     from deploy import bootstrap
 
     s = _settings()
-    run_until_signalled(lambda stop: bootstrap.gateway(s, clock_from(s), stop, instance, serve), "concord-gateway",
-                        s.log_format)
+    run_until_signalled(lambda stop: bootstrap.gateway(s, clock_from(s), stop, instance, serve, route, keeper,
+                                                       health_port), "concord-gateway", s.log_format)
 
 
 @service.command("run")

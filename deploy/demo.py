@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import uuid
 from collections.abc import Callable
 from datetime import datetime
 
@@ -15,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from base.calendar import WorkingDayCalendar
-from base.clock import StackClock, record
+from base.clock import Clock, StackClock, record
 from base.runtime import terminal
 from base.settings import REPORTER, Settings
 from contracts.departments import BUREAU, OPERATOR
@@ -28,6 +29,7 @@ console = terminal()
 SPEED = 100_000.0  # one real second is about 1.2 simulated days: a case of 60 working days takes 75 s
 ARRIVAL_WORKING_DAYS = 20  # the cases come in over a month
 PAGE = 200  # cases looked at per request (the bureau API's largest page)
+RETRY_SECONDS = 120.0  # how long a request is tried again while its component restarts
 LOOKS = ({"status": [s.value for s in CaseStatus if s.ended]}, {"applicant": "true"})
 
 
@@ -112,58 +114,105 @@ class MemoryWatch:
         return table
 
 
+class Unavailable(RuntimeError):
+    """A component did not answer for ``RETRY_SECONDS`` (it stayed down)."""
+
+
+def patiently(call: Callable[[], httpx.Response]) -> httpx.Response:
+    """The answer of a component that may be restarting: a failed connection, a lost answer, and 502/503/504 are
+    tried again after a pause, for up to ``RETRY_SECONDS``. Only for requests that are safe to send again."""
+    deadline = time.monotonic() + RETRY_SECONDS
+    while True:
+        try:
+            response = call()
+            if response.status_code not in (502, 503, 504):
+                return response.raise_for_status()
+            problem = f"answered {response.status_code}"
+        except httpx.TransportError as exc:
+            problem = f"{type(exc).__name__}: {exc}"
+        if time.monotonic() > deadline:
+            raise Unavailable(f"no answer for {RETRY_SECONDS:.0f} s: {problem}")
+        time.sleep(0.5)
+
+
+class CaseDriver:
+    """The demo's enterprises at the bureau's front desk: cases submitted as the simulated month goes by, looked at
+    and acted on until each has ended. A component that restarts meanwhile costs a round, never a case: submissions
+    carry an idempotency key, and what an enterprise does is decided again from the case as the bureau shows it."""
+
+    def __init__(self, clock: Clock, count: int, seed: int, bureau: httpx.Client) -> None:
+        self.clock = clock
+        self.count = count
+        self.bureau = bureau
+        self.calendar = WorkingDayCalendar()
+        self.enterprises = Enterprises(seed, self.calendar)
+        self.run = uuid.uuid4().hex[:12]  # the idempotency keys' prefix: this run's own
+        self.first = clock.now()
+        self.arrival = self.calendar.add_working_time(self.first, ARRIVAL_WORKING_DAYS) - self.first
+        self.finished: dict[str, dict] = {}  # type: ignore[type-arg]
+        self.missed_rounds = 0  # rounds cut short by a component that did not answer
+
+    @property
+    def submitted(self) -> int:
+        return len(self.enterprises.plans)
+
+    def done(self) -> bool:
+        return len(self.finished) == self.count
+
+    def tick(self) -> None:
+        """Submit the cases now due, then look at those not finished and act on them."""
+        now = self.clock.now()
+        while self.submitted < self.count and now >= self.first + self.arrival * self.submitted / self.count:
+            self._submit(now)
+        pending = [c for c in self.enterprises.plans if c not in self.finished]
+        try:
+            for chunk in range(0, len(pending), PAGE):
+                # only the cases that ended or wait for their enterprise: the others have nothing to look at
+                views = {view["case_id"]: view for looked in LOOKS for view in self.bureau.get("/v1/cases", params={
+                    "ids": pending[chunk:chunk + PAGE], "limit": PAGE, **looked}).raise_for_status().json()["cases"]}
+                for view in views.values():
+                    if self.enterprises.finished(view):
+                        self.finished[view["case_id"]] = view
+                    else:
+                        self.enterprises.act(view, self.clock.now(), self.bureau)
+        except httpx.TransportError:
+            self.missed_rounds += 1  # the bureau restarts: the next round looks again
+        except httpx.HTTPStatusError as exc:
+            if exc.response.status_code not in (502, 503, 504):
+                raise
+            self.missed_rounds += 1
+
+    def _submit(self, now: datetime) -> None:
+        application, plan = self.enterprises.new_application(now)
+        key = f"demo-{self.run}-{self.submitted}"
+        answer = patiently(lambda: self.bureau.post("/v1/cases", content=application.model_dump_json(), headers={
+            "content-type": "application/json", "idempotency-key": key})).json()
+        plan.submitted_at = now
+        plan.token = answer["case_token"]
+        self.enterprises.plans[answer["case_id"]] = plan
+
+
 def run_demo(settings: Settings, count: int, timeout: float, seed: int, serve: bool = False) -> int:
     with console.status("starting Kafka and PostgreSQL"):
         ready(settings)
     clock = record(settings, SPEED, asyncio.run(clock_start(settings))).clock()  # the stack's, for every process
-    calendar = WorkingDayCalendar()
-    enterprises = Enterprises(seed, calendar)
     base = f"http://{settings.bureau_host}:{settings.bureau_port}"
     front_desk = {"authorization": f"Bearer {settings.credentials(BUREAU).http_token}"}
-    with AppProcesses(settings, {}) as apps, httpx.Client(base_url=base, headers=front_desk, timeout=30.0) as bureau:
+    with AppProcesses(settings, {}, say=console.print) as apps, \
+            httpx.Client(base_url=base, headers=front_desk, timeout=30.0) as bureau:
         apps.start_exchange()
         apps.wait_ready()
         broker = KafkaNode(settings)
         watch = MemoryWatch({**{name: process.memory for name, process in apps.processes.items()},
                              "kafka broker": lambda: memory(broker.pid())})
         console.print(f"gateway, bureau and departments up on a clock {SPEED:,.0f}× real time "
-                      f"(logs in {apps.log_dir})")
+                      f"(logs in {apps.log_dir}; a component that dies is started again)")
         console.print(f"operators' console: {settings.gateway_address}/console/ (log in with the operator's "
                       f"http_token, in {settings.secrets.credentials_file(OPERATOR)})")
         arrange_sharing(settings)
         started = time.monotonic()
-        arrival = calendar.add_working_time(clock.now(), ARRIVAL_WORKING_DAYS) - clock.now()
-        first = clock.now()
-        finished: dict[str, dict] = {}  # type: ignore[type-arg]
-        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-        with Progress(*columns, console=console) as progress:
-            submitting = progress.add_task("cases submitted", total=count)
-            finishing = progress.add_task("cases finished", total=count)
-            deadline = time.monotonic() + timeout
-            while len(finished) < count and time.monotonic() < deadline:
-                now = clock.now()
-                while len(enterprises.plans) < count and now >= first + arrival * len(enterprises.plans) / count:
-                    application, plan = enterprises.new_application(now)
-                    response = bureau.post("/v1/cases", content=application.model_dump_json(),
-                                           headers={"content-type": "application/json"})
-                    response.raise_for_status()
-                    plan.submitted_at = now
-                    plan.token = response.json()["case_token"]
-                    enterprises.plans[response.json()["case_id"]] = plan
-                    progress.update(submitting, completed=len(enterprises.plans))
-                pending = [c for c in enterprises.plans if c not in finished]
-                for chunk in range(0, len(pending), PAGE):
-                    # only the cases that ended or wait for their enterprise: the others have nothing to look at
-                    views = {view["case_id"]: view for looked in LOOKS for view in bureau.get("/v1/cases", params={
-                        "ids": pending[chunk:chunk + PAGE], "limit": PAGE, **looked}).json()["cases"]}
-                    for view in views.values():
-                        if enterprises.finished(view):
-                            finished[view["case_id"]] = view
-                        else:
-                            enterprises.act(view, clock.now(), bureau)
-                progress.update(finishing, completed=len(finished))
-                watch.sample(len(finished) / count)
-                time.sleep(0.5)
+        cases = CaseDriver(clock, count, seed, bureau)
+        drive(cases, timeout, watch.sample)
         wall = time.monotonic() - started
         from services.bureau.cli import gather_report, print_report
         from services.bureau.report_page import render
@@ -172,15 +221,15 @@ def run_demo(settings: Settings, count: int, timeout: float, seed: int, serve: b
         print_report(figures)
         page = settings.stack_path / "report.html"
         page.write_text(render(figures), encoding="utf-8")
-        outcomes = {s: sum(1 for v in finished.values() if v["status"] == s)
+        outcomes = {s: sum(1 for v in cases.finished.values() if v["status"] == s)
                     for s in ("completed", "rejected", "closed")}
-        console.print(f"report page: {page}; {wall:.0f} s of wall time for "
-                      f"{calendar.working_days_between(first, clock.now()):.0f} working days of the district")
+        days = cases.calendar.working_days_between(cases.first, clock.now())
+        console.print(f"report page: {page}; {wall:.0f} s of wall time for {days:.0f} working days of the district")
         console.print("this run: " + ", ".join(f"{n} {s}" for s, n in outcomes.items()))
         console.print(f"the stack's clock stays at {SPEED:,.0f}× real time for the commands that follow "
                       "(`concord clock real` goes back to real time)")
         console.print(watch.table())
-        console.print(f"cases completed: {len(finished)}/{count}")
+        console.print(f"cases completed: {len(cases.finished)}/{count}")
         if serve:
             console.print(f"the exchange keeps running for the console at {settings.gateway_address}/console/; "
                           "Ctrl-C stops it")
@@ -188,4 +237,20 @@ def run_demo(settings: Settings, count: int, timeout: float, seed: int, serve: b
                 while True:
                     time.sleep(1.0)
 
-    return 0 if len(finished) == count else 1
+    return 0 if cases.done() else 1
+
+
+def drive(cases: CaseDriver, timeout: float, each_round: Callable[[float], None]) -> None:
+    """Rounds of the case driver, twice a second, with progress bars, until every case has ended or ``timeout``
+    seconds have passed; ``each_round`` is told the share of cases finished after each round."""
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console) as progress:
+        submitting = progress.add_task("cases submitted", total=cases.count)
+        finishing = progress.add_task("cases finished", total=cases.count)
+        deadline = time.monotonic() + timeout
+        while not cases.done() and time.monotonic() < deadline:
+            cases.tick()
+            progress.update(submitting, completed=cases.submitted)
+            progress.update(finishing, completed=len(cases.finished))
+            each_round(len(cases.finished) / cases.count)
+            time.sleep(0.5)

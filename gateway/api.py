@@ -1,8 +1,8 @@
 """The gateway's HTTP API: the contract registry, sharing agreements, HTTP ingest of events, the audit log.
 OpenAPI docs at /docs.
 
-Every endpoint but ``/healthz`` and the public catalogue (the contracts, their versions, schemas and
-compatibility modes) takes a bearer token. A department's token acts for that department only (its
+Every endpoint but the health probes (``/healthz``, ``/readyz``) and the public catalogue (the contracts, their
+versions, schemas and compatibility modes) takes a bearer token. A department's token acts for that department only (its
 contracts, its events, its agreements, the audit entries and rejections that concern it); the operator's
 reads everything and changes nothing. 401 without a valid token, 403 for what the holder may not do."""
 
@@ -16,7 +16,7 @@ from urllib.parse import quote
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
-from fastapi import FastAPI, Header, HTTPException, Path, Query, Request
+from fastapi import Header, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse
 from opentelemetry.trace import Span, SpanKind
 from pydantic import BaseModel, ConfigDict, Field
@@ -168,7 +168,7 @@ class EventCopies(BaseModel):
     copies: list[EventRouted | EventRefused]
 
 
-def create_api(state: GatewayState) -> FastAPI:
+def create_api(state: GatewayState) -> ExchangeApi:
     api = ExchangeApi("Concord gateway",
                       "Contract registry, sharing agreements, HTTP ingest and audit of the Concord exchange.",
                       2 * state.settings.max_payload_bytes + 64 * 1024)
@@ -207,10 +207,6 @@ def create_api(state: GatewayState) -> FastAPI:
         if not caller.operator and caller.department not in agreement.parties:
             raise forbidden(f"{agreement_id} is between {' and '.join(agreement.parties)}")
         return agreement
-
-    @api.get("/healthz")
-    async def health() -> dict[str, str]:
-        return {"status": "ok"}
 
     @api.get("/v1/whoami", responses=responses(401))
     async def whoami(caller: Authenticated) -> Principal:

@@ -42,6 +42,9 @@ PREPARE_TIMEOUT_SECONDS = 60  # well below the consumer's max poll interval: a s
 # open is aborted by the broker after TRANSACTION_TIMEOUT_MS (checked every second, deploy/kafka/server.properties),
 # before its partitions can have gone to another instance (gateway.fencing).
 SESSION_TIMEOUT_MS = 10_000
+# A router that has records to route and has committed none for this long is stuck (it rewinds the same batch, say):
+# its liveness probe fails, so that its supervisor restarts it.
+STALL_SECONDS = 30.0
 HEARTBEAT_INTERVAL_MS = 2_000
 TRANSACTION_TIMEOUT_MS = 5_000
 
@@ -80,6 +83,7 @@ class Router:
         self._in_flight: asyncio.Task[None] | None = None
         self._committed: dict[TopicPartition, int] = {}  # what our transactions committed since the assignment
         self.generation = 0
+        self.progressed_at = time.monotonic()  # the last time it had nothing to route, or committed a batch
         self.topics = settings.topics
         self.access = access = settings.kafka(GATEWAY).aiokafka()
         self._existing: set[str] = set()  # topics known to exist (refreshed when an output names another)
@@ -159,7 +163,9 @@ class Router:
         taken_ns = time.time_ns()
         async with self.batch_lock:
             if not batch:
-                if not await self.settle():
+                if await self.settle():
+                    self.progressed_at = time.monotonic()
+                else:
                     await self._rewind(self.consumer.assignment())
                 return 0
             if generation != self.generation or membership is None:
@@ -180,6 +186,18 @@ class Router:
                 await self._renew_producer()
             self._in_flight = asyncio.create_task(self._commit(routed_batch, offsets, membership, taken_ns))
             return len(routed_batch)
+
+    async def stalled(self) -> str | None:
+        """Liveness: None while the router routes, or has nothing to route; else how long it has committed
+        nothing although it has records to route."""
+        idle = time.monotonic() - self.progressed_at
+        if idle <= STALL_SECONDS:
+            return None
+        return f"router {self.instance} has committed nothing for {idle:.0f} s while records wait"
+
+    async def joined(self) -> str | None:
+        """Readiness: the router is a member of its group's current generation."""
+        return None if Membership.of(self.consumer) is not None else "the router has not joined its group"
 
     async def settle(self) -> bool:
         """Wait for the transaction in flight. False if it failed (its batch must be routed again)."""
@@ -268,6 +286,7 @@ class Router:
             self.fence.membership = membership
             await self.producer.send_offsets_to_transaction(offsets, self.settings.router_group)
         committed_ns = time.time_ns()
+        self.progressed_at = time.monotonic()
         self._committed.update(offsets)
         count_committed(routed_batch, (committed_ns - taken_ns) / 1e9)
         if self.tracer is not None:

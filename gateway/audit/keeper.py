@@ -8,6 +8,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,6 +25,7 @@ log = logging.getLogger("concord.audit")
 APPEND_LOCK = 7_310_002  # advisory lock key that serialises appends (deploy.migrate holds 7_310_001)
 BATCH_RECORDS = 1000
 RETRY_SECONDS = 1.0
+STALL_SECONDS = 60.0  # failing every batch for this long: the keeper is stuck, its liveness probe fails
 
 
 def _reject_constant(name: str) -> Any:
@@ -92,6 +94,12 @@ class AuditKeeper:
             isolation_level="read_committed",
         )
         self.connection: asyncpg.Connection | None = None
+        self.progressed_at = time.monotonic()  # the last batch appended, or the last fetch with nothing new
+
+    async def stalled(self) -> str | None:
+        """Liveness: None unless every batch has failed for ``STALL_SECONDS``."""
+        idle = time.monotonic() - self.progressed_at
+        return None if idle <= STALL_SECONDS else f"the audit keeper has appended nothing for {idle:.0f} s"
 
     async def start(self) -> None:
         """Take every partition of the topic and continue from the stored offsets (or the beginning)."""
@@ -120,6 +128,7 @@ class AuditKeeper:
             while not stop.is_set():
                 try:
                     await self.step()
+                    self.progressed_at = time.monotonic()
                 except Exception:
                     log.exception("audit keeper: batch failed; retrying in %ss", RETRY_SECONDS)
                     with contextlib.suppress(TimeoutError):

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import FastAPI, HTTPException, Path, Query
+from fastapi import Header, HTTPException, Path, Query, Response
 from pydantic import BaseModel, Field
 
 from base.http import Authenticate, Authenticated, Caller, ExchangeApi, authenticate_with, forbidden, responses
@@ -128,7 +128,7 @@ class Resubmission(BaseModel):
 CaseId = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")]
 
 
-def create_api(bureau: Bureau, identity: Authenticate, max_body_bytes: int) -> FastAPI:
+def create_api(bureau: Bureau, identity: Authenticate, max_body_bytes: int) -> ExchangeApi:
     api = ExchangeApi("Concord: Administrative Approval Bureau",
                       "The agency service (代办): cases of engineering construction projects.", max_body_bytes)
 
@@ -152,17 +152,21 @@ def create_api(bureau: Bureau, identity: Authenticate, max_body_bytes: int) -> F
             return
         raise forbidden(f"{caller} may not {'act on' if changes else 'read'} case {case_id}")
 
-    @api.get("/healthz")
-    async def health() -> dict[str, Any]:
-        return {"status": "ok", "catalogue": bureau.catalogue.version}
-
-    @api.post("/v1/cases", status_code=201, responses=responses(401, 403, 422))
-    async def submit(application: CaseApplication, caller: Authenticated) -> SubmittedCase:
+    @api.post("/v1/cases", status_code=201, responses={**responses(401, 403, 422), 200: {
+        "model": SubmittedCase, "description": "a submission sent again with its Idempotency-Key: the case it opened "
+                                               "the first time, with a new token (the first one no longer opens it)"}})
+    async def submit(application: CaseApplication, caller: Authenticated, response: Response,
+                     idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None,
+                     ) -> SubmittedCase:
+        """Open a case. With an ``Idempotency-Key``, sending the same submission again (its answer was lost) opens
+        no second case."""
         front_desk(caller)
         try:
-            case, token = await bureau.submit(application)
+            case, token, new = await bureau.submit(application, idempotency_key)
         except IntakeRefused as refused:
             raise HTTPException(422, str(refused)) from refused
+        if not new:
+            response.status_code = 200
         return SubmittedCase(**CaseView.of(case, bureau.clock.now()).model_dump(), case_token=token)
 
     @api.get("/v1/cases/{case_id}", responses=responses(401, 403, 404))

@@ -76,23 +76,44 @@ class Bureau:
         for event in events:
             await unit.publish(event)
 
-    async def submit(self, application: CaseApplication) -> tuple[Case, str]:
+    async def submit(self, application: CaseApplication, key: str | None = None) -> tuple[Case, str, bool]:
         """Accept a case: assign the least busy agent, open its first stage, publish what follows. Returns the
-        case and the applicant's token for it (shown once; only its salted hash is kept)."""
+        case, the applicant's token for it (shown once; only its salted hash is kept) and whether it is new. A
+        submission sent again with the ``key`` of an earlier one (its answer was lost) opens nothing: it gets the
+        case the first one opened, with a new token (the one lost no longer opens it)."""
         async with self.service.pool.acquire() as connection, connection.transaction():
+            if key is not None:
+                await connection.execute("SELECT pg_advisory_xact_lock(hashtext($1))", key)
+                earlier = await connection.fetchval("SELECT case_id FROM bureau.submissions WHERE idempotency_key = $1",
+                                                    key)
+                if earlier is not None:
+                    case = await repository.load(connection, earlier)
+                    assert case is not None  # the key's row references it
+                    return case, await self._token(connection, case.case_id, replace=True), False
             busy = dict(await connection.fetch(
                 "SELECT agent, count(*) FROM bureau.cases WHERE status <> ALL($1::text[]) GROUP BY agent",
                 [s.value for s in CaseStatus if s.ended]))
             agent = min(AGENTS, key=lambda a: busy.get(a, 0))
             case, events = Case.open(application, agent, self.clock.now(), self.catalogue, self.calendar)
             await self._store(self._unit(connection), case, events)
-            token = tokens.issue(CASE_TOKEN)
-            await connection.execute(
-                "INSERT INTO bureau.case_tokens (token_id, case_id, token_salt, token_hash) VALUES ($1, $2, $3, $4)",
-                token.id, case.case_id, token.salt, token.hash,
-            )
+            token = await self._token(connection, case.case_id)
+            if key is not None:
+                await connection.execute("INSERT INTO bureau.submissions (idempotency_key, case_id) VALUES ($1, $2)",
+                                         key, case.case_id)
         self.service.outbox.wake()
-        return case, token.token
+        return case, token, True
+
+    @staticmethod
+    async def _token(connection: asyncpg.Connection, case_id: str, replace: bool = False) -> str:
+        """A new applicant's token for the case (replacing the one it had, when ``replace``)."""
+        token = tokens.issue(CASE_TOKEN)
+        if replace:
+            await connection.execute("DELETE FROM bureau.case_tokens WHERE case_id = $1", case_id)
+        await connection.execute(
+            "INSERT INTO bureau.case_tokens (token_id, case_id, token_salt, token_hash) VALUES ($1, $2, $3, $4)",
+            token.id, case_id, token.salt, token.hash,
+        )
+        return token.token
 
     async def case_of_token(self, token: str) -> str | None:
         """The case an applicant's token opens, if it is one."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import FastAPI, HTTPException, Path, Query
+from fastapi import HTTPException, Path, Query
 from pydantic import BaseModel, Field
 
 from base.http import Authenticate, Authenticated, Caller, ExchangeApi, authenticate_with, forbidden, responses
@@ -40,7 +40,7 @@ Code = Annotated[str, Path(max_length=32, pattern=r"^[a-z]+$")]
 TaskId = Annotated[str, Path(max_length=256)]
 
 
-def create_api(desks: dict[str, Desk], identity: Authenticate, max_body_bytes: int) -> FastAPI:
+def create_api(desks: dict[str, Desk], identity: Authenticate, max_body_bytes: int) -> ExchangeApi:
     api = ExchangeApi("Concord: departments' desks", "Officers' tasks and decisions at each department's desk "
                       "(human-in-the-loop), and whether a desk's rules or its officers decide.", max_body_bytes)
     authenticate_with(api, identity)
@@ -51,10 +51,6 @@ def create_api(desks: dict[str, Desk], identity: Authenticate, max_body_bytes: i
         if code not in desks:
             raise HTTPException(404, f"no desk for {code} in this process; desks here: {sorted(desks)}")
         return desks[code]
-
-    @api.get("/healthz")
-    async def health() -> dict[str, Any]:
-        return {"status": "ok", "desks": sorted(desks)}
 
     @api.get("/v1/departments/{code}/tasks", responses=responses(401, 403, 404))
     async def tasks(code: Code, caller: Authenticated,

@@ -178,6 +178,11 @@ class DepartmentService:
         self._outbox = Outbox(self.department, self.settings.topics.ingress(self.department),
                               f"/concord/{self.department}", self._pool, self._send, self.clock)
 
+    async def ready(self) -> str | None:
+        """Readiness: the department's database and the broker answer."""
+        await self.pool.fetchval("SELECT 1")
+        return None if await self.broker.ping(timeout=1.0) else "the broker does not answer"
+
     async def disconnect(self) -> None:
         await self.pool.close()
 

@@ -86,6 +86,7 @@ def rows(w: World) -> list[Row]:
     return [
         # the gateway
         Row("gateway", "GET", "/healthz", ANYONE),
+        Row("gateway", "GET", "/readyz", ANYONE),
         Row("gateway", "GET", "/metrics", {"none": 401, "planning": 403, "operator": 200}),
         Row("gateway", "GET", "/v1/whoami", {"none": 401, "planning": 200, "operator": 200}),
         Row("gateway", "GET", "/v1/contracts", ANYONE),
@@ -133,6 +134,7 @@ def rows(w: World) -> list[Row]:
         Row("gateway", "GET", "/v1/audit", readers | {"water": 403}, query={"department": "planning"}),
         # the bureau
         Row("bureau", "GET", "/healthz", ANYONE),
+        Row("bureau", "GET", "/readyz", ANYONE),
         Row("bureau", "GET", "/metrics", {"none": 401, "planning": 403, "bureau": 403, "operator": 200}),
         Row("bureau", "POST", "/v1/cases",
             {"none": 401, "planning": 403, "operator": 403, "case:own": 403, "bureau": THROUGH},
@@ -153,6 +155,7 @@ def rows(w: World) -> list[Row]:
                                    mode="json")}))),
         # the desks
         Row("desks", "GET", "/healthz", ANYONE),
+        Row("desks", "GET", "/readyz", ANYONE),
         Row("desks", "GET", "/metrics", {"none": 401, "planning": 403, "operator": 200}),
         Row("desks", "GET", "/v1/departments/{code}/tasks",
             {"none": 401, "water": 403, "planning": 200, "operator": 200}, desk),

@@ -24,11 +24,12 @@ from services.departments.api import create_api as desks_api
 APIS = ("gateway", "bureau", "desks")
 SCHEMAS = "#/components/schemas/"
 PUBLIC = {
-    "gateway": {("GET", "/healthz"), ("GET", "/v1/contracts"), ("GET", "/v1/contracts/{contract_id}/versions"),
+    "gateway": {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/v1/contracts"),
+                ("GET", "/v1/contracts/{contract_id}/versions"),
                 ("GET", "/v1/contracts/{contract_id}/versions/{version}/schema"),
                 ("GET", "/v1/contracts/{contract_id}/config")},
-    "bureau": {("GET", "/healthz")},
-    "desks": {("GET", "/healthz")},
+    "bureau": {("GET", "/healthz"), ("GET", "/readyz")},
+    "desks": {("GET", "/healthz"), ("GET", "/readyz")},
 }
 REGISTER = ("POST", "/v1/contracts/{contract_id}/versions")  # a new contract's first version names none yet
 POSITION = ("GET", "/v1/ingress/{partition}/{offset}")  # a position not decided yet is pending, not missing
