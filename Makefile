@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: venv up down status reset topics demo test test-unit test-stack lint typecheck check bench bench-console clean
+.PHONY: venv up down status reset topics demo chaos test test-unit test-stack lint typecheck check bench bench-console clean
 
 venv: $(VENV)/.installed
 
@@ -31,6 +31,9 @@ topics: venv
 
 demo: venv          ## the main job: stack, gateway, services, and cases of the agency service end to end
 	$(BIN)/concord demo
+
+chaos: venv         ## cases carried through an exchange being broken on purpose, then reconciled (a few minutes)
+	$(BIN)/concord chaos
 
 test: venv          ## unit tests, then integration and end-to-end tests on the real stack
 	$(BIN)/pytest

@@ -207,6 +207,22 @@ def migrate_command() -> None:
 
 
 @app.command()
+def chaos(
+    cases: int = typer.Option(1000, help="how many cases to carry through"),
+    seconds: float = typer.Option(120.0, help="how long components are killed, paused and restarted"),
+    every_min: float = typer.Option(3.0, help="the shortest pause between two kills (seconds)"),
+    every_max: float = typer.Option(8.0, help="the longest pause between two kills (seconds)"),
+    seed: int = typer.Option(2027, help="seed of the sample projects and of the mischief"),
+    timeout: float = typer.Option(1800.0, help="seconds of real time to wait for every case to finish"),
+) -> None:
+    """Carry cases through an exchange that is being broken (components killed, a router paused, the broker and
+    PostgreSQL restarted), then reconcile: exit 1 on any case unfinished, record lost or effect duplicated."""
+    from deploy.chaos import run_chaos
+
+    raise typer.Exit(run_chaos(_settings(), cases, seconds, (every_min, every_max), seed, timeout))
+
+
+@app.command()
 def demo(
     cases: int = typer.Option(200, help="how many cases to submit"),
     timeout: float = typer.Option(900.0, help="seconds of real time to wait for every case to finish"),

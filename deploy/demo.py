@@ -29,7 +29,7 @@ console = terminal()
 SPEED = 100_000.0  # one real second is about 1.2 simulated days: a case of 60 working days takes 75 s
 ARRIVAL_WORKING_DAYS = 20  # the cases come in over a month
 PAGE = 200  # cases looked at per request (the bureau API's largest page)
-RETRY_SECONDS = 120.0  # how long a request is tried again while its component restarts
+RETRY_SECONDS = 300.0  # how long a request is tried again while its component restarts (a broker restart with backoff)
 LOOKS = ({"status": [s.value for s in CaseStatus if s.ended]}, {"applicant": "true"})
 
 
@@ -119,13 +119,14 @@ class Unavailable(RuntimeError):
 
 
 def patiently(call: Callable[[], httpx.Response]) -> httpx.Response:
-    """The answer of a component that may be restarting: a failed connection, a lost answer, and 502/503/504 are
-    tried again after a pause, for up to ``RETRY_SECONDS``. Only for requests that are safe to send again."""
+    """The answer of a component that may be restarting (or whose database is): a failed connection, a lost answer
+    and a server error are tried again after a pause, for up to ``RETRY_SECONDS``. Only for requests that are safe
+    to send again."""
     deadline = time.monotonic() + RETRY_SECONDS
     while True:
         try:
             response = call()
-            if response.status_code not in (502, 503, 504):
+            if response.status_code < 500:
                 return response.raise_for_status()
             problem = f"answered {response.status_code}"
         except httpx.TransportError as exc:
@@ -178,9 +179,9 @@ class CaseDriver:
         except httpx.TransportError:
             self.missed_rounds += 1  # the bureau restarts: the next round looks again
         except httpx.HTTPStatusError as exc:
-            if exc.response.status_code not in (502, 503, 504):
+            if exc.response.status_code < 500:
                 raise
-            self.missed_rounds += 1
+            self.missed_rounds += 1  # its database restarts, say
 
     def _submit(self, now: datetime) -> None:
         application, plan = self.enterprises.new_application(now)

@@ -257,4 +257,6 @@ class AppProcesses:
         self.stop_all()
 
     def send_signal(self, name: str, sig: signal.Signals) -> None:
-        os.killpg(self.processes[name].process.pid, sig)
+        """Signal a component's process group (nothing, if it has just died)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.processes[name].process.pid, sig)

@@ -248,6 +248,17 @@ class KafkaNode:
             time.sleep(0.5)
         raise StackError(f"Kafka did not answer within {timeout:.0f}s; see {self.log_file}")
 
+    def kill(self) -> None:
+        """Stop it as a crash would (SIGKILL): its next start recovers its logs."""
+        pid = self.pid()
+        if pid is not None:
+            os.killpg(pid, signal.SIGKILL)
+            deadline = time.monotonic() + 30
+            # its main thread may show as exited while its other threads still hold the port
+            while (_pid_alive(pid) or port_open(self.port)) and time.monotonic() < deadline:
+                time.sleep(0.1)
+        self.pid_file.unlink(missing_ok=True)
+
     def stop(self) -> None:
         pid = self.pid()
         if pid is not None:

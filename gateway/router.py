@@ -57,7 +57,8 @@ class _Revocations(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
         async with self.router.batch_lock:
-            await self.router.settle()
+            if not await self.router.settle():
+                await self.router.recover()  # its outcome settled before another instance reads the offsets
             self.router.generation += 1
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
@@ -102,7 +103,6 @@ class Router:
         )
         self.producer = self._new_producer()
         self.fence = GroupFence(self.producer)
-        self._producer_broken = False
         self.tracer = tracing.tracer("concord.router")
 
     def _new_producer(self) -> AIOKafkaProducer:
@@ -119,11 +119,14 @@ class Router:
             max_request_size=8 * 1024 * 1024,
         )
 
-    async def _renew_producer(self) -> None:
-        """After a failed transaction the producer may be fenced or out of sequence for good: a new one with
-        the same transactional id takes over (fencing any zombie of ours). If it cannot start, the router
-        stops with the error and its process exits non-zero, for its supervisor to restart."""
-        self._producer_broken = False
+    async def recover(self) -> None:
+        """After a transaction failed on this side: it may still have committed on the broker's (the answer to its
+        commit was lost), or be left open there. A new producer with the same transactional id takes over: its
+        start waits until the broker has settled that transaction one way or the other (and fences any zombie of
+        ours). Only then do the group's committed offsets say where routing must go on from, so what this
+        instance remembers of its own commits is forgotten. If the producer cannot start, the router stops with
+        the error and its process exits non-zero, for its supervisor to restart."""
+        self._committed.clear()
         old, self.producer = self.producer, self._new_producer()
         self.fence = GroupFence(self.producer)
         with contextlib.suppress(Exception):
@@ -166,6 +169,7 @@ class Router:
                 if await self.settle():
                     self.progressed_at = time.monotonic()
                 else:
+                    await self.recover()
                     await self._rewind(self.consumer.assignment())
                 return 0
             if generation != self.generation or membership is None:
@@ -178,12 +182,13 @@ class Router:
             except Exception:
                 log.exception("router %s: batch could not be routed; rewinding", self.instance)
                 routed_batch = None
-            if not await self.settle() or routed_batch is None:
+            if not await self.settle():
+                await self.recover()
+                routed_batch = None
+            if routed_batch is None:
                 await self._rewind(self.consumer.assignment())
                 return 0
             offsets = {tp: records[-1].offset + 1 for tp, records in batch.items()}
-            if self._producer_broken:
-                await self._renew_producer()
             self._in_flight = asyncio.create_task(self._commit(routed_batch, offsets, membership, taken_ns))
             return len(routed_batch)
 
@@ -209,7 +214,6 @@ class Router:
             return True
         except Exception:
             log.exception("router %s: transaction failed; rewinding to committed offsets", self.instance)
-            self._producer_broken = True
             return False
 
     async def _route_batch(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> RoutedBatch:

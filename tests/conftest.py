@@ -26,9 +26,12 @@ CLOCK_START = datetime(2026, 3, 2, 9, 0, tzinfo=CHINA)  # a Monday morning, what
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests on the stack are marked ``stack``; those marked ``disruptive`` (they restart the broker and the database
+    under the session's exchange, and stop it) run after all the others."""
     for item in items:
         if any(part in STACK_LAYERS for part in Path(str(item.fspath)).parts):
             item.add_marker(pytest.mark.stack)
+    items.sort(key=lambda item: item.get_closest_marker("disruptive") is not None)
 
 
 @pytest.fixture(scope="session")

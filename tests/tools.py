@@ -133,12 +133,12 @@ class Ran:
     err: str
 
 
-async def run_concord(*args: str, env: dict[str, str] | None = None) -> Ran:
+async def run_concord(*args: str, env: dict[str, str] | None = None, timeout: float = 120.0) -> Ran:
     """Run `concord ARGS` as a user would, in a process of its own (with the test session's settings)."""
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "deploy.cli", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         env={**os.environ, "COLUMNS": "200", **(env or {})})
-    out, err = await asyncio.wait_for(process.communicate(), 120)
+    out, err = await asyncio.wait_for(process.communicate(), timeout)
     return Ran(process.returncode or 0, out.decode(), err.decode())
 
 
