@@ -160,7 +160,7 @@ async def bureau(settings: Settings, clock: Clock, stop: asyncio.Event) -> None:
         await identity.close()
 
 
-def desk(code: str, settings: Settings, clock: Clock) -> Desk:
+def desk_of(code: str, settings: Settings, clock: Clock) -> Desk:
     """A department's desk: the coordination office's, or a reviewing department's."""
     return CoordinationDesk(ARBITER, settings, clock) if code == COORDINATION \
         else ReviewingDesk(REVIEWERS[code], settings, clock)
@@ -173,13 +173,13 @@ def department_service(code: str, settings: Settings, clock: Clock) -> Departmen
         return Bureau(settings, clock).service
     if code not in DEPARTMENT_SERVICES:
         raise ValueError(f"no service for {code!r}; known: {[BUREAU, *DEPARTMENT_SERVICES]}")
-    return desk(code, settings, clock).service
+    return desk_of(code, settings, clock).service
 
 
 async def departments(settings: Settings, clock: Clock, codes: list[str], stop: asyncio.Event) -> None:
     """Several departments' services in one process (each its own consumer group, schema and principal), with
     one API for their desks."""
-    desks = {code: desk(code, settings, clock) for code in codes}
+    desks = {code: desk_of(code, settings, clock) for code in codes}
     identity = GatewayIdentity(settings.gateway_address)
     for desk in desks.values():
         await desk.service.start()

@@ -66,8 +66,10 @@ def inbox_commands(service_of: ServiceOf) -> typer.Typer:
             return
         from rich.table import Table
 
-        table = Table("event", "contract", "sender", "parked at", "attempts", "error",
-                      title=f"{department}: {len(found)} parked")
+        table = Table(title=f"{department}: {len(found)} parked")
+        table.add_column("event", no_wrap=True)  # an id to copy into `concord inbox replay`
+        for column in ("contract", "sender", "parked at", "attempts", "error"):
+            table.add_column(column)
         for p in found:
             table.add_row(p.event_id, p.contract, p.sender, local_time(p.parked_at),
                           "" if p.attempts is None else str(p.attempts), p.error[:300])
