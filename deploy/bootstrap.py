@@ -20,7 +20,7 @@ from base.health import Health, serve_health
 from base.http import GatewayIdentity
 from base.outbox import Outbox
 from base.settings import REPORTER, Settings
-from contracts.departments import COORDINATION, EXCHANGE, GATEWAY
+from contracts.departments import BUREAU, COORDINATION, EXCHANGE, GATEWAY
 from deploy.console.app import create_console
 from deploy.console.views import Sources
 from gateway.agreements import AgreementStore
@@ -43,6 +43,7 @@ from services.departments import REVIEWERS
 from services.departments.api import create_api as desks_api
 from services.departments.coordination import ARBITER
 from services.departments.desk import CoordinationDesk, Desk, ReviewingDesk
+from services.kit.service import DepartmentService
 
 log = logging.getLogger("concord.process")
 DEPARTMENT_SERVICES: tuple[str, ...] = (*REVIEWERS, COORDINATION)
@@ -187,14 +188,26 @@ async def bureau(settings: Settings, clock: Clock, stop: asyncio.Event) -> None:
         await identity.close()
 
 
+def desk_of(code: str, settings: Settings, clock: Clock) -> Desk:
+    """A department's desk: the coordination office's, or a reviewing department's."""
+    return CoordinationDesk(ARBITER, settings, clock) if code == COORDINATION \
+        else ReviewingDesk(REVIEWERS[code], settings, clock)
+
+
+def department_service(code: str, settings: Settings, clock: Clock) -> DepartmentService:
+    """A department's service as its process composes it, every handler declared, not started: for a command that
+    runs one of its handlers (``concord inbox replay``)."""
+    if code == BUREAU:
+        return Bureau(settings, clock).service
+    if code not in DEPARTMENT_SERVICES:
+        raise ValueError(f"no service for {code!r}; known: {[BUREAU, *DEPARTMENT_SERVICES]}")
+    return desk_of(code, settings, clock).service
+
+
 async def departments(settings: Settings, clock: Clock, codes: list[str], stop: asyncio.Event) -> None:
     """Several departments' services in one process (each its own consumer group, schema and principal), with
     one API for their desks."""
-    desks: dict[str, Desk] = {
-        code: CoordinationDesk(ARBITER, settings, clock) if code == COORDINATION
-        else ReviewingDesk(REVIEWERS[code], settings, clock)
-        for code in codes
-    }
+    desks = {code: desk_of(code, settings, clock) for code in codes}
     identity = GatewayIdentity(settings.gateway_address)
     for desk in desks.values():
         await desk.service.start()

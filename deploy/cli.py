@@ -12,6 +12,14 @@ from gateway.cli import acls, agreements, audit, credentials, gateway, lag, reje
 from gateway.contracts_cli import contracts_cli
 from services.bureau.cli import case, report
 from services.cli import tasks
+from services.kit.cli import inbox_commands
+
+
+def _department_service(code: str, settings: Settings, clock: Clock) -> DepartmentService:
+    from deploy.bootstrap import department_service  # here, not at the top: `concord --help` stays quick
+
+    return department_service(code, settings, clock)
+
 
 app = typer.Typer(help="Concord: an event exchange between government departments.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -31,6 +39,7 @@ app.add_typer(acls, name="acls")
 app.add_typer(agreements, name="agreements")
 app.add_typer(audit, name="audit")
 app.add_typer(tasks, name="tasks")
+app.add_typer(inbox_commands(_department_service), name="inbox")
 app.command("report")(report)
 app.command("lag")(lag)
 app.command("tail")(tail_topic)
@@ -40,8 +49,10 @@ errors = terminal(stderr=True)
 
 if TYPE_CHECKING:
 
+    from base.clock import Clock
     from base.settings import Settings
     from deploy.stack import Stack
+    from services.kit.service import DepartmentService
 
 
 def _settings() -> Settings:

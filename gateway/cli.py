@@ -252,7 +252,9 @@ def show(case_id: str = typer.Option(None), department: str = typer.Option(None)
         entries = answer(api.get("/v1/audit", params=params))
     table = Table("at", "action", "sender", "contract", "case", "detail")
     for e in entries:
-        detail = e.get("reason") or ", ".join(e.get("delivered", {})) or e.get("detail") or ""
+        first = e.get("first")  # of a resend
+        detail = e.get("reason") or ", ".join(e.get("delivered", {})) or e.get("detail") or (
+            f"resend of {first['topic']}/{first['partition']}/{first['offset']}" if first else "")
         table.add_row(str(e.get("at", ""))[:23], e.get("action", ""), e.get("sender", ""), e.get("contract", ""),
                       e.get("case_id", ""), str(detail))
     console.print(table)

@@ -1,15 +1,18 @@
 """What the router enforces at this moment: the registered contract versions and the agreements in force,
-reloaded whenever either changes; and which event ids each sender has already had routed."""
+reloaded whenever either changes; and which event ids each sender has already had routed, with a digest of what
+each said, so that a copy of an event (its outbox sending it again) is told from another event under a used id."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+import hashlib
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import asyncpg
 
+from contracts.envelope import CONTENT_TYPE, SENT_AT, RawHeaders
 from gateway.agreements import AgreementPolicy, load_policy
 from gateway.registry import Registry, load_registry
 
@@ -19,6 +22,53 @@ class Seen:
     sender: str
     event_id: str
     position: str  # topic/partition/offset where it entered
+    digest: bytes  # of what it says (content_digest)
+
+
+@dataclass(frozen=True)
+class Copy:
+    """A record whose id its sender already used: where the first one entered, and whether it says the same (a
+    resend) or something else (a duplicate id)."""
+
+    first: str
+    same_content: bool
+
+
+def _carries_content(name: str) -> bool:
+    """The headers that say what an event is: its CloudEvents attributes and content type. Not the trace context
+    nor when its outbox took it (``ce_sentat``), which say how a copy travelled."""
+    return (name.startswith("ce_") and name != SENT_AT) or name == CONTENT_TYPE
+
+
+def content_digest(key: bytes | None, value: bytes, headers: RawHeaders) -> bytes:
+    """SHA-256 of what a record says: its key, its value and its content-bearing headers (in any order). Two
+    copies of one event have the same digest, whatever trace or send time each carries."""
+    digest = hashlib.sha256()
+
+    def part(data: bytes | None) -> None:
+        digest.update(b"\x00" if data is None else b"\x01" + len(data).to_bytes(8, "big") + data)
+
+    part(key)
+    part(value)
+    for name, data in sorted(((n, v) for n, v in headers if _carries_content(n)),
+                             key=lambda header: (header[0], header[1] is not None, header[1] or b"")):
+        part(name.encode("utf-8", "surrogatepass"))
+        part(data)
+    return digest.digest()
+
+
+def copies_of(candidates: Sequence[Seen], first: Mapping[tuple[str, str], tuple[str, bytes | None]]
+              ) -> dict[str, Copy]:
+    """The candidates whose id their sender used before, by position: ``first`` has where each known id first
+    entered and its digest; within the batch the first of several copies is the first. The same position again
+    is the router's own retry, not a copy."""
+    earliest = dict(first)
+    copies: dict[str, Copy] = {}
+    for c in candidates:
+        position, digest = earliest.setdefault((c.sender, c.event_id), (c.position, c.digest))
+        if position != c.position:
+            copies[c.position] = Copy(position, digest == c.digest)
+    return copies
 
 
 T = TypeVar("T")
@@ -81,9 +131,9 @@ class Enforcement:
         self.version = version
         return True
 
-    async def duplicates(self, candidates: Sequence[Seen]) -> dict[str, str]:
-        """The positions of candidates whose id the sender already used from another position, mapped to
-        where the first one entered. The same position again is the router's own retry, not a duplicate."""
+    async def copies(self, candidates: Sequence[Seen]) -> dict[str, Copy]:
+        """The candidates whose id the sender already used from another position, by position (``copies_of``):
+        the ids not seen before are recorded, with where they entered and the digest of what they said."""
         if not candidates:
             return {}
         # Record the new ids; the ones that conflict (with a row committed earlier, or by another router
@@ -92,31 +142,26 @@ class Enforcement:
         # do not wait for the disk (synchronous_commit off on this pool).
         keys = {(c.sender, c.event_id) for c in candidates}
 
-        async def look_up(connection: asyncpg.Connection) -> dict[tuple[str, str], str]:
+        async def look_up(connection: asyncpg.Connection) -> dict[tuple[str, str], tuple[str, bytes | None]]:
             inserted = await connection.fetch(
-                "INSERT INTO gateway.seen_events (sender, event_id, position)"
-                " SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ON CONFLICT DO NOTHING"
-                " RETURNING sender, event_id, position",
+                "INSERT INTO gateway.seen_events (sender, event_id, position, digest)"
+                " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[]) ON CONFLICT DO NOTHING"
+                " RETURNING sender, event_id, position, digest",
                 [c.sender for c in candidates], [c.event_id for c in candidates], [c.position for c in candidates],
+                [c.digest for c in candidates],
             )
-            found = {(r["sender"], r["event_id"]): r["position"] for r in inserted}
+            found = {(r["sender"], r["event_id"]): (r["position"], r["digest"]) for r in inserted}
             known = [key for key in keys if key not in found]
             if known:
                 rows = await connection.fetch(
-                    "SELECT s.sender, s.event_id, s.position FROM gateway.seen_events s"
+                    "SELECT s.sender, s.event_id, s.position, s.digest FROM gateway.seen_events s"
                     " JOIN unnest($1::text[], $2::text[]) AS k(sender, event_id) USING (sender, event_id)",
                     [k[0] for k in known], [k[1] for k in known],
                 )
-                found.update({(r["sender"], r["event_id"]): r["position"] for r in rows})
+                found.update({(r["sender"], r["event_id"]): (r["position"], r["digest"]) for r in rows})
             return found
 
-        first = await self.seen.run(look_up)
-        duplicates: dict[str, str] = {}
-        for c in candidates:
-            earliest = first.setdefault((c.sender, c.event_id), c.position)  # within the batch: the first wins
-            if earliest != c.position:
-                duplicates[c.position] = earliest
-        return duplicates
+        return copies_of(candidates, await self.seen.run(look_up))
 
     async def forget(self, refused: Sequence[Seen]) -> None:
         """Forget the ids of events refused for another reason (only where they were recorded from there)."""

@@ -1,4 +1,4 @@
-"""What the gateway measures, in Prometheus terms: events routed, deliveries written and refusals, and how long
+"""What the gateway measures, in Prometheus terms: events routed, deliveries written, refusals and resends, and how long
 the router takes over a batch. The router counts a batch once its transaction has committed, so that a batch
 rewound and routed again is counted once.
 
@@ -20,6 +20,8 @@ DELIVERED = Counter("concord_delivered_total", "Deliveries written (one per cons
                     "by consuming department and contract", ["consumer", "contract"])
 REJECTED = Counter("concord_rejected_total", "Events refused, by sending department and reason "
                    "(gateway.rejections.Reason)", ["sender", "reason"])
+RESENT = Counter("concord_resent_total", "Copies of events their sender had already sent with the same content (an "
+                 "outbox sending again after a crash): audited, not routed again, not refused", ["sender"])
 BATCH_SECONDS = Histogram("concord_router_batch_seconds", "How long the router takes over a batch: from taking it up "
                           "to its transaction committed",
                           buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0))
@@ -31,8 +33,11 @@ def count_committed(batch: Iterable[tuple[IngressRecord, Routed]], seconds: floa
     routed: Tally[tuple[str, str]] = Tally()
     delivered: Tally[tuple[str, str]] = Tally()
     rejected: Tally[tuple[str, str]] = Tally()
+    resent: Tally[str] = Tally()
     for record, outcome in batch:
-        if outcome.rejection is not None:
+        if outcome.resend_of is not None:
+            resent[record.sender] += 1
+        elif outcome.rejection is not None:
             rejected[record.sender, outcome.rejection.reason.value] += 1
         elif outcome.contract is not None:
             routed[record.sender, outcome.contract] += 1
@@ -44,4 +49,6 @@ def count_committed(batch: Iterable[tuple[IngressRecord, Routed]], seconds: floa
         DELIVERED.labels(consumer, contract).inc(n)
     for (sender, reason), n in rejected.items():
         REJECTED.labels(sender, reason).inc(n)
+    for sender, n in resent.items():
+        RESENT.labels(sender).inc(n)
     BATCH_SECONDS.observe(seconds)

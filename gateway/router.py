@@ -17,6 +17,7 @@ import os
 import socket
 import time
 from collections.abc import Iterable
+from datetime import datetime
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
@@ -27,12 +28,13 @@ from base.clock import Clock
 from base.settings import Settings
 from contracts.departments import GATEWAY, SERVICE_DEPARTMENTS
 from contracts.envelope import TRACEPARENT, attribute
+from contracts.topics import Topics
 from gateway.batches import Batches
-from gateway.enforcement import Enforcement, Seen
+from gateway.enforcement import Copy, Enforcement, Seen, content_digest
 from gateway.fencing import GroupFence, Membership
 from gateway.metrics import count_committed
 from gateway.rejections import Reason, Rejection
-from gateway.routing import IngressRecord, Routed, provisioned, reject, route
+from gateway.routing import IngressRecord, Routed, provisioned, reject, resent, route
 from gateway.verdicts import Outcome
 
 log = logging.getLogger("concord.router")
@@ -42,11 +44,37 @@ PREPARE_TIMEOUT_SECONDS = 60  # well below the consumer's max poll interval: a s
 # open is aborted by the broker after TRANSACTION_TIMEOUT_MS (checked every second, deploy/kafka/server.properties),
 # before its partitions can have gone to another instance (gateway.fencing).
 SESSION_TIMEOUT_MS = 10_000
+HEARTBEAT_INTERVAL_MS = 2_000
+TRANSACTION_TIMEOUT_MS = 5_000
 # A router that has records to route and has committed none for this long is stuck (it rewinds the same batch, say):
 # its liveness probe fails, so that its supervisor restarts it.
 STALL_SECONDS = 30.0
-HEARTBEAT_INTERVAL_MS = 2_000
-TRANSACTION_TIMEOUT_MS = 5_000
+
+
+def judge_copies(results: RoutedBatch, copies: dict[str, Copy], now: datetime, topics: Topics) -> RoutedBatch:
+    """The batch's routing once copies are told apart. A copy of an event that stands, with the same content, is
+    a resend: audited, and not routed again; with other content it is refused as a duplicate id. (A copy of an
+    event refused in an earlier batch is no copy: that id was forgotten.) A copy of an event refused in this
+    very batch keeps its own routing, as if sent later, but is not routed: its id was not recorded."""
+    refused_here = {record.position for record, routed in results if routed.rejection is not None}
+
+    def duplicate(record: IngressRecord, first: str) -> Routed:
+        detail = f"event id {attribute(record.headers, 'ce_id')} was already sent by {record.sender} (first at {first})"
+        return reject(record, Rejection(Reason.DUPLICATE_ID, detail), now, topics)
+
+    judged: RoutedBatch = []
+    for record, routed in results:
+        copy = copies.get(record.position)
+        if copy is None:
+            pass
+        elif copy.first in refused_here:
+            routed = routed if routed.rejection is not None else duplicate(record, copy.first)
+        elif copy.same_content:
+            routed = resent(record, copy.first, now, topics)
+        else:
+            routed = duplicate(record, copy.first)
+        judged.append((record, routed))
+    return judged
 
 
 class _Revocations(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -217,10 +245,11 @@ class Router:
             return False
 
     async def _route_batch(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> RoutedBatch:
-        """Route every record (pure), and refuse the ids a sender already used. The ids are looked up in
-        PostgreSQL while the records are routed; those of records refused for another reason are then
-        forgotten again, so that a corrected event may come back with the same id. Whatever a record holds,
-        it ends routed or refused: nothing in it can stop the batch."""
+        """Route every record (pure), and tell the ids a sender already used: a copy with the same content is a
+        resend, another event under the id a duplicate (``judge_copies``). The ids are looked up in PostgreSQL
+        while the records are routed; those of records refused for another reason are then forgotten again, so
+        that the event may come back with the same id. Whatever a record holds, it ends routed, refused or
+        audited as a resend: nothing in it can stop the batch."""
         now = self.clock.now()
         ingress: list[IngressRecord] = []
         for tp, records in batch.items():
@@ -228,9 +257,10 @@ class Router:
             assert sender is not None, tp.topic  # only ingress topics of members are subscribed
             ingress += [IngressRecord(tp.topic, tp.partition, r.offset, r.key, r.value or b"", list(r.headers), sender,
                                       r.timestamp) for r in records]
-        candidates = {record.position: Seen(record.sender, event_id, record.position)
+        candidates = {record.position: Seen(record.sender, event_id, record.position,
+                                            content_digest(record.key, record.value, record.headers))
                       for record in ingress if (event_id := attribute(record.headers, "ce_id"))}
-        looking_up = asyncio.create_task(self.enforcement.duplicates(list(candidates.values())))
+        looking_up = asyncio.create_task(self.enforcement.copies(list(candidates.values())))
         try:  # the ids are looked up while the policy's version is (two connections, one round trip each)
             await self.enforcement.refresh()
         except BaseException:
@@ -248,7 +278,7 @@ class Router:
                                                       f"could not be routed: {type(exc).__name__}"), now, self.topics)
                 results.append((record, routed))
         finally:
-            duplicates = await looking_up
+            copies = await looking_up
         await self._learn_topics({out.topic for _, routed in results for out in routed.records})
         results = [(record, provisioned(routed, record, self._existing.__contains__, now, self.topics))
                    for record, routed in results]
@@ -256,14 +286,7 @@ class Router:
                    if routed.rejection is not None and record.position in candidates]
         if refused:
             await self.enforcement.forget(refused)
-        routed_batch: RoutedBatch = []
-        for record, routed in results:
-            first = duplicates.get(record.position)
-            if first is not None:
-                detail = f"event id {routed.event_id} was already sent by {record.sender} (first at {first})"
-                routed = reject(record, Rejection(Reason.DUPLICATE_ID, detail), now, self.topics)
-            routed_batch.append((record, routed))
-        return routed_batch
+        return judge_copies(results, copies, now, self.topics)
 
     async def _learn_topics(self, wanted: set[str]) -> None:
         """Look the broker's topics up again when an output names one not known to exist."""
@@ -305,7 +328,9 @@ class Router:
                 "messaging.system": "kafka", "concord.sender": record.sender, "concord.ingress": record.position,
                 "messaging.message.id": routed.event_id or attribute(record.headers, "ce_id") or "",
                 "concord.contract": routed.contract or attribute(record.headers, "ce_type") or ""}
-            if routed.rejection is None:
+            if routed.resend_of is not None:
+                attributes |= {"concord.outcome": Outcome.RESENT.value, "concord.first": routed.resend_of}
+            elif routed.rejection is None:
                 attributes |= {"concord.outcome": Outcome.ROUTED.value, "concord.consumers": list(routed.consumers)}
             else:
                 attributes |= {"concord.outcome": Outcome.REFUSED.value,

@@ -66,6 +66,7 @@ class Routed:
     event_id: str | None = None  # of an event routed (not of a rejected one)
     contract: str | None = None  # of an event routed
     consumers: tuple[str, ...] = ()  # the departments an event routed is delivered to
+    resend_of: str | None = None  # of a resend (not routed again): where its first copy entered
 
 
 class SharingPolicy(Protocol):
@@ -219,6 +220,20 @@ def reject(record: IngressRecord, rejection: Rejection, now: datetime, topics: T
     audit = _audit(record, now, topics, action=AuditAction.REJECTED, event_id=event_id, case_id=subject,
                    contract=contract, rejection=rejection)
     return Routed(records=[deadletter, notice, audit], rejection=rejection)
+
+
+def resent(record: IngressRecord, first: str, now: datetime, topics: Topics) -> Routed:
+    """A copy of an event its sender already sent with the same content (its outbox sending again after a crash,
+    say): not routed again, nothing dead-lettered, no notice; only its audit entry, which names the first copy."""
+    event_id = attribute(record.headers, "ce_id") or ""
+    subject = attribute(record.headers, "ce_subject") or record.position
+    topic, partition, offset = first.rsplit("/", 2)
+    entry = AuditEntry(action=AuditAction.RESENT, at=now, event_id=event_id, case_id=subject, sender=record.sender,
+                       contract=attribute(record.headers, "ce_type") or "",
+                       ingress=Ingress(record.topic, record.partition, record.offset),
+                       first=Ingress(topic, int(partition), int(offset)))
+    return Routed([Outgoing(topics.audit, subject.encode(), entry.to_json(), [])], event_id=event_id,
+                  resend_of=first)
 
 
 def provisioned(routed: Routed, record: IngressRecord, existing: Callable[[str], bool], now: datetime,

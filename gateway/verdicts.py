@@ -25,6 +25,7 @@ class Outcome(StrEnum):
     ROUTED = "routed"
     REFUSED = "refused"
     PENDING = "pending"  # not decided yet (the router is behind, or down): ask again at the status URL
+    RESENT = "resent"  # a copy of an event already sent with the same content: the first copy's verdict is its
 
 
 @dataclass(frozen=True)
@@ -50,16 +51,25 @@ DECIDED = [AuditAction.ROUTED.value, AuditAction.REJECTED.value]
 
 
 async def verdict_at(connection: asyncpg.Connection, topic: str, partition: int, offset: int) -> Verdict | None:
-    """The verdict on the record at this ingress position, once the router gave it."""
+    """The verdict on the record at this ingress position, once the router gave it; a resend has its first
+    copy's."""
     row = await connection.fetchrow(
         f"SELECT entry::text AS entry FROM {TABLE} WHERE action = ANY($1)"
         " AND entry -> 'ingress' ->> 'topic' = $2 AND (entry -> 'ingress' ->> 'partition')::int = $3"
-        " AND (entry -> 'ingress' ->> 'offset')::bigint = $4", DECIDED, topic, partition, offset)
-    return Verdict.of(json.loads(row["entry"])) if row else None
+        " AND (entry -> 'ingress' ->> 'offset')::bigint = $4", [*DECIDED, AuditAction.RESENT.value], topic,
+        partition, offset)
+    if row is None:
+        return None
+    entry = json.loads(row["entry"])
+    if entry["action"] == AuditAction.RESENT.value:
+        first = entry["first"]
+        return await verdict_at(connection, first["topic"], int(first["partition"]), int(first["offset"]))
+    return Verdict.of(entry)
 
 
 async def verdicts_of(connection: asyncpg.Connection, sender: str, event_id: str) -> list[Verdict]:
-    """The verdicts on every copy of an event its sender sent with this id, in the order they came."""
+    """The verdicts on every copy of an event its sender sent with this id, in the order they came (a resend is
+    no verdict: the copy it repeats has one)."""
     rows = await connection.fetch(
         f"SELECT entry::text AS entry FROM {TABLE} WHERE action = ANY($1) AND sender = $2 AND event_id = $3"
         " ORDER BY seq", DECIDED, sender, event_id)

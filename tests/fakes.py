@@ -8,7 +8,7 @@ import contextlib
 import copy
 from collections.abc import AsyncIterator
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from contracts.base import Event
@@ -16,7 +16,7 @@ from services.bureau.model import Case
 from services.departments.rules import CaseFile
 from services.departments.store import DeskStore, Mode
 from services.departments.tasks import Task, TaskStatus
-from services.kit.inbox import Outcome, Transit
+from services.kit.inbox import Delivered, Outcome, ParkedEvent, Transit
 
 
 class Snapshots:
@@ -116,10 +116,15 @@ class MemoryCaseUnit:
         return f"event-{len(self.published)}"
 
 
+PARKED_AT = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
+
+
 class MemoryInbox(Snapshots):
     def __init__(self) -> None:
-        super().__init__("kept")
+        super().__init__("kept", "parked", "replayed")
         self.kept: dict[str, tuple[Outcome, str]] = {}
+        self.parked: dict[str, ParkedEvent] = {}  # what was parked, with its record and attempts
+        self.replayed: set[str] = set()
 
     async def claim(self, event_id: str, contract: str, sender: str, transit: Transit) -> bool:
         if event_id in self.kept:
@@ -129,3 +134,22 @@ class MemoryInbox(Snapshots):
 
     async def keep(self, event_id: str, contract: str, sender: str, outcome: Outcome, detail: str) -> None:
         self.kept.setdefault(event_id, (outcome, detail))
+
+    async def park(self, event_id: str, contract: str, sender: str, record: Delivered, attempts: int,
+                   error: str) -> None:
+        if event_id not in self.kept:
+            self.kept[event_id] = (Outcome.PARKED, error)
+            self.parked[event_id] = ParkedEvent(event_id, contract, sender, PARKED_AT, attempts, error,
+                                                record)
+
+    async def unpark(self, event_id: str) -> bool:
+        if self.kept.get(event_id, (None, ""))[0] is not Outcome.PARKED:
+            return False
+        self.kept[event_id] = (Outcome.HANDLED, self.kept[event_id][1])
+        self.replayed.add(event_id)
+        return True
+
+    async def repark(self, event_id: str, error: str) -> None:
+        parked = self.parked[event_id]
+        self.kept[event_id] = (Outcome.PARKED, error)
+        self.parked[event_id] = replace(parked, attempts=(parked.attempts or 0) + 1, error=error)

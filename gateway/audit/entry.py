@@ -15,6 +15,7 @@ import orjson
 class AuditAction(StrEnum):
     ROUTED = "routed"
     REJECTED = "rejected"
+    RESENT = "resent"  # a copy of an event its sender already sent with the same content: not routed again
     NOTIFIED = "notified"
     CONTRACT_REGISTERED = "contract_registered"
     CONTRACT_COMPATIBILITY_SET = "contract_compatibility_set"
@@ -52,6 +53,7 @@ class AuditEntry:
     raw: str | None = None  # of an unreadable record: what it held (when it can be kept)
     size: int | None = None
     sha256: str | None = None
+    first: Ingress | None = None  # of a resend: where the first copy entered
 
     def as_dict(self) -> dict[str, Any]:
         """The entry as JSON-ready values, without the fields it does not use."""

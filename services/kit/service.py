@@ -1,6 +1,6 @@
 """A department's service: typed handlers for the contracts it consumes from ``deliver.<dept>`` (received by the
-rules of ``inbox``: a redelivered event is a no-op, a failing one is retried then parked), and an outbox relayed
-to ``ingress.<dept>``."""
+rules of ``inbox``: a redelivered event is a no-op, a failing one is retried then parked, and a parked one may be
+replayed), and an outbox relayed to ``ingress.<dept>``."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from contracts.base import Event
 from contracts.departments import DEPARTMENTS
 from contracts.envelope import Envelope, Headers, new_traceparent
 from contracts.exchange import EventRejected
-from services.kit.inbox import Handler, PgInbox, Receiver
+from services.kit.inbox import Dispatch, Handler, Outcome, PgInbox, Receiver
 from services.kit.metrics import count_committed
 
 log = logging.getLogger("concord.kit")
@@ -58,6 +58,16 @@ class Context:
         traceparent = self.traceparent or new_traceparent(self.envelope.traceparent)
         return await self.outbox.add(self.connection, event, traceparent=traceparent)
 
+
+
+@dataclass(frozen=True)
+class Replayed:
+    """What a replay of a parked event came to: handled, or still parked with the new error."""
+
+    department: str
+    event_id: str
+    outcome: Outcome
+    error: str | None = None
 
 
 class DepartmentService:
@@ -145,19 +155,38 @@ class DepartmentService:
         handled: Counter[str] = Counter()
         async with self.pool.acquire() as connection, connection.transaction():
             inbox = PgInbox(connection, self.department)
-
-            async def dispatch(handler: Handler, event: Event, sender: str, envelope: Envelope) -> None:
-                context = Context(self.department, sender, envelope, connection, self.clock, self.outbox)
-                if self.tracer is None:
-                    await handler(event, context)
-                else:
-                    await self._traced(handler, event, context)
-                handled[envelope.type] += 1
-
+            dispatch = self._dispatch(connection, handled)
             for record in records:
                 settled += await self.receiver.receive(inbox, record, dispatch)
         count_committed(self.department, handled, inbox.parked)
         return settled
+
+    def _dispatch(self, connection: asyncpg.Connection, handled: Counter[str]) -> Dispatch:
+        """How a handler runs in a unit of work: with its context on the transaction's connection (and the outbox),
+        traced when tracing is on; ``handled`` counts what ran."""
+
+        async def dispatch(handler: Handler, event: Event, sender: str, envelope: Envelope) -> None:
+            context = Context(self.department, sender, envelope, connection, self.clock, self.outbox)
+            if self.tracer is None:
+                await handler(event, context)
+            else:
+                await self._traced(handler, event, context)
+            handled[envelope.type] += 1
+
+        return dispatch
+
+    async def replay(self, event_id: str) -> Replayed:
+        """Run a parked event's handler again, as when it was delivered: the receiver's rules, the handler's context
+        and outbox, one transaction of the department's. What the handler publishes is relayed by the outbox.
+        Raises NotReplayable for an event that is not parked (a second replay of one finds it handled)."""
+        async with self.pool.acquire() as connection, connection.transaction():
+            inbox = PgInbox(connection, self.department)
+            parked = await inbox.take_parked(event_id)
+            error = await self.receiver.replay(inbox, parked, self._dispatch(connection, Counter()))
+        if error is not None:
+            return Replayed(self.department, event_id, Outcome.PARKED, error)
+        self.outbox.wake()
+        return Replayed(self.department, event_id, Outcome.HANDLED)
 
     async def _traced(self, handler: Handler, event: Event, context: Context) -> None:
         """A handler's run as a span, in the trace of the delivered record's ``traceparent`` (its parent: the span

@@ -1,8 +1,9 @@
 """Ten thousand random and malformed records through the real router, on an exchange of the test's own: every
-one ends routed or dead-lettered with a reason, exactly once, the router never stops, and a good event sent
-afterwards is delivered. What the records hold is drawn from a seeded generator: missing, null, repeated,
-non-UTF-8 and oversized headers; forged exchange headers; null, empty, non-UTF-8, deeply nested, oversized
-and wrongly typed values; wrong keys, copies of ids, contracts a sender may not publish; and valid events."""
+one ends routed, dead-lettered with a reason or audited as a resend, exactly once, the router never stops, and a
+good event sent afterwards is delivered. What the records hold is drawn from a seeded generator: missing, null,
+repeated, non-UTF-8 and oversized headers; forged exchange headers; null, empty, non-UTF-8, deeply nested,
+oversized and wrongly typed values; wrong keys, copies of records and other records under their ids, contracts a
+sender may not publish; and valid events."""
 
 from __future__ import annotations
 
@@ -112,7 +113,10 @@ def records(rng: random.Random) -> list[tuple[str, KafkaRecord]]:
         if roll < 0.2:
             made.append((sender, record))
         elif roll < 0.23 and made:
-            made.append(made[rng.randrange(len(made))])  # the same record again: a duplicate id
+            made.append(made[rng.randrange(len(made))])  # the same record again: a resend
+        elif roll < 0.245 and made:
+            sender, earlier = made[rng.randrange(len(made))]  # another record under its id: a duplicate id
+            made.append((sender, KafkaRecord(earlier.key, earlier.value, [*earlier.headers, ("ce_ext", b"other")])))
         elif roll < 0.26:
             made.append((rng.choice(["water", "housing"]), record))  # a contract the sender may not publish
         else:
@@ -164,7 +168,9 @@ async def test_ten_thousand_strange_records_each_end_routed_or_refused_once_and_
             outcomes = collections.Counter(position(r) for r in entries)
             assert set(outcomes) == set(sent) and max(outcomes.values()) == 1  # each once, none lost
             refused = {position(r): json.loads(r.value) for r in entries if json.loads(r.value)["action"] == "rejected"}
-            routed = len(entries) - len(refused)
+            resent = [r for r in entries if json.loads(r.value)["action"] == "resent"]
+            routed = len(entries) - len(refused) - len(resent)
+            assert resent  # copies of events routed: audited as resends, never dead-lettered (below)
             assert all(e["reason"] and e["detail"] for e in refused.values())
             reasons = collections.Counter(e["reason"] for e in refused.values())
             assert {"malformed_envelope", "malformed_payload", "schema_violation", "producer_not_authorised",

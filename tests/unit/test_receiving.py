@@ -1,6 +1,7 @@
 """How a department receives what the gateway delivers, on an in-memory inbox: once per event, unreadable input
 kept and passed over, a failing handler retried by the batch and then parked, never a stopped stream."""
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -9,9 +10,19 @@ from aiokafka import ConsumerRecord
 from contracts.base import Event
 from contracts.bureau import OpinionIssued
 from contracts.envelope import SENDER_HEADER, Envelope, KafkaRecord, encode
-from services.kit.inbox import MAX_ATTEMPTS, Dispatch, Handler, Outcome, Receiver
+from services.kit.inbox import (
+    MAX_ATTEMPTS,
+    Delivered,
+    Dispatch,
+    Handler,
+    NotReplayable,
+    Outcome,
+    ParkedEvent,
+    Receiver,
+    Unreplayable,
+)
 from tests.factories import case_submitted, opinion_issued
-from tests.fakes import MemoryInbox
+from tests.fakes import PARKED_AT, MemoryInbox
 
 
 def delivered(record: KafkaRecord, offset: int = 0, sender: bytes = b"planning") -> ConsumerRecord[bytes, bytes]:
@@ -25,13 +36,14 @@ class Desk:
     def __init__(self, inbox: MemoryInbox, failures: int = 0) -> None:
         self.inbox = inbox
         self.failures = failures
+        self.handle_error: Exception = ConnectionError("the database went away")
         self.seen: list[tuple[str, str]] = []
 
     async def handle(self, event: OpinionIssued, sender: str) -> None:
         self.inbox.kept[f"side-effect:{event.request_id}"] = (Outcome.HANDLED, sender)
         if self.failures:
             self.failures -= 1
-            raise ConnectionError("the database went away")
+            raise self.handle_error
         self.seen.append((event.request_id, sender))
 
 
@@ -121,3 +133,71 @@ async def test_a_handler_that_keeps_failing_parks_its_event_and_the_stream_goes_
     next_one = delivered(encode(opinion_issued(request_id="G-TEST-1/NRP-101/2"), source="/x", id="e-7"), offset=1)
     assert await receive.receive(inbox, next_one, dispatch_to(desk)) == ["e-7"]
     assert desk.seen == [("G-TEST-1/NRP-101/2", "planning")]
+
+
+async def parked(receive: Receiver, inbox: MemoryInbox, desk: Desk, record: ConsumerRecord[bytes, bytes]) -> None:
+    for _ in range(MAX_ATTEMPTS - 1):
+        with pytest.raises(ConnectionError):
+            await receive.receive(inbox, record, dispatch_to(desk))
+    await receive.receive(inbox, record, dispatch_to(desk))
+
+
+async def test_a_parked_event_keeps_the_record_it_came_in_and_how_often_its_handler_ran() -> None:
+    inbox = MemoryInbox()
+    desk = Desk(inbox, failures=MAX_ATTEMPTS)
+    record = delivered(encode(opinion_issued(), source="/concord/planning", id="e-8"))
+    await parked(receiver(), inbox, desk, record)
+    kept = inbox.parked["e-8"]
+    assert (kept.contract, kept.sender, kept.attempts) == ("bureau.opinion-issued", "planning", MAX_ATTEMPTS)
+    assert "the database went away" in kept.error
+    assert kept.record == Delivered(record.key, record.value, list(record.headers))
+
+
+async def test_a_parked_event_replayed_once_its_cause_is_gone_is_handled_by_its_handler_once() -> None:
+    inbox = MemoryInbox()
+    desk = Desk(inbox, failures=MAX_ATTEMPTS)
+    receive = receiver()
+    await parked(receive, inbox, desk, delivered(encode(opinion_issued(), source="/concord/planning", id="e-9")))
+    assert desk.seen == []
+    assert await receive.replay(inbox, inbox.parked["e-9"], dispatch_to(desk)) is None
+    assert desk.seen == [("G-TEST-1/NRP-101/1", "planning")]  # the sender as delivered, not the operator
+    assert inbox.kept["e-9"][0] is Outcome.HANDLED and inbox.replayed == {"e-9"}
+    with pytest.raises(NotReplayable) as again:
+        await receive.replay(inbox, inbox.parked["e-9"], dispatch_to(desk))
+    assert again.value.why is Unreplayable.HANDLED
+    assert desk.seen == [("G-TEST-1/NRP-101/1", "planning")]  # no second effect
+
+
+async def test_a_replay_that_fails_again_undoes_its_changes_and_leaves_the_event_parked_with_the_new_error() -> None:
+    inbox = MemoryInbox()
+    desk = Desk(inbox, failures=MAX_ATTEMPTS)
+    receive = receiver()
+    await parked(receive, inbox, desk, delivered(encode(opinion_issued(), source="/concord/planning", id="e-10")))
+    desk.failures = 1
+    desk.handle_error = TimeoutError("the registry timed out")
+    error = await receive.replay(inbox, inbox.parked["e-10"], dispatch_to(desk))
+    assert error is not None and "the registry timed out" in error
+    assert inbox.kept["e-10"] == (Outcome.PARKED, error) and "side-effect:G-TEST-1/NRP-101/1" not in inbox.kept
+    assert inbox.parked["e-10"].attempts == MAX_ATTEMPTS + 1 and inbox.replayed == set()
+    assert await receive.replay(inbox, inbox.parked["e-10"], dispatch_to(desk)) is None
+    assert desk.seen == [("G-TEST-1/NRP-101/1", "planning")]
+
+
+async def test_a_parked_event_that_no_longer_reads_stays_parked_with_why() -> None:
+    inbox = MemoryInbox()
+    desk = Desk(inbox, failures=MAX_ATTEMPTS)
+    receive = receiver()
+    await parked(receive, inbox, desk, delivered(encode(opinion_issued(), source="/concord/planning", id="e-11")))
+    kept = inbox.parked["e-11"]
+    assert kept.record is not None
+    mangled = replace(kept, record=Delivered(kept.record.key, b"{not json", kept.record.headers))
+    error = await receive.replay(inbox, mangled, dispatch_to(desk))
+    assert error is not None and inbox.kept["e-11"][0] is Outcome.PARKED and desk.seen == []
+
+
+async def test_an_event_parked_without_its_record_cannot_be_replayed() -> None:
+    inbox = MemoryInbox()
+    nothing = ParkedEvent("e-12", "bureau.opinion-issued", "planning", PARKED_AT, None, "old", None)
+    with pytest.raises(NotReplayable) as refused:
+        await receiver().replay(inbox, nothing, dispatch_to(Desk(inbox)))
+    assert refused.value.why is Unreplayable.NO_RECORD and "cannot run again" in str(refused.value)
