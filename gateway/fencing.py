@@ -8,9 +8,12 @@ v3 request (the first with ``generation_id``/``member_id``, a flexible version) 
 into the producer's sender, whose shape is pinned with aiokafka's version in pyproject.toml;
 ``tests/integration/test_exactly_once.py`` shows the fencing on the real broker.
 
-The other half of the fence is the transaction timeout (``Router``): shorter than the consumer's session timeout,
-so that a transaction left open by a paused router is aborted by the broker before its partitions can be
-reassigned (its offsets are never committed late)."""
+The other half of the fence is on the reading side: an instance that takes partitions over asks for their committed
+offsets with ``OffsetFetch`` v7 and ``require_stable``, so the group coordinator makes it wait while a transaction
+that commits offsets for them is still being completed (a router killed between its commit and the broker's
+markers, or a broker restarted in between) instead of answering with the offsets from before it. And the
+transaction timeout (``Router``) is shorter than the consumer's session timeout, so that a transaction left open by a
+paused router is aborted by the broker before its partitions can be reassigned."""
 
 from __future__ import annotations
 
@@ -24,10 +27,12 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.client import CoordinationType
 from aiokafka.producer.sender import TxnOffsetCommitHandler
 from aiokafka.protocol.api import Request, RequestStruct, Response
-from aiokafka.protocol.types import CompactArray, CompactString, Int16, Int32, Int64, Schema, TaggedFields
+from aiokafka.protocol.types import Boolean, CompactArray, CompactString, Int16, Int32, Int64, Schema, TaggedFields
+from aiokafka.structs import OffsetAndMetadata, TopicPartition
 
 log = logging.getLogger("concord.router")
 TXN_OFFSET_COMMIT = 28
+OFFSET_FETCH = 9
 # Refusals that mean the batch's member lost its partitions: the transaction aborts, the batch is someone else's.
 FENCED = (Errors.IllegalGenerationError, Errors.UnknownMemberIdError, Errors.RebalanceInProgressError)
 
@@ -159,3 +164,89 @@ class GroupFence:
             await _FencedHandler(sender, offsets, group_id, membership).do(node_id)
 
         sender._do_txn_offset_commit = commit
+
+
+class UnstableOffsetCommit(Errors.KafkaError):  # type: ignore[misc]
+    """A transaction that commits offsets for the partition is still being completed: ask again shortly."""
+
+    errno = 88
+    retriable = True
+
+
+class OffsetFetchResponse_v7(Response):  # type: ignore[misc]
+    API_KEY = OFFSET_FETCH
+    API_VERSION = 7
+    SCHEMA = Schema(
+        ("throttle_time_ms", Int32),
+        ("topics", CompactArray(
+            ("name", CompactString("utf-8")),
+            ("partitions", CompactArray(
+                ("partition_index", Int32), ("committed_offset", Int64), ("committed_leader_epoch", Int32),
+                ("metadata", CompactString("utf-8")), ("error_code", Int16), ("tags", TaggedFields),
+            )),
+            ("tags", TaggedFields),
+        )),
+        ("error_code", Int16),
+        ("tags", TaggedFields),
+    )
+
+
+class OffsetFetchRequest_v7(RequestStruct):  # type: ignore[misc]
+    FLEXIBLE_VERSION = True
+    API_KEY = OFFSET_FETCH
+    API_VERSION = 7
+    RESPONSE_TYPE = OffsetFetchResponse_v7
+    SCHEMA = Schema(
+        ("group_id", CompactString("utf-8")),
+        ("topics", CompactArray(("name", CompactString("utf-8")), ("partition_indexes", CompactArray(Int32)),
+                                ("tags", TaggedFields))),
+        ("require_stable", Boolean),
+        ("tags", TaggedFields),
+    )
+
+
+class StableOffsetFetch(Request[OffsetFetchRequest_v7]):  # type: ignore[misc]
+    API_KEY = OFFSET_FETCH
+
+    def __init__(self, group_id: str, topics: list[tuple[str, list[int]]]) -> None:
+        self.group_id = group_id
+        self.topics = topics
+
+    def build(self, request_struct_class: type[OffsetFetchRequest_v7]) -> OffsetFetchRequest_v7:
+        return request_struct_class(self.group_id, [(t, ps, {}) for t, ps in self.topics], True, {})
+
+
+def fetch_stable_offsets(consumer: AIOKafkaConsumer) -> None:
+    """Make a started consumer ask for its group's committed offsets with ``require_stable``: while a transaction
+    that commits offsets for a partition is being completed, the coordinator answers UNSTABLE_OFFSET_COMMIT and the
+    consumer asks again, rather than starting from the offsets before that transaction."""
+    coordinator = consumer._coordinator
+    assert coordinator is not None, "start the consumer first"
+
+    async def fetch(partitions: list[TopicPartition]) -> dict[TopicPartition, OffsetAndMetadata]:
+        topics: dict[str, list[int]] = collections.defaultdict(list)
+        for tp in partitions:
+            topics[tp.topic].append(tp.partition)
+        response = await coordinator._send_req(StableOffsetFetch(coordinator.group_id, list(topics.items())))
+        top = Errors.for_code(response.error_code)
+        if top is not Errors.NoError:
+            if top in (Errors.GroupLoadInProgressError, Errors.NotCoordinatorForGroupError):
+                if top is Errors.NotCoordinatorForGroupError:
+                    coordinator.coordinator_dead()
+                raise top()
+            raise Errors.KafkaError(f"fetching committed offsets: {top.__name__}")
+        offsets: dict[TopicPartition, OffsetAndMetadata] = {}
+        for topic, partitions_, _ in response.topics:
+            for partition, offset, _, metadata, code, _ in partitions_:
+                if code == UnstableOffsetCommit.errno:
+                    raise UnstableOffsetCommit()
+                error = Errors.for_code(code)
+                if error is Errors.UnknownTopicOrPartitionError:
+                    continue
+                if error is not Errors.NoError:
+                    raise Errors.KafkaError(f"fetching the committed offset of {topic}/{partition}: {error.__name__}")
+                if offset >= 0:
+                    offsets[TopicPartition(topic, partition)] = OffsetAndMetadata(offset, metadata or "")
+        return offsets
+
+    coordinator._do_fetch_commit_offsets = fetch

@@ -31,7 +31,7 @@ from contracts.envelope import TRACEPARENT, attribute
 from contracts.topics import Topics
 from gateway.batches import Batches
 from gateway.enforcement import Copy, Enforcement, Seen, content_digest
-from gateway.fencing import GroupFence, Membership
+from gateway.fencing import GroupFence, Membership, fetch_stable_offsets
 from gateway.metrics import count_committed
 from gateway.rejections import Reason, Rejection
 from gateway.routing import IngressRecord, Routed, provisioned, reject, resent, route
@@ -169,6 +169,7 @@ class Router:
             [self.topics.ingress(d) for d in SERVICE_DEPARTMENTS], listener=_Revocations(self)
         )
         await self.consumer.start()
+        fetch_stable_offsets(self.consumer)
 
     async def stop(self) -> None:
         async with self.batch_lock:

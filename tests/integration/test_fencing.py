@@ -1,6 +1,7 @@
 """Zombie fencing on the real broker: a transaction whose input offsets carry a group generation that has passed
 (its member was paused while the group rebalanced) is refused by the group coordinator and aborts whole, outputs
-included; the same transaction in the current generation commits."""
+included; the same transaction in the current generation commits, and while it is open, a stable fetch of the
+committed offsets is told to wait for its outcome."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from aiokafka.errors import IllegalGenerationError
 
 from base.settings import Settings
 from contracts.departments import GATEWAY
-from gateway.fencing import GroupFence, Membership
+from gateway.fencing import GroupFence, Membership, UnstableOffsetCommit, fetch_stable_offsets
 from tests.tools import eventually, namespaced_exchange
 
 
@@ -48,6 +49,7 @@ async def test_a_commit_in_a_past_generation_aborts_its_transaction(stack: Setti
                                   auto_offset_reset="earliest")
         producer = AIOKafkaProducer(**access, transactional_id=f"{group}.tx", enable_idempotence=True)
         await first.start()
+        fetch_stable_offsets(first)  # as the router does: committed offsets are asked for with require_stable
         await producer.start()
         try:
             async def joined() -> bool:
@@ -84,6 +86,8 @@ async def test_a_commit_in_a_past_generation_aborts_its_transaction(stack: Setti
             async with producer.transaction():
                 await producer.send_and_wait(target, b"current-" + run.encode(), partition=0)
                 await producer.send_offsets_to_transaction({tp: 1}, group)
+                with pytest.raises(UnstableOffsetCommit):  # an instance taking over now would wait for the outcome
+                    await first._coordinator._do_fetch_commit_offsets([tp])
 
             async def committed() -> bool:  # visible once the broker has written the transaction's markers
                 return await first.committed(tp) == 1
