@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     max_payload_bytes: int = 1024 * 1024
     router_batch_records: int = 1000
     router_group: str = "gateway.router"
+    # A router that has records to route and has committed none for this long is stuck (it rewinds the same batch,
+    # say): its liveness probe (/healthz) fails, so that its supervisor restarts it.
+    router_stall_seconds: float = 30.0
     ingest_verdict_seconds: float = 5.0  # how long POST /v1/events waits for the router's verdict before a 202
 
     # A simulated clock given in the environment (all three, the same in every process), which overrides the one

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from typing import TYPE_CHECKING
 
@@ -215,6 +216,29 @@ def migrate_command() -> None:
     s = _settings()
     applied = migrate(s.admin_dsn, s.secrets.postgres_passwords(), s.postgres_db)
     console.print(f"{len(applied)} migrations applied" + "".join(f"\n  {m.component}/{m.name}" for m in applied))
+
+
+@app.command("run")
+def run_exchange() -> None:
+    """Run the exchange's processes (gateway, bureau, departments) on the local stack, under a supervisor that starts
+    any that dies again, until Ctrl-C or SIGTERM."""
+    import signal
+    import threading
+
+    from deploy.processes import AppProcesses
+    from deploy.stack import ready
+
+    s = _settings()
+    ready(s)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with AppProcesses(s, say=console.print) as apps:
+        apps.start_exchange()
+        apps.wait_ready()
+        console.print(f"the exchange runs: gateway {s.gateway_address} (console at /console/), bureau on port "
+                      f"{s.bureau_port}, desks on port {s.departments_port}; logs in {apps.log_dir}; Ctrl-C stops it")
+        with contextlib.suppress(KeyboardInterrupt):
+            stop.wait()
 
 
 @app.command()

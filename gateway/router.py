@@ -46,9 +46,6 @@ PREPARE_TIMEOUT_SECONDS = 60  # well below the consumer's max poll interval: a s
 SESSION_TIMEOUT_MS = 10_000
 HEARTBEAT_INTERVAL_MS = 2_000
 TRANSACTION_TIMEOUT_MS = 5_000
-# A router that has records to route and has committed none for this long is stuck (it rewinds the same batch, say):
-# its liveness probe fails, so that its supervisor restarts it.
-STALL_SECONDS = 30.0
 
 
 def judge_copies(results: RoutedBatch, copies: dict[str, Copy], now: datetime, topics: Topics) -> RoutedBatch:
@@ -225,7 +222,7 @@ class Router:
         """Liveness: None while the router routes, or has nothing to route; else how long it has committed
         nothing although it has records to route."""
         idle = time.monotonic() - self.progressed_at
-        if idle <= STALL_SECONDS:
+        if idle <= self.settings.router_stall_seconds:
             return None
         return f"router {self.instance} has committed nothing for {idle:.0f} s while records wait"
 
