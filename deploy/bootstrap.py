@@ -24,7 +24,8 @@ from deploy.console.app import create_console
 from deploy.console.views import Sources
 from gateway.agreements import AgreementStore
 from gateway.api import GatewayState, create_api
-from gateway.audit import AuditKeeper
+from gateway.audit import AnchorLog, AuditKeeper
+from gateway.audit.anchor import verifying_key
 from gateway.credentials import CredentialStore
 from gateway.enforcement import Enforcement
 from gateway.housekeeping import keep_house
@@ -122,15 +123,17 @@ async def gateway(settings: Settings, clock: Clock, stop: asyncio.Event, instanc
                              CredentialStore(pool), clock, verdicts, flows, lags, inspector)
         api = create_api(state)
         reporter = await asyncpg.create_pool(settings.dsn(REPORTER), min_size=1, max_size=4)
+        anchors = AnchorLog(kafka, topics.audit_anchor, verifying_key(settings.secrets.anchor_public_file))
         sources = Sources(pool, reporter, enforcement, agreements, flows, lags, clock, load_catalogue(),
-                          inspector.read_at, BatchLatency(BATCH_SECONDS))
+                          inspector.read_at, BatchLatency(BATCH_SECONDS), anchors)
         api.mount("/console", create_console(sources, state.credentials.principal_of))
         parts |= {
             "api": serve(api, settings.gateway_host, settings.gateway_port, stop),
             "flow-watch": flows.run(stop),
             "lag-watch": lags.run(stop),
             "outbox": until(stop, notices.outbox.run()),
-            "audit-keeper": AuditKeeper(settings).run(stop),
+            "audit-keeper": AuditKeeper(settings, clock=clock).run(stop),
+            "anchor-watch": anchors.run(stop),
             "agreement-watch": keep_house(agreements, enforcement, stop),
         }
     try:
