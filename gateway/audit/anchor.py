@@ -206,7 +206,6 @@ class Anchoring:
         self.producer = AIOKafkaProducer(**access.aiokafka(), client_id="gateway.audit-anchor", acks="all",
                                          enable_idempotence=True)
         self.pending: tuple[int, str] | None = None
-        self.published: Anchor | None = None
         self.last_publish = time.monotonic()
         self.failing = False
 
@@ -221,11 +220,11 @@ class Anchoring:
         if self.pending is not None and time.monotonic() - self.last_publish >= self.every:
             await self.publish()
 
-    async def publish(self) -> Anchor | None:
-        """Publish the pending head now (None when there is none). A failure is logged once while it lasts, and
-        the head stays pending."""
+    async def publish(self) -> None:
+        """Publish the pending head now, if there is one. A failure is logged once while it lasts, and the head
+        stays pending."""
         if self.pending is None:
-            return None
+            return
         seq, hash = self.pending
         anchor = Anchor(chain=self.chain, seq=seq, hash=hash, count=seq, at=self.clock.now(), key=self.key_id)
         self.last_publish = time.monotonic()
@@ -235,14 +234,12 @@ class Anchoring:
             if not self.failing:
                 log.exception("audit keeper: anchor of seq %s not published to %s; trying again", seq, self.topic)
             self.failing = True
-            return None
+            return
         if self.failing:
             log.info("audit keeper: anchors published to %s again", self.topic)
         self.failing = False
         if self.pending == (seq, hash):
             self.pending = None
-        self.published = anchor
-        return anchor
 
     async def stop(self) -> None:
         """Publish the pending head (waiting at most ``STOP_SECONDS`` for the broker), then stop."""

@@ -229,17 +229,10 @@ async def chain_rows(connection: asyncpg.Connection, table: str = TABLE) -> list
     ]
 
 
-async def verify(connection: asyncpg.Connection, table: str = TABLE,
-                 readings: Sequence[Reading] = ()) -> list[Finding]:
-    """Every row of the chain table that was changed, deleted, inserted or reordered (rules: ``classify``), and
-    what the anchors read for it show (rules: ``against_anchors``). The anchors must be read before the rows:
-    the keeper anchors only what it committed, so rows read later hold every anchored seq."""
-    return findings(await chain_rows(connection, table), readings)
-
-
-def findings(rows: Sequence[ChainRow], readings: Sequence[Reading]) -> list[Finding]:
-    """``classify`` and ``against_anchors`` together, in seq order."""
-    return sorted(classify(rows) + against_anchors(rows, readings), key=lambda f: (f.seq, f.kind))
+async def verify(connection: asyncpg.Connection, table: str = TABLE) -> list[Finding]:
+    """Every row of the chain table that was changed, deleted, inserted or reordered, from the rows alone (rules:
+    ``classify``); ``check`` also holds the chain against its anchors."""
+    return classify(await chain_rows(connection, table))
 
 
 @dataclass(frozen=True)
@@ -254,13 +247,15 @@ class Verification:
 
 
 async def check(connection: asyncpg.Connection, anchors: AnchorLog, table: str = TABLE) -> Verification:
-    """The chain in ``table`` checked link by link and against every anchor of it on the broker: what
-    ``concord audit verify`` and the console's verification report."""
+    """The chain in ``table`` checked link by link (``classify``) and against every anchor of it on the broker
+    (``against_anchors``): what ``concord audit verify`` and the console's verification report. The anchors are
+    read first: the keeper anchors only what it committed, so the rows read after them hold every anchored seq."""
     readings = await anchors.read(table_name(table))  # first: every anchored seq is then in the rows read below
     rows = await chain_rows(connection, table)
     genuine = sorted((r.anchor for r in readings if isinstance(r, Anchored)), key=lambda a: a.seq)
     last = max(rows, key=lambda r: r.seq, default=None)
-    return Verification(findings(rows, readings), len(rows), last.hash if last else GENESIS, len(genuine),
+    findings = sorted(classify(rows) + against_anchors(rows, readings), key=lambda f: (f.seq, f.kind))
+    return Verification(findings, len(rows), last.hash if last else GENESIS, len(genuine),
                         genuine[-1] if genuine else None)
 
 
