@@ -6,7 +6,8 @@ salted hashes of them (the broker its SCRAM verifiers, the gateway a salted hash
 
 The secrets folder (``<stack>/secrets`` on the local stack, a mounted volume in Docker) holds what the
 deployment's own processes use: the CA certificate clients trust, the broker admin's password (stack tooling
-only), the PostgreSQL roles' passwords, and one credentials file per principal the deployment runs."""
+only), the PostgreSQL roles' passwords, one credentials file per principal the deployment runs, and the key the
+audit keeper signs the chain's anchors with (with its public key, which verifiers may be given)."""
 
 from __future__ import annotations
 
@@ -64,6 +65,14 @@ class Secrets:
     @property
     def postgres_file(self) -> Path:
         return self.root / "postgres.json"
+
+    @property
+    def anchor_key_file(self) -> Path:
+        return self.root / "audit-anchor-key.pem"
+
+    @property
+    def anchor_public_file(self) -> Path:
+        return self.root / "audit-anchor-public.pem"
 
     @property
     def credentials_folder(self) -> Path:

@@ -35,6 +35,11 @@ class Topics:
     def audit(self) -> str:
         return self._named("audit.exchange")
 
+    @property
+    def audit_anchor(self) -> str:
+        """The audit chain's signed heads (compacted, one key per chain). Only the gateway writes it."""
+        return self._named("audit.anchor")
+
     def sender_of(self, ingress_topic: str) -> str | None:
         """The sending department is where a message entered, never a field the sender fills in."""
         prefix = self._named("ingress.")

@@ -25,7 +25,8 @@ from deploy.console.app import create_console
 from deploy.console.views import Sources
 from gateway.agreements import AgreementStore
 from gateway.api import GatewayState, create_api
-from gateway.audit import AuditKeeper
+from gateway.audit import AnchorLog, AuditKeeper
+from gateway.audit.anchor import verifying_key
 from gateway.credentials import CredentialStore
 from gateway.enforcement import Enforcement
 from gateway.housekeeping import keep_house
@@ -129,14 +130,16 @@ async def gateway(settings: Settings, clock: Clock, stop: asyncio.Event, instanc
         api = create_api(state)
         health = api.health
         reporter = await asyncpg.create_pool(settings.dsn(REPORTER), min_size=1, max_size=4)
+        anchors = AnchorLog(kafka, topics.audit_anchor, verifying_key(settings.secrets.anchor_public_file))
         sources = Sources(pool, reporter, enforcement, agreements, flows, lags, clock, load_catalogue(),
-                          inspector.read_at, BatchLatency(BATCH_SECONDS))
+                          inspector.read_at, BatchLatency(BATCH_SECONDS), anchors)
         api.mount("/console", create_console(sources, state.credentials.principal_of))
         parts |= {
             "api": serve(api, settings.gateway_host, settings.gateway_port, stop),
             "flow-watch": flows.run(stop),
             "lag-watch": lags.run(stop),
             "outbox": until(stop, notices.outbox.run()),
+            "anchor-watch": anchors.run(stop),
             "agreement-watch": keep_house(agreements, enforcement, stop),
         }
     elif health_port is not None:
@@ -148,7 +151,7 @@ async def gateway(settings: Settings, clock: Clock, stop: asyncio.Event, instanc
         health.ready("router", router.joined)
         parts["router"] = router.run(stop)
     if keep_audit:
-        keeper = AuditKeeper(settings)
+        keeper = AuditKeeper(settings, clock=clock)
         health.alive("audit-keeper", keeper.stalled)
         parts["audit-keeper"] = keeper.run(stop)
     try:

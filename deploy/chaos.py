@@ -31,6 +31,7 @@ from deploy.demo import SPEED, CaseDriver, clock_start, drive
 from deploy.processes import AppProcesses
 from deploy.stack import KafkaNode, PostgresCluster, StackError, port_open, ready
 from gateway import audit as audit_log
+from gateway.audit.anchor import verifying_key
 from gateway.audit.chain import POSITIONS, TABLE
 from gateway.router import SESSION_TIMEOUT_MS
 from services.departments import REVIEWERS
@@ -305,10 +306,12 @@ async def reconcile(settings: Settings, starts: Offsets, start_seq: int, case_id
         checks.append(Check("audit records appended (each once)", sum(appended.values()), 0,
                             sum(n - 1 for n in appended.values() if n > 1)))
         checks += await _effects(connection, case_ids)
-        findings = await audit_log.verify(connection)
+        anchors = audit_log.AnchorLog(settings.kafka(GATEWAY), settings.topics.audit_anchor,
+                                      verifying_key(settings.secrets.anchor_public_file))
+        verification = await audit_log.check(connection, anchors)  # as `concord audit verify`: rows and anchors
     finally:
         await connection.close()
-    return checks, findings
+    return checks, verification.findings
 
 
 async def _verdicts(connection: asyncpg.Connection, records: dict[TopicPartition, list[tuple[int, dict[str, bytes]]]],

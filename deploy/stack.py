@@ -406,9 +406,11 @@ class PostgresCluster:
 
 
 def ensure_secrets(settings: Settings, hosts: Sequence[str] = ("localhost", "127.0.0.1")) -> None:
-    """A deployment's secrets, made once: the broker admin's password, a password per PostgreSQL role, and the
-    CA with a broker certificate for the names clients dial (``hosts``)."""
+    """A deployment's secrets, made once: the broker admin's password, a password per PostgreSQL role, the
+    CA with a broker certificate for the names clients dial (``hosts``), and the audit keeper's signing key with
+    its public key (the anchors'; never in the database)."""
     from deploy.migrate import ROLES
+    from gateway.audit.anchor import new_key_pair, public_pem
 
     store = settings.secrets
     store.root.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -419,6 +421,12 @@ def ensure_secrets(settings: Settings, hosts: Sequence[str] = ("localhost", "127
     if missing:
         passwords |= {role: secrets.token_urlsafe(24) for role in missing}
         write_secret(store.postgres_file, json.dumps(passwords, indent=2))
+    if not store.anchor_key_file.exists():
+        private, public = new_key_pair()
+        write_secret(store.anchor_key_file, private)
+        write_secret(store.anchor_public_file, public)
+    elif not store.anchor_public_file.exists():
+        write_secret(store.anchor_public_file, public_pem(store.anchor_key_file.read_text()))
     ensure_certificates(store.root, list(hosts))
 
 

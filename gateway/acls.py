@@ -10,8 +10,10 @@ before the old are revoked; every user of a principal gets that principal's ACLs
 - the gateway reads the ingress topics (and writes them for HTTP ingest), writes the shared, deliver and
   dead-letter topics and the audit topic, reads the shared topics (backfill), the audit topic (the audit
   keeper) and the deliver and dead-letter topics (what operators tail, masked); it describes every consumer
-  group (the lag operators watch); its groups and transactional ids start with ``gateway``;
-- the operator has no topic rights (its views are the gateway's HTTP API);
+  group (the lag operators watch); its groups and transactional ids start with ``gateway``; it alone writes
+  the audit chain's anchors (the audit keeper, which runs in the gateway's process) and reads them;
+- the operator reads the anchors, to check the chain's head against them; no other topic (its views are the
+  gateway's HTTP API);
 - nobody but the admin (the broker's only super user) creates or deletes topics or touches ACLs.
 
 Topic rights are given per namespace of topics (the exchange, and any benchmark or test exchange beside it)."""
@@ -22,7 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from contracts.departments import DEPARTMENTS, GATEWAY
+from contracts.departments import DEPARTMENTS, GATEWAY, OPERATOR
 from contracts.topics import Topics
 
 
@@ -102,8 +104,8 @@ def _gateway(user: str, topics: Topics) -> list[Acl]:
     }
     acls = [Acl(user, Resource.TOPIC, prefix, Pattern.PREFIXED, operation)
             for prefix, operations in prefixed.items() for operation in operations]
-    acls += [Acl(user, Resource.TOPIC, topics.audit, Pattern.LITERAL, operation)
-             for operation in (Operation.READ, Operation.WRITE)]
+    acls += [Acl(user, Resource.TOPIC, topic, Pattern.LITERAL, operation)
+             for topic in (topics.audit, topics.audit_anchor) for operation in (Operation.READ, Operation.WRITE)]
     return acls
 
 
@@ -121,4 +123,7 @@ def planned(holders: Iterable[Holder], namespaces: Iterable[str]) -> set[Acl]:
             acls.add(Acl(holder.user, Resource.GROUP, "*", Pattern.LITERAL, Operation.DESCRIBE))  # consumer lag
             for topics in spaces:
                 acls.update(_gateway(holder.user, topics))
+        elif holder.principal == OPERATOR:
+            acls.update(Acl(holder.user, Resource.TOPIC, topics.audit_anchor, Pattern.LITERAL, Operation.READ)
+                        for topics in spaces)
     return acls

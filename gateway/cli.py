@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
@@ -219,26 +220,38 @@ def replay(agreement_id: str, token: str = TokenOption) -> None:
 
 
 @audit.command("verify")
-def verify(table: str = typer.Option("gateway.audit_log", help="the chain table")) -> None:
-    """Check the hash chain: report every changed, deleted, inserted or reordered row; exit 1 if any."""
+def verify(table: str = typer.Option("gateway.audit_log", help="the chain table"),
+           public_key: Path | None = typer.Option(None, help="the anchors' public key (PEM); default: the one in "
+                                                               "the deployment's secrets folder")) -> None:
+    """Check the hash chain: report every changed, deleted, inserted or reordered row, and against the signed
+    anchors on the broker a truncated tail, a rewritten chain or a forged anchor; exit 1 if any."""
 
     import asyncpg
 
     from gateway import audit as audit_log
+    from gateway.audit.anchor import verifying_key
 
-    async def check() -> tuple[list[audit_log.Finding], tuple[int, str]]:
-        connection = await asyncpg.connect(_settings().dsn(GATEWAY))
+    settings = _settings()
+    anchors = audit_log.AnchorLog(settings.kafka(GATEWAY), settings.topics.audit_anchor,
+                                  verifying_key(public_key or settings.secrets.anchor_public_file))
+
+    async def check() -> audit_log.Verification:
+        connection = await asyncpg.connect(settings.dsn(GATEWAY))
         try:
-            return await audit_log.verify(connection, table=table), await audit_log.head(connection)
+            return await audit_log.check(connection, anchors, table)
         finally:
             await connection.close()
 
-    findings, (count, last) = asyncio.run(check())
-    for finding in findings:
+    result = asyncio.run(check())
+    for finding in result.findings:
         console.print(f"[red]{finding.kind}[/red] at seq {finding.seq}: {finding.detail}")
-    if findings:
+    latest = result.latest
+    anchored = (f"{result.anchors} anchors, the latest at seq {latest.seq} ({local_time(latest.at)}, key {latest.key})"
+                if latest else f"no anchor yet (key {anchors.key_id})")
+    if result.findings:
+        console.print(f"{result.count} entries; {anchored}")
         raise typer.Exit(1)
-    console.print(f"audit chain intact: {count} entries, head {last[:16]}…")
+    console.print(f"audit chain intact: {result.count} entries, head {result.head[:16]}…; {anchored}")
 
 
 @audit.command("show")

@@ -3,6 +3,7 @@ records to write (shared, deliver, audit) or the rejection (dead letter, notice,
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -179,13 +180,16 @@ def route(
     routed = Routed(event_id=envelope.id, contract=contract.id, consumers=tuple(consumers))
     routed.records.append(Outgoing(topics.shared(contract.id), record.key, view(contract.shareable), headers))
     delivered: dict[str, list[str]] = {}
+    digests: dict[str, str] = {}
     for consumer in consumers:
         visible = visible_fields(contract, consumer, policy, now)
-        routed.records.append(Outgoing(topics.deliver(consumer), record.key, view(visible), headers))
+        value = view(visible)
+        routed.records.append(Outgoing(topics.deliver(consumer), record.key, value, headers))
         delivered[consumer] = sorted(visible & payload.keys())
+        digests[consumer] = hashlib.sha256(value).hexdigest()
     routed.records.append(_audit(record, now, topics, action=AuditAction.ROUTED, event_id=envelope.id,
                                  case_id=envelope.subject, contract=contract.id, version=contract.version,
-                                 delivered=delivered))
+                                 delivered=delivered, delivered_sha256=digests))
     return routed
 
 
@@ -262,11 +266,13 @@ def _audit(
     contract: str,
     version: int | None = None,
     delivered: dict[str, list[str]] | None = None,
+    delivered_sha256: dict[str, str] | None = None,
     rejection: Rejection | None = None,
 ) -> Outgoing:
     entry = AuditEntry(
         action=action, at=now, event_id=event_id, case_id=case_id, sender=record.sender, contract=contract,
         version=version, ingress=Ingress(record.topic, record.partition, record.offset), delivered=delivered,
-        reason=rejection.reason.value if rejection else None, detail=rejection.detail if rejection else None,
+        delivered_sha256=delivered_sha256, reason=rejection.reason.value if rejection else None,
+        detail=rejection.detail if rejection else None,
     )
     return Outgoing(topics.audit, case_id.encode(), entry.to_json(), [])

@@ -26,10 +26,11 @@ class TopicSpec:
     partitions: int
     retention_ms: int
     max_message_bytes: int | None = None
+    compacted: bool = False  # keeps the latest record of each key (and what the cleaner has not reached yet)
 
     @property
     def config(self) -> dict[str, str]:
-        config = {"retention.ms": str(self.retention_ms), "cleanup.policy": "delete"}
+        config = {"retention.ms": str(self.retention_ms), "cleanup.policy": "compact" if self.compacted else "delete"}
         if self.max_message_bytes:
             config["max.message.bytes"] = str(self.max_message_bytes)
         return config
@@ -37,7 +38,7 @@ class TopicSpec:
 
 def planned_topics(topics: Topics, registered: Iterable[str] = ()) -> list[TopicSpec]:
     """Every department's ingress, deliver and dead-letter topics; a shared topic per contract (in code, and
-    registered through the API); the audit."""
+    registered through the API); the audit, and the audit chain's anchors."""
     specs: list[TopicSpec] = []
     for department in SERVICE_DEPARTMENTS:
         specs += [
@@ -48,6 +49,7 @@ def planned_topics(topics: Topics, registered: Iterable[str] = ()) -> list[Topic
     ids = {cid for cid, _ in CATALOGUE} | set(registered)
     specs += [TopicSpec(topics.shared(cid), 3, KEEP) for cid in sorted(ids) if not cid.startswith(f"{EXCHANGE}.")]
     specs.append(TopicSpec(topics.audit, 1, KEEP))
+    specs.append(TopicSpec(topics.audit_anchor, 1, KEEP, compacted=True))
     return specs
 
 

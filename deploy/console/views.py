@@ -20,7 +20,8 @@ from base.clock import Clock
 from contracts.bureau import Decision
 from contracts.departments import DEPARTMENTS, SERVICE_DEPARTMENTS
 from gateway.agreements import Agreement, AgreementStore, Status
-from gateway.audit import head, verify
+from gateway.audit import AnchorLog, check, head
+from gateway.audit.anchor import described
 from gateway.audit.chain import TABLE
 from gateway.audit.entry import AuditAction
 from gateway.enforcement import Enforcement
@@ -54,6 +55,7 @@ class Sources:
     catalogue: ServiceCatalogue
     read_record: Callable[[str, int, int, Registry], Awaitable[RecordView | None]]  # on the broker, as the gateway
     batch_latency: Callable[[], tuple[float, float, int] | None]  # the router's last minute: p50 ms, p99 ms, batches
+    anchors: AnchorLog  # the audit chain's signed heads on the broker (followed: the latest of each chain)
     thresholds: Thresholds = field(default_factory=Thresholds)
     calendar: WorkingDayCalendar = field(default_factory=WorkingDayCalendar)
     last_verification: dict[str, Any] | None = None
@@ -300,18 +302,20 @@ async def audit_state(src: Sources, viewer: str | None, limit: int = 50) -> dict
             f"SELECT seq, recorded_at, action, sender, contract, case_id, hash FROM {TABLE}"
             " WHERE $1::text IS NULL OR sender = $1 OR entry -> 'delivered' ? $1 OR entry -> 'parties' ? $1"
             " ORDER BY seq DESC LIMIT $2", viewer, limit)
-    return {"count": count, "head": last, "recent": [dict(r) for r in rows], "verification": src.last_verification}
+    return {"count": count, "head": last, "recent": [dict(r) for r in rows], "verification": src.last_verification,
+            "anchor": described(src.anchors.latest.get(TABLE)), "key": src.anchors.key_id}
 
 
 async def verify_chain(src: Sources, by: str) -> dict[str, Any]:
-    """Verify the whole chain now; kept as the last verification the audit view shows."""
+    """Verify the whole chain now, against its anchors too (as ``concord audit verify`` does); kept as the last
+    verification the audit view shows."""
     started = time.monotonic()
     async with src.pool.acquire() as connection:
-        findings = await verify(connection)
-        count, last = await head(connection)
+        result = await check(connection, src.anchors)
+    findings = result.findings
     src.last_verification = {
-        "at": src.clock.now(), "by": by, "entries": count, "head": last, "ok": not findings,
-        "seconds": round(time.monotonic() - started, 2),
+        "at": src.clock.now(), "by": by, "entries": result.count, "head": result.head, "ok": not findings,
+        "anchors": result.anchors, "seconds": round(time.monotonic() - started, 2),
         "findings": [{"kind": str(f.kind), "seq": f.seq, "detail": f.detail} for f in findings[:50]],
         "more": max(len(findings) - 50, 0)}
     return src.last_verification

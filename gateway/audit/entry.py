@@ -45,6 +45,7 @@ class AuditEntry:
     version: int | None = None
     ingress: Ingress | None = None
     delivered: dict[str, list[str]] | None = None  # consumer -> the fields it received
+    delivered_sha256: dict[str, str] | None = None  # consumer -> SHA-256 (hex) of the bytes written to its topic
     reason: str | None = None
     detail: str | None = None
     agreement: str | None = None

@@ -1,5 +1,6 @@
 """The audit keeper: appends the audit topic to the chain in PostgreSQL, exactly once, and never stalls on an
-entry (one it cannot store stands in the chain as ``unreadable``, with why)."""
+entry (one it cannot store stands in the chain as ``unreadable``, with why); and anchors the chain's head, signed,
+on the broker (``anchor``)."""
 
 from __future__ import annotations
 
@@ -16,9 +17,22 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from base.clock import Clock, SystemClock
 from base.settings import Settings
 from contracts.departments import GATEWAY
-from gateway.audit.chain import AUDIT_CHANNEL, GENESIS, POSITIONS, TABLE, ChainRow, Indexed, canonical, link
+from gateway.audit.anchor import ANCHOR_SECONDS, Anchoring, signing_key
+from gateway.audit.chain import (
+    AUDIT_CHANNEL,
+    GENESIS,
+    POSITIONS,
+    TABLE,
+    ChainRow,
+    Indexed,
+    Origin,
+    canonical,
+    link,
+    table_name,
+)
 from gateway.audit.entry import AuditAction, AuditEntry
 
 log = logging.getLogger("concord.audit")
@@ -79,13 +93,22 @@ class AuditKeeper:
     """Appends the audit topic to the chain, exactly once. The records of each fetched batch and the offsets
     after them are written in one PostgreSQL transaction that holds an advisory lock and first re-reads the
     stored offsets, so records a crashed or a concurrent keeper already appended are skipped, never doubled.
-    Reads committed records only: entries of aborted Kafka transactions never reach the log."""
+    Reads committed records only: entries of aborted Kafka transactions never reach the log.
 
-    def __init__(self, settings: Settings, topic: str | None = None, batch_records: int = BATCH_RECORDS) -> None:
+    The head the keeper committed is anchored every ``anchor_seconds`` while the chain grows, and on stop: signed
+    with the deployment's anchor key and published, keyed by ``table``, to the anchor topic."""
+
+    def __init__(self, settings: Settings, topic: str | None = None, batch_records: int = BATCH_RECORDS,
+                 table: str = TABLE, clock: Clock | None = None, anchor_seconds: float = ANCHOR_SECONDS) -> None:
         self.settings = settings
         self.topic = topic or settings.topics.audit
         self.batch_records = batch_records
+        self.table = table_name(table)
+        self.insert = insert_into(self.table)
         self.access = settings.kafka(GATEWAY)
+        self.anchoring = Anchoring(self.access, settings.topics.audit_anchor, self.table,
+                                   signing_key(settings.secrets.anchor_key_file), clock or SystemClock(),
+                                   anchor_seconds)
         self.consumer = AIOKafkaConsumer(
             **self.access.aiokafka(),
             client_id="gateway.audit-keeper",
@@ -104,6 +127,7 @@ class AuditKeeper:
     async def start(self) -> None:
         """Take every partition of the topic and continue from the stored offsets (or the beginning)."""
         partitions = await self._partitions()
+        await self.anchoring.start()
         await self.consumer.start()
         connection = await self._connected()
         stored = await _positions(connection, self.topic)
@@ -116,19 +140,25 @@ class AuditKeeper:
         log.info("audit keeper reading %s from %s", self.topic, stored or "the beginning")
 
     async def stop(self) -> None:
-        await self.consumer.stop()
-        if self.connection is not None:
-            await self.connection.close()
-            self.connection = None
+        """Anchor the head appended since the last anchor, then let go of the broker and the database."""
+        try:
+            await self.anchoring.stop()
+        finally:
+            await self.consumer.stop()
+            if self.connection is not None:
+                await self.connection.close()
+                self.connection = None
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Append until ``stop`` is set. A failed batch is logged and fetched again after a pause."""
+        """Append until ``stop`` is set, anchoring the head when it is due. A failed batch is logged and fetched
+        again after a pause."""
         try:
             await self.start()
             while not stop.is_set():
                 try:
                     await self.step()
                     self.progressed_at = time.monotonic()
+                    await self.anchoring.due()
                 except Exception:
                     log.exception("audit keeper: batch failed; retrying in %ss", RETRY_SECONDS)
                     with contextlib.suppress(TimeoutError):
@@ -177,12 +207,12 @@ class AuditKeeper:
             if not fresh:
                 return 0
             entries = await _as_stored(connection, [decode_entry(r.value, r.key, r.timestamp) for _, r in fresh])
-            last = await connection.fetchrow(f"SELECT seq, hash FROM {TABLE} ORDER BY seq DESC LIMIT 1")
+            last = await connection.fetchrow(f"SELECT seq, hash FROM {self.table} ORDER BY seq DESC LIMIT 1")
             seq, prev_hash = (last["seq"], last["hash"]) if last else (0, GENESIS)
             rows = self._rows(fresh, entries, seq, prev_hash)
             try:
                 async with connection.transaction():  # a savepoint: a row PostgreSQL refuses is taken alone below
-                    await connection.executemany(INSERT, rows)
+                    await connection.executemany(self.insert, [self._values(row, text) for row, text in rows])
             except UNSTORABLE:
                 rows = await self._append_one_by_one(connection, fresh, entries, seq, prev_hash)
             following = {partition: record.offset + 1 for partition, record in fresh}
@@ -193,47 +223,55 @@ class AuditKeeper:
                 [(self.topic, partition, offset) for partition, offset in following.items()],
             )
             await connection.execute("SELECT pg_notify($1, '')", AUDIT_CHANNEL)  # delivered when this commits
+        head, _ = rows[-1]
+        self.anchoring.grew(head.seq, head.hash)  # committed: the head is the keeper's to anchor
         return len(rows)
 
+    def _origin(self, partition: int, record: ConsumerRecord) -> Origin:
+        return Origin(self.topic, partition, record.offset, record.timestamp)
+
     def _rows(self, fresh: list[tuple[int, ConsumerRecord]], entries: list[tuple[str, dict[str, Any]]], seq: int,
-              prev_hash: str) -> list[tuple[Any, ...]]:
+              prev_hash: str) -> list[tuple[ChainRow, str]]:
         rows = []
         for (partition, record), (text, entry) in zip(fresh, entries, strict=True):
-            row = link(seq + 1, prev_hash, entry)
+            row = link(seq + 1, prev_hash, entry, self._origin(partition, record))
             seq, prev_hash = row.seq, row.hash
-            rows.append(self._values(row, text, partition, record.offset))
+            rows.append((row, text))
         return rows
 
-    def _values(self, row: ChainRow, text: str, partition: int, offset: int) -> tuple[Any, ...]:
-        i = row.indexed
-        return (row.seq, i.at, i.action, i.event_id, i.case_id, i.sender, i.contract, i.version, text, self.topic,
-                partition, offset, row.prev_hash, row.hash)
+    @staticmethod
+    def _values(row: ChainRow, text: str) -> tuple[Any, ...]:
+        i, o = row.indexed, row.origin
+        return (row.seq, i.at, i.action, i.event_id, i.case_id, i.sender, i.contract, i.version, text, o.topic,
+                o.partition, o.offset, o.timestamp, row.scheme, row.prev_hash, row.hash)
 
     async def _append_one_by_one(self, connection: asyncpg.Connection, fresh: list[tuple[int, ConsumerRecord]],
                                  entries: list[tuple[str, dict[str, Any]]], seq: int,
-                                 prev_hash: str) -> list[tuple[Any, ...]]:
+                                 prev_hash: str) -> list[tuple[ChainRow, str]]:
         """Append row by row; an entry PostgreSQL will not index (a value over an index's size) becomes an
         ``unreadable`` entry with the reason and a digest of the record, so the keeper never stalls on it."""
         rows = []
         for (partition, record), (text, entry) in zip(fresh, entries, strict=True):
-            row = link(seq + 1, prev_hash, entry)
-            values = self._values(row, text, partition, record.offset)
+            origin = self._origin(partition, record)
+            row = link(seq + 1, prev_hash, entry, origin)
             try:
                 async with connection.transaction():
-                    await connection.execute(INSERT, *values)
+                    await connection.execute(self.insert, *self._values(row, text))
             except UNSTORABLE as exc:
                 [(text, entry)] = await _as_stored(connection, [unstorable(record.value, record.timestamp, exc)])
-                row = link(seq + 1, prev_hash, entry)
-                values = self._values(row, text, partition, record.offset)
-                await connection.execute(INSERT, *values)
+                row = link(seq + 1, prev_hash, entry, origin)
+                await connection.execute(self.insert, *self._values(row, text))
             seq, prev_hash = row.seq, row.hash
-            rows.append(values)
+            rows.append((row, text))
         return rows
 
 
-INSERT = (f"INSERT INTO {TABLE} (seq, at, action, event_id, case_id, sender, contract, version, entry, topic,"
-          " kafka_partition, kafka_offset, prev_hash, hash)"
-          " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12, $13, $14)")
+def insert_into(table: str) -> str:
+    return (f"INSERT INTO {table} (seq, at, action, event_id, case_id, sender, contract, version, entry, topic,"
+            " kafka_partition, kafka_offset, kafka_timestamp, scheme, prev_hash, hash)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12, $13, $14, $15, $16)")
+
+
 UNSTORABLE = (asyncpg.DataError, asyncpg.ProgramLimitExceededError)
 
 

@@ -1,20 +1,21 @@
-"""Checking the chain: which rows were changed, deleted, inserted or reordered, found from the rows alone; and
-its head (the count and the last hash), to keep elsewhere."""
+"""Checking the chain: which rows were changed, deleted, inserted or reordered, found from the rows alone
+(``classify``); whether its tail was cut off or the whole of it rewritten, or an anchor forged, found against the
+signed anchors on the broker (``against_anchors``); both together, as the command line and the console run them
+(``check``); and its head (the count and the last hash)."""
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, Literal
 
 import asyncpg
 
-from gateway.audit.chain import GENESIS, TABLE, ChainRow, Indexed, chain_hash
+from gateway.audit.anchor import Anchor, Anchored, AnchorLog, Forged, Reading
+from gateway.audit.chain import GENESIS, TABLE, ChainRow, Indexed, Origin, Scheme, table_name
 
-Kind = Literal["changed", "deleted", "inserted", "reordered"]
-_TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?")
+Kind = Literal["changed", "deleted", "inserted", "reordered", "truncated", "rewritten", "forged"]
 
 
 @dataclass(frozen=True)
@@ -53,18 +54,26 @@ def classify(rows: Sequence[ChainRow]) -> list[Finding]:
        each row whose seq differs from the seq its place in the walk calls for. Swapping two rows' seq
        reports both.
 
-    Deleting the last rows, or adding rows that extend the last one correctly, leaves a valid chain: those
-    show only against a ``head`` recorded elsewhere.
+    A row's hash is taken by its scheme (``Scheme``); a row of an unknown scheme, or hashed the old way
+    (``ENTRY``) after a row hashed with its record (``RECORD``), is changed too.
+
+    Deleting the last rows, or rewriting the chain with every hash recomputed, leaves a valid chain: those
+    show only against the anchors (``against_anchors``).
     """
     ordered = sorted(rows, key=lambda r: r.seq)
     findings: list[Finding] = []
 
-    recomputed = [chain_hash(r.prev_hash, r.entry) for r in ordered]
+    recomputed = [r.content_hash() for r in ordered]
+    first_record = min((r.seq for r in ordered if r.scheme == Scheme.RECORD), default=None)
     changed: list[bool] = []
     for row, content_hash in zip(ordered, recomputed, strict=True):
         problems = []
-        if content_hash != row.hash:
-            problems.append("its hash is not the hash of its prev_hash and entry")
+        if content_hash is None:
+            problems.append(f"its hash scheme {row.scheme} does not exist")
+        elif content_hash != row.hash:
+            problems.append("its hash is not the hash of its prev_hash and content")
+        if row.scheme == Scheme.ENTRY and first_record is not None and row.seq > first_record:
+            problems.append(f"it is hashed without its record, after seq {first_record} was hashed with it")
         derived = Indexed.of(row.entry)
         columns = [f.name for f in fields(Indexed) if getattr(row.indexed, f.name) != getattr(derived, f.name)]
         if columns:
@@ -75,7 +84,7 @@ def classify(rows: Sequence[ChainRow]) -> list[Finding]:
 
     owners: dict[str, list[int]] = {}
     for i, row in enumerate(ordered):
-        for known in dict.fromkeys([row.hash, recomputed[i]]):
+        for known in dict.fromkeys([row.hash, recomputed[i] or row.hash]):
             owners.setdefault(known, []).append(i)
     by_seq: dict[int, int] = {}
     for i, row in enumerate(ordered):
@@ -155,11 +164,45 @@ def classify(rows: Sequence[ChainRow]) -> list[Finding]:
     return sorted(findings, key=lambda f: (f.seq, f.kind))
 
 
-def _table(name: str) -> str:
-    """A table name (``schema.table`` or ``table``) safe to put into SQL."""
-    if not _TABLE_NAME.fullmatch(name):
-        raise ValueError(f"not a table name: {name!r}")
-    return name
+def against_anchors(rows: Sequence[ChainRow], readings: Sequence[Reading]) -> list[Finding]:
+    """What the anchors of the chain show that its rows cannot. The rules:
+
+    1. forged (at the seq it claims, else 0): each record under the chain's key that is not an anchor of this
+       chain signed by its key.
+    2. truncated (at the seq after the last row): the highest anchored seq is above the chain's last seq.
+    3. rewritten (at the lowest anchored seq whose row's hash is not the anchored hash): an anchor that no
+       longer agrees with the row at its seq; the rows after the highest agreeing anchor below it, up to it, were
+       changed. Every later anchor disagrees too (each hash covers the rows before it): they are counted in the
+       detail, not reported again. An anchored seq with no row, below the last, is the deletion ``classify``
+       reports.
+    """
+    findings = [Finding("forged", f.seq or 0, f"the record at offset {f.offset} of the anchor topic: {f.why}")
+                for f in readings if isinstance(f, Forged)]
+    anchors = sorted((r for r in readings if isinstance(r, Anchored)), key=lambda r: (r.anchor.seq, r.offset))
+    hashes = {row.seq: row.hash for row in rows}
+    last = max(hashes, default=0)
+    if anchors and anchors[-1].anchor.seq > last:
+        top = anchors[-1]
+        findings.append(Finding("truncated", last + 1, (
+            f"the chain ends at seq {last}, but {_said(top)} {top.anchor.count} entries up to seq {top.anchor.seq}"
+            f" (hash {top.anchor.hash[:16]}…): the rows after seq {last} were removed")))
+    held = [a for a in anchors if a.anchor.seq in hashes]
+    disagreeing = [a for a in held if hashes[a.anchor.seq] != a.anchor.hash]
+    if disagreeing:
+        first = disagreeing[0]
+        seq = first.anchor.seq
+        since = max((a.anchor.seq for a in held if a.anchor.seq < seq and hashes[a.anchor.seq] == a.anchor.hash),
+                    default=0)
+        later = len({a.anchor.seq for a in disagreeing} - {seq})
+        findings.append(Finding("rewritten", seq, (
+            f"the row at seq {seq} has hash {hashes[seq][:16]}…, but {_said(first)} {first.anchor.hash[:16]}…: "
+            f"rows after seq {since} up to seq {seq} were rewritten"
+            + (f"; {later} later anchored seq disagree too" if later else ""))))
+    return sorted(findings, key=lambda f: (f.seq, f.kind))
+
+
+def _said(found: Anchored) -> str:
+    return f"the anchor of {found.anchor.at.isoformat()} (offset {found.offset}) says"
 
 
 def _stored_entry(text: str) -> Mapping[str, Any]:
@@ -172,23 +215,53 @@ def _stored_entry(text: str) -> Mapping[str, Any]:
     return entry if isinstance(entry, dict) else {"": text}
 
 
-async def verify(connection: asyncpg.Connection, table: str = TABLE) -> list[Finding]:
-    """Every row of the chain table that was changed, deleted, inserted or reordered (rules: ``classify``)."""
+async def chain_rows(connection: asyncpg.Connection, table: str = TABLE) -> list[ChainRow]:
     rows = await connection.fetch(
         "SELECT seq, prev_hash, hash, entry::text AS entry, action, at, event_id, case_id, sender, contract,"
-        f" version FROM {_table(table)} ORDER BY seq"
+        f" version, topic, kafka_partition, kafka_offset, kafka_timestamp, scheme FROM {table_name(table)}"
+        " ORDER BY seq"
     )
-    return classify([
+    return [
         ChainRow(r["seq"], r["prev_hash"], r["hash"], _stored_entry(r["entry"]),
-                 Indexed(r["action"], r["at"], r["event_id"], r["case_id"], r["sender"], r["contract"], r["version"]))
+                 Indexed(r["action"], r["at"], r["event_id"], r["case_id"], r["sender"], r["contract"], r["version"]),
+                 Origin(r["topic"], r["kafka_partition"], r["kafka_offset"], r["kafka_timestamp"]), r["scheme"])
         for r in rows
-    ])
+    ]
+
+
+async def verify(connection: asyncpg.Connection, table: str = TABLE) -> list[Finding]:
+    """Every row of the chain table that was changed, deleted, inserted or reordered, from the rows alone (rules:
+    ``classify``); ``check`` also holds the chain against its anchors."""
+    return classify(await chain_rows(connection, table))
+
+
+@dataclass(frozen=True)
+class Verification:
+    """A chain checked against its anchors: the findings, its size and head, and its anchors."""
+
+    findings: list[Finding]
+    count: int
+    head: str
+    anchors: int  # genuine anchors read
+    latest: Anchor | None  # the genuine anchor of the highest seq
+
+
+async def check(connection: asyncpg.Connection, anchors: AnchorLog, table: str = TABLE) -> Verification:
+    """The chain in ``table`` checked link by link (``classify``) and against every anchor of it on the broker
+    (``against_anchors``): what ``concord audit verify`` and the console's verification report. The anchors are
+    read first: the keeper anchors only what it committed, so the rows read after them hold every anchored seq."""
+    readings = await anchors.read(table_name(table))  # first: every anchored seq is then in the rows read below
+    rows = await chain_rows(connection, table)
+    genuine = sorted((r.anchor for r in readings if isinstance(r, Anchored)), key=lambda a: a.seq)
+    last = max(rows, key=lambda r: r.seq, default=None)
+    findings = sorted(classify(rows) + against_anchors(rows, readings), key=lambda f: (f.seq, f.kind))
+    return Verification(findings, len(rows), last.hash if last else GENESIS, len(genuine),
+                        genuine[-1] if genuine else None)
 
 
 async def head(connection: asyncpg.Connection, table: str = TABLE) -> tuple[int, str]:
-    """The number of rows and the hash of the last one (GENESIS when empty): what to keep elsewhere to
-    notice later that rows were removed from or added to the end."""
-    name = _table(table)
+    """The number of rows and the hash of the last one (GENESIS when empty)."""
+    name = table_name(table)
     row = await connection.fetchrow(
         f"SELECT count(*) AS rows, (SELECT hash FROM {name} ORDER BY seq DESC LIMIT 1) AS last FROM {name}"
     )

@@ -155,6 +155,8 @@ async def test_the_audit_view_verifies_the_chain(browser: Browser, base: str, to
     await page.click("#verify")
     await expect(page.locator("[data-verification]")).to_have_attribute("data-verification", "ok", timeout=60_000)
     await expect(page.locator("[data-verification]")).to_contain_text("intact")
+    await expect(page.locator("[data-anchor]")).to_have_attribute("data-anchor", "genuine", timeout=60_000)
+    await expect(page.locator("[data-anchor]")).to_contain_text("signed by key")  # the keeper's latest anchor
     await shot(page, "audit")
     await page.close()
 

@@ -19,7 +19,19 @@ from aiokafka import AIOKafkaProducer
 
 from base.settings import Settings
 from contracts.departments import GATEWAY
-from gateway.audit import APPEND_LOCK, GENESIS, AuditKeeper, Finding, canonical, chain_hash, head, query, verify
+from gateway.audit import (
+    APPEND_LOCK,
+    GENESIS,
+    AuditKeeper,
+    Finding,
+    Origin,
+    Scheme,
+    canonical,
+    head,
+    query,
+    record_hash,
+    verify,
+)
 from tests.tools import eventually
 
 T0 = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)
@@ -133,6 +145,20 @@ async def test_committed_entries_are_appended_once_in_order_and_the_chain_verifi
     assert [(r["action"], r["at"], r["version"]) for r in rows] == [
         (e["action"], datetime.fromisoformat(e["at"]), e["version"]) for e in produced.entries]
     assert await verify(connection) == []
+
+
+async def test_each_row_is_hashed_with_the_position_and_time_of_its_record(
+    connection: asyncpg.Connection, produced: Produced
+) -> None:
+    rows = await connection.fetch(
+        "SELECT seq, prev_hash, hash, entry::text AS entry, topic, kafka_partition, kafka_offset, kafka_timestamp,"
+        " scheme FROM gateway.audit_log WHERE event_id = ANY($1) ORDER BY seq",
+        [e["event_id"] for e in produced.entries])
+    assert [r["kafka_offset"] for r in rows] == produced.offsets
+    for r in rows:
+        assert r["scheme"] == Scheme.RECORD and r["kafka_timestamp"] is not None
+        place = Origin(r["topic"], r["kafka_partition"], r["kafka_offset"], r["kafka_timestamp"])
+        assert r["hash"] == record_hash(r["prev_hash"], json.loads(r["entry"]), place)
 
 
 async def test_head_is_the_count_and_the_last_hash(connection: asyncpg.Connection, produced: Produced) -> None:
@@ -303,14 +329,23 @@ async def test_verify_reports_each_kind_of_tampering_done_to_a_copy(
     forged = {**produced.entries[1], "event_id": f"audit-it-{produced.run}-forged", "reason": "none"}
     predecessor = await connection.fetchval(f"SELECT hash FROM {table} WHERE seq = $1", first)
     last = await connection.fetchval(f"SELECT max(seq) FROM {table}")
+    model = await connection.fetchrow(f"SELECT topic, kafka_partition, kafka_offset, kafka_timestamp FROM {table}"
+                                      " WHERE seq = $1", second)
+    place = Origin(model["topic"], model["kafka_partition"], model["kafka_offset"] + 1_000_000,
+                   model["kafka_timestamp"])
     await connection.execute(
         f"INSERT INTO {table} (seq, recorded_at, at, action, event_id, case_id, sender, contract, version, entry,"
-        " topic, kafka_partition, kafka_offset, prev_hash, hash)"
+        " topic, kafka_partition, kafka_offset, kafka_timestamp, scheme, prev_hash, hash)"
         " SELECT $1, recorded_at, at, action, $2, case_id, sender, contract, version, $3::jsonb, topic,"
-        f" kafka_partition, kafka_offset + 1000000, $4, $5 FROM {table} WHERE seq = $6",
-        last + 1, forged["event_id"], canonical(forged), predecessor, chain_hash(predecessor, forged), second,
+        f" kafka_partition, $4, kafka_timestamp, scheme, $5, $6 FROM {table} WHERE seq = $7",
+        last + 1, forged["event_id"], canonical(forged), place.offset, predecessor,
+        record_hash(predecessor, forged, place), second,
     )
     assert await scratch.findings(table) == [("inserted", last + 1)]
+
+    table = await scratch.copy()
+    await connection.execute(f"UPDATE {table} SET kafka_offset = kafka_offset + 1 WHERE seq = $1", second)
+    assert await scratch.findings(table) == [("changed", second)]  # the position is hashed too
 
     table = await scratch.copy()
     await connection.execute(f"UPDATE {table} SET seq = CASE seq WHEN $1::bigint THEN $2::bigint ELSE $1 END"

@@ -20,12 +20,16 @@ def test_a_department_writes_its_ingress_reads_its_deliveries_and_dead_letters_a
     }
 
 
-def test_the_gateway_routes_every_family_and_the_operator_has_no_topic_rights() -> None:
-    acls = planned([Holder("gateway", "gateway.x"), Holder("operator", "operator.y")], [""])
-    assert not rules_of(acls, "operator.y")
+def test_the_gateway_routes_every_family_and_the_operator_reads_only_the_audit_anchors() -> None:
+    acls = planned([Holder("gateway", "gateway.x"), Holder("operator", "operator.y")], ["", "bench1"])
+    assert rules_of(acls, "operator.y") == {("TOPIC", "audit.anchor", "LITERAL", "READ"),
+                                            ("TOPIC", "bench1.audit.anchor", "LITERAL", "READ")}
     gateway = rules_of(acls, "gateway.x")
     assert ("TOPIC", "ingress.", "PREFIXED", "READ") in gateway and ("TOPIC", "shared.", "PREFIXED", "WRITE") in gateway
     assert ("TOPIC", "audit.exchange", "LITERAL", "WRITE") in gateway
+    assert {("TOPIC", "audit.anchor", "LITERAL", "WRITE"), ("TOPIC", "audit.anchor", "LITERAL", "READ")} <= gateway
+    writers = {a.user for a in acls if a.name.endswith("audit.anchor") and a.operation is Operation.WRITE}
+    assert writers == {"gateway.x"}  # only the gateway (its audit keeper) writes anchors
     assert ("GROUP", "gateway.", "PREFIXED", "READ") in gateway
     assert ("TOPIC", "deliver.", "PREFIXED", "READ") in gateway  # operators tail it, masked, through the gateway
     assert ("GROUP", "*", "LITERAL", "DESCRIBE") in gateway  # every group's lag
@@ -43,6 +47,7 @@ def test_every_credential_of_a_principal_gets_its_rules_and_nobody_else_gets_any
 
 def test_namespaces_are_read_from_the_names_of_the_exchange_s_topics() -> None:
     assert namespace_of("audit.exchange") == "" and namespace_of("shared.bureau.case-submitted") == ""
+    assert namespace_of("audit.anchor") == "" and namespace_of("bench1.audit.anchor") == "bench1"
     assert namespace_of("bench1.ingress.planning") == "bench1"
     assert namespace_of("inbox-x.deliver.coordination") == "inbox-x"
     assert namespace_of("__consumer_offsets") is None and namespace_of("bench1.raw.out") is None

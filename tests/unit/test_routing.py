@@ -1,3 +1,4 @@
+import hashlib
 import json
 from datetime import datetime
 
@@ -67,6 +68,17 @@ def test_fields_are_cut_to_what_each_consumer_may_see() -> None:
     assert "contact_phone" not in planning and "contact_person" not in planning and "agent" not in planning
     assert planning["project"] == housing["project"]
     assert "deliver.bureau" not in topics  # the sender does not get its own event back
+
+
+def test_the_audit_entry_holds_the_sha256_of_the_exact_bytes_delivered_to_each_consumer() -> None:
+    record = encode(case_submitted(), source="/concord/bureau")
+    routed = route(ingress(record, "bureau"), REGISTRY, OnlyContactFor("housing"), T0, LIMIT)
+    topics = by_topic(routed.records)
+    audit = json.loads(topics["audit.exchange"][0].value)
+    delivered = {t.removeprefix("deliver."): out.value for t, [out] in topics.items() if t.startswith("deliver.")}
+    assert set(audit["delivered_sha256"]) == set(audit["delivered"]) == set(delivered)
+    assert audit["delivered_sha256"] == {c: hashlib.sha256(v).hexdigest() for c, v in delivered.items()}
+    assert audit["delivered_sha256"]["housing"] != audit["delivered_sha256"]["planning"]  # they see other fields
 
 
 def test_a_department_may_not_publish_a_contract_it_neither_owns_nor_is_delegated() -> None:
