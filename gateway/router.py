@@ -2,8 +2,11 @@
 the outputs and the input offsets in one Kafka transaction (exactly once in effect).
 
 Two stages overlap: while one batch's transaction is on its way to the broker, the next batch is routed.
-Transactions still commit one after the other, in fetch order; a failed one rewinds both to the committed
-offsets, and a rebalance waits for the transaction in flight.
+Transactions still commit one after the other, in fetch order; a failed one is settled on the broker by a new
+producer (``recover``) and both batches are routed again from the group's committed offsets; a rebalance waits
+for the transaction in flight. Each transaction commits its offsets in the group generation its batch was fetched
+in, and offsets are read stable, so that a zombie instance commits nothing for partitions it lost
+(``gateway.fencing``).
 
 Once a batch's transaction has committed, the router counts it (``gateway.metrics``) and, when tracing is on
 (``base.tracing``), makes a span per event in the trace its ``traceparent`` names."""

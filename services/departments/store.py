@@ -31,7 +31,8 @@ class DeskStore(Protocol):
     async def due(self, now: datetime, limit: int) -> list[Task]:
         """Open tasks the rules may decide now, earliest first (locked for this unit of work)."""
 
-    async def of_case(self, case_id: str) -> list[Task]: ...
+    async def of_case(self, case_id: str) -> list[Task]:
+        """A case's tasks, locked for this unit of work (what it saves of them is not overtaken by a decision)."""
 
     async def listed(self, status: str | None) -> list[Task]: ...
 
@@ -90,7 +91,10 @@ class PgDeskStore:
         return [_task(r) for r in rows]
 
     async def of_case(self, case_id: str) -> list[Task]:
-        rows = await self.connection.fetch(f"SELECT * FROM {self.schema}.tasks WHERE case_id = $1", case_id)
+        # FOR UPDATE: a task the desk is deciding now is read once that decision has committed, never before it (a
+        # suspension saved over a decision had reopened the task, and it was decided a second time)
+        rows = await self.connection.fetch(
+            f"SELECT * FROM {self.schema}.tasks WHERE case_id = $1 ORDER BY task_id FOR UPDATE", case_id)
         return [_task(r) for r in rows]
 
     async def listed(self, status: str | None) -> list[Task]:
