@@ -118,8 +118,12 @@ class Supervisor(threading.Thread):
         with httpx.Client(timeout=2.0) as client:
             while not self.halt.wait(0.25):
                 for process in self.processes():
-                    if not process.stopping:
+                    if process.stopping:
+                        continue
+                    try:
                         self._watch(process, client)
+                    except Exception as exc:  # the supervisor outlives whatever goes wrong with one component
+                        self.say(f"supervisor: watching {process.name} failed: {type(exc).__name__}: {exc}")
 
     def _watch(self, process: AppProcess, client: httpx.Client) -> None:
         now = time.monotonic()
@@ -180,7 +184,8 @@ class AppProcesses:
         self.env = {**os.environ, **(env or {})}
         self.processes: dict[str, AppProcess] = {}
         self.supervised: frozenset[str] = frozenset()  # replaced whole: the supervisor's thread reads it
-        self.supervisor = Supervisor(lambda: [self.processes[n] for n in sorted(self.supervised)], self._say(say))
+        self.supervisor = Supervisor(
+            lambda: [self.processes[n] for n in sorted(self.supervised) if n in self.processes], self._say(say))
 
     def start(self, name: str, *args: str, env: dict[str, str] | None = None, health: str | None = None,
               supervised: bool = False) -> AppProcess:

@@ -8,6 +8,8 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.networknt.schema.Error;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
 import java.security.SecureRandom;
 import java.time.OffsetDateTime;
 import java.time.ZoneOffset;
@@ -180,17 +182,20 @@ final class Route implements Processor<byte[], byte[], byte[], Route.Out> {
         List<String> recipients = contract.recipientField() != null ? named
                 : contract.consumers().stream().filter(c -> !c.equals(sender)).sorted().toList();
         ObjectNode delivered = mapper.createObjectNode();
+        ObjectNode digests = mapper.createObjectNode();  // the SHA-256 of the bytes each consumer was given
         for (String consumer : recipients) {
             Set<String> visible = contract.unconditional();  // no agreements: no conditional field
-            outputs.add(new Output(DELIVER, topics.deliver(consumer), record.key(),
-                    view(payload, present, visible, value, views), headers));
+            byte[] delivery = view(payload, present, visible, value, views);
+            outputs.add(new Output(DELIVER, topics.deliver(consumer), record.key(), delivery, headers));
             ArrayNode fields = delivered.putArray(consumer);
             present.stream().filter(visible::contains).sorted().forEach(fields::add);
+            digests.put(consumer, sha256(delivery));
         }
         ObjectNode entry = audit("routed", now, envelope.id(), envelope.subject(), sender, contract.id(), at);
         entry.put("version", contract.version());
         entry.set("ingress", entry.remove("ingress"));  // the order AuditEntry writes: version, ingress, delivered
         entry.set("delivered", delivered);
+        entry.set("delivered_sha256", digests);
         outputs.add(new Output(AUDIT, topics.audit(), bytes(envelope.subject()), json(entry), new RecordHeaders()));
         return outputs;
     }
@@ -302,5 +307,13 @@ final class Route implements Processor<byte[], byte[], byte[], Route.Out> {
 
     private static String orElse(String value, String otherwise) {
         return value != null ? value : otherwise;
+    }
+
+    private static String sha256(byte[] data) {
+        try {
+            return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(data));
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("every Java platform has SHA-256", e);
+        }
     }
 }
