@@ -21,7 +21,7 @@ from base.settings import REPORTER, Settings
 from contracts.departments import BUREAU, OPERATOR
 from deploy.enterprise import Enterprises
 from deploy.processes import AppProcesses, Memory, memory
-from deploy.stack import KafkaNode, ready
+from deploy.stack import KafkaNode, kafka_nodes, ready
 from services.bureau.model import CaseStatus
 
 console = terminal()
@@ -79,6 +79,10 @@ def arrange_sharing(settings: Settings) -> None:
     gateway.close()
 
 
+def resident(node: KafkaNode) -> Callable[[], Memory | None]:
+    return lambda: memory(node.pid())
+
+
 class MemoryWatch:
     """Each process's resident memory through the run: when each quarter of the cases has finished, and its peak
     (the kernel's high-water mark), so that a run shows whether memory stays flat."""
@@ -123,9 +127,10 @@ def run_demo(settings: Settings, count: int, timeout: float, seed: int, serve: b
     with AppProcesses(settings, {}) as apps, httpx.Client(base_url=base, headers=front_desk, timeout=30.0) as bureau:
         apps.start_exchange()
         apps.wait_ready()
-        broker = KafkaNode(settings)
+        brokers = kafka_nodes(settings)
         watch = MemoryWatch({**{name: process.memory for name, process in apps.processes.items()},
-                             "kafka broker": lambda: memory(broker.pid())})
+                             **{"kafka broker" + (f" {node.node_id}" if len(brokers) > 1 else ""): resident(node)
+                                for node in brokers}})
         console.print(f"gateway, bureau and departments up on a clock {SPEED:,.0f}× real time "
                       f"(logs in {apps.log_dir})")
         console.print(f"operators' console: {settings.gateway_address}/console/ (log in with the operator's "

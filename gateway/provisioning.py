@@ -29,7 +29,7 @@ from confluent_kafka.admin import (
 from base import tokens
 from base.credentials import Credentials, KafkaCredentials
 from base.errors import Explained
-from base.kafka import SCRAM, KafkaAccess
+from base.kafka import SCRAM, KafkaAccess, Replication
 from base.settings import ADMIN, Settings
 from contracts.departments import PRINCIPALS
 from contracts.topics import Topics
@@ -128,8 +128,10 @@ class Reconciled:
 class Provisioner:
     """The admin's tasks for one deployment: its topics, its credentials and the ACLs that follow from them."""
 
-    def __init__(self, admin: KafkaAccess, pool: asyncpg.Pool, bootstrap_for_clients: str, ca_file: str) -> None:
+    def __init__(self, admin: KafkaAccess, pool: asyncpg.Pool, bootstrap_for_clients: str, ca_file: str,
+                 replication: Replication) -> None:
         self.access = admin
+        self.replication = replication
         self.broker = BrokerAdmin(admin)
         self.store = CredentialStore(pool)
         self.pool = pool
@@ -140,7 +142,7 @@ class Provisioner:
         """The namespace's topics (with a shared topic for every contract in code or in the registry), then the
         ACLs for every namespace present."""
         registered = {r["id"] for r in await self.pool.fetch("SELECT id FROM gateway.contracts")}
-        done = await ensure_topics(self.access, planned_topics(topics, registered))
+        done = await ensure_topics(self.access, planned_topics(topics, registered), self.replication)
         await self.reconcile(also=topics.namespace)
         return done
 
@@ -227,6 +229,7 @@ async def provisioner(settings: Settings) -> AsyncIterator[Provisioner]:
     """The deployment's provisioner, as its admin (the broker's super user and the database's superuser)."""
     pool = await asyncpg.create_pool(settings.admin_dsn, min_size=1, max_size=2)
     try:
-        yield Provisioner(settings.kafka(ADMIN), pool, settings.bootstrap, str(settings.secrets.ca_file))
+        yield Provisioner(settings.kafka(ADMIN), pool, settings.bootstrap, str(settings.secrets.ca_file),
+                          settings.replication)
     finally:
         await pool.close()

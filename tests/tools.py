@@ -171,7 +171,7 @@ def undocumented(document: dict[str, Any], method: str, path: str, response: htt
 async def isolated_topics(stack: Settings, specs: list[TopicSpec]) -> None:
     """Topics of a test's own namespace, made by the admin, with the ACLs that follow for that namespace."""
     async with provisioner(stack) as admin:
-        await ensure_topics(admin.access, specs)
+        await ensure_topics(admin.access, specs, admin.replication)
         await admin.reconcile()
 
 
@@ -202,6 +202,21 @@ class Inspector:
         [(_, described)] = self.client.describe_consumer_groups([group]).items()
         members = (await self._result(described)).members
         return {m.client_id: {(tp.topic, tp.partition) for tp in m.assignment.topic_partitions} for m in members}
+
+    async def coordinator(self, group: str) -> int:
+        """The node id of the broker that coordinates the group."""
+        [(_, described)] = self.client.describe_consumer_groups([group]).items()
+        return int((await self._result(described)).coordinator.id)
+
+    async def brokers(self) -> set[int]:
+        """The node ids of the brokers the cluster counts as alive."""
+        return set((await asyncio.to_thread(self.client.list_topics, timeout=10)).brokers)
+
+    async def out_of_sync(self) -> dict[tuple[str, int], set[int]]:
+        """The partitions (internal topics' included) with replicas not in sync, and those replicas."""
+        metadata = await asyncio.to_thread(self.client.list_topics, timeout=10)
+        return {(t, p): lagging for t, topic in metadata.topics.items() for p, m in topic.partitions.items()
+                if (lagging := set(m.replicas) - set(m.isrs))}
 
     async def _ends(self, partitions: list[tuple[str, int]], isolation: IsolationLevel) -> dict[tuple[str, int], int]:
         request = {ConfluentPartition(t, p): OffsetSpec.latest() for t, p in partitions}
