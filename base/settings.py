@@ -89,14 +89,14 @@ class Settings(BaseSettings):
             return self.kafka_brokers or 1
 
     @property
-    def kafka_nodes(self) -> list[tuple[int, int]]:
+    def kafka_ports(self) -> list[tuple[int, int]]:
         """Each local Kafka node's client port and controller port."""
         return [(self.kafka_port + 2 * i, self.kafka_controller_port + 2 * i) for i in range(self.brokers)]
 
     @property
     def bootstrap(self) -> str:
         """Where clients connect: every node of the local stack (any of them will do while the others are down)."""
-        return self.kafka_bootstrap or ",".join(f"127.0.0.1:{port}" for port, _ in self.kafka_nodes)
+        return self.kafka_bootstrap or ",".join(f"127.0.0.1:{port}" for port, _ in self.kafka_ports)
 
     @property
     def replication(self) -> Replication:

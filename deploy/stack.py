@@ -162,6 +162,8 @@ class Quorum:
         return Replication.on(len(self.controllers))
 
     def cluster_id(self) -> str:
+        """The cluster's id, made on the first call (which must not race another: `Stack.up` makes it before it
+        formats its nodes at once)."""
         if not self.id_file.exists():
             self.id_file.parent.mkdir(parents=True, exist_ok=True)
             self.id_file.write_text(new_cluster_id())
@@ -318,8 +320,8 @@ def stop_nodes(nodes: Sequence[KafkaNode], sig: signal.Signals = signal.SIGTERM)
 
 def kafka_nodes(settings: Settings) -> list[KafkaNode]:
     """The local stack's Kafka nodes (``settings.brokers`` of them): one in <stack>/kafka; or a cluster, each
-    node broker and controller, in <stack>/kafka/node-<id>, on the ports ``settings.kafka_nodes`` derives."""
-    ports = settings.kafka_nodes
+    node broker and controller, in <stack>/kafka/node-<id>, on the ports ``settings.kafka_ports`` derives."""
+    ports = settings.kafka_ports
     if len(ports) == 1:
         return [KafkaNode(settings)]
     root = settings.stack_path / "kafka"
@@ -490,7 +492,7 @@ def settled_size(settings: Settings) -> int:
     if recorded is not None and wanted != recorded:
         raise StackError(f"this stack has {recorded} Kafka node(s), not {wanted}: `concord stack reset` wipes it, "
                          "then `concord stack up --brokers N` makes a new one of that size")
-    ports = [port for node in settings.model_copy(update={"kafka_brokers": wanted}).kafka_nodes for port in node]
+    ports = [port for node in settings.model_copy(update={"kafka_brokers": wanted}).kafka_ports for port in node]
     if len(set(ports)) != len(ports):
         raise StackError(f"the Kafka nodes' ports collide ({ports}): node i takes CONCORD_KAFKA_PORT + 2i and "
                          "CONCORD_KAFKA_CONTROLLER_PORT + 2i, so make the two differ by an odd number")
@@ -516,6 +518,8 @@ class Stack:
         self.postgres.start()
         self.postgres.create_database()
         self.nodes[0].fetch_runtime()
+        if not all((node.data / "meta.properties").exists() for node in self.nodes):
+            self.nodes[0].quorum.cluster_id()  # one id for every node, made before they are formatted at once
         with ThreadPoolExecutor(len(self.nodes)) as starting:  # formatting a node's storage takes a JVM start
             list(starting.map(KafkaNode.start, self.nodes))
         for node in self.nodes:

@@ -208,15 +208,13 @@ class Inspector:
         [(_, described)] = self.client.describe_consumer_groups([group]).items()
         return int((await self._result(described)).coordinator.id)
 
-    async def brokers(self) -> set[int]:
-        """The node ids of the brokers the cluster counts as alive."""
-        return set((await asyncio.to_thread(self.client.list_topics, timeout=10)).brokers)
-
-    async def out_of_sync(self) -> dict[tuple[str, int], set[int]]:
-        """The partitions (internal topics' included) with replicas not in sync, and those replicas."""
+    async def replication(self) -> tuple[set[int], dict[tuple[str, int], set[int]]]:
+        """From one metadata request: the node ids of the brokers the cluster counts as alive, and for every
+        partition (internal topics' included) its replicas that are not in sync."""
         metadata = await asyncio.to_thread(self.client.list_topics, timeout=10)
-        return {(t, p): lagging for t, topic in metadata.topics.items() for p, m in topic.partitions.items()
-                if (lagging := set(m.replicas) - set(m.isrs))}
+        lagging = {(t, p): set(m.replicas) - set(m.isrs)
+                   for t, topic in metadata.topics.items() for p, m in topic.partitions.items()}
+        return set(metadata.brokers), lagging
 
     async def _ends(self, partitions: list[tuple[str, int]], isolation: IsolationLevel) -> dict[tuple[str, int], int]:
         request = {ConfluentPartition(t, p): OffsetSpec.latest() for t, p in partitions}
