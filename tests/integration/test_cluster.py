@@ -11,7 +11,6 @@ import asyncio
 import collections
 import shutil
 import signal
-import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
@@ -26,7 +25,7 @@ from contracts.bureau import StageCompleted
 from contracts.envelope import KafkaRecord, encode, encode_payload
 from deploy.processes import AppProcesses
 from deploy.stack import Stack, kafka_nodes, ready, stop_nodes
-from tests.tools import Inspector, Tail, eventually, header
+from tests.tools import Inspector, Record, Tail, eventually, header
 
 BROKERS = 3
 PORT_OFFSET = 8  # the cluster's ports follow the session stack's: Kafka +8 to +13, PostgreSQL +8
@@ -36,7 +35,7 @@ INGRESS = "ingress.bureau"
 SHARED = "shared.bureau.stage-completed"
 DEADLETTER = "deadletter.bureau"
 # What the admin client may be told while a node goes or comes back.
-CHANGING = {KafkaError._TIMED_OUT, KafkaError._TRANSPORT, KafkaError.LEADER_NOT_AVAILABLE}
+CHANGING = {KafkaError._TIMED_OUT, KafkaError._TRANSPORT}
 
 
 @pytest.fixture
@@ -101,13 +100,13 @@ def event_id(record: KafkaRecord) -> str:
 
 class Feed:
     """Events sent to the bureau's ingress in small batches, each awaited, noting which writes the cluster
-    acknowledged (``acks=all``: on a replica in sync beside the leader) and which failed."""
+    acknowledged (``acks=all``: on the leader and another replica in sync; a write that failed may or may not have
+    been kept)."""
 
     def __init__(self, producer: AIOKafkaProducer, records: list[KafkaRecord]) -> None:
         self.producer = producer
         self.pending = list(records)
         self.acknowledged: list[str] = []
-        self.failed: list[str] = []
         self.task = asyncio.create_task(self._send())
 
     async def _send(self) -> None:
@@ -115,21 +114,23 @@ class Feed:
             chunk, self.pending = self.pending[:20], self.pending[20:]
             sent = [await self.producer.send(INGRESS, r.value, key=r.key, headers=r.headers) for r in chunk]
             for record, result in zip(chunk, await asyncio.gather(*sent, return_exceptions=True), strict=True):
-                (self.failed if isinstance(result, BaseException) else self.acknowledged).append(event_id(record))
+                if not isinstance(result, BaseException):
+                    self.acknowledged.append(event_id(record))
             await asyncio.sleep(0.02)
 
 
 async def test_a_broker_killed_mid_stream_loses_nothing_acknowledged_duplicates_nothing_and_rejoins(
     cluster: Settings
 ) -> None:
-    started = time.monotonic()
     run = uuid.uuid4().hex[:8]
     inspector = Inspector(cluster.kafka(ADMIN))
     group = cluster.router_group
     records = [event(run, i) for i in range(EVENTS)]
     sent = {event_id(r) for r in records}
     malformed = {event_id(r) for i, r in enumerate(records) if i % MALFORMED_EVERY == 0}
-    mine = lambda r: header(r, "ce_id") in sent  # noqa: E731
+
+    def mine(record: Record) -> bool:
+        return header(record, "ce_id") in sent
 
     with AppProcesses(cluster, environment(cluster)) as apps:
         router = apps.start("router", "gateway", "run", "--no-serve", "--instance", "cluster")
@@ -182,6 +183,4 @@ async def test_a_broker_killed_mid_stream_loses_nothing_acknowledged_duplicates_
         return alive == {node.node_id for node in kafka_nodes(cluster)} and not any(lagging.values())
 
     await eventually(unless_changing(rejoined), timeout=120)
-    print(f"cluster test: {len(acknowledged)} of {EVENTS} acknowledged ({len(feed.failed)} failed), "
-          f"node {victim.node_id} killed and back in {time.monotonic() - started:.0f}s")
 
