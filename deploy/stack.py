@@ -515,16 +515,21 @@ class Stack:
             raise StackError("this stack's data predates the secured broker (no admin secret): "
                              "wipe it with `concord stack reset`, then `concord stack up`")
         ensure_secrets(self.settings)
-        self.postgres.start()
-        self.postgres.create_database()
-        self.nodes[0].fetch_runtime()
-        if not all((node.data / "meta.properties").exists() for node in self.nodes):
-            self.nodes[0].quorum.cluster_id()  # one id for every node, made before they are formatted at once
-        with ThreadPoolExecutor(len(self.nodes)) as starting:  # formatting a node's storage takes a JVM start
+        # PostgreSQL and every Kafka node start at once (formatting a node's storage is a JVM start of its own).
+        with ThreadPoolExecutor(len(self.nodes) + 1) as starting:
+            database = starting.submit(self._database)
+            self.nodes[0].fetch_runtime()
+            if not all((node.data / "meta.properties").exists() for node in self.nodes):
+                self.nodes[0].quorum.cluster_id()  # one id for every node, made before they are formatted
             list(starting.map(KafkaNode.start, self.nodes))
+            database.result()
         for node in self.nodes:
             node.wait_ready()
         provision(self.settings, topics=False)
+
+    def _database(self) -> None:
+        self.postgres.start()
+        self.postgres.create_database()
 
     def down(self) -> None:
         stop_nodes(self.nodes)
