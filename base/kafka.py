@@ -9,6 +9,23 @@ from functools import lru_cache
 from typing import Any
 
 SCRAM = "SCRAM-SHA-512"
+MOST_REPLICAS = 3
+
+
+@dataclass(frozen=True)
+class Replication:
+    """How many copies of each partition a cluster keeps, and how many of them must hold a write before it is
+    acknowledged (``acks=all``, which every producer of the exchange uses through idempotence): three and two on
+    a cluster of three nodes or more, so that one node may be lost with no acknowledged write lost and writes
+    going on; one and one on a single node."""
+
+    factor: int
+    min_insync: int
+
+    @classmethod
+    def on(cls, brokers: int) -> Replication:
+        factor = min(MOST_REPLICAS, brokers)
+        return cls(factor, max(1, factor - 1))
 
 
 @lru_cache(maxsize=8)

@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import quote, urlsplit, urlunsplit
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from base.credentials import Credentials, CredentialsMissing, Secrets
-from base.kafka import KafkaAccess
+from base.kafka import KafkaAccess, Replication
 from contracts.topics import Topics
 
 KafkaSecurity = Literal["SASL_SSL", "PLAINTEXT"]
@@ -26,8 +27,9 @@ class Settings(BaseSettings):
 
     # The local stack: folders and ports.
     stack_dir: Path = Path(".stack")
-    kafka_port: int = 19092
-    kafka_controller_port: int = 19093
+    kafka_port: int = 19092  # the first Kafka node's client port; node i (from 0) takes kafka_port + 2i
+    kafka_controller_port: int = 19093  # and its controller port kafka_controller_port + 2i
+    kafka_brokers: int | None = Field(default=None, ge=1)  # Kafka nodes, each broker and controller; see brokers
     kafka_heap: str = "512m"
     postgres_port: int = 15432
     postgres_user: str = "concord"  # the cluster's superuser: migrations, roles and stack tooling only
@@ -76,8 +78,33 @@ class Settings(BaseSettings):
     log_format: LogFormat = "text"
 
     @property
+    def brokers_file(self) -> Path:
+        """Where the local stack records how many Kafka nodes it has (written by its first `up`)."""
+        return self.stack_path / "kafka" / "brokers"
+
+    @property
+    def brokers(self) -> int:
+        """How many Kafka nodes the local stack runs: as many as it was first brought up with, else
+        CONCORD_KAFKA_BROKERS (`concord stack up --brokers N`), else one."""
+        try:
+            return int(self.brokers_file.read_text())
+        except (OSError, ValueError):
+            return self.kafka_brokers or 1
+
+    @property
+    def kafka_ports(self) -> list[tuple[int, int]]:
+        """Each local Kafka node's client port and controller port."""
+        return [(self.kafka_port + 2 * i, self.kafka_controller_port + 2 * i) for i in range(self.brokers)]
+
+    @property
     def bootstrap(self) -> str:
-        return self.kafka_bootstrap or f"127.0.0.1:{self.kafka_port}"
+        """Where clients connect: every node of the local stack (any of them will do while the others are down)."""
+        return self.kafka_bootstrap or ",".join(f"127.0.0.1:{port}" for port, _ in self.kafka_ports)
+
+    @property
+    def replication(self) -> Replication:
+        """The exchange's topics' replication on this deployment's cluster."""
+        return Replication.on(self.brokers)
 
     @property
     def topics(self) -> Topics:

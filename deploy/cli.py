@@ -111,10 +111,21 @@ def service_run(departments: list[str] = typer.Argument(
 
 
 @stack.command("up")
-def stack_up(clock_speed: float = typer.Option(
-        None, help="also set the stack's clock to N times real time (as `concord clock set --speed N`)")) -> None:
+def stack_up(
+    clock_speed: float = typer.Option(
+        None, help="also set the stack's clock to N times real time (as `concord clock set --speed N`)"),
+    brokers: int = typer.Option(
+        None, min=1, help="Kafka nodes, each broker and controller (3: a quorum of three controllers, topics "
+                          "with three replicas, two in sync); the stack keeps the size it was first brought up "
+                          "with (CONCORD_KAFKA_BROKERS; default 1)"),
+) -> None:
     """Start Kafka and PostgreSQL (idempotent); returns once both answer and migrations are applied."""
-    _stack().up()
+    from deploy.stack import Stack
+
+    settings = _settings()
+    if brokers is not None:
+        settings = settings.model_copy(update={"kafka_brokers": brokers})
+    Stack(settings).up()
     if clock_speed is not None:
         clock_set(clock_speed, None)
     stack_status()

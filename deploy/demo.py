@@ -22,7 +22,7 @@ from base.settings import REPORTER, Settings
 from contracts.departments import BUREAU, OPERATOR
 from deploy.enterprise import Enterprises
 from deploy.processes import AppProcesses, Memory, memory
-from deploy.stack import KafkaNode, ready
+from deploy.stack import KafkaNode, kafka_nodes, ready
 from services.bureau.model import CaseStatus
 
 console = terminal()
@@ -79,6 +79,10 @@ def arrange_sharing(settings: Settings) -> None:
                   "refused the legal representative by market regulation; coordination follows the opinions; "
                   "civil air defence's request waits for the bureau")
     gateway.close()
+
+
+def resident(node: KafkaNode) -> Callable[[], Memory | None]:
+    return lambda: memory(node.pid())
 
 
 class MemoryWatch:
@@ -203,9 +207,10 @@ def run_demo(settings: Settings, count: int, timeout: float, seed: int, serve: b
             httpx.Client(base_url=base, headers=front_desk, timeout=30.0) as bureau:
         apps.start_exchange()
         apps.wait_ready()
-        broker = KafkaNode(settings)
+        brokers = kafka_nodes(settings)
         watch = MemoryWatch({**{name: process.memory for name, process in apps.processes.items()},
-                             "kafka broker": lambda: memory(broker.pid())})
+                             **{"kafka broker" + (f" {node.node_id}" if len(brokers) > 1 else ""): resident(node)
+                                for node in brokers}})
         console.print(f"gateway, bureau and departments up on a clock {SPEED:,.0f}× real time "
                       f"(logs in {apps.log_dir}; a component that dies is started again)")
         console.print(f"operators' console: {settings.gateway_address}/console/ (log in with the operator's "

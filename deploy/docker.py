@@ -4,19 +4,18 @@ files readable by the Kafka image's user and the superuser's password by the Pos
 
 from __future__ import annotations
 
-import base64
 import os
-import uuid
 from pathlib import Path
 
 from base.credentials import write_secret
 from base.settings import ADMIN, Settings
 from deploy.pki import KEYSTORE
-from deploy.stack import KAFKA_DIR, ensure_secrets
+from deploy.stack import KAFKA_DIR, ensure_secrets, new_cluster_id
 
 KAFKA_UID = 1000  # appuser in the apache/kafka image
 POSTGRES_UID = 999  # postgres in the postgres image
 KAFKA_PORT = 9092
+CONTROLLER_PORT = 9093
 KAFKA_DATA = "/var/lib/kafka/data"
 
 
@@ -32,14 +31,14 @@ def prepare(settings: Settings, advertised: str) -> Path:
     os.chmod(store.root, 0o711)  # each image reads only its own folder below
     kafka = store.root / "kafka"
     cluster_file = kafka / "cluster-id"
-    cluster_id = cluster_file.read_text().strip() if cluster_file.exists() else \
-        base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    cluster_id = cluster_file.read_text().strip() if cluster_file.exists() else new_cluster_id()
     password = store.kafka_admin_password()
     write_secret(cluster_file, cluster_id)
     write_secret(kafka / "ca.pem", store.ca_file.read_text())
     write_secret(kafka / KEYSTORE, (store.root / KEYSTORE).read_text())
     properties = (KAFKA_DIR / "server.properties").read_text().format(
-        bind="0.0.0.0", advertised=advertised, port=KAFKA_PORT, controller_port=9093, data=KAFKA_DATA,
+        node_id=1, voters=f"1@127.0.0.1:{CONTROLLER_PORT}", replicas=1, min_isr=1,
+        bind="0.0.0.0", advertised=advertised, port=KAFKA_PORT, controller_port=CONTROLLER_PORT, data=KAFKA_DATA,
         keystore=f"/secrets/kafka/{KEYSTORE}", truststore="/secrets/kafka/ca.pem", admin_password=password)
     write_secret(kafka / "server.properties", properties)
     write_secret(kafka / "admin.properties", "\n".join([

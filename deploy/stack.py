@@ -1,5 +1,5 @@
-"""The local stack: Apache Kafka (KRaft, one combined node) and PostgreSQL, run as plain processes, secured
-as a government deployment is.
+"""The local stack: Apache Kafka (KRaft: one combined node, or a cluster of them, `--brokers 3`) and PostgreSQL,
+run as plain processes, secured as a government deployment is.
 
 Kafka comes from the official Maven Central artifacts listed in ``deploy/kafka/pom.xml``; Maven copies the
 runtime classpath once into a cache folder that later runs reuse. Its client listener takes SASL/SCRAM-SHA-512
@@ -13,6 +13,7 @@ component. The secrets (CA, admin and role passwords, the local components' cred
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import json
 import os
@@ -24,13 +25,15 @@ import signal
 import socket
 import subprocess
 import time
+import uuid
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from base.credentials import write_secret
 from base.errors import Explained
-from base.kafka import KafkaAccess
+from base.kafka import KafkaAccess, Replication
 from base.settings import ADMIN, Settings
 from contracts.topics import Topics
 from deploy.pki import KEYSTORE, ensure_certificates
@@ -135,20 +138,56 @@ async def answers(access: KafkaAccess, timeout_ms: int = 3000) -> bool:
         await admin.close()
 
 
+def new_cluster_id() -> str:
+    """A KRaft cluster id as Kafka makes one: 16 random bytes in URL-safe base64, never starting with a dash."""
+    while (cluster_id := base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")).startswith("-"):
+        pass
+    return cluster_id
+
+
+@dataclass(frozen=True)
+class Quorum:
+    """The KRaft cluster a node belongs to: each controller's node id and port, and the file that keeps the
+    cluster's id (made once; every node's storage is formatted with it)."""
+
+    controllers: tuple[tuple[int, int], ...]
+    id_file: Path
+
+    @property
+    def voters(self) -> str:
+        return ",".join(f"{node_id}@127.0.0.1:{port}" for node_id, port in self.controllers)
+
+    @property
+    def replication(self) -> Replication:
+        return Replication.on(len(self.controllers))
+
+    def cluster_id(self) -> str:
+        """The cluster's id, made on the first call (which must not race another: `Stack.up` makes it before it
+        formats its nodes at once)."""
+        if not self.id_file.exists():
+            self.id_file.parent.mkdir(parents=True, exist_ok=True)
+            self.id_file.write_text(new_cluster_id())
+        return self.id_file.read_text().strip()
+
+
 class KafkaNode:
-    """One Kafka node in KRaft mode, broker and controller combined: the stack's, secured; or the benchmark's
-    throwaway plaintext node (``secured=False``, a folder and ports of its own)."""
+    """One Kafka node in KRaft mode, broker and controller combined: the stack's, secured, alone or one of a
+    cluster (``quorum``: every node of it a controller); or the benchmark's throwaway plaintext node
+    (``secured=False``, a folder and ports of its own)."""
 
     def __init__(self, settings: Settings, *, secured: bool = True, home: Path | None = None,
-                 port: int | None = None, controller_port: int | None = None) -> None:
+                 port: int | None = None, controller_port: int | None = None, node_id: int = 1,
+                 quorum: Quorum | None = None) -> None:
         self.settings = settings
         self.secured = secured
         self.port = port or settings.kafka_port
         self.controller_port = controller_port or settings.kafka_controller_port
+        self.node_id = node_id
         root = settings.stack_path
         pom = (KAFKA_DIR / "pom.xml").read_bytes()
         self.libs = root / "cache" / f"kafka-libs-{hashlib.sha256(pom).hexdigest()[:12]}"
         self.home = home or root / "kafka"
+        self.quorum = quorum or Quorum(((node_id, self.controller_port),), self.home / "cluster-id")
         self.data = self.home / "data"
         self.config = self.home / "server.properties"
         self.pid_file = self.home / "kafka.pid"
@@ -160,7 +199,7 @@ class KafkaNode:
 
     @property
     def admin(self) -> KafkaAccess:
-        """The super user's access: the stack's tooling only."""
+        """The super user's access to this node alone: the stack's tooling only."""
         if not self.secured:
             return KafkaAccess(self.bootstrap)
         secrets_ = self.settings.secrets
@@ -190,7 +229,10 @@ class KafkaNode:
     def write_config(self) -> None:
         template = (KAFKA_DIR / ("server.properties" if self.secured else "plaintext.properties")).read_text()
         self.home.mkdir(parents=True, exist_ok=True)
-        values = {"port": self.port, "controller_port": self.controller_port, "data": self.data}
+        replication = self.quorum.replication
+        values = {"node_id": self.node_id, "voters": self.quorum.voters, "port": self.port,
+                  "controller_port": self.controller_port, "data": self.data,
+                  "replicas": replication.factor, "min_isr": replication.min_insync}
         if self.secured:
             store = self.settings.secrets
             values |= {"bind": "127.0.0.1", "advertised": "127.0.0.1", "keystore": store.root / KEYSTORE,
@@ -200,12 +242,10 @@ class KafkaNode:
     def format_storage(self) -> None:
         if (self.data / "meta.properties").exists():
             return
-        cluster_id = subprocess.run(
-            self._java("kafka.tools.StorageTool", "random-uuid"), capture_output=True, text=True, check=True
-        ).stdout.strip().splitlines()[-1]
         scram = ["--add-scram", f"SCRAM-SHA-512=[name={ADMIN},password={self.admin.password}]"] if self.secured else []
         result = subprocess.run(
-            self._java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.config), *scram),
+            self._java("kafka.tools.StorageTool", "format", "-t", self.quorum.cluster_id(), "-c", str(self.config),
+                       *scram),
             capture_output=True, text=True,
         )
         if result.returncode != 0:
@@ -221,12 +261,13 @@ class KafkaNode:
         return self.pid() is not None
 
     def start(self) -> None:
+        """Start the node (formatting its storage the first time); `wait_ready` waits for it to answer."""
         if self.running():
             return
-        if port_open(self.port):
-            raise StackError(
-                f"port {self.port} is taken by a process this stack did not start; stop it or set CONCORD_KAFKA_PORT"
-            )
+        for port in (self.port, self.controller_port):
+            if port_open(port):
+                raise StackError(f"port {port} is taken by a process this stack did not start; stop it or set "
+                                 "CONCORD_KAFKA_PORT and CONCORD_KAFKA_CONTROLLER_PORT")
         self.fetch_runtime()
         self.write_config()
         self.format_storage()
@@ -238,7 +279,8 @@ class KafkaNode:
         self.pid_file.write_text(str(process.pid))
 
     def wait_ready(self, timeout: float = 90.0) -> None:
-        """Return once the broker answers the admin's metadata request (over SASL_SSL when secured)."""
+        """Return once the broker answers the admin's metadata request (over SASL_SSL when secured). A node of a
+        cluster answers once a majority of its controllers runs."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not self.running():
@@ -260,15 +302,44 @@ class KafkaNode:
         self.pid_file.unlink(missing_ok=True)
 
     def stop(self) -> None:
-        pid = self.pid()
-        if pid is not None:
-            os.killpg(pid, signal.SIGTERM)
-            deadline = time.monotonic() + 30
-            while _pid_alive(pid) and time.monotonic() < deadline:
-                time.sleep(0.2)
-            if _pid_alive(pid):
-                os.killpg(pid, signal.SIGKILL)
-        self.pid_file.unlink(missing_ok=True)
+        """A clean shutdown (SIGKILL if it takes more than 30 s)."""
+        stop_nodes([self])
+
+    def kill(self) -> None:
+        """A crash: SIGKILL, nothing flushed, nothing handed over."""
+        stop_nodes([self], signal.SIGKILL)
+
+
+STOP_SECONDS = 30.0
+
+
+def stop_nodes(nodes: Sequence[KafkaNode], sig: signal.Signals = signal.SIGTERM) -> None:
+    """Signal every node at once, then wait for each to exit (SIGKILL after STOP_SECONDS): stopped one after
+    the other, the last nodes of a cluster would wait for a quorum of controllers that is already gone."""
+    running = [(node, pid) for node in nodes if (pid := node.pid()) is not None]
+    for _, pid in running:
+        os.killpg(pid, sig)
+    deadline = time.monotonic() + STOP_SECONDS
+    for _, pid in running:
+        while _pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if _pid_alive(pid):
+            os.killpg(pid, signal.SIGKILL)
+    for node in nodes:
+        node.pid_file.unlink(missing_ok=True)
+
+
+def kafka_nodes(settings: Settings) -> list[KafkaNode]:
+    """The local stack's Kafka nodes (``settings.brokers`` of them): one in <stack>/kafka; or a cluster, each
+    node broker and controller, in <stack>/kafka/node-<id>, on the ports ``settings.kafka_ports`` derives."""
+    ports = settings.kafka_ports
+    if len(ports) == 1:
+        return [KafkaNode(settings)]
+    root = settings.stack_path / "kafka"
+    quorum = Quorum(tuple((i, controller) for i, (_, controller) in enumerate(ports, 1)), root / "cluster-id")
+    return [KafkaNode(settings, home=root / f"node-{i}", port=port, controller_port=controller, node_id=i,
+                      quorum=quorum)
+            for i, (port, controller) in enumerate(ports, 1)]
 
 
 class PostgresCluster:
@@ -430,40 +501,74 @@ def ensure_secrets(settings: Settings, hosts: Sequence[str] = ("localhost", "127
     ensure_certificates(store.root, list(hosts))
 
 
+def settled_size(settings: Settings) -> int:
+    """How many Kafka nodes the stack runs: as many as its first `up` recorded (a single node's data from before
+    the record counts as one), or, on a new stack, as many as asked (one by default). Another size than the one
+    recorded is refused until the stack is reset; so are ports that collide."""
+    single_before = (settings.stack_path / "kafka" / "data" / "meta.properties").exists()
+    recorded = settings.brokers if settings.brokers_file.exists() else 1 if single_before else None
+    wanted = settings.kafka_brokers or recorded or 1
+    if recorded is not None and wanted != recorded:
+        raise StackError(f"this stack has {recorded} Kafka node(s), not {wanted}: `concord stack reset` wipes it, "
+                         "then `concord stack up --brokers N` makes a new one of that size")
+    ports = [port for node in settings.model_copy(update={"kafka_brokers": wanted}).kafka_ports for port in node]
+    if len(set(ports)) != len(ports):
+        raise StackError(f"the Kafka nodes' ports collide ({ports}): node i takes CONCORD_KAFKA_PORT + 2i and "
+                         "CONCORD_KAFKA_CONTROLLER_PORT + 2i, so make the two differ by an odd number")
+    return wanted
+
+
 class Stack:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.kafka = KafkaNode(settings)
+        self.nodes = kafka_nodes(settings)
         self.postgres = PostgresCluster(settings)
 
     def up(self) -> None:
         check_prerequisites()
-        if (self.kafka.data / "meta.properties").exists() and not self.settings.secrets.admin_file.exists():
+        size = settled_size(self.settings)
+        self.settings.brokers_file.parent.mkdir(parents=True, exist_ok=True)
+        self.settings.brokers_file.write_text(f"{size}\n")  # `down`, `status`, `reset` and clients read it
+        if any((n.data / "meta.properties").exists() for n in self.nodes) \
+                and not self.settings.secrets.admin_file.exists():
             raise StackError("this stack's data predates the secured broker (no admin secret): "
                              "wipe it with `concord stack reset`, then `concord stack up`")
         ensure_secrets(self.settings)
-        self.postgres.start()
-        self.postgres.create_database()
-        self.kafka.start()
-        self.kafka.wait_ready()
+        # PostgreSQL and every Kafka node start at once (formatting a node's storage is a JVM start of its own).
+        with ThreadPoolExecutor(len(self.nodes) + 1) as starting:
+            database = starting.submit(self._database)
+            self.nodes[0].fetch_runtime()
+            if not all((node.data / "meta.properties").exists() for node in self.nodes):
+                self.nodes[0].quorum.cluster_id()  # one id for every node, made before they are formatted
+            list(starting.map(KafkaNode.start, self.nodes))
+            database.result()
+        for node in self.nodes:
+            node.wait_ready()
         provision(self.settings, topics=False)
 
+    def _database(self) -> None:
+        self.postgres.start()
+        self.postgres.create_database()
+
     def down(self) -> None:
-        self.kafka.stop()
+        stop_nodes(self.nodes)
         self.postgres.stop()
 
     def reset(self) -> None:
         self.down()
-        for folder in (self.kafka.home, self.postgres.home, self.settings.secrets.root):
+        for folder in (self.settings.stack_path / "kafka", self.postgres.home, self.settings.secrets.root):
             shutil.rmtree(folder, ignore_errors=True)
 
     def status(self) -> dict[str, str]:
         s = self.settings
-        kafka_pid = self.kafka.pid()
+        states: dict[str, str] = {}
+        for node in self.nodes:
+            pid = node.pid()
+            role = "" if len(self.nodes) == 1 else f"node {node.node_id} of {len(self.nodes)}, broker and controller, "
+            states["kafka" if len(self.nodes) == 1 else f"kafka-{node.node_id}"] = \
+                f"running (pid {pid}, {role}{node.bootstrap}, SASL_SSL with SCRAM-SHA-512, ACLs)" if pid else "stopped"
         pg_pid = self.postgres.pid()
-        return {
-            "kafka": f"running (pid {kafka_pid}, {s.bootstrap}, SASL_SSL with SCRAM-SHA-512, ACLs)"
-                     if kafka_pid else "stopped",
+        return states | {
             "postgres": f"running (pid {pg_pid}, 127.0.0.1:{s.postgres_port}/{s.postgres_db}, scram-sha-256, "
                         f"a role per component; data in {self.postgres.data})" if pg_pid else "stopped",
             "secrets": str(s.secrets.root),

@@ -2,7 +2,8 @@
 credentials (SCRAM users on the broker, salted token hashes in the gateway's store), and keep the broker's
 ACLs equal to the plan derived from the credentials in force and the topic namespaces (``gateway.acls``).
 
-The ACL and SCRAM calls use confluent-kafka's admin client (aiokafka has none); topics use aiokafka's."""
+The ACL and SCRAM calls use confluent-kafka's admin client (aiokafka has none); topics use aiokafka's, and so does
+the wait for every broker of a cluster to hold the ACLs (its client can address one broker)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import asyncpg
+from aiokafka.client import AIOKafkaClient
+from aiokafka.errors import for_code
+from aiokafka.protocol.admin import DescribeAclsRequest
 from confluent_kafka.admin import (
     AclBinding,
     AclBindingFilter,
@@ -29,7 +33,7 @@ from confluent_kafka.admin import (
 from base import tokens
 from base.credentials import Credentials, KafkaCredentials
 from base.errors import Explained
-from base.kafka import SCRAM, KafkaAccess
+from base.kafka import SCRAM, KafkaAccess, Replication
 from base.settings import ADMIN, Settings
 from contracts.departments import PRINCIPALS
 from contracts.topics import Topics
@@ -111,6 +115,41 @@ class BrokerAdmin:
                 future.result()
 
 
+# Kafka's protocol codes (DescribeAcls) of what a plan holds, and of "any" in a filter.
+RESOURCES = {2: Resource.TOPIC, 3: Resource.GROUP, 5: Resource.TRANSACTIONAL_ID}
+PATTERNS = {3: Pattern.LITERAL, 4: Pattern.PREFIXED}
+OPERATIONS = {3: Operation.READ, 4: Operation.WRITE, 8: Operation.DESCRIBE}
+ANY, ALLOW = 1, 3
+
+
+async def held_everywhere(access: KafkaAccess, wanted: set[Acl]) -> None:
+    """Return once every broker of the cluster holds exactly the ACLs ``wanted`` (for every user but the admin).
+    Each broker applies the metadata log at its own pace, so each is asked by its node id: aiokafka's client can
+    address one; confluent-kafka sends DescribeAcls to whichever broker the metadata names as controller."""
+    client = AIOKafkaClient(**access.aiokafka())
+    await client.bootstrap()
+    try:
+        deadline = asyncio.get_running_loop().time() + TIMEOUT
+        while differing := {node: len(held ^ wanted) for node in sorted(b.nodeId for b in client.cluster.brokers())
+                            if (held := await _held_by(client, node)) != wanted}:
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"brokers hold ACLs other than planned (node: how many): {differing}")
+            await asyncio.sleep(0.1)
+    finally:
+        await client.close()
+
+
+async def _held_by(client: AIOKafkaClient, node: int) -> set[Acl]:
+    """The plannable ACLs one broker enforces (the others are the reconciliation's to delete)."""
+    response = await client.send(node, DescribeAclsRequest(ANY, None, ANY, None, None, ANY, ANY))
+    if response.error_code:
+        raise for_code(response.error_code)(response.error_message)
+    return {Acl(principal.partition(":")[2], RESOURCES[kind], name, PATTERNS[pattern], OPERATIONS[operation])
+            for kind, name, pattern, entries in response.resources for principal, host, operation, permission in entries
+            if principal != f"User:{ADMIN}" and host == "*" and permission == ALLOW and kind in RESOURCES
+            and pattern in PATTERNS and operation in OPERATIONS}
+
+
 def _plannable(binding: AclBinding) -> bool:
     return (binding.permission_type == AclPermissionType.ALLOW and binding.host == "*"
             and binding.restype.name in Resource.__members__
@@ -128,8 +167,10 @@ class Reconciled:
 class Provisioner:
     """The admin's tasks for one deployment: its topics, its credentials and the ACLs that follow from them."""
 
-    def __init__(self, admin: KafkaAccess, pool: asyncpg.Pool, bootstrap_for_clients: str, ca_file: str) -> None:
+    def __init__(self, admin: KafkaAccess, pool: asyncpg.Pool, bootstrap_for_clients: str, ca_file: str,
+                 replication: Replication) -> None:
         self.access = admin
+        self.replication = replication
         self.broker = BrokerAdmin(admin)
         self.store = CredentialStore(pool)
         self.pool = pool
@@ -140,7 +181,7 @@ class Provisioner:
         """The namespace's topics (with a shared topic for every contract in code or in the registry), then the
         ACLs for every namespace present."""
         registered = {r["id"] for r in await self.pool.fetch("SELECT id FROM gateway.contracts")}
-        done = await ensure_topics(self.access, planned_topics(topics, registered))
+        done = await ensure_topics(self.access, planned_topics(topics, registered), self.replication)
         await self.reconcile(also=topics.namespace)
         return done
 
@@ -173,11 +214,7 @@ class Provisioner:
         await asyncio.to_thread(self.broker.create, wanted - held)
         await asyncio.to_thread(self.broker.delete, held - wanted, foreign)
         await asyncio.to_thread(self.broker.disable_users, stray_users)
-        deadline = asyncio.get_running_loop().time() + TIMEOUT
-        while (now_held := (await asyncio.to_thread(self.broker.acls))[0]) != wanted:
-            if asyncio.get_running_loop().time() > deadline:
-                raise TimeoutError(f"the broker holds {len(now_held ^ wanted)} ACLs other than planned")
-            await asyncio.sleep(0.1)
+        await held_everywhere(self.access, wanted)
         return Reconciled(len(wanted - held), len(held - wanted) + len(foreign), len(stray_users))
 
     async def issue(self, principal: str) -> Credentials:
@@ -227,6 +264,7 @@ async def provisioner(settings: Settings) -> AsyncIterator[Provisioner]:
     """The deployment's provisioner, as its admin (the broker's super user and the database's superuser)."""
     pool = await asyncpg.create_pool(settings.admin_dsn, min_size=1, max_size=2)
     try:
-        yield Provisioner(settings.kafka(ADMIN), pool, settings.bootstrap, str(settings.secrets.ca_file))
+        yield Provisioner(settings.kafka(ADMIN), pool, settings.bootstrap, str(settings.secrets.ca_file),
+                          settings.replication)
     finally:
         await pool.close()

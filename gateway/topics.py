@@ -1,4 +1,4 @@
-"""The exchange's topics, with explicit partitions and retention; the broker never auto-creates one."""
+"""The exchange's topics, with explicit partitions, retention and replication; the broker never auto-creates one."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from base.kafka import KafkaAccess
+from base.kafka import KafkaAccess, Replication
 from contracts.catalogue import CATALOGUE
 from contracts.departments import EXCHANGE, SERVICE_DEPARTMENTS
 from contracts.topics import Topics
@@ -62,18 +62,23 @@ async def existing_topics(access: KafkaAccess) -> set[str]:
         await admin.close()
 
 
-async def ensure_topics(access: KafkaAccess, specs: list[TopicSpec]) -> dict[str, str]:
-    """Create missing topics, grow partitions that fall short, and set retention (as the admin: nobody else
-    may create topics). Returns what was done."""
+SINGLE = Replication(1, 1)
+
+
+async def ensure_topics(access: KafkaAccess, specs: list[TopicSpec], replication: Replication = SINGLE
+                        ) -> dict[str, str]:
+    """Create missing topics (with ``replication``'s factor), grow partitions that fall short, and set retention
+    and the in-sync replicas a write needs (as the admin: nobody else may create topics). Returns what was done."""
     admin = AIOKafkaAdminClient(**access.aiokafka())
     await admin.start()
     done: dict[str, str] = {}
+    configs = {s.name: s.config | {"min.insync.replicas": str(replication.min_insync)} for s in specs}
     try:
         existing = {t["topic"]: len(t["partitions"]) for t in await admin.describe_topics()}
         missing = [s for s in specs if s.name not in existing]
         if missing:
             await admin.create_topics(
-                [NewTopic(s.name, s.partitions, 1, topic_configs=s.config) for s in missing]
+                [NewTopic(s.name, s.partitions, replication.factor, topic_configs=configs[s.name]) for s in missing]
             )
             done.update({s.name: f"created ({s.partitions} partitions)" for s in missing})
         short = {s.name: NewPartitions(s.partitions) for s in specs
@@ -84,7 +89,7 @@ async def ensure_topics(access: KafkaAccess, specs: list[TopicSpec]) -> dict[str
         present = [s for s in specs if s.name in existing]
         if present:
             await admin.alter_configs(
-                [ConfigResource(ConfigResourceType.TOPIC, s.name, configs=s.config) for s in present]
+                [ConfigResource(ConfigResourceType.TOPIC, s.name, configs=configs[s.name]) for s in present]
             )
         for s in present:
             done.setdefault(s.name, "present")

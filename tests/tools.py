@@ -171,7 +171,7 @@ def undocumented(document: dict[str, Any], method: str, path: str, response: htt
 async def isolated_topics(stack: Settings, specs: list[TopicSpec]) -> None:
     """Topics of a test's own namespace, made by the admin, with the ACLs that follow for that namespace."""
     async with provisioner(stack) as admin:
-        await ensure_topics(admin.access, specs)
+        await ensure_topics(admin.access, specs, admin.replication)
         await admin.reconcile()
 
 
@@ -202,6 +202,19 @@ class Inspector:
         [(_, described)] = self.client.describe_consumer_groups([group]).items()
         members = (await self._result(described)).members
         return {m.client_id: {(tp.topic, tp.partition) for tp in m.assignment.topic_partitions} for m in members}
+
+    async def coordinator(self, group: str) -> int:
+        """The node id of the broker that coordinates the group."""
+        [(_, described)] = self.client.describe_consumer_groups([group]).items()
+        return int((await self._result(described)).coordinator.id)
+
+    async def replication(self) -> tuple[set[int], dict[tuple[str, int], set[int]]]:
+        """From one metadata request: the node ids of the brokers the cluster counts as alive, and for every
+        partition (internal topics' included) its replicas that are not in sync."""
+        metadata = await asyncio.to_thread(self.client.list_topics, timeout=10)
+        lagging = {(t, p): set(m.replicas) - set(m.isrs)
+                   for t, topic in metadata.topics.items() for p, m in topic.partitions.items()}
+        return set(metadata.brokers), lagging
 
     async def _ends(self, partitions: list[tuple[str, int]], isolation: IsolationLevel) -> dict[tuple[str, int], int]:
         request = {ConfluentPartition(t, p): OffsetSpec.latest() for t, p in partitions}
