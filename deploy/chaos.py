@@ -29,7 +29,7 @@ from base.settings import ADMIN, Settings
 from contracts.departments import BUREAU, COORDINATION, GATEWAY
 from deploy.demo import SPEED, CaseDriver, clock_start, drive
 from deploy.processes import AppProcesses
-from deploy.stack import KafkaNode, PostgresCluster, StackError, port_open, ready
+from deploy.stack import PostgresCluster, StackError, kafka_nodes, port_open, ready
 from gateway import audit as audit_log
 from gateway.audit.anchor import verifying_key
 from gateway.audit.chain import POSITIONS, TABLE
@@ -138,8 +138,8 @@ class Monkey(threading.Thread):
         self.paused = None
 
     def restart_broker(self) -> None:
-        console.print("chaos: killing the Kafka broker (SIGKILL) and starting it again")
-        broker = KafkaNode(self.settings)
+        broker = self.rng.choice(kafka_nodes(self.settings))  # the one broker, or one of a cluster's
+        console.print(f"chaos: killing the Kafka broker on port {broker.port} (SIGKILL) and starting it again")
         broker.kill()
         broker.start()
         broker.wait_ready()

@@ -290,17 +290,6 @@ class KafkaNode:
             time.sleep(0.5)
         raise StackError(f"Kafka did not answer within {timeout:.0f}s; see {self.log_file}")
 
-    def kill(self) -> None:
-        """Stop it as a crash would (SIGKILL): its next start recovers its logs."""
-        pid = self.pid()
-        if pid is not None:
-            os.killpg(pid, signal.SIGKILL)
-            deadline = time.monotonic() + 30
-            # its main thread may show as exited while its other threads still hold the port
-            while (_pid_alive(pid) or port_open(self.port)) and time.monotonic() < deadline:
-                time.sleep(0.1)
-        self.pid_file.unlink(missing_ok=True)
-
     def stop(self) -> None:
         """A clean shutdown (SIGKILL if it takes more than 30 s)."""
         stop_nodes([self])
@@ -320,8 +309,9 @@ def stop_nodes(nodes: Sequence[KafkaNode], sig: signal.Signals = signal.SIGTERM)
     for _, pid in running:
         os.killpg(pid, sig)
     deadline = time.monotonic() + STOP_SECONDS
-    for _, pid in running:
-        while _pid_alive(pid) and time.monotonic() < deadline:
+    for node, pid in running:
+        # its main thread may show as exited while its other threads still hold the port: wait for both
+        while (_pid_alive(pid) or port_open(node.port)) and time.monotonic() < deadline:
             time.sleep(0.2)
         if _pid_alive(pid):
             os.killpg(pid, signal.SIGKILL)
