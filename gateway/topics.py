@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
@@ -60,6 +61,17 @@ async def existing_topics(access: KafkaAccess) -> set[str]:
         return set(await admin.list_topics())
     finally:
         await admin.close()
+
+
+async def partitions_of(access: KafkaAccess, topic: str) -> list[TopicPartition]:
+    """A topic's partitions, in order (none when the topic does not exist)."""
+    admin = AIOKafkaAdminClient(**access.aiokafka())
+    await admin.start()
+    try:
+        [described] = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    return sorted(TopicPartition(topic, p["partition"]) for p in described["partitions"])
 
 
 SINGLE = Replication(1, 1)

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -33,6 +32,7 @@ from base.credentials import CredentialsMissing
 from base.errors import Explained
 from base.kafka import KafkaAccess
 from gateway.audit.chain import canonical
+from gateway.topics import partitions_of
 
 log = logging.getLogger("concord.audit")
 ANCHOR_SECONDS = 5.0  # how often the keeper anchors a chain that grew
@@ -272,15 +272,9 @@ class AnchorLog:
                                 enable_auto_commit=False, isolation_level="read_committed")
 
     async def _assigned(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
-        admin = AIOKafkaAdminClient(**self.access.aiokafka())
-        await admin.start()
-        try:
-            [described] = await admin.describe_topics([self.topic])
-        finally:
-            await admin.close()
-        if not described["partitions"]:
+        assigned = await partitions_of(self.access, self.topic)
+        if not assigned:
             raise AnchorTopicMissing(f"no anchor topic {self.topic} on the broker: `concord topics ensure` makes it")
-        assigned = [TopicPartition(self.topic, p["partition"]) for p in described["partitions"]]
         consumer.assign(assigned)
         await consumer.seek_to_beginning(*assigned)
         return assigned

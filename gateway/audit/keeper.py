@@ -15,7 +15,6 @@ from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
 from base.clock import Clock, SystemClock
 from base.settings import Settings
@@ -34,6 +33,7 @@ from gateway.audit.chain import (
     table_name,
 )
 from gateway.audit.entry import AuditAction, AuditEntry
+from gateway.topics import partitions_of
 
 log = logging.getLogger("concord.audit")
 APPEND_LOCK = 7_310_002  # advisory lock key that serialises appends (deploy.migrate holds 7_310_001)
@@ -182,16 +182,10 @@ class AuditKeeper:
             raise
 
     async def _partitions(self) -> list[TopicPartition]:
-        admin = AIOKafkaAdminClient(**self.access.aiokafka())
-        await admin.start()
-        try:
-            [described] = await admin.describe_topics([self.topic])
-        finally:
-            await admin.close()
-        if not described["partitions"]:
+        partitions = await partitions_of(self.access, self.topic)
+        if not partitions:
             raise RuntimeError(f"topic {self.topic} does not exist")
-        return [TopicPartition(self.topic, p["partition"]) for p in sorted(described["partitions"],
-                                                                            key=lambda p: p["partition"])]
+        return partitions
 
     async def _connected(self) -> asyncpg.Connection:
         if self.connection is None or self.connection.is_closed():
