@@ -26,6 +26,8 @@ from rich.table import Table
 
 from base.runtime import terminal
 from base.settings import ADMIN, Settings
+from contracts.bureau import Decision, OpinionIssued
+from contracts.coordination import ConflictResolved
 from contracts.departments import BUREAU, COORDINATION, GATEWAY
 from deploy.demo import SPEED, CaseDriver, clock_start, drive
 from deploy.processes import AppProcesses
@@ -33,8 +35,10 @@ from deploy.stack import PostgresCluster, StackError, kafka_nodes, port_open, re
 from gateway import audit as audit_log
 from gateway.audit.anchor import verifying_key
 from gateway.audit.chain import POSITIONS, TABLE
+from gateway.audit.entry import AuditAction
 from gateway.router import SESSION_TIMEOUT_MS
 from services.departments import REVIEWERS
+from services.departments.tasks import TaskKind, TaskStatus
 
 console = terminal()
 ROUTERS = ("router-1", "router-2")
@@ -42,7 +46,7 @@ KEEPER = "audit-keeper"
 TARGETS = (*ROUTERS, KEEPER, "gateway", BUREAU, "departments")  # what the monkey kills
 PAUSE_SECONDS = SESSION_TIMEOUT_MS / 1000 + 5  # past the router's session timeout: its partitions go to the other
 FAMILIES = ("ingress.", "deliver.", "shared.")
-VERDICTS = ("routed", "rejected", "resent")  # the audit actions that decide an ingress record
+VERDICTS = (AuditAction.ROUTED, AuditAction.REJECTED, AuditAction.RESENT)  # what decides an ingress record
 SETTLE_SECONDS = 300.0
 Offsets = dict[TopicPartition, int]
 
@@ -323,7 +327,7 @@ async def _verdicts(connection: asyncpg.Connection, records: dict[TopicPartition
         f"SELECT entry->'ingress'->>'topic' AS topic, (entry->'ingress'->>'partition')::int AS partition,"
         f" (entry->'ingress'->>'offset')::bigint AS kafka_offset, count(*) AS n FROM {TABLE}"
         " WHERE seq > $1 AND action = ANY($2::text[]) AND entry ? 'ingress' GROUP BY 1, 2, 3",
-        start_seq, list(VERDICTS))
+        start_seq, [v.value for v in VERDICTS])
     verdicts = {(r["topic"], r["partition"], r["kafka_offset"]): r["n"] for r in rows}
     return Check("ingress records with one verdict (routed, refused or resent)", len(positions),
                  len(positions - verdicts.keys()), sum(n - 1 for p, n in verdicts.items() if p in positions and n > 1))
@@ -339,26 +343,26 @@ async def _effects(connection: asyncpg.Connection, case_ids: list[str]) -> list[
     opinions: Counter[str] = Counter()
     finals: Counter[str] = Counter()
     for department in sorted({r["department"] for r in requests}):
-        rows = await connection.fetch(f"SELECT task_id, round, status FROM {department}.tasks"
-                                      " WHERE case_id = ANY($1::text[]) AND kind = 'opinion'", case_ids)
+        rows = await connection.fetch(f"SELECT task_id, round, status FROM {department}.tasks WHERE"
+                                      " case_id = ANY($1::text[]) AND kind = $2", case_ids, TaskKind.OPINION.value)
         for row in rows:
             duplicated_tasks += row["task_id"] in tasks
             tasks[row["task_id"]] = (row["round"], row["status"])
         for row in await connection.fetch(
                 f"SELECT convert_from(value, 'UTF8')::jsonb->>'request_id' AS request_id,"
                 f" convert_from(value, 'UTF8')::jsonb->>'decision' AS decision FROM {department}.outbox"
-                " WHERE contract = 'bureau.opinion-issued' AND convert_from(value, 'UTF8')::jsonb->>'case_id' ="
-                " ANY($1::text[])", case_ids):
+                " WHERE contract = $2 AND convert_from(value, 'UTF8')::jsonb->>'case_id' = ANY($1::text[])",
+                case_ids, OpinionIssued.CONTRACT.id):
             opinions[row["request_id"]] += 1
-            finals[row["request_id"]] += row["decision"] != "supplement_requested"
+            finals[row["request_id"]] += row["decision"] != Decision.SUPPLEMENT_REQUESTED.value
     asked = {r["request_id"] for r in requests}
     extra_opinions = sum(max(0, opinions[t] - tasks[t][0]) for t in tasks) + sum(max(0, n - 1) for n in finals.values())
-    missing_finals = sum(1 for t, (_, status) in tasks.items() if status == "decided" and finals[t] == 0)
+    missing_finals = sum(1 for t, (_, status) in tasks.items() if status == TaskStatus.DECIDED.value and finals[t] == 0)
     conflicts = await connection.fetch("SELECT conflict_id FROM bureau.conflicts WHERE case_id = ANY($1::text[])",
                                        case_ids)
     resolutions = Counter(r["conflict_id"] for r in await connection.fetch(
         f"SELECT convert_from(value, 'UTF8')::jsonb->>'conflict_id' AS conflict_id FROM {COORDINATION}.outbox"
-        " WHERE contract = 'coordination.conflict-resolved'"))
+        " WHERE contract = $1", ConflictResolved.CONTRACT.id))
     return [
         Check("tasks (one per request)", len(tasks), len(asked - tasks.keys()), duplicated_tasks),
         Check("opinions (one per round, one final per task)", sum(opinions.values()), missing_finals, extra_opinions),
