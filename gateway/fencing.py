@@ -219,7 +219,10 @@ class StableOffsetFetch(Request[OffsetFetchRequest_v7]):  # type: ignore[misc]
 def fetch_stable_offsets(consumer: AIOKafkaConsumer) -> None:
     """Make a started consumer ask for its group's committed offsets with ``require_stable``: while a transaction
     that commits offsets for a partition is being completed, the coordinator answers UNSTABLE_OFFSET_COMMIT and the
-    consumer asks again, rather than starting from the offsets before that transaction."""
+    consumer asks again, rather than starting from the offsets before that transaction. The group-level error is
+    read too: aiokafka's own request (v3) ignores it, so while the coordinator is still loading after a broker
+    restart it reads "no committed offset" and the consumer starts over from its reset policy (seen on Kafka 4.1:
+    a group's offsets read as none for the first two or three seconds after the broker started)."""
     coordinator = consumer._coordinator
     assert coordinator is not None, "start the consumer first"
 

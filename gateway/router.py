@@ -165,11 +165,14 @@ class Router:
 
     async def start(self) -> None:
         await self.producer.start()
+        # Started before it subscribes, so that even its first assignment's committed offsets are asked for stable:
+        # aiokafka's own OffsetFetch (v3) reads "no offset" while the group coordinator is still loading after a
+        # broker restart, and the consumer would then start from the earliest record.
+        await self.consumer.start()
+        fetch_stable_offsets(self.consumer)
         self.consumer.subscribe(
             [self.topics.ingress(d) for d in SERVICE_DEPARTMENTS], listener=_Revocations(self)
         )
-        await self.consumer.start()
-        fetch_stable_offsets(self.consumer)
 
     async def stop(self) -> None:
         async with self.batch_lock:
