@@ -59,7 +59,6 @@ class Context:
         return await self.outbox.add(self.connection, event, traceparent=traceparent)
 
 
-
 @dataclass(frozen=True)
 class Replayed:
     """What a replay of a parked event came to: handled, or still parked with the new error."""
