@@ -11,10 +11,12 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import asyncpg
+from aiokafka import TopicPartition
 
 from contracts.envelope import CONTENT_TYPE, SENT_AT, RawHeaders
 from gateway.agreements import AgreementPolicy, load_policy
 from gateway.registry import Registry, load_registry
+from gateway.verdicts import decided_through
 
 
 @dataclass(frozen=True)
@@ -175,6 +177,12 @@ class Enforcement:
             )
 
         await self.seen.run(delete)
+
+    async def decided_through(self, partitions: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
+        """The least offset routing may go on from in each partition, by the audit log (``decided_through``)."""
+        async with self.pool.acquire() as connection:
+            found = await decided_through(connection, [(tp.topic, tp.partition) for tp in partitions])
+        return {TopicPartition(topic, partition): offset for (topic, partition), offset in found.items()}
 
     async def forget_seen_before(self, days: int = 30) -> None:
         """Duplicates are detected for this many days."""

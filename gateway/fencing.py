@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import collections
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,7 @@ from aiokafka.producer.sender import TxnOffsetCommitHandler
 from aiokafka.protocol.api import Request, RequestStruct, Response
 from aiokafka.protocol.types import Boolean, CompactArray, CompactString, Int16, Int32, Int64, Schema, TaggedFields
 from aiokafka.structs import OffsetAndMetadata, TopicPartition
+from prometheus_client import Counter
 
 log = logging.getLogger("concord.router")
 TXN_OFFSET_COMMIT = 28
@@ -216,13 +218,31 @@ class StableOffsetFetch(Request[OffsetFetchRequest_v7]):  # type: ignore[misc]
         return request_struct_class(self.group_id, [(t, ps, {}) for t, ps in self.topics], True, {})
 
 
-def fetch_stable_offsets(consumer: AIOKafkaConsumer) -> None:
+# The least offset each partition's committed offset can be, from a record of what was committed (the audit log).
+Floor = Callable[[list[TopicPartition]], Awaitable[dict[TopicPartition, int]]]
+RAISED = Counter("concord_router_offsets_raised_total", "Committed offsets the group coordinator answered that were "
+                 "behind what the audit log shows committed (or missing), raised to it before routing went on")
+
+
+class FloorUnknown(Errors.KafkaError):  # type: ignore[misc]
+    """The floor could not be read (the database does not answer): the consumer asks again after its backoff."""
+
+    retriable = True
+
+
+def fetch_stable_offsets(consumer: AIOKafkaConsumer, floor: Floor | None = None,
+                         raised: Callable[[dict[TopicPartition, int]], None] | None = None) -> None:
     """Make a started consumer ask for its group's committed offsets with ``require_stable``: while a transaction
     that commits offsets for a partition is being completed, the coordinator answers UNSTABLE_OFFSET_COMMIT and the
     consumer asks again, rather than starting from the offsets before that transaction. The group-level error is
     read too: aiokafka's own request (v3) ignores it, so while the coordinator is still loading after a broker
     restart it reads "no committed offset" and the consumer starts over from its reset policy (seen on Kafka 4.1:
-    a group's offsets read as none for the first two or three seconds after the broker started)."""
+    a group's offsets read as none for the first two or three seconds after the broker started).
+
+    With a ``floor``, an offset the coordinator answers that is missing or behind it is raised to it, said, and handed
+    to ``raised`` (for the consumer to commit): the consumer never goes back over records a committed transaction
+    already took (seen once after broker restarts on Kafka 4.1: a router group's offsets answered two minutes old,
+    and three thousand records routed again)."""
     coordinator = consumer._coordinator
     assert coordinator is not None, "start the consumer first"
 
@@ -250,6 +270,30 @@ def fetch_stable_offsets(consumer: AIOKafkaConsumer) -> None:
                     raise Errors.KafkaError(f"fetching the committed offset of {topic}/{partition}: {error.__name__}")
                 if offset >= 0:
                     offsets[TopicPartition(topic, partition)] = OffsetAndMetadata(offset, metadata or "")
+        if floor is not None:
+            lifted = await _raise_to(floor, partitions, offsets, coordinator.group_id)
+            if lifted and raised is not None:
+                raised(lifted)
         return offsets
 
     coordinator._do_fetch_commit_offsets = fetch
+
+
+async def _raise_to(floor: Floor, partitions: list[TopicPartition], offsets: dict[TopicPartition, OffsetAndMetadata],
+                    group: str) -> dict[TopicPartition, int]:
+    try:
+        least = await floor(partitions)
+    except Exception as error:
+        log.warning("group %s: the floor of its committed offsets could not be read (%r); asking again", group, error)
+        raise FloorUnknown(repr(error)) from error
+    lifted: dict[TopicPartition, int] = {}
+    for tp, offset in least.items():
+        answered = offsets.get(tp)
+        if answered is None or answered.offset < offset:
+            log.error("group %s: the committed offset of %s/%d was answered as %s, but what was committed reaches %d: "
+                      "going on from %d", group, tp.topic, tp.partition,
+                      "none" if answered is None else answered.offset, offset, offset)
+            RAISED.inc()
+            offsets[tp] = OffsetAndMetadata(offset, "")
+            lifted[tp] = offset
+    return lifted

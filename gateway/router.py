@@ -88,6 +88,7 @@ class _Revocations(ConsumerRebalanceListener):  # type: ignore[misc]
             if not await self.router.settle():
                 await self.router.recover()  # its outcome settled before another instance reads the offsets
             self.router.generation += 1
+            self.router._raised.clear()
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
         self.router._committed.clear()
@@ -111,6 +112,7 @@ class Router:
         self._partitions: dict[str, list[int]] = {}
         self._in_flight: asyncio.Task[None] | None = None
         self._committed: dict[TopicPartition, int] = {}  # what our transactions committed since the assignment
+        self._raised: dict[TopicPartition, int] = {}  # offsets raised to the audit log's floor, to be committed
         self.generation = 0
         self.progressed_at = time.monotonic()  # the last time it had nothing to route, or committed a batch
         self.topics = settings.topics
@@ -167,9 +169,10 @@ class Router:
         await self.producer.start()
         # Started before it subscribes, so that even its first assignment's committed offsets are asked for stable:
         # aiokafka's own OffsetFetch (v3) reads "no offset" while the group coordinator is still loading after a
-        # broker restart, and the consumer would then start from the earliest record.
+        # broker restart, and the consumer would then start from the earliest record. Whatever the coordinator
+        # answers, routing never goes back before what the audit log shows a committed transaction took.
         await self.consumer.start()
-        fetch_stable_offsets(self.consumer)
+        fetch_stable_offsets(self.consumer, floor=self.enforcement.decided_through, raised=self._raised.update)
         self.consumer.subscribe(
             [self.topics.ingress(d) for d in SERVICE_DEPARTMENTS], listener=_Revocations(self)
         )
@@ -200,6 +203,9 @@ class Router:
             if not batch:
                 if await self.settle():
                     self.progressed_at = time.monotonic()
+                    if self._raised and generation == self.generation and membership is not None:
+                        self._in_flight = asyncio.create_task(self._commit([], self._take_raised(), membership,
+                                                                           taken_ns))
                 else:
                     await self.recover()
                     await self._rewind(self.consumer.assignment())
@@ -220,9 +226,17 @@ class Router:
             if routed_batch is None:
                 await self._rewind(self.consumer.assignment())
                 return 0
-            offsets = {tp: records[-1].offset + 1 for tp, records in batch.items()}
+            offsets = self._take_raised() | {tp: records[-1].offset + 1 for tp, records in batch.items()}
             self._in_flight = asyncio.create_task(self._commit(routed_batch, offsets, membership, taken_ns))
             return len(routed_batch)
+
+    def _take_raised(self) -> dict[TopicPartition, int]:
+        """The offsets raised to the audit log's floor (``fetch_stable_offsets``) of partitions still ours, to be
+        committed with the next transaction, so that the group's offsets say again where routing stands."""
+        raised = dict(self._raised)  # the same dict stays: the consumer's offset fetch adds to it
+        self._raised.clear()
+        assignment = self.consumer.assignment()
+        return {tp: offset for tp, offset in raised.items() if tp in assignment}
 
     async def stalled(self) -> str | None:
         """Liveness: None while the router routes, or has nothing to route; else how long it has committed

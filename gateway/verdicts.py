@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import json
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -65,6 +66,24 @@ async def verdict_at(connection: asyncpg.Connection, topic: str, partition: int,
         first = entry["first"]
         return await verdict_at(connection, first["topic"], int(first["partition"]), int(first["offset"]))
     return Verdict.of(entry)
+
+
+async def decided_through(connection: asyncpg.Connection, partitions: Iterable[tuple[str, int]]
+                          ) -> dict[tuple[str, int], int]:
+    """For each ingress partition the audit log has decided records of (routed or refused), the offset after the last
+    one. The router's transaction that wrote a record's entry committed the group's offset past it, so the group's
+    committed offset of that partition can be no less: a floor that holds while ingress topics are kept as long as
+    the audit log (``concord stack reset`` wipes both). One index lookup per partition (``audit_log_ingress``)."""
+    decided = ", ".join(f"'{action}'" for action in DECIDED)  # literals, as in the partial index's predicate
+    found: dict[tuple[str, int], int] = {}
+    for topic, partition in partitions:
+        last = await connection.fetchval(
+            f"SELECT max((entry -> 'ingress' ->> 'offset')::bigint) FROM {TABLE} WHERE action = ANY(ARRAY[{decided}])"
+            " AND entry -> 'ingress' ->> 'topic' = $1 AND (entry -> 'ingress' ->> 'partition')::int = $2",
+            topic, partition)
+        if last is not None:
+            found[(topic, partition)] = int(last) + 1
+    return found
 
 
 async def verdicts_of(connection: asyncpg.Connection, sender: str, event_id: str) -> list[Verdict]:

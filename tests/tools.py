@@ -242,3 +242,15 @@ class Inspector:
         end = await self._ends(sorted(partitions), IsolationLevel.READ_UNCOMMITTED)
         return all(committed[tp] == end[tp] for tp in partitions)
 
+
+    async def committed(self, group: str, partitions: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        """The group's committed offsets (asked for stable: an open transaction's outcome is waited for)."""
+        request = [ConsumerGroupTopicPartitions(group, [ConfluentPartition(t, p) for t, p in sorted(partitions)])]
+        [(_, future)] = self.client.list_consumer_group_offsets(request, require_stable=True).items()
+        return {(tp.topic, tp.partition): tp.offset for tp in (await self._result(future)).topic_partitions}
+
+    async def set_committed(self, group: str, offsets: dict[tuple[str, int], int]) -> None:
+        """Overwrite a group's committed offsets (the group must have no members)."""
+        request = [ConsumerGroupTopicPartitions(group, [ConfluentPartition(t, p, o) for (t, p), o in offsets.items()])]
+        [(_, future)] = self.client.alter_consumer_group_offsets(request).items()
+        await self._result(future)
