@@ -6,7 +6,7 @@ Transactions still commit one after the other, in fetch order; a failed one is s
 producer (``recover``) and both batches are routed again from the group's committed offsets; a rebalance waits
 for the transaction in flight. Each transaction commits its offsets in the group generation its batch was fetched
 in, and offsets are read stable, so that a zombie instance commits nothing for partitions it lost
-(``gateway.fencing``).
+(``gateway.fencing``, ``base.offsets``).
 
 Once a batch's transaction has committed, the router counts it (``gateway.metrics``) and, when tracing is on
 (``base.tracing``), makes a span per event in the trace its ``traceparent`` names."""
@@ -28,13 +28,14 @@ from opentelemetry.trace import SpanKind
 
 from base import tracing
 from base.clock import Clock
+from base.offsets import fetch_stable_offsets
 from base.settings import Settings
 from contracts.departments import GATEWAY, SERVICE_DEPARTMENTS
 from contracts.envelope import TRACEPARENT, attribute
 from contracts.topics import Topics
 from gateway.batches import Batches
 from gateway.enforcement import Copy, Enforcement, Seen, content_digest
-from gateway.fencing import GroupFence, Membership, fetch_stable_offsets
+from gateway.fencing import GroupFence, Membership
 from gateway.metrics import count_committed
 from gateway.rejections import Reason, Rejection
 from gateway.routing import IngressRecord, Routed, provisioned, reject, resent, route

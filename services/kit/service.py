@@ -22,6 +22,7 @@ from opentelemetry.trace import SpanKind
 
 from base import tracing
 from base.clock import Clock
+from base.offsets import stable_offsets_in_every_group
 from base.outbox import Outbox
 from base.settings import Settings
 from contracts.base import Event
@@ -90,6 +91,9 @@ class DepartmentService:
         self._outbox: Outbox | None = None
         self.receiver = Receiver(department, self.handlers)
         self.tracer = tracing.tracer(f"concord.{department}")
+        # FastStream's consumer subscribes before it starts: its group's offsets are asked for stable from the first
+        # assignment on, so that a broker just restarted does not send the department back to its reset policy.
+        stable_offsets_in_every_group()
         self.broker.subscriber(
             self.settings.topics.deliver(department), group_id=group or department, auto_offset_reset="earliest",
             isolation_level="read_committed", ack_policy=AckPolicy.NACK_ON_ERROR, batch=True, max_records=200,

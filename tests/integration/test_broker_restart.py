@@ -1,5 +1,6 @@
-"""Credentials survive a broker restart, revoked ones included (they stay refused). On a secured node of the
-test's own (its own folder and ports), so that the stack's broker is not restarted under the other tests.
+"""Credentials survive a broker restart, revoked ones included (they stay refused), and a consumer group starts from
+its committed offset right after one. On a secured node of the test's own (its own folder and ports), so that the
+stack's broker is not restarted under the other tests.
 
 Revocation never deletes a SCRAM user: Kafka 4.1 to 4.4 may drop every SCRAM credential of a restarted
 broker once the metadata log holds a removal. This test is the guard against going back to deleting."""
@@ -12,11 +13,16 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.consumer.group_coordinator import GroupCoordinator
 
 from base.kafka import KafkaAccess
+from base.offsets import stable_offsets_in_every_group
 from base.settings import Settings
-from deploy.stack import KafkaNode, answers
+from deploy.stack import KafkaNode, answers, port_open
 from gateway.provisioning import BrokerAdmin
+from tests.tools import eventually
 
 
 @pytest.fixture
@@ -50,3 +56,51 @@ async def test_credentials_in_force_still_work_and_revoked_ones_still_fail_after
     await asyncio.to_thread(node.wait_ready)  # as the admin: its credential came through the restart too
     assert all([await answers(user(name, "pw"), 5000) for name in kept])
     assert not any([await answers(user(name, "pw"), 5000) for name in revoked])
+
+
+async def test_a_group_starts_from_its_committed_offset_right_after_the_broker_restarts(node: KafkaNode) -> None:
+    """A consumer subscribed before it starts, as FastStream's are, with the stable fetch of ``base.offsets`` (the
+    departments' services use it): asked for its group's offsets as soon as the restarted broker listens, it starts
+    from the committed offset, not from its reset policy (the coordinator's answers while it loads are in
+    tests/unit/test_offsets.py)."""
+    await asyncio.to_thread(node.start)
+    await asyncio.to_thread(node.wait_ready)
+    access = node.admin.aiokafka()
+    topic, group, committed = f"restart-{uuid.uuid4().hex[:6]}", f"group-{uuid.uuid4().hex[:6]}", 7
+    admin = AIOKafkaAdminClient(**access)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, 1, 1)])
+    finally:
+        await admin.close()
+    producer = AIOKafkaProducer(**access)
+    await producer.start()
+    try:
+        for i in range(20):
+            await producer.send_and_wait(topic, str(i).encode(), partition=0)
+    finally:
+        await producer.stop()
+    first = AIOKafkaConsumer(**access, group_id=group, enable_auto_commit=False)
+    await first.start()
+    try:
+        first.assign([TopicPartition(topic, 0)])
+        await first.commit({TopicPartition(topic, 0): committed})
+    finally:
+        await first.stop()
+
+    await asyncio.to_thread(node.stop)
+    await asyncio.to_thread(node.start)
+    await eventually(lambda: port_open(node.port))  # no more: the consumer asks while the coordinator may still load
+    original = GroupCoordinator._do_fetch_commit_offsets
+    stable_offsets_in_every_group()
+    try:
+        consumer = AIOKafkaConsumer(topic, **access, group_id=group, enable_auto_commit=False,
+                                    auto_offset_reset="earliest")  # subscribed before it starts, as FastStream does
+        await consumer.start()
+        try:
+            record = await asyncio.wait_for(consumer.getone(), 60)
+        finally:
+            await consumer.stop()
+    finally:
+        GroupCoordinator._do_fetch_commit_offsets = original
+    assert record.offset == committed

@@ -11,9 +11,10 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import IllegalGenerationError
 
+from base.offsets import UnstableOffsetCommit, fetch_stable_offsets
 from base.settings import Settings
 from contracts.departments import GATEWAY
-from gateway.fencing import GroupFence, Membership, UnstableOffsetCommit, fetch_stable_offsets
+from gateway.fencing import GroupFence, Membership
 from tests.tools import eventually, namespaced_exchange
 
 
