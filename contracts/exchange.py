@@ -89,3 +89,118 @@ class AgreementEscalated(Event):
     provider: str = shared("the department late to answer")
     due_at: datetime = shared("the deadline passed")
     working_days_late: float = shared("working days since the deadline")
+
+
+# --- the agreement lifecycle (counter-offers, suspension, renewal, escalated refusals) --------------------------
+
+class AgreementStatus(StrEnum):
+    """Where an agreement stands (``gateway.lifecycle`` says which steps lead from one to another)."""
+
+    PENDING = "pending"  # the provider decides
+    COUNTERED = "countered"  # the provider offered other terms: the consumer accepts or declines
+    APPROVED = "approved"  # in force within its window
+    SUSPENDED = "suspended"  # the provider stopped deliveries for a while
+    REJECTED = "rejected"  # refused by the provider (the consumer may escalate the refusal)
+    ESCALATED = "escalated"  # a refusal before the coordination office
+    DECLINED = "declined"  # the consumer declined a counter-offer
+    UPHELD = "upheld"  # the coordination office upheld the refusal
+    REVOKED = "revoked"  # ended by a party
+    ENDED = "ended"  # its case ended (a case-scoped agreement)
+
+
+class AgreementChange(StrEnum):
+    """What happened to an agreement."""
+
+    REQUESTED = "requested"  # a new request: the provider decides
+    RENEWAL_REQUESTED = "renewal_requested"  # a request for the period after an agreement (``renews``)
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    COUNTERED = "countered"  # the provider offers fewer fields or a shorter period: the consumer answers
+    ACCEPTED = "accepted"  # the consumer accepted the offer: in force on its terms
+    DECLINED = "declined"  # the consumer declined the offer: closed
+    SUSPENDED = "suspended"  # nothing conditional is delivered until it is resumed
+    RESUMED = "resumed"
+    REVOKED = "revoked"
+    ESCALATED = "escalated"  # the consumer took a refusal to the coordination office
+    PROCEEDED = "proceeded"  # the office put the agreement in force (with ``conditions``)
+    UPHELD = "upheld"  # the office upheld the refusal
+    ENDED = "ended"  # the case a case-scoped agreement was for ended
+    EXPIRING = "expiring"  # ends soon (``valid_until``): the consumer may ask to renew it
+
+
+@contract("exchange.agreement-changed", version=1, consumers=SERVICE_DEPARTMENTS, recipient="department",
+          subject="agreement_id")
+class AgreementChanged(Event):
+    """A step in an agreement's life, told to each party (and the expiry notice ahead of its end). ``awaiting``
+    and ``due_at`` say whose move it is now, and by when."""
+
+    agreement_id: str = shared("the agreement")
+    department: str = shared("the party told")
+    contract_id: str = shared("the contract")
+    consumer: str = shared("the consuming department")
+    provider: str = shared("the providing department")
+    change: AgreementChange = shared("what happened")
+    status: AgreementStatus = shared("where the agreement stands now")
+    by: str = shared("who made the step: a party, the coordination office, or the exchange (clock and cases)")
+    fields: list[str] = shared("the fields of its terms (those offered, for a counter-offer)")
+    purpose: str = shared("what the data is for: it travels with every delivery under the agreement")
+    legal_basis: str = shared("the law or regulation that allows it")
+    valid_from: datetime = shared("start of the sharing period")
+    valid_until: datetime = shared("end of the sharing period (a working-day window: counted from approval)")
+    case_id: str | None = shared("the one case the agreement is for (case-scoped), or none", default=None)
+    working_days: int | None = shared("a window of this many working days from approval, or none", default=None)
+    renews: str | None = shared("the agreement this one renews, or none", default=None)
+    reasons: str = shared("why (required for refusals, counter-offers, suspensions, escalations)", default="")
+    conditions: list[str] = shared("conditions the coordination office attached", default_factory=list)
+    awaiting: str | None = shared("the department whose move it is now, or none", default=None)
+    due_at: datetime | None = shared("its deadline, or none", default=None)
+
+
+@contract("exchange.agreement-step-reminder", version=1, consumers=SERVICE_DEPARTMENTS, recipient="department",
+          subject="agreement_id")
+class AgreementStepReminder(Event):
+    """Half of a party's time has passed on an agreement's pending step other than the provider's decision (that
+    one is ``exchange.agreement-reminder``): the consumer's answer to a counter-offer, the office's decision."""
+
+    agreement_id: str = shared("the agreement")
+    department: str = shared("the department reminded")
+    contract_id: str = shared("the contract")
+    consumer: str = shared("the consuming department")
+    provider: str = shared("the providing department")
+    status: AgreementStatus = shared("the step waited on")
+    due_at: datetime = shared("the deadline")
+
+
+@contract("exchange.agreement-step-escalated", version=1, consumers={COORDINATION}, subject="agreement_id")
+class AgreementStepEscalated(Event):
+    """A consumer let a counter-offer's deadline pass without answering: the coordination office takes it up (a
+    provider late to decide is ``exchange.agreement-escalated``)."""
+
+    agreement_id: str = shared("the agreement")
+    contract_id: str = shared("the contract")
+    consumer: str = shared("the consuming department")
+    provider: str = shared("the providing department")
+    late: str = shared("the department late to answer")
+    status: AgreementStatus = shared("the step waited on")
+    due_at: datetime = shared("the deadline passed")
+    working_days_late: float = shared("working days since the deadline")
+
+
+@contract("exchange.refusal-escalated", version=1, consumers={COORDINATION}, subject="agreement_id")
+class RefusalEscalated(Event):
+    """A consumer escalated a provider's refusal to the coordination office, which decides by ``due_at``: proceed
+    (``POST /v1/agreements/{id}/proceed``, with conditions) or uphold the refusal (``…/uphold``)."""
+
+    agreement_id: str = shared("the agreement")
+    contract_id: str = shared("the contract")
+    consumer: str = shared("the department that asked and escalated")
+    provider: str = shared("the department that refused")
+    fields: list[str] = shared("the fields asked for")
+    purpose: str = shared("what the data is for")
+    legal_basis: str = shared("the law or regulation the consumer relies on")
+    case_id: str | None = shared("the one case asked about (case-scoped), or none", default=None)
+    valid_from: datetime = shared("start of the period asked for")
+    valid_until: datetime = shared("end of the period asked for")
+    refusal: str = shared("the provider's reasons for refusing")
+    reasons: str = shared("the consumer's reasons for escalating")
+    due_at: datetime = shared("the office's deadline to decide")

@@ -27,6 +27,7 @@ from gateway.agreements import AgreementStore
 from gateway.api import GatewayState, create_api
 from gateway.audit import AnchorLog, AuditKeeper
 from gateway.audit.anchor import verifying_key
+from gateway.case_watch import watch_cases
 from gateway.credentials import CredentialStore
 from gateway.enforcement import Enforcement
 from gateway.housekeeping import keep_house
@@ -141,6 +142,7 @@ async def gateway(settings: Settings, clock: Clock, stop: asyncio.Event, instanc
             "outbox": until(stop, notices.outbox.run()),
             "anchor-watch": anchors.run(stop),
             "agreement-watch": keep_house(agreements, enforcement, stop),
+            "case-watch": watch_cases(kafka, topics, agreements, stop),
         }
     elif health_port is not None:
         parts["health"] = serve_health(health, settings.gateway_host, health_port, stop)

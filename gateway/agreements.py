@@ -1,48 +1,104 @@
 """Sharing agreements: a consumer department asks the provider of a contract for fields; the provider keeps
-control. Unconditional fields are granted at once; conditional ones wait for the provider, who approves or
-refuses with reasons within 10 working days (a reminder at half time, an escalation to the coordination
-office when overdue). Revocation and expiry stop delivery at once: the router applies the agreements in
-force at the moment it routes."""
+control. Unconditional fields are granted at once; conditional ones wait for the provider, who approves, refuses
+with reasons, or offers fewer fields or a shorter period (a counter-offer the consumer accepts or declines), within
+10 working days (3 for the fields of one case). An agreement is in force for an absolute period, for a number of
+working days from its approval, or for the life of one case (only that case's records get the fields). The
+provider may suspend and resume it; either party may revoke it; the consumer is told ahead of its end and may ask
+for the next period; a refusal may be taken to the coordination office, which proceeds (with conditions) or
+upholds it. Which step is allowed when, and to whom, is ``gateway.lifecycle``; this module applies it, with the
+notices and audit entries of each step. The router applies the agreements in force at the moment it routes, and
+reloads them at every change (``gateway.policy_version``)."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Any
 
 import asyncpg
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from base.calendar import WorkingDayCalendar
 from contracts.base import Sharing
-from contracts.departments import COORDINATION
+from contracts.departments import COORDINATION, EXCHANGE
+from contracts.envelope import SUBJECT
 from contracts.exchange import (
+    AgreementChange,
+    AgreementChanged,
     AgreementDecided,
     AgreementEscalated,
     AgreementOutcome,
     AgreementReminder,
     AgreementRequested,
+    AgreementStepEscalated,
+    AgreementStepReminder,
+    RefusalEscalated,
 )
 from gateway.audit.entry import AuditAction
+from gateway.lifecycle import (
+    AWAITING,
+    ESCALATES_WHEN_LATE,
+    EXPIRY_NOTICE_WORKING_DAYS,
+    Refusal,
+    Role,
+    Status,
+    Transition,
+    TransitionRefused,
+    deadline_days,
+    roles_of,
+    step,
+)
 from gateway.notices import Notices
 from gateway.registry import ContractVersion
+from gateway.routing import NOTHING, Grant, Granted
 
-ANSWER_WITHIN_WORKING_DAYS = 10  # 2025 Regulation on Government Data Sharing: conditional requests
-REMIND_AFTER_WORKING_DAYS = 5
+__all__ = ["Agreement", "AgreementPolicy", "AgreementRefused", "AgreementRequest", "AgreementStore", "Status",
+           "TransitionRefused"]
 
+DEFAULT_VALIDITY = timedelta(days=365)
+# Working days of an expiry notice lie within this many calendar days (the longest holidays included).
+EXPIRY_LOOKAHEAD = timedelta(days=EXPIRY_NOTICE_WORKING_DAYS * 3 + 10)
 
-class Status(StrEnum):
-    PENDING = "pending"
-    APPROVED = "approved"
-    REJECTED = "rejected"
-    REVOKED = "revoked"
-
-
-DECIDED = {Status.APPROVED: AuditAction.AGREEMENT_APPROVED, Status.REJECTED: AuditAction.AGREEMENT_REJECTED}
+AUDITED: dict[Transition, AuditAction] = {
+    Transition.APPROVE: AuditAction.AGREEMENT_APPROVED,
+    Transition.REJECT: AuditAction.AGREEMENT_REJECTED,
+    Transition.COUNTER_OFFER: AuditAction.AGREEMENT_COUNTERED,
+    Transition.ACCEPT: AuditAction.AGREEMENT_ACCEPTED,
+    Transition.DECLINE: AuditAction.AGREEMENT_DECLINED,
+    Transition.SUSPEND: AuditAction.AGREEMENT_SUSPENDED,
+    Transition.RESUME: AuditAction.AGREEMENT_RESUMED,
+    Transition.REVOKE: AuditAction.AGREEMENT_REVOKED,
+    Transition.RENEW: AuditAction.AGREEMENT_RENEWAL_REQUESTED,
+    Transition.ESCALATE: AuditAction.AGREEMENT_ESCALATED,
+    Transition.PROCEED: AuditAction.AGREEMENT_PROCEEDED,
+    Transition.UPHOLD: AuditAction.AGREEMENT_UPHELD,
+    Transition.END: AuditAction.AGREEMENT_ENDED,
+}
+TOLD: dict[Transition, AgreementChange] = {
+    Transition.APPROVE: AgreementChange.APPROVED,
+    Transition.REJECT: AgreementChange.REJECTED,
+    Transition.COUNTER_OFFER: AgreementChange.COUNTERED,
+    Transition.ACCEPT: AgreementChange.ACCEPTED,
+    Transition.DECLINE: AgreementChange.DECLINED,
+    Transition.SUSPEND: AgreementChange.SUSPENDED,
+    Transition.RESUME: AgreementChange.RESUMED,
+    Transition.REVOKE: AgreementChange.REVOKED,
+    Transition.RENEW: AgreementChange.RENEWAL_REQUESTED,
+    Transition.ESCALATE: AgreementChange.ESCALATED,
+    Transition.PROCEED: AgreementChange.PROCEEDED,
+    Transition.UPHOLD: AgreementChange.UPHELD,
+    Transition.END: AgreementChange.ENDED,
+}
+# The steps the first version of the exchange already told as ``exchange.agreement-decided``: still told so.
+DECIDED: dict[Transition, AgreementOutcome] = {
+    Transition.APPROVE: AgreementOutcome.APPROVED,
+    Transition.REJECT: AgreementOutcome.REJECTED,
+    Transition.REVOKE: AgreementOutcome.REVOKED,
+}
 
 
 @dataclass(frozen=True)
@@ -58,18 +114,34 @@ class Agreement:
     valid_until: datetime
     status: Status
     requested_at: datetime
-    remind_at: datetime
+    remind_at: datetime  # of the pending step (the status says whose)
     due_at: datetime
     decided_at: datetime | None = None
-    reasons: str | None = None
+    reasons: str | None = None  # of the latest step that gave reasons
     reminded_at: datetime | None = None
     escalated_at: datetime | None = None
     revoked_at: datetime | None = None
+    case_id: str | None = None  # case-scoped: only this case's records get the fields, until the case ends
+    working_days: int | None = None  # in force this many working days from approval
+    renews: str | None = None
+    asked: dict[str, Any] | None = None  # the terms first asked for, when a counter-offer changed them
+    conditions: tuple[str, ...] = ()
+    suspended_at: datetime | None = None
+    expiry_noticed_at: datetime | None = None
+    ended_at: datetime | None = None
+    overdue_steps: int = 0
 
     @property
     def parties(self) -> list[str]:
         """The two departments an agreement concerns (its audit entries are theirs to read)."""
         return sorted({self.provider, self.consumer})
+
+    @property
+    def awaiting(self) -> str | None:
+        """The department whose move it is (None when nothing is pending)."""
+        role = AWAITING.get(self.status)
+        return None if role is None else {Role.PROVIDER: self.provider, Role.CONSUMER: self.consumer,
+                                          Role.OFFICE: COORDINATION}[role]
 
     def in_force(self, at: datetime) -> bool:
         return self.status is Status.APPROVED and self.valid_from <= at < self.valid_until
@@ -79,11 +151,14 @@ class Agreement:
         values = dict(row)
         values["fields"] = frozenset(values["fields"])
         values["status"] = Status(values["status"])
+        values["conditions"] = tuple(values["conditions"])
+        if isinstance(values["asked"], str):
+            values["asked"] = json.loads(values["asked"])
         return cls(**values)
 
     def view(self, at: datetime) -> dict[str, Any]:
         return {**self.__dict__, "fields": sorted(self.fields), "status": self.status.value,
-                "in_force": self.in_force(at)}
+                "conditions": list(self.conditions), "in_force": self.in_force(at), "awaiting": self.awaiting}
 
 
 class AgreementPolicy:
@@ -91,32 +166,38 @@ class AgreementPolicy:
 
     def __init__(self, agreements: Iterable[Agreement] = ()) -> None:
         self._by_contract: dict[str, list[Agreement]] = defaultdict(list)
-        for agreement in agreements:
+        for agreement in sorted(agreements, key=lambda a: a.id):
             if agreement.status is Status.APPROVED:
                 self._by_contract[agreement.contract_id].append(agreement)
         # What is in force for a contract at one instant (the router asks for every record of a batch at the
-        # batch's instant): consumer -> the fields its agreements grant.
+        # batch's instant): consumer -> its agreements in force.
         self._at: datetime | None = None
-        self._granted: dict[str, dict[str, frozenset[str]]] = {}
+        self._in_force_at: dict[str, dict[str, list[Agreement]]] = {}
 
-    def _in_force(self, contract_id: str, at: datetime) -> dict[str, frozenset[str]]:
+    def _in_force(self, contract_id: str, at: datetime) -> dict[str, list[Agreement]]:
         if at != self._at:
-            self._at, self._granted = at, {}
-        granted = self._granted.get(contract_id)
-        if granted is None:
-            fields: dict[str, set[str]] = defaultdict(set)
+            self._at, self._in_force_at = at, {}
+        found = self._in_force_at.get(contract_id)
+        if found is None:
+            found = defaultdict(list)
             for agreement in self._by_contract.get(contract_id, ()):
                 if agreement.in_force(at):
-                    fields[agreement.consumer] |= agreement.fields
-            granted = self._granted[contract_id] = {c: frozenset(f) for c, f in fields.items()}
-        return granted
+                    found[agreement.consumer].append(agreement)
+            found = self._in_force_at[contract_id] = dict(found)
+        return found
 
-    def conditional_fields(self, consumer: str, contract: ContractVersion, at: datetime) -> frozenset[str]:
-        return self._in_force(contract.id, at).get(consumer, frozenset()) & contract.conditional
+    def grant(self, consumer: str, contract: ContractVersion, subject: str, at: datetime) -> Grant:
+        parts = [Granted(a.id, a.purpose, fields) for a in self._in_force(contract.id, at).get(consumer, ())
+                 if a.case_id in (None, subject) and (fields := a.fields & contract.conditional)]
+        if not parts:
+            return NOTHING
+        return Grant(frozenset().union(*(p.fields for p in parts)), tuple(parts))
 
-    def consumers(self, contract: ContractVersion, at: datetime) -> frozenset[str]:
-        """Departments that receive a contract because of an agreement, beyond its declared consumers."""
-        return frozenset(self._in_force(contract.id, at))
+    def consumers(self, contract: ContractVersion, at: datetime, subject: str | None = None) -> frozenset[str]:
+        """Departments that receive a contract because of an agreement, beyond its declared consumers: a case-scoped
+        agreement makes its consumer a recipient of its case's records only."""
+        return frozenset(consumer for consumer, agreements in self._in_force(contract.id, at).items()
+                         if subject is None or any(a.case_id in (None, subject) for a in agreements))
 
 
 async def load_policy(pool: asyncpg.Pool) -> AgreementPolicy:
@@ -124,17 +205,69 @@ async def load_policy(pool: asyncpg.Pool) -> AgreementPolicy:
     return AgreementPolicy(Agreement.from_row(r) for r in rows)
 
 
+# --- what callers send ------------------------------------------------------------------------------------------
+
+class Scope(BaseModel):
+    case_id: str = Field(max_length=128, pattern=SUBJECT.pattern,
+                         description="the one case whose records get the fields; the agreement ends with the case")
+
+
+class Window(BaseModel):
+    working_days: int = Field(ge=1, le=1000, description="in force this many working days from its approval")
+
+
 class AgreementRequest(BaseModel):
     contract: str = Field(description="contract id, e.g. bureau.case-submitted")
     fields: list[str] = Field(min_length=1)
-    purpose: str = Field(min_length=4)
+    purpose: str = Field(min_length=4, max_length=1000, description="what the data is for: it travels with every "
+                                                                     "delivery under the agreement")
     legal_basis: str = Field(min_length=4)
     valid_from: datetime | None = Field(None, description="default: now")
-    valid_until: datetime | None = Field(None, description="default: one year from valid_from")
+    valid_until: datetime | None = Field(None, description="default: one year from valid_from (or the window's end)")
+    scope: Scope | None = Field(None, description="for the life of one case (decided within 3 working days)")
+    window: Window | None = Field(None, description="relative: N working days from approval (not with valid_until)")
+
+    @model_validator(mode="after")
+    def one_end(self) -> AgreementRequest:
+        if self.window is not None and self.valid_until is not None:
+            raise ValueError("give valid_until or window, not both")
+        return self
+
+
+class CounterOffer(BaseModel):
+    """The provider's offer: some of the fields asked for and/or a shorter period, with its reasons."""
+
+    fields: list[str] | None = Field(None, min_length=1, description="the fields offered: some of those asked for")
+    valid_until: datetime | None = Field(None, description="an earlier end (for a period asked with an end)")
+    working_days: int | None = Field(None, ge=1, description="fewer working days (for a working-day window)")
+    reasons: str = Field(min_length=1, max_length=4000)
+
+
+class Renewal(BaseModel):
+    """The period after an agreement's end: a new end, or a number of working days."""
+
+    valid_until: datetime | None = None
+    working_days: int | None = Field(None, ge=1, le=1000)
+
+    @model_validator(mode="after")
+    def one_end(self) -> Renewal:
+        if (self.valid_until is None) == (self.working_days is None):
+            raise ValueError("give valid_until or working_days")
+        return self
+
+
+class Proceed(BaseModel):
+    """The coordination office puts an escalated agreement in force, with conditions attached."""
+
+    reasons: str = Field(min_length=1, max_length=4000)
+    conditions: list[str] = Field(default_factory=list, max_length=50)
 
 
 class AgreementRefused(ValueError):
-    """The request or the decision is not allowed; the message says why."""
+    """The terms asked or offered are not allowed; the message says why."""
+
+
+Changes = Callable[[Agreement, datetime], dict[str, Any]]
 
 
 class AgreementStore:
@@ -160,6 +293,8 @@ class AgreementStore:
         )
         return [Agreement.from_row(r) for r in rows]
 
+    # --- asking -------------------------------------------------------------------------------------------------
+
     async def request(self, consumer: str, request: AgreementRequest, contract: ContractVersion) -> Agreement:
         """Record a request. Unconditional fields only: approved at once. Otherwise the provider is asked."""
         unknown = set(request.fields) - set(contract.sharing)
@@ -172,98 +307,235 @@ class AgreementStore:
             raise AgreementRefused(f"{consumer} owns {contract.id}: it needs no agreement")
         now = self.now
         valid_from = request.valid_from or now
-        valid_until = request.valid_until or valid_from + timedelta(days=365)
+        working_days = request.window.working_days if request.window else None
+        valid_until = request.valid_until or (self.calendar.add_working_days(valid_from, working_days)
+                                              if working_days else valid_from + DEFAULT_VALIDITY)
         if valid_until <= valid_from:
             raise AgreementRefused("valid_until must come after valid_from")
-        conditional = set(request.fields) & contract.fields_with(Sharing.CONDITIONAL)
         agreement = Agreement(
-            id=f"AGR-{uuid.uuid4().hex[:12].upper()}", contract_id=contract.id, provider=contract.owner,
-            consumer=consumer, fields=frozenset(request.fields), purpose=request.purpose,
-            legal_basis=request.legal_basis, valid_from=valid_from, valid_until=valid_until,
-            status=Status.PENDING if conditional else Status.APPROVED, requested_at=now,
-            remind_at=self.calendar.add_working_days(now, REMIND_AFTER_WORKING_DAYS),
-            due_at=self.calendar.add_working_days(now, ANSWER_WITHIN_WORKING_DAYS),
-            decided_at=None if conditional else now,
+            id=_new_id(), contract_id=contract.id, provider=contract.owner, consumer=consumer,
+            fields=frozenset(request.fields), purpose=request.purpose, legal_basis=request.legal_basis,
+            valid_from=valid_from, valid_until=valid_until, status=Status.PENDING, requested_at=now,
+            remind_at=now, due_at=now, case_id=request.scope.case_id if request.scope else None,
+            working_days=working_days,
         )
         async with self.pool.acquire() as connection, connection.transaction():
-            await connection.execute(
-                "INSERT INTO gateway.agreements (id, contract_id, provider, consumer, fields, purpose, legal_basis,"
-                " valid_from, valid_until, status, requested_at, remind_at, due_at, decided_at)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-                agreement.id, agreement.contract_id, agreement.provider, agreement.consumer, sorted(agreement.fields),
-                agreement.purpose, agreement.legal_basis, agreement.valid_from, agreement.valid_until,
-                agreement.status.value, agreement.requested_at, agreement.remind_at, agreement.due_at,
-                agreement.decided_at,
-            )
-            await self.notices.audit(connection, AuditAction.AGREEMENT_REQUESTED, agreement=agreement.id,
-                                     contract=contract.id, sender=consumer, detail=agreement.purpose,
-                                     fields=sorted(agreement.fields), parties=agreement.parties)
-            if conditional:
-                await self.notices.notify(connection, agreement.provider, AgreementRequested(
-                    agreement_id=agreement.id, contract_id=contract.id, consumer=consumer,
-                    provider=agreement.provider, fields=sorted(agreement.fields), purpose=agreement.purpose,
-                    legal_basis=agreement.legal_basis, valid_from=valid_from, valid_until=valid_until,
-                    due_at=agreement.due_at,
-                ))
-            else:
-                await self._decided(connection, agreement, AgreementOutcome.APPROVED, "unconditional fields only")
+            asked = await self._ask(connection, contract, agreement)
         self.notices.outbox.wake()
-        return agreement
+        return asked
+
+    async def renew(self, agreement_id: str, by: str, renewal: Renewal, contract: ContractVersion) -> Agreement:
+        """Ask for the period after an agreement's end, on its terms: a new agreement, decided as a request is. The
+        current one stays in force until its end."""
+        async with self.pool.acquire() as connection, connection.transaction():
+            current = await self._locked(connection, agreement_id)
+            step(current.status, Transition.RENEW, roles_of(by, current.provider, current.consumer))
+            if await connection.fetchval(
+                "SELECT id FROM gateway.agreements WHERE renews = $1 AND status IN ('pending', 'countered', "
+                "'approved', 'suspended', 'escalated')", agreement_id,
+            ):
+                raise TransitionRefused(Refusal.NOT_NOW, f"{agreement_id} has a renewal already")
+            start = current.valid_until
+            until = renewal.valid_until or self.calendar.add_working_days(start, renewal.working_days or 0)
+            if until <= start:
+                raise AgreementRefused(f"a renewal must end after {agreement_id} does ({start.isoformat()})")
+            now = self.now
+            renewed = Agreement(
+                id=_new_id(), contract_id=current.contract_id, provider=current.provider, consumer=current.consumer,
+                fields=current.fields, purpose=current.purpose, legal_basis=current.legal_basis, valid_from=start,
+                valid_until=until, status=Status.PENDING, requested_at=now, remind_at=now, due_at=now,
+                case_id=current.case_id, working_days=renewal.working_days, renews=current.id,
+            )
+            asked = await self._ask(connection, contract, renewed)
+        self.notices.outbox.wake()
+        return asked
+
+    async def _ask(self, connection: asyncpg.Connection, contract: ContractVersion, agreement: Agreement
+                   ) -> Agreement:
+        """Insert a request (or a renewal); tell the provider, or approve it at once when it asks for no conditional
+        field."""
+        now = agreement.requested_at
+        conditional = bool(agreement.fields & contract.fields_with(Sharing.CONDITIONAL))
+        days = deadline_days(Status.PENDING, agreement.case_id is not None)
+        assert days is not None
+        row = await connection.fetchrow(
+            "INSERT INTO gateway.agreements (id, contract_id, provider, consumer, fields, purpose, legal_basis,"
+            " valid_from, valid_until, status, requested_at, remind_at, due_at, case_id, working_days, renews)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING *",
+            agreement.id, agreement.contract_id, agreement.provider, agreement.consumer, sorted(agreement.fields),
+            agreement.purpose, agreement.legal_basis, agreement.valid_from, agreement.valid_until,
+            Status.PENDING.value, now, self.calendar.add_working_days(now, days // 2),
+            self.calendar.add_working_days(now, days), agreement.case_id, agreement.working_days, agreement.renews,
+        )
+        asked = Agreement.from_row(row)
+        renewal = asked.renews is not None
+        await self.notices.audit(
+            connection, AuditAction.AGREEMENT_RENEWAL_REQUESTED if renewal else AuditAction.AGREEMENT_REQUESTED,
+            agreement=asked.id, contract=asked.contract_id, sender=asked.consumer,
+            detail=f"renews {asked.renews}: {asked.purpose}" if renewal else asked.purpose,
+            fields=sorted(asked.fields), parties=asked.parties)
+        if not conditional:
+            return await self._apply(connection, asked.id, EXCHANGE, Transition.APPROVE, "unconditional fields only",
+                                     self._in_force_from, frozenset({Role.PROVIDER}))
+        await self.notices.notify(connection, asked.provider, AgreementRequested(
+            agreement_id=asked.id, contract_id=asked.contract_id, consumer=asked.consumer, provider=asked.provider,
+            fields=sorted(asked.fields), purpose=asked.purpose, legal_basis=asked.legal_basis,
+            valid_from=asked.valid_from, valid_until=asked.valid_until, due_at=asked.due_at,
+        ))
+        await self._tell(connection, asked, AgreementChange.RENEWAL_REQUESTED if renewal else AgreementChange.REQUESTED,
+                         asked.consumer, "")
+        return asked
+
+    # --- the steps ----------------------------------------------------------------------------------------------
 
     async def approve(self, agreement_id: str, by: str) -> Agreement:
-        return await self._decide(agreement_id, by, Status.APPROVED, "")
+        return await self._step(agreement_id, by, Transition.APPROVE, "", self._in_force_from)
 
     async def reject(self, agreement_id: str, by: str, reasons: str) -> Agreement:
-        if not reasons.strip():
-            raise AgreementRefused("a refusal needs reasons")
-        return await self._decide(agreement_id, by, Status.REJECTED, reasons)
+        return await self._step(agreement_id, by, Transition.REJECT, reasons, _decided_now)
+
+    async def counter_offer(self, agreement_id: str, by: str, offer: CounterOffer) -> Agreement:
+        """Offer some of the fields asked for and/or a shorter period; the consumer answers by the new deadline."""
+
+        def offered(agreement: Agreement, now: datetime) -> dict[str, Any]:
+            fields = frozenset(offer.fields) if offer.fields is not None else agreement.fields
+            if not fields <= agreement.fields:
+                raise AgreementRefused(f"fields {sorted(fields - agreement.fields)} were not asked for")
+            changes: dict[str, Any] = {"fields": fields, "decided_at": now, "asked": {
+                "fields": sorted(agreement.fields), "valid_until": agreement.valid_until.isoformat(),
+                "working_days": agreement.working_days}}
+            shorter = False
+            if offer.valid_until is not None:
+                if agreement.working_days is not None:
+                    raise AgreementRefused("a working-day window is shortened by working_days, not valid_until")
+                if not agreement.valid_from < offer.valid_until <= agreement.valid_until:
+                    raise AgreementRefused("valid_until offered must lie within the period asked for")
+                changes["valid_until"], shorter = offer.valid_until, offer.valid_until < agreement.valid_until
+            if offer.working_days is not None:
+                if agreement.working_days is None or offer.working_days > agreement.working_days:
+                    raise AgreementRefused("working_days offered must be at most those asked for")
+                changes["working_days"], shorter = offer.working_days, offer.working_days < agreement.working_days
+                changes["valid_until"] = self.calendar.add_working_days(agreement.valid_from, offer.working_days)
+            if fields == agreement.fields and not shorter:
+                raise AgreementRefused("the offer is the terms asked for: approve the request instead")
+            return changes
+
+        return await self._step(agreement_id, by, Transition.COUNTER_OFFER, offer.reasons, offered)
+
+    async def accept(self, agreement_id: str, by: str) -> Agreement:
+        return await self._step(agreement_id, by, Transition.ACCEPT, "", self._in_force_from)
+
+    async def decline(self, agreement_id: str, by: str, reasons: str = "") -> Agreement:
+        return await self._step(agreement_id, by, Transition.DECLINE, reasons)
+
+    async def suspend(self, agreement_id: str, by: str, reasons: str) -> Agreement:
+        return await self._step(agreement_id, by, Transition.SUSPEND, reasons, lambda _, now: {"suspended_at": now})
+
+    async def resume(self, agreement_id: str, by: str, reasons: str) -> Agreement:
+        return await self._step(agreement_id, by, Transition.RESUME, reasons)
 
     async def revoke(self, agreement_id: str, by: str, reasons: str) -> Agreement:
-        """Either party may end an agreement in force; delivery stops at once."""
-        if not reasons.strip():
-            raise AgreementRefused("a revocation needs reasons")
+        """Either party may end an agreement in force (or suspended); delivery stops at once."""
+        return await self._step(agreement_id, by, Transition.REVOKE, reasons, lambda _, now: {"revoked_at": now})
+
+    async def escalate(self, agreement_id: str, by: str, reasons: str) -> Agreement:
+        """The consumer takes a refusal to the coordination office, which decides by the new deadline."""
+        return await self._step(agreement_id, by, Transition.ESCALATE, reasons)
+
+    async def proceed(self, agreement_id: str, by: str, decision: Proceed) -> Agreement:
+        def in_force(agreement: Agreement, now: datetime) -> dict[str, Any]:
+            return self._in_force_from(agreement, now) | {"conditions": decision.conditions}
+
+        return await self._step(agreement_id, by, Transition.PROCEED, decision.reasons, in_force)
+
+    async def uphold(self, agreement_id: str, by: str, reasons: str) -> Agreement:
+        return await self._step(agreement_id, by, Transition.UPHOLD, reasons, _decided_now)
+
+    async def end_with_case(self, case_id: str) -> int:
+        """The case ended: so do the agreements for it that are in force or suspended. Returns how many ended."""
+        ended = 0
+        for row in await self.pool.fetch(
+            "SELECT id FROM gateway.agreements WHERE case_id = $1 AND status IN ('approved', 'suspended')", case_id,
+        ):
+            try:
+                await self._step(row["id"], EXCHANGE, Transition.END, f"case {case_id} ended",
+                                 lambda _, now: {"ended_at": now}, frozenset({Role.EXCHANGE}))
+                ended += 1
+            except TransitionRefused as refused:
+                if refused.kind is not Refusal.NOT_NOW:  # ended or revoked meanwhile: nothing to do
+                    raise
+        return ended
+
+    def _in_force_from(self, agreement: Agreement, now: datetime) -> dict[str, Any]:
+        """The columns of an agreement coming into force now: a working-day window starts at its approval."""
+        changes: dict[str, Any] = {"decided_at": now}
+        if agreement.working_days is not None:
+            start = max(now, agreement.valid_from)
+            changes |= {"valid_from": start,
+                        "valid_until": self.calendar.add_working_days(start, agreement.working_days)}
+        return changes
+
+    async def _step(self, agreement_id: str, by: str, transition: Transition, reasons: str,
+                    changes: Changes | None = None, roles: frozenset[Role] | None = None) -> Agreement:
         async with self.pool.acquire() as connection, connection.transaction():
-            agreement = await self._locked(connection, agreement_id)
-            if by not in (agreement.provider, agreement.consumer):
-                raise AgreementRefused(f"only {agreement.provider} or {agreement.consumer} may revoke {agreement_id}")
-            if agreement.status is not Status.APPROVED:
-                raise AgreementRefused(f"{agreement_id} is {agreement.status.value}, not approved")
-            row = await connection.fetchrow(
-                "UPDATE gateway.agreements SET status = 'revoked', revoked_at = $2, reasons = $3 WHERE id = $1"
-                " RETURNING *", agreement_id, self.now, reasons,
-            )
-            revoked = Agreement.from_row(row)
-            await self.notices.audit(connection, AuditAction.AGREEMENT_REVOKED, agreement=agreement_id,
-                                     contract=agreement.contract_id, sender=by, detail=reasons,
-                                     parties=agreement.parties)
-            await self._decided(connection, revoked, AgreementOutcome.REVOKED, reasons)
+            changed = await self._apply(connection, agreement_id, by, transition, reasons, changes, roles)
         self.notices.outbox.wake()
-        return revoked
+        return changed
+
+    async def _apply(self, connection: asyncpg.Connection, agreement_id: str, by: str, transition: Transition,
+                     reasons: str, changes: Changes | None = None, roles: frozenset[Role] | None = None) -> Agreement:
+        """One step of the lifecycle, if ``by`` (with ``roles``, else those it holds) may take it now: the row
+        changed, the step audited, each party told (and the office, of an escalated refusal)."""
+        agreement = await self._locked(connection, agreement_id)
+        now = self.now
+        status = step(agreement.status, transition, roles or roles_of(by, agreement.provider, agreement.consumer),
+                      reasons)
+        columns: dict[str, Any] = {"status": status, **(changes(agreement, now) if changes else {})}
+        if reasons.strip():
+            columns["reasons"] = reasons
+        days = deadline_days(status, agreement.case_id is not None)
+        if days is not None and status is not agreement.status:  # a new pending step, with its own deadline
+            columns |= {"remind_at": self.calendar.add_working_days(now, days // 2),
+                        "due_at": self.calendar.add_working_days(now, days), "reminded_at": None,
+                        "escalated_at": None}
+        changed = await self._update(connection, agreement_id, columns)
+        await self.notices.audit(connection, AUDITED[transition], agreement=agreement_id,
+                                 contract=agreement.contract_id, sender=by, detail=reasons,
+                                 fields=sorted(changed.fields), parties=changed.parties)
+        if transition in DECIDED:
+            await self._decided(connection, changed, DECIDED[transition], reasons)
+        await self._tell(connection, changed, TOLD[transition], by, reasons)
+        if transition is Transition.ESCALATE:
+            await self.notices.notify(connection, COORDINATION, RefusalEscalated(
+                agreement_id=changed.id, contract_id=changed.contract_id, consumer=changed.consumer,
+                provider=changed.provider, fields=sorted(changed.fields), purpose=changed.purpose,
+                legal_basis=changed.legal_basis, case_id=changed.case_id, valid_from=changed.valid_from,
+                valid_until=changed.valid_until, refusal=agreement.reasons or "", reasons=reasons,
+                due_at=changed.due_at,
+            ))
+        return changed
+
+    @staticmethod
+    async def _update(connection: asyncpg.Connection, agreement_id: str, columns: dict[str, Any]) -> Agreement:
+        sets, values = [], []
+        for i, (name, value) in enumerate(columns.items(), start=2):
+            if isinstance(value, frozenset):
+                value = sorted(value)
+            elif isinstance(value, Status):
+                value = value.value
+            elif isinstance(value, dict):
+                value = json.dumps(value)
+            sets.append(f"{name} = ${i}{'::jsonb' if name == 'asked' else ''}")
+            values.append(value)
+        row = await connection.fetchrow(
+            f"UPDATE gateway.agreements SET {', '.join(sets)} WHERE id = $1 RETURNING *", agreement_id, *values)
+        return Agreement.from_row(row)
 
     async def _locked(self, connection: asyncpg.Connection, agreement_id: str) -> Agreement:
         row = await connection.fetchrow("SELECT * FROM gateway.agreements WHERE id = $1 FOR UPDATE", agreement_id)
         if row is None:
             raise KeyError(agreement_id)
         return Agreement.from_row(row)
-
-    async def _decide(self, agreement_id: str, by: str, status: Status, reasons: str) -> Agreement:
-        async with self.pool.acquire() as connection, connection.transaction():
-            agreement = await self._locked(connection, agreement_id)
-            if by != agreement.provider:
-                raise AgreementRefused(f"only the provider {agreement.provider} decides on {agreement_id}")
-            if agreement.status is not Status.PENDING:
-                raise AgreementRefused(f"{agreement_id} is already {agreement.status.value}")
-            row = await connection.fetchrow(
-                "UPDATE gateway.agreements SET status = $2, decided_at = $3, reasons = $4 WHERE id = $1 RETURNING *",
-                agreement_id, status.value, self.now, reasons or None,
-            )
-            decided = Agreement.from_row(row)
-            await self.notices.audit(connection, DECIDED[status], agreement=agreement_id,
-                                     contract=agreement.contract_id, sender=by, detail=reasons,
-                                     parties=agreement.parties)
-            await self._decided(connection, decided, AgreementOutcome(status.value), reasons)
-        self.notices.outbox.wake()
-        return decided
 
     async def _decided(self, connection: asyncpg.Connection, agreement: Agreement, outcome: AgreementOutcome,
                        reasons: str) -> None:
@@ -274,31 +546,89 @@ class AgreementStore:
                 fields=sorted(agreement.fields), reasons=reasons, valid_until=agreement.valid_until,
             ))
 
-    async def sweep(self) -> tuple[int, int]:
-        """Remind providers at half time and escalate overdue requests to the coordination office, once each.
-        Returns (reminders, escalations) sent."""
+    async def _tell(self, connection: asyncpg.Connection, agreement: Agreement, change: AgreementChange, by: str,
+                    reasons: str) -> None:
+        """Each party learns of the step (``exchange.agreement-changed``)."""
+        awaiting = agreement.awaiting
+        for party in (agreement.consumer, agreement.provider):
+            await self.notices.notify(connection, party, AgreementChanged(
+                agreement_id=agreement.id, department=party, contract_id=agreement.contract_id,
+                consumer=agreement.consumer, provider=agreement.provider, change=change, status=agreement.status,
+                by=by, fields=sorted(agreement.fields), purpose=agreement.purpose, legal_basis=agreement.legal_basis,
+                valid_from=agreement.valid_from, valid_until=agreement.valid_until, case_id=agreement.case_id,
+                working_days=agreement.working_days, renews=agreement.renews, reasons=reasons,
+                conditions=list(agreement.conditions), awaiting=awaiting,
+                due_at=agreement.due_at if awaiting else None,
+            ))
+
+    # --- the clock ----------------------------------------------------------------------------------------------
+
+    async def sweep(self) -> tuple[int, int, int]:
+        """On every pending step, remind the party awaited at half time and escalate to the coordination office
+        when overdue (the office's own step is only reminded), once each; tell the consumer once, ahead of its end,
+        that an agreement in force expires. Returns (reminders, escalations, expiry notices) sent."""
         now = self.now
-        reminders = escalations = 0
+        reminders = escalations = notices = 0
+        pending = [s.value for s in AWAITING]
         async with self.pool.acquire() as connection, connection.transaction():
             for row in await connection.fetch(
-                "UPDATE gateway.agreements SET reminded_at = $1 WHERE status = $2 AND reminded_at IS NULL"
-                " AND remind_at <= $1 RETURNING *", now, Status.PENDING.value,
+                "UPDATE gateway.agreements SET reminded_at = $1 WHERE status = ANY($2) AND reminded_at IS NULL"
+                " AND remind_at <= $1 RETURNING *", now, pending,
             ):
-                a = Agreement.from_row(row)
-                await self.notices.notify(connection, a.provider, AgreementReminder(
-                    agreement_id=a.id, contract_id=a.contract_id, consumer=a.consumer, provider=a.provider,
-                    requested_at=a.requested_at, due_at=a.due_at))
+                await self._remind(connection, Agreement.from_row(row))
                 reminders += 1
             for row in await connection.fetch(
-                "UPDATE gateway.agreements SET escalated_at = $1 WHERE status = $2 AND escalated_at IS NULL"
-                " AND due_at <= $1 RETURNING *", now, Status.PENDING.value,
+                "UPDATE gateway.agreements SET escalated_at = $1, overdue_steps = overdue_steps + 1"
+                " WHERE status = ANY($2) AND escalated_at IS NULL AND due_at <= $1 RETURNING *",
+                now, [s.value for s in ESCALATES_WHEN_LATE],
             ):
-                a = Agreement.from_row(row)
-                late = round(self.calendar.working_days_between(a.due_at, now), 2)
-                await self.notices.notify(connection, COORDINATION, AgreementEscalated(
-                    agreement_id=a.id, contract_id=a.contract_id, consumer=a.consumer, provider=a.provider,
-                    due_at=a.due_at, working_days_late=late))
+                await self._escalate_late(connection, Agreement.from_row(row), now)
                 escalations += 1
-        if reminders or escalations:
+            for row in await connection.fetch(
+                "SELECT * FROM gateway.agreements WHERE status = 'approved' AND expiry_noticed_at IS NULL"
+                " AND valid_from <= $1 AND valid_until > $1 AND valid_until <= $2 FOR UPDATE SKIP LOCKED",
+                now, now + EXPIRY_LOOKAHEAD,
+            ):
+                agreement = Agreement.from_row(row)
+                if self.calendar.working_days_between(now, agreement.valid_until) > EXPIRY_NOTICE_WORKING_DAYS:
+                    continue
+                noticed = await self._update(connection, agreement.id, {"expiry_noticed_at": now})
+                await self._tell(connection, noticed, AgreementChange.EXPIRING, EXCHANGE, "")
+                notices += 1
+        if reminders or escalations or notices:
             self.notices.outbox.wake()
-        return reminders, escalations
+        return reminders, escalations, notices
+
+    async def _remind(self, connection: asyncpg.Connection, a: Agreement) -> None:
+        if a.status is Status.PENDING:
+            await self.notices.notify(connection, a.provider, AgreementReminder(
+                agreement_id=a.id, contract_id=a.contract_id, consumer=a.consumer, provider=a.provider,
+                requested_at=a.requested_at, due_at=a.due_at))
+            return
+        awaiting = a.awaiting
+        assert awaiting is not None
+        await self.notices.notify(connection, awaiting, AgreementStepReminder(
+            agreement_id=a.id, department=awaiting, contract_id=a.contract_id, consumer=a.consumer,
+            provider=a.provider, status=a.status, due_at=a.due_at))
+
+    async def _escalate_late(self, connection: asyncpg.Connection, a: Agreement, now: datetime) -> None:
+        late = round(self.calendar.working_days_between(a.due_at, now), 2)
+        if a.status is Status.PENDING:
+            await self.notices.notify(connection, COORDINATION, AgreementEscalated(
+                agreement_id=a.id, contract_id=a.contract_id, consumer=a.consumer, provider=a.provider,
+                due_at=a.due_at, working_days_late=late))
+            return
+        awaiting = a.awaiting
+        assert awaiting is not None
+        await self.notices.notify(connection, COORDINATION, AgreementStepEscalated(
+            agreement_id=a.id, contract_id=a.contract_id, consumer=a.consumer, provider=a.provider, late=awaiting,
+            status=a.status, due_at=a.due_at, working_days_late=late))
+
+
+def _new_id() -> str:
+    return f"AGR-{uuid.uuid4().hex[:12].upper()}"
+
+
+def _decided_now(agreement: Agreement, now: datetime) -> dict[str, Any]:
+    return {"decided_at": now}
+

@@ -8,6 +8,7 @@ reads everything and changes nothing. 401 without a valid token, 403 for what th
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -38,8 +39,17 @@ from base.kafka import KafkaAccess
 from base.settings import Settings
 from contracts.base import CONTRACT_ID_PATTERN
 from contracts.compatibility import Mode
+from contracts.departments import COORDINATION
 from gateway.acls import namespace_of
-from gateway.agreements import Agreement, AgreementRefused, AgreementRequest, AgreementStore
+from gateway.agreements import (
+    Agreement,
+    AgreementRefused,
+    AgreementRequest,
+    AgreementStore,
+    CounterOffer,
+    Proceed,
+    Renewal,
+)
 from gateway.audit import queries as audit
 from gateway.audit.entry import AuditAction
 from gateway.backfill import backfill
@@ -47,6 +57,8 @@ from gateway.credentials import CredentialStore
 from gateway.enforcement import Enforcement
 from gateway.ingest import from_structured
 from gateway.inspection import Inspector, RecordView
+from gateway.lifecycle import Refusal as StepRefusal
+from gateway.lifecycle import TransitionRefused
 from gateway.monitor import FlowWatch, LagWatch, of_department
 from gateway.registry import Refusal, RegistrationRefused, RegistryStore
 from gateway.rejections import Reason
@@ -90,6 +102,10 @@ class CompatibilityConfig(BaseModel):
 
 class Reasons(BaseModel):
     reasons: str = Field(min_length=1, max_length=4000)
+
+
+class Answer(BaseModel):
+    reasons: str = Field("", max_length=4000)
 
 
 class Principal(BaseModel):
@@ -201,10 +217,12 @@ def create_api(state: GatewayState) -> ExchangeApi:
         return sender
 
     async def agreement_for(agreement_id: str, caller: Caller) -> Agreement:
+        """An agreement its parties, the coordination office (refusals and late steps are escalated to it) and the
+        operator may read."""
         agreement = await state.agreements.get(agreement_id)
         if agreement is None:
             raise HTTPException(404, f"no agreement {agreement_id}")
-        if not caller.operator and caller.department not in agreement.parties:
+        if not caller.operator and caller.department not in (*agreement.parties, COORDINATION):
             raise forbidden(f"{agreement_id} is between {' and '.join(agreement.parties)}")
         return agreement
 
@@ -415,6 +433,10 @@ def create_api(state: GatewayState) -> ExchangeApi:
     # --- sharing agreements -------------------------------------------------------------------------
     @api.post("/v1/agreements", status_code=201, responses=responses(401, 403, 404, 422))
     async def request_agreement(body: AgreementRequest, caller: Authenticated) -> dict[str, Any]:
+        """Ask the provider of a contract for fields, for a purpose, on a legal basis. In force for an absolute
+        period (`valid_from`, `valid_until`), for `window.working_days` working days from its approval, or for the
+        life of one case (`scope.case_id`: only that case's records get the fields; it ends when the case does, and
+        the provider decides within 3 working days instead of 10). Unconditional fields only: approved at once."""
         department = acting(caller)
         await state.enforcement.refresh()
         contract = state.enforcement.registry.latest(body.contract)
@@ -436,42 +458,102 @@ def create_api(state: GatewayState) -> ExchangeApi:
     async def get_agreement(agreement_id: AgreementId, caller: Authenticated) -> dict[str, Any]:
         return (await agreement_for(agreement_id, caller)).view(state.clock.now())
 
-    async def decided(action: Any) -> dict[str, Any]:
+    step_status = {StepRefusal.NOT_YOURS: 403, StepRefusal.NOT_NOW: 409, StepRefusal.NO_REASONS: 422}
+
+    async def stepped(agreement_id: str, caller: Caller, step: Callable[[str], Awaitable[Agreement]]) -> dict[str, Any]:
+        """A step of an agreement's lifecycle by the caller's department: 403 when its role may not take it, 409
+        when the agreement's status does not allow it, 422 when the terms or reasons do not do."""
+        await agreement_for(agreement_id, caller)
         try:
-            agreement = await action
+            agreement = await step(acting(caller))
+        except TransitionRefused as refused:
+            raise HTTPException(step_status[refused.kind], str(refused)) from refused
         except AgreementRefused as refused:
-            raise HTTPException(409, str(refused)) from refused
-        return agreement.view(state.clock.now())  # type: ignore[no-any-return]
+            raise HTTPException(422, str(refused)) from refused
+        return agreement.view(state.clock.now())
 
-    async def party(agreement_id: str, caller: Authenticated, *roles: str) -> tuple[Agreement, str]:
-        """The agreement and the caller's department, which must hold one of the roles (provider, consumer)."""
-        department = acting(caller)
-        agreement = await agreement_for(agreement_id, caller)
-        allowed = {getattr(agreement, role) for role in roles}
-        if department not in allowed:
-            raise forbidden(f"only the {' or the '.join(roles)} of {agreement_id} "
-                            f"({', '.join(sorted(allowed))}) may do this; you are {department}")
-        return agreement, department
+    lifecycle = responses(401, 403, 404, 409, 422)
 
-    @api.post("/v1/agreements/{agreement_id}/approve", responses=responses(401, 403, 404, 409))
+    @api.post("/v1/agreements/{agreement_id}/approve", responses=lifecycle)
     async def approve(agreement_id: AgreementId, caller: Authenticated) -> dict[str, Any]:
-        _, department = await party(agreement_id, caller, "provider")
-        return await decided(state.agreements.approve(agreement_id, department))
+        """The provider approves a pending request on its terms: in force (a working-day window from now)."""
+        return await stepped(agreement_id, caller, lambda by: state.agreements.approve(agreement_id, by))
 
-    @api.post("/v1/agreements/{agreement_id}/reject", responses=responses(401, 403, 404, 409))
+    @api.post("/v1/agreements/{agreement_id}/reject", responses=lifecycle)
     async def reject(agreement_id: AgreementId, body: Reasons, caller: Authenticated) -> dict[str, Any]:
-        _, department = await party(agreement_id, caller, "provider")
-        return await decided(state.agreements.reject(agreement_id, department, body.reasons))
+        """The provider refuses a pending request, with reasons (the consumer may escalate the refusal)."""
+        return await stepped(agreement_id, caller, lambda by: state.agreements.reject(agreement_id, by, body.reasons))
 
-    @api.post("/v1/agreements/{agreement_id}/revoke", responses=responses(401, 403, 404, 409))
+    @api.post("/v1/agreements/{agreement_id}/counter-offer", responses=lifecycle)
+    async def counter_offer(agreement_id: AgreementId, body: CounterOffer, caller: Authenticated) -> dict[str, Any]:
+        """The provider offers some of the fields asked for and/or a shorter period (an earlier `valid_until`, or
+        fewer `working_days` for a working-day window), with reasons. The consumer accepts or declines within the
+        statutory deadline (`due_at`)."""
+        return await stepped(agreement_id, caller, lambda by: state.agreements.counter_offer(agreement_id, by, body))
+
+    @api.post("/v1/agreements/{agreement_id}/accept", responses=lifecycle)
+    async def accept(agreement_id: AgreementId, caller: Authenticated) -> dict[str, Any]:
+        """The consumer accepts a counter-offer: in force on the offered terms."""
+        return await stepped(agreement_id, caller, lambda by: state.agreements.accept(agreement_id, by))
+
+    @api.post("/v1/agreements/{agreement_id}/decline", responses=lifecycle)
+    async def decline(agreement_id: AgreementId, caller: Authenticated, body: Answer | None = None) -> dict[str, Any]:
+        """The consumer declines a counter-offer (reasons optional): the agreement is closed."""
+        reasons = body.reasons if body else ""
+        return await stepped(agreement_id, caller, lambda by: state.agreements.decline(agreement_id, by, reasons))
+
+    @api.post("/v1/agreements/{agreement_id}/suspend", responses=lifecycle)
+    async def suspend(agreement_id: AgreementId, body: Reasons, caller: Authenticated) -> dict[str, Any]:
+        """The provider suspends an agreement in force, with reasons: deliveries stop from the next routed batch."""
+        return await stepped(agreement_id, caller, lambda by: state.agreements.suspend(agreement_id, by, body.reasons))
+
+    @api.post("/v1/agreements/{agreement_id}/resume", responses=lifecycle)
+    async def resume(agreement_id: AgreementId, body: Reasons, caller: Authenticated) -> dict[str, Any]:
+        """The provider resumes a suspended agreement, with reasons: deliveries go on from the next routed batch."""
+        return await stepped(agreement_id, caller, lambda by: state.agreements.resume(agreement_id, by, body.reasons))
+
+    @api.post("/v1/agreements/{agreement_id}/revoke", responses=lifecycle)
     async def revoke(agreement_id: AgreementId, body: Reasons, caller: Authenticated) -> dict[str, Any]:
-        _, department = await party(agreement_id, caller, "provider", "consumer")
-        return await decided(state.agreements.revoke(agreement_id, department, body.reasons))
+        """Either party ends an agreement in force or suspended, with reasons; delivery stops at once."""
+        return await stepped(agreement_id, caller, lambda by: state.agreements.revoke(agreement_id, by, body.reasons))
+
+    @api.post("/v1/agreements/{agreement_id}/renew", status_code=201, responses=lifecycle)
+    async def renew(agreement_id: AgreementId, body: Renewal, caller: Authenticated) -> dict[str, Any]:
+        """The consumer asks for the period after an agreement's end (`valid_until`, or `working_days` from its
+        end), on its terms: a new agreement (its `renews` names this one), decided as a request is; this one stays
+        in force until its end."""
+        agreement = await agreement_for(agreement_id, caller)
+        await state.enforcement.refresh()
+        contract = state.enforcement.registry.latest(agreement.contract_id)
+        if contract is None:
+            raise HTTPException(404, f"no contract {agreement.contract_id}")
+        return await stepped(agreement_id, caller,
+                             lambda by: state.agreements.renew(agreement_id, by, body, contract))
+
+    @api.post("/v1/agreements/{agreement_id}/escalate", responses=lifecycle)
+    async def escalate(agreement_id: AgreementId, body: Reasons, caller: Authenticated) -> dict[str, Any]:
+        """The consumer takes a refusal to the coordination office, with its reasons. The office is sent
+        `exchange.refusal-escalated` and decides by `due_at`: `…/proceed` or `…/uphold`."""
+        return await stepped(agreement_id, caller,
+                             lambda by: state.agreements.escalate(agreement_id, by, body.reasons))
+
+    @api.post("/v1/agreements/{agreement_id}/proceed", responses=lifecycle)
+    async def proceed(agreement_id: AgreementId, body: Proceed, caller: Authenticated) -> dict[str, Any]:
+        """The coordination office decides an escalated refusal for the consumer: the agreement comes into force on
+        the terms asked for, with the `conditions` attached. Both parties are told."""
+        return await stepped(agreement_id, caller, lambda by: state.agreements.proceed(agreement_id, by, body))
+
+    @api.post("/v1/agreements/{agreement_id}/uphold", responses=lifecycle)
+    async def uphold(agreement_id: AgreementId, body: Reasons, caller: Authenticated) -> dict[str, Any]:
+        """The coordination office upholds an escalated refusal, with reasons. Both parties are told."""
+        return await stepped(agreement_id, caller, lambda by: state.agreements.uphold(agreement_id, by, body.reasons))
 
     @api.post("/v1/agreements/{agreement_id}/backfill", responses=responses(401, 403, 404, 409))
     async def replay(agreement_id: AgreementId, caller: Authenticated) -> dict[str, Any]:
         """Replay the history the consumer may now see into its deliver topic."""
-        agreement, department = await party(agreement_id, caller, "consumer")
+        agreement, department = await agreement_for(agreement_id, caller), acting(caller)
+        if department != agreement.consumer:
+            raise forbidden(f"only the consumer of {agreement_id} ({agreement.consumer}) may do this")
         now = state.clock.now()
         if not agreement.in_force(now):
             raise HTTPException(409, f"{agreement_id} is not in force")

@@ -15,7 +15,7 @@ from contracts.envelope import SENDER_HEADER
 from contracts.topics import Topics
 from gateway.agreements import Agreement, AgreementPolicy
 from gateway.registry import Registry
-from gateway.routing import addressees, project, visible_fields
+from gateway.routing import addressees, project, purpose_headers, purposes, visible_fields
 
 BACKFILL_HEADER = "concord_backfill"
 ORIGINAL_ID_HEADER = "concord_original_id"
@@ -52,19 +52,21 @@ async def backfill(kafka: KafkaAccess, topics: Topics, registry: Registry, agree
                     if contract is None or not agreement.valid_from <= at < until \
                             or headers.get(SENDER_HEADER) == agreement.consumer.encode():
                         continue  # outside the period, or the consumer's own event
+                    if agreement.case_id is not None and r.key != agreement.case_id.encode():
+                        continue  # a case-scoped agreement opens its case's records only
                     payload = json.loads(r.value)
                     if contract.recipient_field and agreement.consumer not in addressees(contract, payload):
                         continue  # addressed to other departments: an agreement does not open their mail
-                    visible = visible_fields(contract, agreement.consumer, policy, at)
-                    value = project(payload, visible, r.value)
+                    grant = policy.grant(agreement.consumer, contract, r.key.decode() if r.key else "", at)
+                    value = project(payload, visible_fields(contract, grant), r.value)
                     # A replay is a new delivery (it may carry more fields than the first): its own id, the
                     # original kept beside it, so that the consumer's inbox does not drop it as seen.
                     replay_id = f"{headers['ce_id'].decode()}/backfill/{agreement.id}".encode()
                     replay_headers = [(k, replay_id if k == "ce_id" else v) for k, v in r.headers]
                     sends.append(await producer.send(
                         topics.deliver(agreement.consumer), value, key=r.key,
-                        headers=[*replay_headers, (BACKFILL_HEADER, agreement.id.encode()),
-                                 (ORIGINAL_ID_HEADER, headers["ce_id"])]))
+                        headers=[*replay_headers, *purpose_headers(purposes(grant, payload)),
+                                 (BACKFILL_HEADER, agreement.id.encode()), (ORIGINAL_ID_HEADER, headers["ce_id"])]))
                     delivered += 1
             # transaction markers take offsets too: done when the position, not the last record, reaches the end
             remaining = {tp for tp in remaining if await consumer.position(tp) < ends[tp]}

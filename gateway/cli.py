@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
@@ -168,11 +168,17 @@ def request(
     purpose: str = typer.Option(..., help="what the data is for"),
     legal_basis: str = typer.Option(..., help="the law or regulation that allows it"),
     valid_until: str = typer.Option(None, help="ISO date-time; default one year"),
+    case: str = typer.Option(None, help="for the life of this case only (decided within 3 working days)"),
+    working_days: int = typer.Option(None, help="in force this many working days from approval"),
     token: str = TokenOption,
 ) -> None:
     """Ask the provider of a contract for fields (as the department of the token)."""
-    body = {"contract": contract, "fields": fields, "purpose": purpose, "legal_basis": legal_basis,
-            "valid_until": valid_until}
+    body: dict[str, Any] = {"contract": contract, "fields": fields, "purpose": purpose, "legal_basis": legal_basis,
+                            "valid_until": valid_until}
+    if case:
+        body["scope"] = {"case_id": case}
+    if working_days:
+        body["window"] = {"working_days": working_days}
     with _api(token) as api:
         console.print_json(json.dumps(answer(api.post("/v1/agreements", json=body)), ensure_ascii=False))
 
@@ -210,6 +216,76 @@ def revoke(agreement_id: str, reasons: str = typer.Option(...), token: str = Tok
     with _api(token) as api:
         result = answer(api.post(f"/v1/agreements/{agreement_id}/revoke", json={"reasons": reasons}))
         console.print_json(json.dumps(result, ensure_ascii=False))
+
+
+def _step(agreement_id: str, action: str, token: str | None, body: dict[str, Any] | None = None) -> None:
+    with _api(token) as api:
+        result = answer(api.post(f"/v1/agreements/{agreement_id}/{action}", json=body))
+        console.print_json(json.dumps(result, ensure_ascii=False))
+
+
+@agreements.command("counter-offer")
+def counter_offer(agreement_id: str, reasons: str = typer.Option(...),
+                  field: list[str] = typer.Option(None, help="a field offered (repeat); default: those asked for"),
+                  valid_until: str = typer.Option(None, help="an earlier end (ISO date-time)"),
+                  working_days: int = typer.Option(None, help="fewer working days (a working-day window)"),
+                  token: str = TokenOption) -> None:
+    """Offer some of the fields asked for and/or a shorter period, with reasons (as the provider)."""
+    _step(agreement_id, "counter-offer", token, {"reasons": reasons, "fields": field or None,
+                                                 "valid_until": valid_until, "working_days": working_days})
+
+
+@agreements.command("accept")
+def accept(agreement_id: str, token: str = TokenOption) -> None:
+    """Accept a counter-offer: in force on its terms (as the consumer)."""
+    _step(agreement_id, "accept", token)
+
+
+@agreements.command("decline")
+def decline(agreement_id: str, reasons: str = typer.Option("", help="why (optional)"),
+            token: str = TokenOption) -> None:
+    """Decline a counter-offer: the agreement is closed (as the consumer)."""
+    _step(agreement_id, "decline", token, {"reasons": reasons})
+
+
+@agreements.command("suspend")
+def suspend(agreement_id: str, reasons: str = typer.Option(...), token: str = TokenOption) -> None:
+    """Stop deliveries under an agreement for a while, with reasons (as the provider)."""
+    _step(agreement_id, "suspend", token, {"reasons": reasons})
+
+
+@agreements.command("resume")
+def resume(agreement_id: str, reasons: str = typer.Option(...), token: str = TokenOption) -> None:
+    """Let deliveries under a suspended agreement go on, with reasons (as the provider)."""
+    _step(agreement_id, "resume", token, {"reasons": reasons})
+
+
+@agreements.command("renew")
+def renew(agreement_id: str, valid_until: str = typer.Option(None, help="the new end (ISO date-time)"),
+          working_days: int = typer.Option(None, help="working days from the current end"),
+          token: str = TokenOption) -> None:
+    """Ask for the period after an agreement's end (as the consumer): a new agreement the provider decides."""
+    _step(agreement_id, "renew", token, {"valid_until": valid_until, "working_days": working_days})
+
+
+@agreements.command("escalate")
+def escalate(agreement_id: str, reasons: str = typer.Option(...), token: str = TokenOption) -> None:
+    """Take a refusal to the coordination office, with reasons (as the consumer)."""
+    _step(agreement_id, "escalate", token, {"reasons": reasons})
+
+
+@agreements.command("proceed")
+def proceed(agreement_id: str, reasons: str = typer.Option(...),
+            condition: list[str] = typer.Option(None, help="a condition attached (repeat)"),
+            token: str = TokenOption) -> None:
+    """Put an escalated agreement in force, with conditions (as the coordination office)."""
+    _step(agreement_id, "proceed", token, {"reasons": reasons, "conditions": condition or []})
+
+
+@agreements.command("uphold")
+def uphold(agreement_id: str, reasons: str = typer.Option(...), token: str = TokenOption) -> None:
+    """Uphold an escalated refusal, with reasons (as the coordination office)."""
+    _step(agreement_id, "uphold", token, {"reasons": reasons})
 
 
 @agreements.command("backfill")

@@ -34,6 +34,10 @@ REASON_HEADER = "concord_reason"
 DETAIL_HEADER = "concord_detail"
 INGRESS_HEADER = "concord_ingress"
 INGRESS_AT_HEADER = "concord_ingress_at"  # on what is delivered: when it entered the exchange (epoch ms)
+# On a delivery that carries conditional fields under agreements: their ids (comma-separated), and their purposes
+# (a JSON object, agreement id -> purpose): the purpose travels with the data.
+AGREEMENT_HEADER = "concord_agreement"
+PURPOSE_HEADER = "concord_purpose"
 
 
 @dataclass(frozen=True)
@@ -70,21 +74,43 @@ class Routed:
     resend_of: str | None = None  # of a resend (not routed again): where its first copy entered
 
 
+@dataclass(frozen=True)
+class Granted:
+    """One agreement's part in what a consumer sees: the conditional fields it grants, and what for."""
+
+    agreement: str
+    purpose: str
+    fields: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Grant:
+    """The conditional fields of a contract a consumer may see in one record, and the agreements granting them."""
+
+    fields: frozenset[str] = frozenset()
+    agreements: tuple[Granted, ...] = ()
+
+
+NOTHING = Grant()
+
+
 class SharingPolicy(Protocol):
-    def conditional_fields(self, consumer: str, contract: ContractVersion, at: datetime) -> frozenset[str]:
-        """The conditional fields of a contract a consumer may see at this moment, under its agreements."""
+    def grant(self, consumer: str, contract: ContractVersion, subject: str, at: datetime) -> Grant:
+        """What a consumer's agreements in force grant it of a record of the contract about ``subject`` (a case
+        id: a case-scoped agreement grants only its case's records)."""
         ...
 
-    def consumers(self, contract: ContractVersion, at: datetime) -> frozenset[str]:
-        """Departments with an agreement in force for the contract, beyond its declared consumers."""
+    def consumers(self, contract: ContractVersion, at: datetime, subject: str | None = None) -> frozenset[str]:
+        """Departments with an agreement in force for the contract (for that subject's records, if given),
+        beyond its declared consumers."""
         ...
 
 
 class NoAgreements:
-    def conditional_fields(self, consumer: str, contract: ContractVersion, at: datetime) -> frozenset[str]:
-        return frozenset()
+    def grant(self, consumer: str, contract: ContractVersion, subject: str, at: datetime) -> Grant:
+        return NOTHING
 
-    def consumers(self, contract: ContractVersion, at: datetime) -> frozenset[str]:
+    def consumers(self, contract: ContractVersion, at: datetime, subject: str | None = None) -> frozenset[str]:
         return frozenset()
 
 
@@ -138,7 +164,8 @@ def recipients(
     an agreement in force, except the sender."""
     if contract.recipient_field:
         return addressees(contract, payload)
-    return sorted((contract.consumers | policy.consumers(contract, now)) - {sender})
+    subject = str(payload[contract.subject_field])
+    return sorted((contract.consumers | policy.consumers(contract, now, subject)) - {sender})
 
 
 def addressees(contract: ContractVersion, payload: dict[str, Any]) -> list[str]:
@@ -147,9 +174,21 @@ def addressees(contract: ContractVersion, payload: dict[str, Any]) -> list[str]:
     return sorted({n for n in (named if isinstance(named, list) else [named]) if isinstance(n, str)})
 
 
-def visible_fields(contract: ContractVersion, consumer: str, policy: SharingPolicy, now: datetime) -> frozenset[str]:
+def visible_fields(contract: ContractVersion, grant: Grant) -> frozenset[str]:
     """What a consumer sees: unconditional fields, and the conditional ones its agreements in force grant."""
-    return contract.unconditional | policy.conditional_fields(consumer, contract, now)
+    return contract.unconditional | (grant.fields & contract.conditional)
+
+
+def purposes(grant: Grant, payload: dict[str, Any]) -> dict[str, str]:
+    """The agreements under which a delivery of the payload carries conditional fields, and their purposes."""
+    return {g.agreement: g.purpose for g in grant.agreements if g.fields & payload.keys()}
+
+
+def purpose_headers(granted: dict[str, str]) -> list[tuple[str, bytes]]:
+    """The headers that carry the agreements and their purposes with a delivery (none when nothing was granted)."""
+    if not granted:
+        return []
+    return [(AGREEMENT_HEADER, ",".join(granted).encode()), (PURPOSE_HEADER, _dumps(granted))]
 
 
 def route(
@@ -181,15 +220,20 @@ def route(
     routed.records.append(Outgoing(topics.shared(contract.id), record.key, view(contract.shareable), headers))
     delivered: dict[str, list[str]] = {}
     digests: dict[str, str] = {}
+    granted: dict[str, dict[str, str]] = {}
     for consumer in consumers:
-        visible = visible_fields(contract, consumer, policy, now)
+        grant = policy.grant(consumer, contract, envelope.subject, now)
+        visible = visible_fields(contract, grant)
         value = view(visible)
-        routed.records.append(Outgoing(topics.deliver(consumer), record.key, value, headers))
+        if under := purposes(grant, payload):
+            granted[consumer] = under
+        routed.records.append(Outgoing(topics.deliver(consumer), record.key, value,
+                                       [*headers, *purpose_headers(under)] if under else headers))
         delivered[consumer] = sorted(visible & payload.keys())
         digests[consumer] = hashlib.sha256(value).hexdigest()
     routed.records.append(_audit(record, now, topics, action=AuditAction.ROUTED, event_id=envelope.id,
                                  case_id=envelope.subject, contract=contract.id, version=contract.version,
-                                 delivered=delivered, delivered_sha256=digests))
+                                 delivered=delivered, delivered_sha256=digests, purposes=granted or None))
     return routed
 
 
@@ -267,12 +311,13 @@ def _audit(
     version: int | None = None,
     delivered: dict[str, list[str]] | None = None,
     delivered_sha256: dict[str, str] | None = None,
+    purposes: dict[str, dict[str, str]] | None = None,
     rejection: Rejection | None = None,
 ) -> Outgoing:
     entry = AuditEntry(
         action=action, at=now, event_id=event_id, case_id=case_id, sender=record.sender, contract=contract,
         version=version, ingress=Ingress(record.topic, record.partition, record.offset), delivered=delivered,
-        delivered_sha256=delivered_sha256, reason=rejection.reason.value if rejection else None,
+        delivered_sha256=delivered_sha256, purposes=purposes, reason=rejection.reason.value if rejection else None,
         detail=rejection.detail if rejection else None,
     )
     return Outgoing(topics.audit, case_id.encode(), entry.to_json(), [])

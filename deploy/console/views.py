@@ -193,12 +193,13 @@ def _agreement_row(a: Agreement, now: datetime, calendar: WorkingDayCalendar) ->
 
 
 async def agreements(src: Sources, viewer: str | None) -> dict[str, list[dict[str, Any]]]:
-    """Pending (with working days left), overdue or escalated, in force, and ended (refused, revoked, expired)."""
+    """Pending (with working days left and whose move it is), overdue or escalated, in force, and the rest (refused,
+    revoked, expired, suspended, ...)."""
     now = src.clock.now()
     groups: dict[str, list[dict[str, Any]]] = {"pending": [], "overdue": [], "in_force": [], "ended": []}
     for a in await src.agreements.list(viewer):
         row = _agreement_row(a, now, src.calendar)
-        if a.status is Status.PENDING:
+        if a.awaiting is not None:  # a request, a counter-offer or an escalated refusal: someone's move
             groups["overdue" if a.escalated_at is not None or now >= a.due_at else "pending"].append(row)
         elif a.in_force(now):
             groups["in_force"].append(row)

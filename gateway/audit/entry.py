@@ -23,6 +23,16 @@ class AuditAction(StrEnum):
     AGREEMENT_APPROVED = "agreement_approved"
     AGREEMENT_REJECTED = "agreement_rejected"
     AGREEMENT_REVOKED = "agreement_revoked"
+    AGREEMENT_COUNTERED = "agreement_countered"
+    AGREEMENT_ACCEPTED = "agreement_accepted"
+    AGREEMENT_DECLINED = "agreement_declined"
+    AGREEMENT_SUSPENDED = "agreement_suspended"
+    AGREEMENT_RESUMED = "agreement_resumed"
+    AGREEMENT_RENEWAL_REQUESTED = "agreement_renewal_requested"
+    AGREEMENT_ESCALATED = "agreement_escalated"  # a refusal taken to the coordination office
+    AGREEMENT_PROCEEDED = "agreement_proceeded"
+    AGREEMENT_UPHELD = "agreement_upheld"
+    AGREEMENT_ENDED = "agreement_ended"
     AGREEMENT_BACKFILLED = "agreement_backfilled"
     UNREADABLE = "unreadable"  # a record of the audit topic that is not a storable entry (the keeper's own)
 
@@ -46,6 +56,8 @@ class AuditEntry:
     ingress: Ingress | None = None
     delivered: dict[str, list[str]] | None = None  # consumer -> the fields it received
     delivered_sha256: dict[str, str] | None = None  # consumer -> SHA-256 (hex) of the bytes written to its topic
+    purposes: dict[str, dict[str, str]] | None = None  # consumer -> {agreement id: purpose} its conditional fields
+    # were delivered under
     reason: str | None = None
     detail: str | None = None
     agreement: str | None = None

@@ -36,7 +36,7 @@ from contracts.bureau import (
     SupplementProvided,
 )
 from contracts.coordination import ConflictResolved, Resolution
-from contracts.exchange import AgreementEscalated
+from contracts.exchange import AgreementEscalated, AgreementStepEscalated, RefusalEscalated
 from contracts.market import BusinessRegistration
 from services.departments.rules import Arbiter, Opinion, Pace, Reviewer
 from services.departments.store import DeskStore, Mode, PgDeskStore
@@ -257,6 +257,8 @@ class CoordinationDesk(Desk):
         self.on(bureau_v1.ConflictRaised, self.on_first_conflict)
         self.on(DeadlineEscalated, self.on_late_opinion)
         self.on(AgreementEscalated, self.on_late_agreement)
+        self.on(AgreementStepEscalated, self.on_late_agreement_step)
+        self.on(RefusalEscalated, self.on_escalated_refusal)
 
     async def on_conflict(self, conflict: ConflictRaised, unit: DeskUnit, now: datetime) -> None:
         await self.open_task(unit, conflict.conflict_id, TaskKind.CONFLICT, conflict.case_id,
@@ -272,6 +274,17 @@ class CoordinationDesk(Desk):
 
     async def on_late_agreement(self, escalation: AgreementEscalated, unit: DeskUnit, now: datetime) -> None:
         await unit.store.add(Task.noted(f"late:{escalation.agreement_id}", escalation.agreement_id,
+                                        escalation.contract_id, escalation.model_dump(mode="json"), now))
+
+    async def on_late_agreement_step(self, escalation: AgreementStepEscalated, unit: DeskUnit, now: datetime) -> None:
+        await unit.store.add(Task.noted(f"late:{escalation.agreement_id}:{escalation.status.value}",
+                                        escalation.agreement_id, escalation.contract_id,
+                                        escalation.model_dump(mode="json"), now))
+
+    async def on_escalated_refusal(self, escalation: RefusalEscalated, unit: DeskUnit, now: datetime) -> None:
+        """Noted for the joint meeting, which decides at the gateway (``POST /v1/agreements/{id}/proceed`` or
+        ``…/uphold``, as the coordination office)."""
+        await unit.store.add(Task.noted(f"refusal:{escalation.agreement_id}", escalation.agreement_id,
                                         escalation.contract_id, escalation.model_dump(mode="json"), now))
 
     async def apply_rules(self, task: Task, unit: DeskUnit, now: datetime) -> None:

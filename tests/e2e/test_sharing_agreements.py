@@ -52,7 +52,7 @@ async def request_agreement(http: httpx.AsyncClient, token: str, fields: list[st
 async def revoke_all(http: httpx.AsyncClient, consumer: str, token: str) -> None:
     """Start from no agreement in force (an earlier run on this stack may have left one)."""
     for agreement in (await http.get("/v1/agreements", headers=bearer(token))).json():
-        if agreement["consumer"] == consumer and agreement["status"] == "approved":
+        if agreement["consumer"] == consumer and agreement["status"] in ("approved", "suspended"):
             await http.post(f"/v1/agreements/{agreement['id']}/revoke", json={"reasons": "test set-up"},
                             headers=bearer(token))
 

@@ -36,7 +36,8 @@ POSITION = ("GET", "/v1/ingress/{partition}/{offset}")  # a position not decided
 ANY_HOLDER = {("GET", "/v1/whoami"), ("POST", "/v1/requirements")}  # any valid token may ask these
 CONFLICTS = {  # the operations that answer 409 when the resource is not in a state that allows the request
     "gateway": {REGISTER, *(("POST", f"/v1/agreements/{{agreement_id}}/{action}")
-                          for action in ("approve", "reject", "revoke", "backfill"))},
+                          for action in ("approve", "reject", "revoke", "backfill", "counter-offer", "accept",
+                                         "decline", "suspend", "resume", "renew", "escalate", "proceed", "uphold"))},
     "bureau": {("POST", f"/v1/cases/{{case_id}}/{action}") for action in ("supplements", "documents", "resubmissions")},
     "desks": {("POST", "/v1/departments/{code}/tasks/{task_id}/decision")},
 }

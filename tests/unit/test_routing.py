@@ -35,10 +35,13 @@ class OnlyContactFor:
     def __init__(self, consumer: str) -> None:
         self.consumer = consumer
 
-    def conditional_fields(self, consumer: str, contract: ContractVersion, at: datetime) -> frozenset[str]:
-        return contract.fields_with(Sharing.CONDITIONAL) if consumer == self.consumer else frozenset()
+    def grant(self, consumer: str, contract: ContractVersion, subject: str, at: datetime) -> routing.Grant:
+        if consumer != self.consumer:
+            return routing.NOTHING
+        fields = contract.fields_with(Sharing.CONDITIONAL)
+        return routing.Grant(fields, (routing.Granted("AGR-CONTACT", "fire-protection review 消防审查", fields),))
 
-    def consumers(self, contract: ContractVersion, at: datetime) -> frozenset[str]:
+    def consumers(self, contract: ContractVersion, at: datetime, subject: str | None = None) -> frozenset[str]:
         return frozenset({self.consumer})
 
 
@@ -68,6 +71,27 @@ def test_fields_are_cut_to_what_each_consumer_may_see() -> None:
     assert "contact_phone" not in planning and "contact_person" not in planning and "agent" not in planning
     assert planning["project"] == housing["project"]
     assert "deliver.bureau" not in topics  # the sender does not get its own event back
+
+
+def test_the_purpose_of_the_granting_agreement_travels_with_the_delivery_and_into_the_audit_entry() -> None:
+    record = encode(case_submitted(), source="/concord/bureau")
+    routed = route(ingress(record, "bureau"), REGISTRY, OnlyContactFor("housing"), T0, LIMIT)
+    topics = by_topic(routed.records)
+    housing = dict(topics["deliver.housing"][0].headers)
+    assert housing[routing.AGREEMENT_HEADER] == b"AGR-CONTACT"
+    assert json.loads(housing[routing.PURPOSE_HEADER]) == {"AGR-CONTACT": "fire-protection review 消防审查"}
+    planning = dict(topics["deliver.planning"][0].headers)
+    assert routing.AGREEMENT_HEADER not in planning and routing.PURPOSE_HEADER not in planning
+    audit = json.loads(topics["audit.exchange"][0].value)
+    assert audit["purposes"] == {"housing": {"AGR-CONTACT": "fire-protection review 消防审查"}}
+
+
+def test_no_purpose_travels_when_the_granted_fields_are_not_in_the_record() -> None:
+    record = encode(opinion_issued(), source="/concord/planning")
+    routed = route(ingress(record, "planning"), REGISTRY, OnlyContactFor("bureau"), T0, LIMIT)
+    [delivered] = by_topic(routed.records)["deliver.bureau"]
+    assert routing.PURPOSE_HEADER not in dict(delivered.headers)
+    assert "purposes" not in json.loads(by_topic(routed.records)["audit.exchange"][0].value)
 
 
 def test_the_audit_entry_holds_the_sha256_of_the_exact_bytes_delivered_to_each_consumer() -> None:
