@@ -477,7 +477,7 @@ def create_api(state: GatewayState) -> ExchangeApi:
             raise HTTPException(409, f"{agreement_id} is not in force")
         await state.enforcement.refresh()
         count = await backfill(state.kafka, state.settings.topics, state.enforcement.registry, agreement, now,
-                               state.producer)
+                               state.producer, state.settings.secrets.mask_key())
         async with state.pool.acquire() as connection, connection.transaction():
             await state.agreements.notices.audit(connection, AuditAction.AGREEMENT_BACKFILLED, agreement=agreement_id,
                                                  contract=agreement.contract_id, sender=department,
