@@ -179,6 +179,9 @@ def _member(path: str, schemas: list[Mapping[str, Any]], root: Mapping[str, Any]
                 declared_members.setdefault(str(name), []).extend(branches(sub, root))
     below = {name: _member(f"{path}/{name}" if path else name, subs, root, sharing, followed, depth + 1)
              for name, subs in declared_members.items()}
+    problems.extend(f"{m.path}: a member with a class of its own is named without / or a lone {ITEMS} (an "
+                    "agreement names it by its path)"
+                    for name, m in below.items() if m.declared and ("/" in name or name == ITEMS))
     item_schemas = [b for s in schemas if isinstance(s.get("items"), Mapping) for b in branches(s["items"], root)]
     items = _member(f"{path}/{ITEMS}", item_schemas, root, sharing, followed, depth + 1) if item_schemas else None
     classed_below = any(m.declared or m.classed_below for m in [*below.values(), *([items] if items else [])])
@@ -274,9 +277,6 @@ def problems(schema: Mapping[str, Any]) -> list[str]:
     top = members(schema)
     for member in (m for t in top.values() for m in t.walk()):
         found.extend(member.problems)
-        name = member.path.rpartition("/")[2]
-        if member.declared and ("/" in name or name == ITEMS):
-            found.append(f"{member.path}: a member with a class is named without / (its path names it)")
     found.extend(_broken_constraints(schema, top))
     return list(dict.fromkeys(found))
 
