@@ -6,8 +6,9 @@ salted hashes of them (the broker its SCRAM verifiers, the gateway a salted hash
 
 The secrets folder (``<stack>/secrets`` on the local stack, a mounted volume in Docker) holds what the
 deployment's own processes use: the CA certificate clients trust, the broker admin's password (stack tooling
-only), the PostgreSQL roles' passwords, one credentials file per principal the deployment runs, and the key the
-audit keeper signs the chain's anchors with (with its public key, which verifiers may be given)."""
+only), the PostgreSQL roles' passwords, one credentials file per principal the deployment runs, the key the
+audit keeper signs the chain's anchors with (with its public key, which verifiers may be given), and the key of
+the gateway's keyed-hash masks (never in the database: whoever holds it could test guesses against a token)."""
 
 from __future__ import annotations
 
@@ -73,6 +74,21 @@ class Secrets:
     @property
     def anchor_public_file(self) -> Path:
         return self.root / "audit-anchor-public.pem"
+
+    @property
+    def mask_key_file(self) -> Path:
+        return self.root / "mask-key"
+
+    def mask_key(self) -> bytes:
+        """The key of the keyed-hash masks (``contracts.masks.KeyedHash``): 32 bytes, hex in its file."""
+        try:
+            key = bytes.fromhex(self.mask_key_file.read_text(encoding="utf-8").strip())
+        except FileNotFoundError:
+            raise CredentialsMissing(f"no mask key at {self.mask_key_file}: `concord stack up` makes it for the local "
+                                     "stack (a deployment keeps 32 random bytes there, in hex)") from None
+        if len(key) < 32:
+            raise CredentialsMissing(f"the mask key at {self.mask_key_file} is shorter than 32 bytes")
+        return key
 
     @property
     def credentials_folder(self) -> Path:

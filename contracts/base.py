@@ -4,23 +4,18 @@ who consumes it, and a sharing class on every field."""
 from __future__ import annotations
 
 import re
+import types
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 from functools import cached_property
-from typing import Any, ClassVar, Optional, TypeVar, cast
+from typing import Any, ClassVar, Optional, TypeVar, Union, cast, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from contracts.departments import DEPARTMENTS, EXCHANGE
-
-
-class Sharing(StrEnum):
-    """How freely a field may leave its owner (2016 measures; 2025 Regulation on Government Data Sharing)."""
-
-    UNCONDITIONAL = "unconditional"  # any member of the exchange that consumes the contract
-    CONDITIONAL = "conditional"  # only under a sharing agreement the owner approved; needs a legal basis
-    NOT_SHARED = "not_shared"  # never leaves the owner
+from contracts.masks import Mask
+from contracts.sharing import Sharing as Sharing  # where contracts are declared, the class of a field
+from contracts.sharing import problems as sharing_problems
 
 
 def shared(
@@ -28,14 +23,21 @@ def shared(
     *,
     sharing: Sharing = Sharing.UNCONDITIONAL,
     legal_basis: str | None = None,
+    mask: Mask | None = None,
     **kwargs: Any,
 ) -> Any:
-    """A field of an event, with its sharing class carried into the JSON Schema as ``x-sharing``."""
+    """A field of an event (or of an object an event holds), with its sharing class carried into the JSON Schema
+    as ``x-sharing``; a conditional one may declare the ``mask`` a consumer without an agreement sees instead
+    (``x-mask``, from ``contracts.masks``)."""
     if sharing is Sharing.CONDITIONAL and not legal_basis:
         raise ValueError(f"conditional field {description!r} needs a legal basis")
+    if mask is not None and sharing is not Sharing.CONDITIONAL:
+        raise ValueError(f"field {description!r}: only a conditional field has a mask")
     extra: dict[str, Any] = {"x-sharing": sharing.value}
     if legal_basis:
         extra["x-legal-basis"] = legal_basis
+    if mask is not None:
+        extra["x-mask"] = mask.declared()
     return Field(description=description, json_schema_extra=extra, **kwargs)
 
 
@@ -137,6 +139,9 @@ def contract(
             publishers=frozenset({owner, *publishers}), consumers=frozenset(consumers),
             subject_field=subject, recipient_field=recipient, description=(model.__doc__ or "").strip(),
         )
+        unapplied = sharing_problems(declared.json_schema)
+        if unapplied:
+            raise ValueError(f"contract {id}: classes the gateway cannot apply: {'; '.join(unapplied)}")
         if declared.key in CATALOGUE:
             raise ValueError(f"contract {id} v{version} declared twice")
         CATALOGUE[declared.key] = declared
@@ -146,17 +151,44 @@ def contract(
     return declare
 
 
-_VIEWS: dict[type[Event], type[Event]] = {}
+_VIEWS: dict[type[BaseModel], type[BaseModel]] = {}
+
+B = TypeVar("B", bound=BaseModel)
 
 
-def received_view(model: type[M]) -> type[M]:
-    """The model as a consumer receives it: fields that are not unconditional may have been withheld by
-    the gateway, so they are optional (None when withheld). A subclass, so handlers stay typed."""
+def received_view(model: type[B]) -> type[B]:
+    """The model as a consumer receives it: a member that is not unconditional may have been withheld by the
+    gateway, so it is optional (None when withheld), and a masked one may hold its mask's string instead of its
+    value; the same for the members of the objects it holds. A subclass, so handlers stay typed. A field without a
+    class of a model an event holds has the class of what holds it: it comes whole with it."""
     if model not in _VIEWS:
         overrides: dict[str, Any] = {}
+        top = issubclass(model, Event)
         for name, info in model.model_fields.items():
             extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
-            if extra.get("x-sharing") != Sharing.UNCONDITIONAL:
-                overrides[name] = (Optional[info.annotation], None)  # noqa: UP045 (a runtime type)
-        _VIEWS[model] = create_model(f"{model.__name__}Received", __base__=model, **overrides)
-    return cast(type[M], _VIEWS[model])
+            annotation = _received(info.annotation)
+            declared = extra.get("x-sharing")
+            if (declared if top else declared or Sharing.UNCONDITIONAL) != Sharing.UNCONDITIONAL:
+                if "x-mask" in extra:
+                    annotation = Union[annotation, str]  # noqa: UP007 (a runtime type)
+                overrides[name] = (Optional[annotation], None)  # noqa: UP045 (a runtime type)
+            elif annotation is not info.annotation:
+                overrides[name] = (annotation, info)
+        _VIEWS[model] = create_model(f"{model.__name__}Received", __base__=model, **overrides) if overrides else model
+    return cast(type[B], _VIEWS[model])
+
+
+def _received(annotation: Any) -> Any:
+    """A type with the models it holds replaced by their views."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return received_view(annotation)
+    args = get_args(annotation)
+    if not args:
+        return annotation
+    viewed = tuple(_received(a) for a in args)
+    if viewed == args:
+        return annotation
+    origin = get_origin(annotation)
+    if origin in (Union, types.UnionType):
+        return Union[viewed]  # noqa: UP007 (a runtime type)
+    return origin[viewed] if len(viewed) > 1 else origin[viewed[0]]

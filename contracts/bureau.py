@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.base import Event, Sharing, contract, shared
 from contracts.departments import BUREAU, COORDINATION, REVIEWERS
+from contracts.masks import KeyedHash, LastCharacters
 
 CONTACT_BASIS = "《政务数据共享条例》(2025) 第十四条: contact details shared for handling the applicant's own approval"
 
@@ -47,8 +48,10 @@ class CaseSubmitted(Event):
     project: Project = shared("the project")
     applicant_name: str = shared("enterprise name")
     applicant_credit_code: str = shared("unified social credit code (统一社会信用代码)")
-    contact_person: str = shared("applicant's contact person", sharing=Sharing.CONDITIONAL, legal_basis=CONTACT_BASIS)
-    contact_phone: str = shared("applicant's contact phone", sharing=Sharing.CONDITIONAL, legal_basis=CONTACT_BASIS)
+    contact_person: str = shared("applicant's contact person", sharing=Sharing.CONDITIONAL, legal_basis=CONTACT_BASIS,
+                                 mask=KeyedHash())
+    contact_phone: str = shared("applicant's contact phone", sharing=Sharing.CONDITIONAL, legal_basis=CONTACT_BASIS,
+                                mask=LastCharacters(4))
     agent: str = shared("the bureau's agent (代办员) in charge", sharing=Sharing.NOT_SHARED)
     documents: list[str] = shared("documents handed in")
     promised_documents: list[str] = shared("non-key documents still missing, accepted against a promise (容缺受理)")

@@ -37,6 +37,8 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import unquote
 
+from contracts.sharing import resolve as resolve_pointer
+
 __all__ = [
     "COMPATIBLE_CHANGES",
     "Change",
@@ -426,16 +428,9 @@ class _Loader:
     def resolve(self, pointer: str) -> Any:
         if not pointer.startswith("#"):
             raise SchemaError(f"only references within the document are supported, not {pointer!r}")
-        node: Any = self.document
-        fragment = unquote(pointer[1:])
-        for token in fragment.split("/")[1:] if fragment else []:
-            name = token.replace("~1", "/").replace("~0", "~")
-            if isinstance(node, Mapping) and name in node:
-                node = node[name]
-            elif isinstance(node, list) and name.isdigit() and int(name) < len(node):
-                node = node[int(name)]
-            else:
-                raise SchemaError(f"$ref {pointer!r} does not resolve within the document")
+        node = resolve_pointer(self.document, "#" + unquote(pointer[1:]))
+        if node is None:
+            raise SchemaError(f"$ref {pointer!r} does not resolve within the document")
         return node
 
     def load(self, value: Any) -> _Schema:

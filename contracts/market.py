@@ -6,6 +6,7 @@ from datetime import date, datetime
 
 from contracts.base import Event, Sharing, contract, shared
 from contracts.departments import BUREAU, COORDINATION, REVIEWERS
+from contracts.masks import KeyedHash
 
 REPRESENTATIVE_BASIS = "《市场主体登记管理条例》第三十五条: identity of the legal representative for approval review"
 
@@ -22,6 +23,6 @@ class BusinessRegistration(Event):
     established_on: date = shared("date of establishment")
     business_scope: str = shared("registered business scope")
     legal_representative: str = shared("legal representative", sharing=Sharing.CONDITIONAL,
-                                       legal_basis=REPRESENTATIVE_BASIS)
+                                       legal_basis=REPRESENTATIVE_BASIS, mask=KeyedHash())
     representative_id_number: str = shared("legal representative's ID number", sharing=Sharing.NOT_SHARED)
     looked_up_at: datetime = shared("when")

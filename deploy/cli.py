@@ -9,7 +9,18 @@ from typing import TYPE_CHECKING
 import typer
 
 from base.runtime import local_time, terminal
-from gateway.cli import acls, agreements, audit, credentials, gateway, lag, rejections, tail_topic, topics
+from gateway.cli import (
+    acls,
+    agreements,
+    audit,
+    credentials,
+    gateway,
+    lag,
+    rejections,
+    sharing_catalogue,
+    tail_topic,
+    topics,
+)
 from gateway.contracts_cli import contracts_cli
 from services.bureau.cli import case, report
 from services.cli import tasks
@@ -45,6 +56,7 @@ app.command("report")(report)
 app.command("lag")(lag)
 app.command("tail")(tail_topic)
 app.command("rejections")(rejections)
+app.command("catalogue")(sharing_catalogue)
 console = terminal()
 errors = terminal(stderr=True)
 

@@ -468,8 +468,8 @@ class PostgresCluster:
 
 def ensure_secrets(settings: Settings, hosts: Sequence[str] = ("localhost", "127.0.0.1")) -> None:
     """A deployment's secrets, made once: the broker admin's password, a password per PostgreSQL role, the
-    CA with a broker certificate for the names clients dial (``hosts``), and the audit keeper's signing key with
-    its public key (the anchors'; never in the database)."""
+    CA with a broker certificate for the names clients dial (``hosts``), the audit keeper's signing key with
+    its public key (the anchors'; never in the database), and the key of the gateway's keyed-hash masks."""
     from deploy.migrate import ROLES
     from gateway.audit.anchor import new_key_pair, public_pem
 
@@ -488,6 +488,8 @@ def ensure_secrets(settings: Settings, hosts: Sequence[str] = ("localhost", "127
         write_secret(store.anchor_public_file, public)
     elif not store.anchor_public_file.exists():
         write_secret(store.anchor_public_file, public_pem(store.anchor_key_file.read_text()))
+    if not store.mask_key_file.exists():
+        write_secret(store.mask_key_file, secrets.token_hex(32))
     ensure_certificates(store.root, list(hosts))
 
 

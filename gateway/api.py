@@ -62,6 +62,7 @@ from gateway.lifecycle import TransitionRefused
 from gateway.monitor import FlowWatch, LagWatch, of_department
 from gateway.registry import Refusal, RegistrationRefused, RegistryStore
 from gateway.rejections import Reason
+from gateway.sharing_catalogue import CatalogueEntry, agreements_in_force, catalogue
 from gateway.verdicts import Outcome, Verdict, Verdicts, verdict_at, verdicts_of
 
 ContractId = Annotated[str, Path(max_length=128, pattern=CONTRACT_ID_PATTERN)]
@@ -295,6 +296,14 @@ def create_api(state: GatewayState) -> ExchangeApi:
         except KeyError as missing:
             raise HTTPException(404, f"no contract {contract_id}") from missing
         return body
+
+    @api.get("/v1/catalogue", responses=responses(401))
+    async def sharing_catalogue(caller: Authenticated) -> list[CatalogueEntry]:
+        """The sharing catalogue (政务数据共享目录): every field of the latest version of each contract (nested members
+        by path) with its class, legal basis, mask and owner, and who receives it now: in clear (declared
+        consumers, and departments under an agreement in force, with its id), masked, or not at all."""
+        await state.enforcement.refresh()
+        return catalogue(state.enforcement.registry, await agreements_in_force(state.pool, state.clock.now()))
 
     # --- events over HTTP ---------------------------------------------------------------------------
     @api.post("/v1/events", status_code=200, response_model=EventRouted,
@@ -559,7 +568,7 @@ def create_api(state: GatewayState) -> ExchangeApi:
             raise HTTPException(409, f"{agreement_id} is not in force")
         await state.enforcement.refresh()
         count = await backfill(state.kafka, state.settings.topics, state.enforcement.registry, agreement, now,
-                               state.producer)
+                               state.producer, state.settings.secrets.mask_key())
         async with state.pool.acquire() as connection, connection.transaction():
             await state.agreements.notices.audit(connection, AuditAction.AGREEMENT_BACKFILLED, agreement=agreement_id,
                                                  contract=agreement.contract_id, sender=department,

@@ -22,8 +22,9 @@ ORIGINAL_ID_HEADER = "concord_original_id"
 
 
 async def backfill(kafka: KafkaAccess, topics: Topics, registry: Registry, agreement: Agreement, now: datetime,
-                   producer: AIOKafkaProducer) -> int:
-    """Replay the agreement's contract history to the consumer. Returns the number of events delivered."""
+                   producer: AIOKafkaProducer, mask_key: bytes | None) -> int:
+    """Replay the agreement's contract history to the consumer (with ``mask_key`` for the keyed-hash masks of what
+    it still may not see). Returns the number of events delivered."""
     policy = AgreementPolicy([agreement])
     until = min(agreement.valid_until, now)
     source = topics.shared(agreement.contract_id)
@@ -58,7 +59,7 @@ async def backfill(kafka: KafkaAccess, topics: Topics, registry: Registry, agree
                     if contract.recipient_field and agreement.consumer not in addressees(contract, payload):
                         continue  # addressed to other departments: an agreement does not open their mail
                     grant = policy.grant(agreement.consumer, contract, r.key.decode() if r.key else "", at)
-                    value = project(payload, visible_fields(contract, grant), r.value)
+                    value = project(payload, contract, visible_fields(contract, grant), r.value, mask_key)
                     # A replay is a new delivery (it may carry more fields than the first): its own id, the
                     # original kept beside it, so that the consumer's inbox does not drop it as seen.
                     replay_id = f"{headers['ce_id'].decode()}/backfill/{agreement.id}".encode()

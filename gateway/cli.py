@@ -1,5 +1,6 @@
 """`concord gateway`, `concord topics`, `concord credentials`, `concord acls`, `concord agreements`,
-`concord audit`, and the operator's `concord lag`, `concord tail` and `concord rejections`: the commands that drive
+`concord audit`, `concord catalogue`, and the operator's `concord lag`, `concord tail` and `concord rejections`: the
+commands that drive
 and watch the gateway. Provisioning (topics, credentials, ACLs) acts as the
 deployment's admin; the others call the gateway's API with a bearer token."""
 
@@ -412,3 +413,24 @@ def rejections(department: str = typer.Option(None, parser=department_code, help
         table.add_row(local_time(e.get("at")), e.get("sender", ""), e.get("contract", ""), e.get("reason", ""),
                       str(e.get("detail", ""))[:160], e.get("event_id", ""))
     console.print(table)
+
+
+def sharing_catalogue(contract: str = typer.Option(None, "--contract", help="one contract's fields"),
+                      as_json: bool = typer.Option(False, "--json"), token: str = TokenOption) -> None:
+    """The sharing catalogue (政务数据共享目录): every field of every contract (nested members by path), its
+    class, legal basis, mask and owner, and who receives it now (in clear, and under which agreement; masked)."""
+    with _api(token, OPERATOR) as api:
+        entries = [e for e in answer(api.get("/v1/catalogue")) if contract in (None, e["contract"])]
+    if as_json:
+        print(json.dumps(entries, ensure_ascii=False, indent=2))
+        return
+    table = Table("contract", "field", "class", "legal basis", "mask", "owner", "received by", "masked for",
+                  title=f"sharing catalogue (政务数据共享目录): {len(entries)} fields")
+    for e in entries:
+        received = ", ".join(r["department"] + (f" [{', '.join(r['agreements'])}]" if r["agreements"] else "")
+                             for r in e["receivers"])
+        table.add_row(f"{e['contract']} v{e['version']}", e["path"], e["sharing"] + ("" if e["declared"] else " ↑"),
+                      (e["legal_basis"] or "")[:40], e["mask"] or "", e["owner"], received or "—",
+                      ", ".join(e["masked_for"]))
+    console.print(table)
+    console.print("↑ the class of what holds it", style="dim")

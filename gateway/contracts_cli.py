@@ -277,19 +277,36 @@ def _registry(token: str | None = None) -> RegistryClient:
 @contracts_cli.command("docs")
 def docs(out: Path = typer.Argument(..., help="folder to write the documents into")) -> None:
     """Write the consumers' view of the exchange: one AsyncAPI 3.0 document (asyncapi.json) for the whole
-    exchange, and one JSON Schema file per contract version (schemas/<id>/v<version>.json)."""
+    exchange, one JSON Schema file per contract version (schemas/<id>/v<version>.json), and one Open Data Contract
+    Standard v3 document per contract version (odcs/<id>/v<version>.odcs.yaml: classification per field, owner,
+    purpose and limits, service levels)."""
+    import yaml
+
     from contracts.asyncapi import asyncapi_document, schema_file
     from contracts.catalogue import CATALOGUE
+    from contracts.odcs import odcs_document
+    from gateway.sharing_catalogue import service_levels
 
     schemas = [c.json_schema for _, c in sorted(CATALOGUE.items())]
+    levels = service_levels()
     try:
         for schema in schemas:
-            path = out / schema_file(schema["x-contract"]["id"], schema["x-contract"]["version"])
+            meta = schema["x-contract"]
+            path = out / schema_file(meta["id"], meta["version"])
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(schema, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+            odcs = out / odcs_file(meta["id"], meta["version"])
+            odcs.parent.mkdir(parents=True, exist_ok=True)
+            odcs.write_text(yaml.safe_dump(odcs_document(schema, levels), allow_unicode=True, sort_keys=False),
+                            encoding="utf-8")
         out.mkdir(parents=True, exist_ok=True)
         (out / "asyncapi.json").write_text(
             json.dumps(asyncapi_document(schemas), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     except OSError as exc:
         raise CommandFailed(f"cannot write under {out}: {exc.strerror or exc} ({exc.filename})") from exc
-    typer.echo(f"wrote {out / 'asyncapi.json'} and {len(schemas)} JSON Schema files under {out / 'schemas'}")
+    typer.echo(f"wrote {out / 'asyncapi.json'}, {len(schemas)} JSON Schema files under {out / 'schemas'} and "
+               f"{len(schemas)} ODCS documents under {out / 'odcs'}")
+
+
+def odcs_file(contract_id: str, version: int) -> str:
+    return f"odcs/{contract_id}/v{version}.odcs.yaml"

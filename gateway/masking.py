@@ -5,10 +5,10 @@ masker fails closed. The console and ``concord tail`` show payloads only through
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from contracts.base import Sharing
+from contracts.sharing import MAX_DEPTH, Sharing, branches, strictest
 
 # What stands in place of a value the reader may not see: the class, never a part of the value.
 MASKS: dict[Sharing | None, str] = {
@@ -16,8 +16,6 @@ MASKS: dict[Sharing | None, str] = {
     Sharing.NOT_SHARED: "‹masked: not shared›",
     None: "‹masked: class unknown›",
 }
-STRICTNESS = {Sharing.UNCONDITIONAL: 0, Sharing.CONDITIONAL: 1, Sharing.NOT_SHARED: 2}
-MAX_DEPTH = 32  # deeper values are masked whole rather than followed
 
 
 def masked(payload: Any, schema: Mapping[str, Any] | None) -> Any:
@@ -35,53 +33,9 @@ def _all_masked(value: Any, depth: int) -> Any:
     return MASKS[None]
 
 
-def _branches(schema: Any, root: Mapping[str, Any], seen: frozenset[str] = frozenset()) -> Iterator[Mapping[str, Any]]:
-    """The schemas a value may follow: the schema itself, with local ``$ref``s resolved and ``allOf``,
-    ``anyOf`` and ``oneOf`` opened up (a reference the masker cannot resolve yields nothing)."""
-    if not isinstance(schema, Mapping):
-        return
-    reference = schema.get("$ref")
-    if isinstance(reference, str):
-        target = _resolve(root, reference) if reference not in seen else None
-        if target is not None:
-            yield from _branches(target, root, seen | {reference})
-    yield schema
-    for combinator in ("allOf", "anyOf", "oneOf"):
-        for branch in schema.get(combinator) or ():
-            yield from _branches(branch, root, seen)
-
-
-def _resolve(root: Mapping[str, Any], reference: str) -> Any:
-    if not reference.startswith("#"):
-        return None
-    node: Any = root
-    for part in reference[1:].split("/")[1:] if reference != "#" else ():
-        part = part.replace("~1", "/").replace("~0", "~")
-        if not isinstance(node, Mapping) or part not in node:
-            return None
-        node = node[part]
-    return node
-
-
-def _sharing(schemas: list[Mapping[str, Any]], inherited: Sharing | None) -> Sharing | None:
-    """The strictest class the schemas declare for a value, else the class of what holds it."""
-    declared: list[Sharing] = []
-    for schema in schemas:
-        raw = schema.get("x-sharing")
-        if raw is None:
-            continue
-        try:
-            declared.append(Sharing(raw))
-        except ValueError:
-            return None  # a class the masker does not know: undetermined
-    if not declared:
-        return inherited
-    return max(declared, key=STRICTNESS.__getitem__)
-
-
 def _value(value: Any, schemas: list[Mapping[str, Any]], root: Mapping[str, Any], inherited: Sharing | None,
            depth: int) -> Any:
-    sharing = _sharing(schemas, inherited)
+    sharing = strictest(schemas, inherited)
     if sharing is not Sharing.UNCONDITIONAL:
         return MASKS[sharing]
     if depth >= MAX_DEPTH:
@@ -89,7 +43,7 @@ def _value(value: Any, schemas: list[Mapping[str, Any]], root: Mapping[str, Any]
     if isinstance(value, dict):
         return _members(value, schemas, root, sharing, depth)
     if isinstance(value, list):
-        items = [b for s in schemas for b in _branches(s.get("items"), root)] if any("items" in s for s in schemas) \
+        items = [b for s in schemas for b in branches(s.get("items"), root)] if any("items" in s for s in schemas) \
             else []
         return [_value(item, items, root, sharing, depth + 1) for item in value]
     return value
@@ -99,7 +53,7 @@ def _object(value: Any, schema: Mapping[str, Any], root: Mapping[str, Any], inhe
             depth: int) -> Any:
     if not isinstance(value, dict):
         return MASKS[None] if inherited is not Sharing.UNCONDITIONAL else value
-    return _members(value, list(_branches(schema, root)), root, inherited, depth)
+    return _members(value, list(branches(schema, root)), root, inherited, depth)
 
 
 def _members(value: dict[str, Any], schemas: list[Mapping[str, Any]], root: Mapping[str, Any],
@@ -111,7 +65,7 @@ def _members(value: dict[str, Any], schemas: list[Mapping[str, Any]], root: Mapp
     shown: dict[str, Any] = {}
     for key, member in value.items():
         found = [b for s in schemas if isinstance(s.get("properties"), Mapping) and key in s["properties"]
-                 for b in _branches(s["properties"][key], root)]
+                 for b in branches(s["properties"][key], root)]
         if declares and not found:
             shown[str(key)] = MASKS[None]
         else:

@@ -23,11 +23,14 @@ from jsonschema import Draft202012Validator, FormatChecker, validators
 from jsonschema.exceptions import SchemaError, ValidationError
 from jsonschema.protocols import Validator
 
-from contracts.base import CONTRACT_ID, Sharing, field_sharing
+from contracts.base import CONTRACT_ID, Sharing
 from contracts.catalogue import CATALOGUE
 from contracts.compatibility import Mode, incompatibilities
 from contracts.departments import DEPARTMENTS, EXCHANGE
 from contracts.documents import declared_version, is_version_number
+from contracts.sharing import Member, resolve
+from contracts.sharing import members as members_of
+from contracts.sharing import problems as sharing_problems
 from gateway.audit.entry import AuditAction
 from gateway.notices import Notices
 
@@ -101,12 +104,15 @@ class ContractVersion:
     subject_field: str
     recipient_field: str | None
     schema: dict[str, Any]
-    sharing: dict[str, Sharing] = field(init=False)
+    members: dict[str, Member] = field(init=False, repr=False, compare=False)  # the top-level fields, and below
+    sharing: dict[str, Sharing] = field(init=False)  # by path: every field and nested member that declares a class
     validator: Draft202012Validator = field(init=False, repr=False, compare=False)
     compiled: Callable[[Any], Any] | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "sharing", field_sharing(self.schema))
+        object.__setattr__(self, "members", members_of(self.schema))
+        object.__setattr__(self, "sharing", {m.path: m.sharing for top in self.members.values() for m in top.walk()
+                                             if m.declared})
         object.__setattr__(self, "validator", ContractValidator(self.schema, format_checker=FORMATS))
         object.__setattr__(self, "compiled", _compiled(self.schema))
 
@@ -251,20 +257,6 @@ def _subschemas(schema: Any, at: str = "#") -> Iterator[tuple[str, dict[str, Any
             yield from _subschemas(value, f"{at}/{i}")
 
 
-def _resolves(document: Mapping[str, Any], reference: str) -> bool:
-    """Whether a local reference (``#`` or ``#/json/pointer``) names a schema within the document."""
-    target: Any = document
-    for token in reference[1:].split("/")[1:] if reference != "#" else []:
-        token = token.replace("~1", "/").replace("~0", "~")
-        if isinstance(target, dict) and token in target:
-            target = target[token]
-        elif isinstance(target, list) and token.isdigit() and int(token) < len(target):
-            target = target[int(token)]
-        else:
-            return False
-    return isinstance(target, dict | bool)
-
-
 def _self_contained(schema: Mapping[str, Any]) -> list[str]:
     """What in a schema the gateway could not enforce on its own, with linear-time matching and no network:
     references outside the document, dynamic references, nested ids, patterns RE2 cannot run, and pattern
@@ -277,7 +269,7 @@ def _self_contained(schema: Mapping[str, Any]) -> list[str]:
         if "$id" in sub and where != "#":
             problems.append(f"{where}: only the root may have an $id")
         reference = sub.get("$ref")
-        if isinstance(reference, str) and not (reference.startswith("#") and _resolves(schema, reference)):
+        if isinstance(reference, str) and not isinstance(resolve(schema, reference), dict | bool):
             problems.append(f"{where}: $ref {reference[:100]!r} does not name a schema within the contract "
                             "(references are never fetched)")
         pattern = sub.get("pattern")
@@ -327,13 +319,14 @@ def problems_with(contract_id: str, schema: Mapping[str, Any]) -> list[str]:
             problems.append(f"field {name[:70]!r}: a name is a letter or _ then up to 63 letters, digits, _ or -")
         elif sharing not in {s.value for s in Sharing}:
             problems.append(f"field {name!r} has no sharing class (x-sharing: unconditional, conditional, not_shared)")
-        elif sharing == Sharing.CONDITIONAL and not prop.get("x-legal-basis"):
-            problems.append(f"conditional field {name!r} needs x-legal-basis")
+    problems.extend(sharing_problems(schema))
     required = schema.get("required", [])
     for role in ("subject", "recipient"):
         name = meta.get(role)
-        if (role == "subject" or name is not None) and (name not in properties or name not in required):
-            problems.append(f"x-contract.{role} must name a required field")
+        declared = properties.get(name) if isinstance(name, str) else None
+        if (role == "subject" or name is not None) and (name not in required or not isinstance(declared, dict)
+                                                        or declared.get("x-sharing") != Sharing.UNCONDITIONAL):
+            problems.append(f"x-contract.{role} must name a required unconditional field (every consumer routes on it)")
     if not problems:
         try:
             ContractVersion.from_schema(schema)

@@ -117,6 +117,7 @@ class Router:
         self.generation = 0
         self.progressed_at = time.monotonic()  # the last time it had nothing to route, or committed a batch
         self.topics = settings.topics
+        self.mask_key = settings.secrets.mask_key()
         self.access = access = settings.kafka(GATEWAY).aiokafka()
         self._existing: set[str] = set()  # topics known to exist (refreshed when an output names another)
         self.consumer = AIOKafkaConsumer(
@@ -290,7 +291,7 @@ class Router:
             for record in ingress:
                 try:
                     routed = route(record, self.enforcement.registry, self.enforcement.sharing, now,
-                                   self.settings.max_payload_bytes, self.topics)
+                                   self.settings.max_payload_bytes, self.topics, self.mask_key)
                 except Exception as exc:  # a record must never stop the stream: refuse it, keep going
                     log.exception("router %s: could not route %s", self.instance, record.position)
                     routed = reject(record, Rejection(Reason.MALFORMED_ENVELOPE,

@@ -25,6 +25,7 @@ from contracts.envelope import (
     parse_payload,
 )
 from contracts.exchange import EventRejected
+from contracts.sharing import projected
 from contracts.topics import Topics
 from gateway.audit.entry import AuditAction, AuditEntry, Ingress
 from gateway.registry import ContractVersion, Registry
@@ -175,13 +176,16 @@ def addressees(contract: ContractVersion, payload: dict[str, Any]) -> list[str]:
 
 
 def visible_fields(contract: ContractVersion, grant: Grant) -> frozenset[str]:
-    """What a consumer sees: unconditional fields, and the conditional ones its agreements in force grant."""
+    """What a consumer sees in clear, by path: unconditional fields and members, and the conditional ones its
+    agreements in force grant. A conditional one it may not see is masked where the contract says how, else cut."""
     return contract.unconditional | (grant.fields & contract.conditional)
 
 
 def purposes(grant: Grant, payload: dict[str, Any]) -> dict[str, str]:
-    """The agreements under which a delivery of the payload carries conditional fields, and their purposes."""
-    return {g.agreement: g.purpose for g in grant.agreements if g.fields & payload.keys()}
+    """The agreements under which a delivery of the payload carries conditional fields (a granted path counts when
+    the payload has its top-level member), and their purposes."""
+    return {g.agreement: g.purpose for g in grant.agreements
+            if {path.partition("/")[0] for path in g.fields} & payload.keys()}
 
 
 def purpose_headers(granted: dict[str, str]) -> list[tuple[str, bytes]]:
@@ -198,7 +202,10 @@ def route(
     now: datetime,
     max_payload_bytes: int,
     topics: Topics,
+    mask_key: bytes | None = None,
 ) -> Routed:
+    """The records one ingress record becomes. ``mask_key`` is the gateway's key for keyed-hash masks (without
+    one a keyed hash is withheld whole)."""
     try:
         envelope, contract, payload = _check(record, registry, max_payload_bytes)
     except Rejection as rejection:
@@ -210,10 +217,9 @@ def route(
     views: dict[frozenset[str], bytes] = {}  # consumers who see the same fields get the same bytes
 
     def view(fields: frozenset[str]) -> bytes:
-        present = frozenset(fields & payload.keys())
-        if present not in views:
-            views[present] = project(payload, present, record.value)
-        return views[present]
+        if fields not in views:
+            views[fields] = project(payload, contract, fields, record.value, mask_key)
+        return views[fields]
 
     consumers = recipients(contract, payload, record.sender, policy, now)
     routed = Routed(event_id=envelope.id, contract=contract.id, consumers=tuple(consumers))
@@ -237,11 +243,13 @@ def route(
     return routed
 
 
-def project(payload: dict[str, Any], visible: frozenset[str], original: bytes) -> bytes:
-    """The payload cut to the visible fields (the original bytes when nothing is cut)."""
-    if payload.keys() <= visible:
-        return original
-    return _dumps({k: v for k, v in payload.items() if k in visible})
+def project(payload: dict[str, Any], contract: ContractVersion, visible: frozenset[str], original: bytes,
+            mask_key: bytes | None) -> bytes:
+    """The payload as a consumer that sees the ``visible`` paths in clear receives it: the members it may not see,
+    nested ones too, masked where the contract declares a mask and cut otherwise (the original bytes when nothing
+    changes)."""
+    shown = projected(payload, contract.members, visible, mask_key)
+    return original if shown is None else _dumps(shown)
 
 
 def reject(record: IngressRecord, rejection: Rejection, now: datetime, topics: Topics) -> Routed:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -13,11 +14,20 @@ import httpx
 
 from base.clock import AcceleratedClock
 from base.settings import ADMIN, Settings
+from contracts.masks import KeyedHash
 from deploy.processes import AppProcesses
 from services.bureau.samples import application
 from tests.tools import Record, Tail, bearer, clock_reaches, header
 
 CONTACT = ["contact_person", "contact_phone"]
+
+
+def masked_contact(seen: dict[str, Any], seed: int) -> bool:
+    """Whether a delivery holds the applicant's contact masked as the contract says (the phone's last four, a
+    keyed hash of the person), never in clear."""
+    sent = application(random.Random(seed))
+    return seen["contact_phone"] == "****" + sent.contact_phone[-4:] \
+        and re.fullmatch("[0-9a-f]{64}", seen["contact_person"]) is not None
 
 
 def urls(stack: Settings) -> tuple[str, str]:
@@ -68,7 +78,7 @@ async def test_conditional_fields_flow_only_under_an_agreement_in_force(
             Tail(stack.kafka(ADMIN), "deliver.bureau") as bureau:
         before = await submit_case(stack, 101)
         [seen] = await housing.wait_for(case_submitted(before))
-        assert not set(CONTACT) & payload(seen).keys() and "agent" not in payload(seen)
+        assert masked_contact(payload(seen), 101) and "agent" not in payload(seen)
 
         agreement = await request_agreement(http, tokens["housing"], CONTACT)
         assert agreement["status"] == "pending" and agreement["provider"] == "bureau"
@@ -86,14 +96,16 @@ async def test_conditional_fields_flow_only_under_an_agreement_in_force(
 
         during = await submit_case(stack, 102)
         [seen] = await housing.wait_for(case_submitted(during))
-        assert payload(seen)["contact_phone"] and payload(seen)["contact_person"]
+        sent = application(random.Random(102))
+        assert (payload(seen)["contact_phone"], payload(seen)["contact_person"]) == \
+            (sent.contact_phone, sent.contact_person)
         assert "agent" not in payload(seen)
 
         replay = await http.post(f"/v1/agreements/{agreement['id']}/backfill", headers=bearer(tokens["housing"]))
         assert replay.status_code == 200 and replay.json()["events"] >= 1
         replayed = await housing.wait_for(lambda r: header(r, "concord_backfill") == agreement["id"]
                                           and r.key == during.encode())
-        assert payload(replayed[0])["contact_phone"]
+        assert payload(replayed[0])["contact_phone"] == sent.contact_phone
         assert not [r for r in housing.records if header(r, "concord_backfill") and r.key == before.encode()]
 
         refused = await http.post(f"/v1/agreements/{agreement['id']}/revoke", json={"reasons": ""},
@@ -104,7 +116,7 @@ async def test_conditional_fields_flow_only_under_an_agreement_in_force(
         assert revoked.json()["status"] == "revoked"
         after = await submit_case(stack, 103)
         [seen] = await housing.wait_for(case_submitted(after))
-        assert not set(CONTACT) & payload(seen).keys()
+        assert masked_contact(payload(seen), 103)
 
 
 async def test_a_not_shared_field_never_reaches_any_deliver_topic(
@@ -187,14 +199,14 @@ async def test_an_expired_agreement_stops_delivery(
         await http.post(f"/v1/agreements/{agreement['id']}/approve", headers=bearer(tokens["bureau"]))
         during = await submit_case(stack, 106)
         [seen] = await environment.wait_for(case_submitted(during))
-        assert "contact_phone" in payload(seen)
+        assert payload(seen)["contact_phone"] == application(random.Random(106)).contact_phone
         await clock_reaches(clock, until + timedelta(hours=6))
         after = await submit_case(stack, 107)
         [seen] = await environment.wait_for(case_submitted(after))
-        assert "contact_phone" not in payload(seen)
+        assert masked_contact(payload(seen), 107)
 
 
-async def test_market_regulation_shares_the_registration_but_not_the_representative_without_an_agreement(
+async def test_market_regulation_shares_the_registration_but_only_a_token_of_the_representative_without_an_agreement(
     stack: Settings, exchange: AppProcesses
 ) -> None:
     async with Tail(stack.kafka(ADMIN), "deliver.devreform") as devreform, \
@@ -208,5 +220,7 @@ async def test_market_regulation_shares_the_registration_but_not_the_representat
     assert header(seen, "concord_sender") == "market"
     for delivered in (payload(seen), payload(told)):
         assert delivered["status"] in {"in_business", "revoked"} and delivered["credit_code"]
-        assert "legal_representative" not in delivered and "representative_id_number" not in delivered
+        assert "representative_id_number" not in delivered
+        assert delivered["legal_representative"] == KeyedHash().apply(payload(kept)["legal_representative"],
+                                                                      stack.secrets.mask_key())
     assert payload(kept)["legal_representative"] and "representative_id_number" not in payload(kept)

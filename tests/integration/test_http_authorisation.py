@@ -89,6 +89,7 @@ def rows(w: World) -> list[Row]:
         Row("gateway", "GET", "/readyz", ANYONE),
         Row("gateway", "GET", "/metrics", {"none": 401, "planning": 403, "operator": 200}),
         Row("gateway", "GET", "/v1/whoami", {"none": 401, "planning": 200, "operator": 200}),
+        Row("gateway", "GET", "/v1/catalogue", {"none": 401, "planning": 200, "operator": 200}),
         Row("gateway", "GET", "/v1/contracts", ANYONE),
         Row("gateway", "GET", "/v1/contracts/{contract_id}/versions", ANYONE, contract),
         Row("gateway", "GET", "/v1/contracts/{contract_id}/versions/{version}/schema", ANYONE,

@@ -4,6 +4,7 @@ from datetime import datetime
 
 from contracts.base import Sharing
 from contracts.envelope import SENDER_HEADER, KafkaRecord, encode, encode_payload
+from contracts.masks import KeyedHash
 from contracts.topics import TOPICS
 from gateway import routing
 from gateway.registry import ContractVersion, Registry
@@ -13,11 +14,12 @@ from tests.factories import T0, case_submitted, opinion_issued, opinion_requeste
 
 REGISTRY = Registry.from_catalogue()
 LIMIT = 1024 * 1024
+MASK_KEY = bytes(range(32))
 
 
 def route(record: IngressRecord, registry: Registry, policy: routing.SharingPolicy, now: datetime,
           limit: int) -> routing.Routed:
-    return routing.route(record, registry, policy, now, limit, TOPICS)
+    return routing.route(record, registry, policy, now, limit, TOPICS, MASK_KEY)
 
 
 def ingress(record: KafkaRecord, sender: str, offset: int = 7) -> IngressRecord:
@@ -58,8 +60,9 @@ def test_an_addressed_event_is_recorded_delivered_to_its_recipient_only_and_audi
     assert audit["action"] == "routed" and audit["event_id"] == "e-1" and list(audit["delivered"]) == ["planning"]
 
 
-def test_fields_are_cut_to_what_each_consumer_may_see() -> None:
-    record = encode(case_submitted(), source="/concord/bureau")
+def test_fields_are_cut_or_masked_to_what_each_consumer_may_see() -> None:
+    case = case_submitted()
+    record = encode(case, source="/concord/bureau")
     routed = route(ingress(record, "bureau"), REGISTRY, OnlyContactFor("housing"), T0, LIMIT)
     topics = by_topic(routed.records)
     shared_payload = json.loads(topics["shared.bureau.case-submitted"][0].value)
@@ -68,7 +71,10 @@ def test_fields_are_cut_to_what_each_consumer_may_see() -> None:
     housing = json.loads(topics["deliver.housing"][0].value)
     planning = json.loads(topics["deliver.planning"][0].value)
     assert housing["contact_phone"] and "agent" not in housing
-    assert "contact_phone" not in planning and "contact_person" not in planning and "agent" not in planning
+    assert housing["contact_phone"] == case.contact_phone and housing["contact_person"] == case.contact_person
+    assert "agent" not in planning  # not shared: cut
+    assert planning["contact_phone"] == "****" + case.contact_phone[-4:]  # conditional, masked as its contract says
+    assert planning["contact_person"] == KeyedHash().apply(case.contact_person, MASK_KEY) != case.contact_person
     assert planning["project"] == housing["project"]
     assert "deliver.bureau" not in topics  # the sender does not get its own event back
 

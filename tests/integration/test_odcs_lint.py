@@ -1,0 +1,55 @@
+"""Every ODCS document `concord contracts docs` writes is accepted by `datacontract lint` (datacontract-cli).
+
+datacontract-cli needs typer<0.28 while the project pins a later one, so it lives in a virtual environment of its
+own, made here on first use from the pin in pyproject.toml (the ``datacontract`` extra)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from contracts.catalogue import CATALOGUE
+from tests.tools import run_concord
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV = ROOT / ".venv-datacontract"
+
+
+@pytest.fixture(scope="module")
+def datacontract() -> Path:
+    """The `datacontract` command, installed at the version pyproject.toml pins."""
+    [pin] = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["datacontract"]
+    command = VENV / "bin" / "datacontract"
+    marker = VENV / f".installed-{pin}"
+    if not marker.exists():
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(VENV)], check=True)
+        subprocess.run([str(VENV / "bin" / "pip"), "install", "-q", pin], check=True, timeout=900)
+        marker.touch()
+    return command
+
+
+def lint(command: Path, document: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(command), "lint", str(document)], capture_output=True, text=True, timeout=120,
+                          env={"PATH": "/usr/bin:/bin", "COLUMNS": "200", "HOME": str(VENV)})
+
+
+async def test_datacontract_lint_accepts_every_generated_odcs_document(datacontract: Path, tmp_path: Path) -> None:
+    ran = await run_concord("contracts", "docs", str(tmp_path))
+    assert ran.code == 0, ran.err
+    documents = sorted((tmp_path / "odcs").glob("*/*.odcs.yaml"))
+    assert {(d.parent.name, int(d.name.split(".")[0][1:])) for d in documents} == set(CATALOGUE)
+    for document in documents:
+        linted = lint(datacontract, document)
+        assert linted.returncode == 0 and "Data contract is valid" in linted.stdout, (document, linted.stdout)
+
+
+def test_datacontract_lint_refuses_a_document_that_is_not_odcs(datacontract: Path, tmp_path: Path) -> None:
+    """The linter judges: a document that breaks the standard is refused (else the test above proves nothing)."""
+    wrong = tmp_path / "wrong.odcs.yaml"
+    wrong.write_text("apiVersion: v3.0.2\nkind: DataContract\nid: x\nversion: 1.0.0\nstatus: active\n"
+                     "schema:\n  - name: A\n    properties:\n      - name: a\n        logicalType: text\n")
+    assert lint(datacontract, wrong).returncode != 0

@@ -1,0 +1,100 @@
+"""On the real gateway: the sharing catalogue shows an agreement in force, a masked field reaches a consumer
+without an agreement as its mask, and a class the gateway cannot apply is refused at registration."""
+
+from __future__ import annotations
+
+import copy
+import json
+import uuid
+from typing import Any
+
+import httpx
+
+from base.settings import ADMIN, Settings
+from contracts.envelope import encode
+from contracts.masks import KeyedHash
+from deploy.processes import AppProcesses
+from tests.factories import business_registration
+from tests.integration.test_registry_api import gateway_url, licence_schema
+from tests.tools import Tail, bearer, produce, run_concord
+
+REPRESENTATIVE = "legal_representative"
+
+
+def entry(entries: list[dict[str, Any]], contract: str, path: str) -> dict[str, Any]:
+    [found] = [e for e in entries if e["contract"] == contract and e["path"] == path]
+    return found
+
+
+async def test_the_catalogue_shows_who_receives_a_conditional_field_under_an_agreement_in_force(
+    stack: Settings, exchange: AppProcesses, tokens: dict[str, str]
+) -> None:
+    async with httpx.AsyncClient(base_url=gateway_url(stack)) as http:
+        assert (await http.get("/v1/catalogue")).status_code == 401
+        requested = await http.post("/v1/agreements", headers=bearer(tokens["water"]), json={
+            "contract": "market.business-registration", "fields": [REPRESENTATIVE],
+            "purpose": "catalogue test: the representative of a water-permit applicant",
+            "legal_basis": "《取水许可和水资源费征收管理条例》"})
+        assert requested.status_code == 201, requested.text
+        agreement = requested.json()["id"]
+        before = (await http.get("/v1/catalogue", headers=bearer(tokens["water"]))).json()
+        assert "water" not in {r["department"] for r in entry(before, "market.business-registration",
+                                                              REPRESENTATIVE)["receivers"]}
+        approved = await http.post(f"/v1/agreements/{agreement}/approve", headers=bearer(tokens["market"]))
+        assert approved.status_code == 200 and approved.json()["in_force"]
+        try:
+            now = (await http.get("/v1/catalogue", headers=bearer(tokens["planning"]))).json()
+            field = entry(now, "market.business-registration", REPRESENTATIVE)
+            assert field["sharing"] == "conditional" and field["owner"] == "market" and field["mask"] == "keyed-hash"
+            water = [r for r in field["receivers"] if r["department"] == "water"]
+            assert water == [{"department": "water", "agreements": [agreement]}]
+            assert "water" not in field["masked_for"] and "bureau" in field["masked_for"]
+            assert entry(now, "market.business-registration", "representative_id_number")["receivers"] == []
+            listed = await run_concord("catalogue", "--json", "--contract", "market.business-registration")
+            assert listed.code == 0, listed.err
+            assert {"department": "water", "agreements": [agreement]} in \
+                entry(json.loads(listed.out), "market.business-registration", REPRESENTATIVE)["receivers"]
+        finally:
+            revoked = await http.post(f"/v1/agreements/{agreement}/revoke", json={"reasons": "catalogue test done"},
+                                      headers=bearer(tokens["water"]))
+            assert revoked.status_code == 200
+        after = (await http.get("/v1/catalogue", headers=bearer(tokens["operator"]))).json()
+        assert "water" in entry(after, "market.business-registration", REPRESENTATIVE)["masked_for"]
+
+
+async def test_a_consumer_without_an_agreement_receives_the_mask_keyed_with_the_gateways_key(
+    stack: Settings, exchange: AppProcesses
+) -> None:
+    case_id = f"G-MASK-{uuid.uuid4().hex[:8]}"
+    registration = business_registration(case_id, legal_representative=f"代表{uuid.uuid4().hex[:4]}")
+    async with Tail(stack.kafka(ADMIN), "deliver.planning") as planning:
+        await produce(stack.kafka("market"), "ingress.market", encode(registration, source="/concord/market"))
+        [delivered] = await planning.wait_for(lambda r: r.key == case_id.encode())
+    seen = json.loads(delivered.value)
+    assert seen[REPRESENTATIVE] == KeyedHash().apply(registration.legal_representative, stack.secrets.mask_key())
+    assert registration.legal_representative not in delivered.value.decode()
+    assert "representative_id_number" not in seen and seen["name"] == registration.name
+
+
+async def test_registration_refuses_a_class_the_gateway_cannot_apply(
+    stack: Settings, exchange: AppProcesses, tokens: dict[str, str]
+) -> None:
+    contract_id = f"market.licence-{uuid.uuid4().hex[:8]}"
+    chosen = licence_schema(contract_id)
+    chosen["properties"]["holder"] = {"x-sharing": "unconditional", "oneOf": [
+        {"type": "object", "properties": {"id_number": {"type": "string", "x-sharing": "not_shared"}}},
+        {"type": "string"}]}
+    masked = copy.deepcopy(licence_schema(contract_id))
+    masked["properties"]["legal_person_id"]["x-mask"] = {"kind": "first-characters"}
+    async with httpx.AsyncClient(base_url=gateway_url(stack), headers=bearer(tokens["market"])) as http:
+        for schema, said in ((chosen, "oneOf"), (masked, "x-mask")):
+            refused = await http.post(f"/v1/contracts/{contract_id}/versions", json={"schema": schema})
+            assert refused.status_code == 422 and refused.json()["kind"] == "invalid", refused.text
+            assert any(said in problem for problem in refused.json()["problems"]), refused.json()
+        nested = licence_schema(contract_id)
+        nested["properties"]["holder"] = {"type": "object", "x-sharing": "unconditional", "properties": {
+            "name": {"type": "string"},
+            "id_number": {"type": "string", "x-sharing": "conditional", "x-legal-basis": "《市场主体登记管理条例》",
+                          "x-mask": {"kind": "birth-year"}}}}
+        accepted = await http.post(f"/v1/contracts/{contract_id}/versions", json={"schema": nested})
+        assert accepted.status_code == 201, accepted.text
