@@ -36,6 +36,7 @@ chaos: venv         ## cases carried through an exchange being broken on purpose
 	$(BIN)/concord chaos
 
 test: venv          ## unit tests, then integration and end-to-end tests on the real stack
+	$(BIN)/python -m tests.datacontract
 	$(BIN)/pytest
 
 test-unit: venv     ## the fast layer only: no I/O

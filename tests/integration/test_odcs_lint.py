@@ -1,40 +1,26 @@
-"""Every ODCS document `concord contracts docs` writes is accepted by `datacontract lint` (datacontract-cli).
-
-datacontract-cli needs typer<0.28 while the project pins a later one, so it lives in a virtual environment of its
-own, made here on first use from the pin in pyproject.toml (the ``datacontract`` extra)."""
+"""Every ODCS document `concord contracts docs` writes is accepted by `datacontract lint` (datacontract-cli, in a
+virtual environment of its own: tests/datacontract.py)."""
 
 from __future__ import annotations
 
 import subprocess
-import sys
-import tomllib
 from pathlib import Path
 
 import pytest
 
 from contracts.catalogue import CATALOGUE
+from tests import datacontract as linter
 from tests.tools import run_concord
-
-ROOT = Path(__file__).resolve().parents[2]
-VENV = ROOT / ".venv-datacontract"
 
 
 @pytest.fixture(scope="module")
 def datacontract() -> Path:
-    """The `datacontract` command, installed at the version pyproject.toml pins."""
-    [pin] = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["datacontract"]
-    command = VENV / "bin" / "datacontract"
-    marker = VENV / f".installed-{pin}"
-    if not marker.exists():
-        subprocess.run([sys.executable, "-m", "venv", "--clear", str(VENV)], check=True)
-        subprocess.run([str(VENV / "bin" / "pip"), "install", "-q", pin], check=True, timeout=900)
-        marker.touch()
-    return command
+    return linter.ensure()
 
 
 def lint(command: Path, document: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(command), "lint", str(document)], capture_output=True, text=True, timeout=120,
-                          env={"PATH": "/usr/bin:/bin", "COLUMNS": "200", "HOME": str(VENV)})
+                          env={"PATH": "/usr/bin:/bin", "COLUMNS": "200", "HOME": str(linter.VENV)})
 
 
 async def test_datacontract_lint_accepts_every_generated_odcs_document(datacontract: Path, tmp_path: Path) -> None:
