@@ -40,6 +40,7 @@ class MemoryDeskStore:
     def __init__(self, mode: Mode = Mode.RULES) -> None:
         self.tasks: dict[str, Task] = {}
         self.files: dict[str, CaseFile] = {}
+        self.answers: dict[str, tuple[str, str]] = {}
         self._mode = mode
 
     async def task(self, task_id: str, *, for_update: bool = False) -> Task | None:
@@ -79,6 +80,18 @@ class MemoryDeskStore:
 
     async def set_mode(self, mode: Mode) -> None:
         self._mode = mode
+
+    async def lock_agreement(self, agreement_id: str) -> None:
+        return None
+
+    async def awaiting(self, agreement_id: str) -> Task | None:
+        return next((t for t in self.tasks.values() if t.agreement_id == agreement_id), None)
+
+    async def file_answer(self, agreement_id: str, outcome: str, reasons: str, at: datetime) -> None:
+        self.answers.setdefault(agreement_id, (outcome, reasons))
+
+    async def answer(self, agreement_id: str) -> tuple[str, str] | None:
+        return self.answers.get(agreement_id)
 
 
 class MemoryDeskUnit(Snapshots):
