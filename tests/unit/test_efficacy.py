@@ -34,7 +34,7 @@ def test_the_report_counts_by_status_and_measures_in_working_days() -> None:
     requests = [request("planning", 1), request("planning", 4, Decision.REJECTED),
                 request("planning", None, None, RequestStatus.PENDING),
                 request("planning", 2, status=RequestStatus.WITHDRAWN)]
-    agreements = [AgreementRow("A-1", "market.business-registration", "market", "devreform", None, MONDAY, None,
+    agreements = [AgreementRow("A-1", "market.business-registration", "market", "devreform", "pending", MONDAY, None,
                                None, False),
                   AgreementRow("A-2", "market.business-registration", "market", "housing", AgreementOutcome.REJECTED,
                                MONDAY, MONDAY + timedelta(days=1), "no legal basis", True)]
