@@ -35,6 +35,7 @@ log = logging.getLogger("concord.bureau")
 
 AGENTS = ("王芳", "李强", "张伟", "刘洋", "陈静")  # the agency team (代办员)
 CASE_TOKEN = "case"  # the prefix of applicants' case tokens
+LEFT_TO_OFFICERS = "officers"  # a sharing request no review waits for: the bureau's rules leave it to its officers
 WATCH_SECONDS = 0.1
 
 
@@ -303,13 +304,17 @@ class Bureau:
                     case_id = await connection.fetchval(
                         "SELECT case_id FROM bureau.requests WHERE data_waits @> $1::jsonb",
                         json.dumps([{"agreement_id": request.agreement_id}]))
-                    if case_id is None and self.calendar.working_days_between(
-                            found["received_at"], now) < sharing.CASE_GRACE_DAYS:
-                        await connection.execute(  # the review waiting for it may not have said so yet
-                            "UPDATE bureau.sharing_requests SET decide_at = $2 WHERE agreement_id = $1",
-                            request.agreement_id, self.calendar.add_working_time(now, sharing.LOOK_AGAIN_DAYS))
-                        continue
                     case = await repository.load(connection, case_id) if case_id else None
+                    if case is None:
+                        if self.calendar.working_days_between(found["received_at"], now) < sharing.CASE_GRACE_DAYS:
+                            await connection.execute(  # the review waiting for it may not have said so yet
+                                "UPDATE bureau.sharing_requests SET decide_at = $2 WHERE agreement_id = $1",
+                                request.agreement_id, self.calendar.add_working_time(now, sharing.LOOK_AGAIN_DAYS))
+                        else:  # no review waits for it: the bureau's officers answer it
+                            await connection.execute(
+                                "UPDATE bureau.sharing_requests SET decided_at = $2, outcome = $3 WHERE agreement_id"
+                                " = $1", request.agreement_id, now, LEFT_TO_OFFICERS)
+                        continue
                     answer = sharing.decide(request, case)
                     if answer.approves:
                         await self.agreements.approve(BUREAU, request.agreement_id)

@@ -1,5 +1,7 @@
 """The bureau as a provider of data: it holds the applicants' contacts (``bureau.case-submitted``'s conditional
-fields) and answers departments' requests for them, at its pace, by these rules. Pure: no I/O."""
+fields) and answers, at its pace and by these rules, the departments' requests for them that a review of one of
+its cases waits for. A request no review waits for (one made by hand, for a standing agreement) is left to the
+bureau's officers, who answer it through the agreement API. Pure: no I/O."""
 
 from __future__ import annotations
 
@@ -14,17 +16,15 @@ PACE = Pace(median_days=1.5, spread=0.6)
 # paper's "loss of control", a judgement the coordination office may overrule.
 AGENT_KEEPS_CONTACT_RATE = 0.3
 # A request is answered once the review waiting for it is known (the department says so in its own event, which
-# may come after the request): until then the answer waits, this long at most, looking again this often.
+# may come after the request): until then the answer waits, this long at most (then it is the officers'), looking
+# again this often.
 CASE_GRACE_DAYS = 2.0
 LOOK_AGAIN_DAYS = 0.1
 
 
-def decide(request: AgreementRequested, case: Case | None) -> SharingAnswer:
+def decide(request: AgreementRequested, case: Case) -> SharingAnswer:
     """The applicant's contacts go to a department whose review of the case waits for them, for as long as the
     case runs; the case's agent sometimes keeps the contact to itself."""
-    if case is None:
-        return SharingAnswer(SharingGround.NO_CASE_NAMED,
-                             "no department's review of a case the bureau handles waits for this request")
     if case.status.ended:
         return SharingAnswer(SharingGround.NO_LEGAL_BASIS,
                              f"{case.case_id} has ended: contacts are shared only to handle the applicant's own "

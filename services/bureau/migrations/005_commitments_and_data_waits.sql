@@ -12,14 +12,15 @@ CREATE INDEX ON bureau.requests USING gin (data_waits jsonb_path_ops);
 ALTER TABLE bureau.cases ADD COLUMN reopened jsonb NOT NULL DEFAULT '[]';
 
 -- Sharing requests the bureau received as the provider of its contracts' conditional fields (the applicant's
--- contacts), answered by its rules at its pace.
+-- contacts), answered by its rules at its pace when a review of one of its cases waits for them (the others are
+-- left to its officers: outcome 'officers').
 CREATE TABLE bureau.sharing_requests (
     agreement_id text PRIMARY KEY,
     request      jsonb NOT NULL,              -- the exchange.agreement-requested event, as received
     received_at  timestamptz NOT NULL,
     decide_at    timestamptz NOT NULL,
     decided_at   timestamptz,
-    outcome      text,                        -- approved | rejected
+    outcome      text,                        -- approved | rejected | officers
     reasons      text
 );
 CREATE INDEX ON bureau.sharing_requests (decide_at) WHERE decided_at IS NULL;
