@@ -43,6 +43,11 @@ class DataWaitView(BaseModel):
     escalated: bool
 
 
+class ReopeningView(BaseModel):
+    completed_at: datetime
+    reopened_at: datetime
+
+
 class MomentView(BaseModel):
     at: datetime
     step: str
@@ -111,7 +116,8 @@ class CaseView(BaseModel):
     conflicts: list[ConflictView]
     requests: list[RequestView]
     stuck: list[StuckView] = Field(description="what holds the case up now: its agent's list to chase")
-    reopened: list[datetime] = Field(description="when a revoked approval on commitment reopened the ended case")
+    reopened: list[ReopeningView] = Field(description="when a revoked approval on commitment reopened the case "
+                                                      "after it had completed")
     timeline: list[MomentView] = Field(description="every step of the case, in order")
 
     @classmethod
@@ -126,7 +132,7 @@ class CaseView(BaseModel):
             conflicts=[ConflictView.model_validate(c, from_attributes=True) for c in case.conflicts],
             requests=[RequestView.model_validate(r, from_attributes=True) for r in case.requests],
             stuck=[StuckView.model_validate(h, from_attributes=True) for h in case.stuck(now)],
-            reopened=case.reopened,
+            reopened=[ReopeningView.model_validate(r, from_attributes=True) for r in case.reopened],
             timeline=[MomentView.model_validate(m, from_attributes=True) for m in case.timeline()],
         )
 

@@ -236,6 +236,14 @@ class DataWait:
 
 
 @dataclass(frozen=True)
+class Reopening:
+    """A completed case opened again: a verification failed after it had completed."""
+
+    completed_at: datetime
+    reopened_at: datetime
+
+
+@dataclass(frozen=True)
 class Moment:
     """A step in a case's timeline."""
 
@@ -329,7 +337,7 @@ class Case:
     stage_completed: dict[int, datetime] = field(default_factory=dict)
     requests: list[OpinionRequest] = field(default_factory=list)
     conflicts: list[Conflict] = field(default_factory=list)
-    reopened: list[datetime] = field(default_factory=list)  # when a revoked approval reopened the ended case
+    reopened: list[Reopening] = field(default_factory=list)  # a revoked approval reopened the completed case
 
     # ---- intake -------------------------------------------------------------------------------------
 
@@ -546,8 +554,8 @@ class Case:
                                     case_reopened=False, revoked_at=now)]
         reopened = self.status is CaseStatus.COMPLETED
         if reopened:
+            self.reopened.append(Reopening(self.completed_at or now, now))
             self.status, self.completed_at, self.reasons = CaseStatus.IN_PROGRESS, None, []
-            self.reopened.append(now)
         again, asked = self._request(catalogue.item(request.item_code), now, catalogue, calendar)
         self.requests.append(again)
         return [ApprovalRevoked(request_id=request_id, case_id=self.case_id, department=department,
@@ -605,7 +613,9 @@ class Case:
             moments.append(Moment(c.raised_at, "conflict raised", None, f"stage {c.stage}"))
             if c.resolved_at is not None and c.resolution is not None:
                 moments.append(Moment(c.resolved_at, c.resolution.value, "coordination", f"stage {c.stage}"))
-        moments += [Moment(at, "reopened", None, "an approval on commitment was revoked") for at in self.reopened]
+        for again in self.reopened:
+            moments += [Moment(again.completed_at, CaseStatus.COMPLETED.value),
+                        Moment(again.reopened_at, "reopened", None, "an approval on commitment was revoked")]
         if self.suspended_at is not None:
             moments.append(Moment(self.suspended_at, "suspended", None, ", ".join(self.promised_documents)))
         if self.completed_at is not None:

@@ -20,6 +20,7 @@ from services.bureau.model import (
     Conflict,
     DataWait,
     OpinionRequest,
+    Reopening,
     RequestStatus,
 )
 
@@ -116,7 +117,8 @@ async def load_many(connection: asyncpg.Connection, case_ids: list[str]) -> list
 def _case(row: asyncpg.Record, requests: list[asyncpg.Record], conflicts: list[asyncpg.Record]) -> Case:
     fields = _from_row(row, CASE_COLUMNS)
     fields["status"] = CaseStatus(fields["status"])
-    fields["reopened"] = [datetime.fromisoformat(at) for at in fields["reopened"]]
+    fields["reopened"] = [Reopening(datetime.fromisoformat(r["completed_at"]), datetime.fromisoformat(r["reopened_at"]))
+                          for r in fields["reopened"]]
     case = Case(application=CaseApplication.model_validate_json(row["application"]),
                 stage_started=_stamps(row["stage_started"]), stage_completed=_stamps(row["stage_completed"]), **fields)
     for r in requests:

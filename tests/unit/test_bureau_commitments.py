@@ -29,6 +29,7 @@ from services.bureau.model import (
     IntakeRefused,
     NotOurRequest,
     OpinionRequest,
+    Reopening,
     RequestStatus,
 )
 from services.bureau.samples import application
@@ -115,7 +116,8 @@ def test_a_failed_verification_revokes_the_approval_asks_again_and_reopens_the_c
     assert isinstance(asked, OpinionRequested) and asked.item_code == "HOU-302"
     assert revoked.reopened_request_id == asked.request_id
     assert permit.revoked_at == failed_at and permit.status is RequestStatus.WITHDRAWN
-    assert case.status is CaseStatus.IN_PROGRESS and case.completed_at is None and case.reopened == [failed_at]
+    assert case.status is CaseStatus.IN_PROGRESS and case.completed_at is None
+    assert case.reopened == [Reopening(done, failed_at)]
     again = item(case, "HOU-302")
     assert not again.on_commitment  # asked in the ordinary way: no second approval on commitment
     assert [h.hold for h in case.stuck(failed_at + timedelta(days=30))] == [Hold.OVERDUE]
@@ -125,8 +127,8 @@ def test_a_failed_verification_revokes_the_approval_asks_again_and_reopens_the_c
                                   failed_at + timedelta(days=3), CATALOGUE, CALENDAR)
     assert isinstance(ended, CaseCompleted) and case.status is CaseStatus.COMPLETED
     steps = [m.step for m in case.timeline()]
-    assert steps.index("approved on commitment") < steps.index("verification failed") \
-        < steps.index("approval revoked") <= steps.index("reopened") < len(steps) - 1 and steps[-1] == "completed"
+    assert steps.index("approved on commitment") < steps.index("completed") < steps.index("verification failed") \
+        <= steps.index("approval revoked") <= steps.index("reopened") < len(steps) - 1 and steps[-1] == "completed"
 
 
 def test_a_reopened_item_refused_refuses_the_case() -> None:
