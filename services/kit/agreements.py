@@ -80,9 +80,6 @@ class HttpAgreements:
         # (issue 13, point 2); until it is merged the exchange cannot take one.
         raise EscalationUnavailable(f"the exchange takes no escalation of {agreement_id} yet")
 
-    async def close(self) -> None:
-        await self.client.aclose()
-
 
 @dataclass(frozen=True)
 class SharingAnswer:
