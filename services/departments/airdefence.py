@@ -19,8 +19,8 @@ def needs(request: OpinionRequested, file: CaseFile) -> DataNeed | None:
         return None
     return DataNeed(BUREAU, SharingRequest(
         "bureau.case-submitted", ("contact_phone",),
-        f"arrange the shelter inspection of case {request.case_id} with the applicant", "《人民防空法》第二十二条",
-        valid_until=request.due_at), essential=False)
+        f"arrange the shelter inspection of case {request.case_id} with the applicant", "《人民防空法》第二十二条"),
+        essential=False)
 
 
 def decide(request: OpinionRequested, file: CaseFile) -> Opinion:

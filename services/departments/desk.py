@@ -61,7 +61,9 @@ DUE_PER_ROUND = 100
 RE_REVIEW_SHARE = 0.4  # a second look after a supplement takes this share of a first review
 DATA_REVIEW_SHARE = 0.3  # the review, once the data it waited for is decided, takes this share of a first one
 VERIFY_SHARE = 0.6  # a verification of an approval on commitment takes this share of a first review
-LATE_DATA_VALID_DAYS = 10  # data asked for by a review past its deadline is asked for this many working days
+# Data a review asks for is asked for this many working days: the rest of the review with room to spare (an
+# agreement for one case's data, ended with the case, comes with the agreement lifecycle).
+DATA_VALID_DAYS = 20
 
 
 @dataclass(frozen=True)
@@ -283,8 +285,7 @@ class ReviewingDesk(Desk):
 
     async def ask_for_data(self, task: Task, provider: str, sharing: SharingRequest, unit: DeskUnit,
                            now: datetime) -> None:
-        if sharing.valid_until is not None and sharing.valid_until <= now:  # a review past its deadline
-            sharing = replace(sharing, valid_until=self.calendar.add_working_days(now, LATE_DATA_VALID_DAYS))
+        sharing = replace(sharing, valid_until=self.calendar.add_working_days(now, DATA_VALID_DAYS))
         agreement_id = await self.agreements.request(self.code, sharing)
         await unit.store.lock_agreement(agreement_id)
         waiting = task.awaiting_data(agreement_id)

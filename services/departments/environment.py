@@ -20,7 +20,7 @@ def needs(request: OpinionRequested, file: CaseFile) -> DataNeed | None:
     return DataNeed(MARKET, SharingRequest(
         "market.business-registration", ("legal_representative",),
         f"name the person responsible for emissions in the impact approval of case {request.case_id}",
-        RESPONSIBLE_PERSON_BASIS, valid_until=request.due_at), essential=True)
+        RESPONSIBLE_PERSON_BASIS), essential=True)
 
 
 def decide(request: OpinionRequested, file: CaseFile) -> Opinion:

@@ -264,11 +264,11 @@ async def test_verifications_pass_and_fail_by_what_the_site_shows() -> None:
     assert len(outcomes) == 30 and set(outcomes) == {Verification.PASSED, Verification.FAILED}
 
 
-async def test_a_review_past_its_deadline_asks_for_the_data_for_a_period_still_to_come() -> None:
+async def test_a_review_asks_for_the_data_for_a_period_from_when_it_asks_even_past_its_deadline() -> None:
     agreements, unit = MemoryAgreements(), MemoryDeskUnit()
     housing_desk = desk(housing.REVIEWER, agreements)
     await housing_desk.on_request(fire_acceptance(), unit, MONDAY)  # due ten days after Monday
     late = MONDAY + timedelta(days=40)
     await housing_desk.decide_due(unit, late)
     [(_, request)] = agreements.requested.values()
-    assert request.valid_until == CALENDAR.add_working_days(late, 10)
+    assert request.valid_until == CALENDAR.add_working_days(late, 20)
