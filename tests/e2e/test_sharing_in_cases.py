@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -39,7 +40,8 @@ async def test_the_fire_acceptance_of_a_mall_asks_the_bureau_for_the_applicants_
     [wait] = fire["data_waits"]
     assert (wait["provider"], wait["contract_id"]) == ("bureau", "bureau.case-submitted")
     assert set(wait["fields"]) == {"contact_person", "contact_phone"}
-    assert wait["outcome"] in ("shared", "withheld") and wait["since"] <= wait["until"] <= fire["decided_at"]
+    since, until, decided = (datetime.fromisoformat(t) for t in (wait["since"], wait["until"], fire["decided_at"]))
+    assert wait["outcome"] in ("shared", "withheld") and since <= until <= decided
     at_gateway = await agreement(stack, wait["agreement_id"], "housing")
     assert (at_gateway["consumer"], at_gateway["provider"]) == ("housing", "bureau") and case_id in \
         at_gateway["purpose"]
