@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.base import Event, Sharing, contract, shared
 from contracts.departments import BUREAU, COORDINATION, REVIEWERS
-from contracts.sharing import SharingGround
+from contracts.refusal_grounds import SharingGround
 
 CONTACT_BASIS = "《政务数据共享条例》(2025) 第十四条: contact details shared for handling the applicant's own approval"
 

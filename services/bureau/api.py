@@ -16,7 +16,7 @@ from base.http import Authenticate, Authenticated, Caller, ExchangeApi, authenti
 from contracts.bureau import DataOutcome, Decision, Project, RefusalGround, Verification
 from contracts.coordination import Resolution
 from contracts.departments import BUREAU
-from contracts.sharing import SharingGround
+from contracts.refusal_grounds import SharingGround
 from services.bureau.model import (
     Case,
     CaseApplication,

@@ -17,7 +17,7 @@ from contracts.bureau import DataOutcome, Decision
 from contracts.coordination import Resolution
 from contracts.departments import DEPARTMENTS, REVIEWERS, SERVICE_DEPARTMENTS
 from contracts.exchange import AgreementOutcome
-from contracts.sharing import SharingGround, ground_of
+from contracts.refusal_grounds import SharingGround, ground_of
 from services.bureau.catalogue import ServiceCatalogue
 from services.bureau.model import CaseStatus, RequestStatus
 

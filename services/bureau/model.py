@@ -52,7 +52,7 @@ from contracts.bureau import (
     Verification,
 )
 from contracts.coordination import Resolution
-from contracts.sharing import SharingGround
+from contracts.refusal_grounds import SharingGround
 from services.bureau import credit_code
 from services.bureau.catalogue import ApprovalItem, ServiceCatalogue
 

@@ -12,7 +12,7 @@ import asyncpg
 
 from contracts.bureau import DataOutcome, Decision, RefusalGround, Verification
 from contracts.coordination import Resolution
-from contracts.sharing import SharingGround
+from contracts.refusal_grounds import SharingGround
 from services.bureau.model import (
     Case,
     CaseApplication,

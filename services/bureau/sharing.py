@@ -6,7 +6,7 @@ bureau's officers, who answer it through the agreement API. Pure: no I/O."""
 from __future__ import annotations
 
 from contracts.exchange import AgreementRequested
-from contracts.sharing import SharingGround
+from contracts.refusal_grounds import SharingGround
 from services.bureau.model import Case
 from services.departments.rules import Pace, draw
 from services.kit.agreements import APPROVED, SharingAnswer

@@ -14,7 +14,7 @@ from base.http import Authenticate, Authenticated, Caller, ExchangeApi, authenti
 from contracts.bureau import Decision, RefusalGround, Verification
 from contracts.coordination import Resolution
 from contracts.exchange import AgreementOutcome
-from contracts.sharing import SharingGround
+from contracts.refusal_grounds import SharingGround
 from services.departments.desk import CoordinationDesk, Desk, ReviewingDesk, VerificationDecision, WrongDecision
 from services.departments.rules import Opinion
 from services.departments.store import Mode

@@ -48,7 +48,7 @@ from contracts.bureau import (
 from contracts.coordination import ConflictResolved, Resolution
 from contracts.exchange import AgreementDecided, AgreementEscalated, AgreementOutcome, AgreementRequested
 from contracts.market import BusinessRegistration
-from contracts.sharing import ground_of
+from contracts.refusal_grounds import ground_of
 from services.departments.rules import Arbiter, Opinion, Pace, Reviewer, escalates
 from services.departments.store import DeskStore, Mode, PgDeskStore
 from services.departments.tasks import OFFICERS_DECIDE, Task, TaskKind, TaskNotOpen, TaskStatus

@@ -11,7 +11,7 @@ from contracts.bureau import CaseSubmitted, Decision, OpinionRequested
 from contracts.departments import DEVREFORM, ENVIRONMENT, HOUSING, MARKET
 from contracts.exchange import AgreementRequested
 from contracts.market import BusinessRegistration
-from contracts.sharing import SharingGround
+from contracts.refusal_grounds import SharingGround
 from services.departments.rules import CaseFile, Opinion, Pace, Reviewer, SharingRules, draw
 from services.kit.agreements import APPROVED, SharingAnswer
 

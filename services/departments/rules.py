@@ -24,7 +24,7 @@ from contracts.bureau import (
 from contracts.coordination import Resolution
 from contracts.exchange import AgreementRequested
 from contracts.market import BusinessRegistration
-from contracts.sharing import SharingGround
+from contracts.refusal_grounds import SharingGround
 from services.kit.agreements import SharingAnswer, SharingRequest
 
 

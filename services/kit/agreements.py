@@ -11,7 +11,7 @@ from typing import Protocol
 import httpx
 
 from base.settings import Settings
-from contracts.sharing import SharingGround, refusal_reasons
+from contracts.refusal_grounds import SharingGround, refusal_reasons
 
 
 @dataclass(frozen=True)

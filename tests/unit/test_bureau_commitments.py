@@ -19,7 +19,7 @@ from contracts.bureau import (
     StageCompleted,
     Verification,
 )
-from contracts.sharing import SharingGround
+from contracts.refusal_grounds import SharingGround
 from services.bureau.catalogue import load_catalogue
 from services.bureau.model import (
     Case,

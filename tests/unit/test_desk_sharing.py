@@ -22,7 +22,7 @@ from contracts.bureau import (
 )
 from contracts.departments import BUREAU, ENVIRONMENT, HOUSING, MARKET, WATER
 from contracts.exchange import AgreementDecided, AgreementOutcome, AgreementRequested
-from contracts.sharing import SharingGround, refusal_reasons
+from contracts.refusal_grounds import SharingGround, refusal_reasons
 from services.departments import environment, housing, market, water
 from services.departments.api import OfficerDecision, officer_decision
 from services.departments.desk import ReviewingDesk, VerificationDecision

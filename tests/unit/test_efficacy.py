@@ -6,7 +6,7 @@ from base.calendar import CHINA, WorkingDayCalendar
 from contracts.bureau import DataOutcome, Decision
 from contracts.coordination import Resolution
 from contracts.exchange import AgreementOutcome
-from contracts.sharing import SharingGround, refusal_reasons
+from contracts.refusal_grounds import SharingGround, refusal_reasons
 from services.bureau.catalogue import load_catalogue
 from services.bureau.efficacy import (
     AgreementRow,

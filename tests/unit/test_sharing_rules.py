@@ -12,7 +12,7 @@ from contracts.bureau import Project
 from contracts.coordination import Resolution
 from contracts.departments import AIRDEFENCE, BUREAU, ENVIRONMENT, HOUSING, MARKET
 from contracts.exchange import AgreementRequested
-from contracts.sharing import SharingGround, ground_of, refusal_reasons
+from contracts.refusal_grounds import SharingGround, ground_of, refusal_reasons
 from services.bureau import sharing
 from services.bureau.catalogue import load_catalogue
 from services.bureau.model import Case, CaseStatus
