@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from contracts.base import Event, Sharing, contract, shared
 from contracts.departments import BUREAU, COORDINATION, REVIEWERS
 from contracts.masks import KeyedHash, LastCharacters
+from contracts.refusal_grounds import SharingGround
 
 CONTACT_BASIS = "《政务数据共享条例》(2025) 第十四条: contact details shared for handling the applicant's own approval"
 
@@ -219,3 +220,92 @@ class CaseCompleted(Event):
     outcome: CaseOutcome = shared("how the case ended")
     reasons: list[str] = shared("why, when rejected or closed", default_factory=list)
     completed_at: datetime = shared("when the case ended")
+
+
+# ---- approval on commitment (告知承诺制) ---------------------------------------------------------------
+
+
+@contract("bureau.commitment-approved", version=1, consumers=REVIEWERS, recipient="department")
+class CommitmentApproved(Event):
+    """An item the catalogue marks for approval on commitment (告知承诺制) was approved on the applicant's written
+    commitment: the department verifies it afterwards, by the date given."""
+
+    request_id: str = shared("the approval, as a request of the case")
+    case_id: str = shared("case number")
+    department: str = shared("the department that verifies")
+    item_code: str = shared("approval item code")
+    item_name: str = shared("approval item name")
+    stage: int = shared("approval stage, 1 to 4", ge=1, le=4)
+    project: Project = shared("the project")
+    documents: list[str] = shared("documents on file for the case")
+    commitment: str = shared("what the applicant committed to in writing")
+    approved_at: datetime = shared("when it was approved on the commitment")
+    verify_by: datetime = shared("the deadline for the verification")
+
+
+class Verification(StrEnum):
+    PASSED = "passed"
+    FAILED = "failed"  # the commitment was not kept: the approval is revoked
+
+
+@contract("bureau.commitment-verified", version=1, consumers={BUREAU}, publishers=REVIEWERS)
+class CommitmentVerified(Event):
+    """A department verified an approval given on commitment. The department is known from where it entered."""
+
+    request_id: str = shared("the approval verified")
+    case_id: str = shared("case number")
+    item_code: str = shared("approval item code")
+    outcome: Verification = shared("whether the commitment was kept")
+    findings: list[str] = shared("what the verification found (required when it failed)", default_factory=list)
+    officer: str = shared("the officer who verified", sharing=Sharing.NOT_SHARED)
+    verified_at: datetime = shared("when")
+
+
+@contract("bureau.approval-revoked", version=1, consumers=REVIEWERS | {COORDINATION})
+class ApprovalRevoked(Event):
+    """A verification failed: the approval given on commitment is revoked, the item is asked for again in the
+    ordinary way, and a case that had ended is open again."""
+
+    request_id: str = shared("the approval revoked")
+    case_id: str = shared("case number")
+    department: str = shared("the department whose verification failed it")
+    item_code: str = shared("approval item code")
+    findings: list[str] = shared("why")
+    reopened_request_id: str = shared("the ordinary request that replaces it")
+    case_reopened: bool = shared("whether the case had ended and is open again")
+    revoked_at: datetime = shared("when")
+
+
+# ---- data a department waits for ---------------------------------------------------------------------
+
+
+@contract("bureau.data-awaited", version=1, consumers={BUREAU}, publishers=REVIEWERS)
+class DataAwaited(Event):
+    """A department's review of a case waits for conditional data it asked its provider for."""
+
+    request_id: str = shared("the request whose review waits")
+    case_id: str = shared("case number")
+    agreement_id: str = shared("the sharing request made at the exchange")
+    provider: str = shared("the department asked")
+    contract_id: str = shared("the contract whose fields are asked for")
+    fields: list[str] = shared("the fields asked for")
+    purpose: str = shared("what the data is for")
+    awaited_at: datetime = shared("since when the review waits")
+
+
+class DataOutcome(StrEnum):
+    SHARED = "shared"
+    WITHHELD = "withheld"  # refused (and not overruled): the review goes on without it
+
+
+@contract("bureau.data-wait-ended", version=1, consumers={BUREAU}, publishers=REVIEWERS)
+class DataWaitEnded(Event):
+    """The data a review waited for was shared, or withheld: the review goes on."""
+
+    request_id: str = shared("the request whose review waited")
+    case_id: str = shared("case number")
+    agreement_id: str = shared("the sharing request")
+    outcome: DataOutcome = shared("whether the data came")
+    ground: SharingGround | None = shared("the ground of a refusal, when it named one", default=None)
+    escalated: bool = shared("whether the refusal was escalated to the coordination office")
+    ended_at: datetime = shared("when the review went on")

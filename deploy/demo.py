@@ -1,5 +1,5 @@
-"""`make demo`: the local stack, the gateway and every department's service on one accelerated clock; data
-sharing agreements asked for and decided; then cases of the agency service, end to end, and the report."""
+"""`make demo`: the local stack, the gateway and every department's service on one accelerated clock; cases of the
+agency service, end to end (the departments ask each other for data as their reviews need it), and the report."""
 
 from __future__ import annotations
 
@@ -43,42 +43,6 @@ async def clock_start(settings: Settings) -> datetime:
         await connection.close()
     now = StackClock(settings).now()  # the stack's clock, where an earlier run may have left it
     return max(now, latest) if latest else now
-
-
-def arrange_sharing(settings: Settings) -> None:
-    """Departments ask for the data they need; providers decide. One request is left unanswered, to be
-    reminded and escalated to the coordination office on the clock."""
-    tokens = {d: settings.credentials(d).http_token
-              for d in ("bureau", "housing", "environment", "airdefence", "coordination", "market")}
-    gateway = httpx.Client(base_url=f"http://{settings.gateway_host}:{settings.gateway_port}", timeout=30)
-
-    def ask(consumer: str, contract: str, fields: list[str], purpose: str, basis: str) -> str:
-        response = gateway.post("/v1/agreements", headers={"authorization": f"Bearer {tokens[consumer]}"}, json={
-            "contract": contract, "fields": fields, "purpose": purpose, "legal_basis": basis})
-        response.raise_for_status()
-        return str(response.json()["id"])
-
-    def decide(provider: str, agreement: str, action: str, reasons: str = "") -> None:
-        body = {"reasons": reasons} if reasons else None
-        gateway.post(f"/v1/agreements/{agreement}/{action}", json=body,
-                     headers={"authorization": f"Bearer {tokens[provider]}"}).raise_for_status()
-
-    contact = ask("housing", "bureau.case-submitted", ["contact_person", "contact_phone"],
-                  "call the applicant during the fire-protection design review",
-                  "《建设工程消防设计审查验收管理暂行规定》第十五条")
-    decide("bureau", contact, "approve")
-    representative = ask("environment", "market.business-registration", ["legal_representative"],
-                         "name the responsible person in the environmental approval", "《环境影响评价法》第二十二条")
-    decide("market", representative, "reject",
-           "the approval names the enterprise, not a person: the legal representative is not needed for it")
-    ask("coordination", "bureau.opinion-issued", ["request_id", "case_id", "item_code", "decision", "reasons"],
-        "follow the departments' opinions for the joint meeting", "联席会议制度 第三条")
-    ask("airdefence", "bureau.case-submitted", ["contact_phone"], "arrange the shelter inspection",
-        "《人民防空法》第二十二条")
-    console.print("data sharing: housing may see applicants' contacts (approved by the bureau); environment was "
-                  "refused the legal representative by market regulation; coordination follows the opinions; "
-                  "civil air defence's request waits for the bureau")
-    gateway.close()
 
 
 def resident(node: KafkaNode) -> Callable[[], Memory | None]:
@@ -215,7 +179,6 @@ def run_demo(settings: Settings, count: int, timeout: float, seed: int, serve: b
                       f"(logs in {apps.log_dir}; a component that dies is started again)")
         console.print(f"operators' console: {settings.gateway_address}/console/ (log in with the operator's "
                       f"http_token, in {settings.secrets.credentials_file(OPERATOR)})")
-        arrange_sharing(settings)
         started = time.monotonic()
         cases = CaseDriver(clock, count, seed, bureau)
         drive(cases, timeout, watch.sample)

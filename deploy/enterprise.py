@@ -1,6 +1,7 @@
 """The enterprises of the demo: they hand in applications, sometimes promise a non-key document for later
-(容缺受理) and keep or miss the promise, answer supplement requests after a few working days, and revise and
-resubmit some refused projects. They act only through the bureau's HTTP API, as a front desk would."""
+(容缺受理) and keep or miss the promise, sometimes commit in writing to the items that may be approved on
+commitment (告知承诺制), answer supplement requests after a few working days, and revise and resubmit some refused
+projects. They act only through the bureau's HTTP API, as a front desk would."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from services.bureau.samples import application
 from services.departments.devreform import RESTRICTED_INDUSTRIES
 
 SAFE_LOCATION = "临港工业园"
+COMMITMENT_RATE = 0.4  # enterprises that choose approval on commitment where the catalogue offers it
 
 
 @dataclass
@@ -46,7 +48,11 @@ class Enterprises:
     def new_application(self, now: datetime) -> tuple[CaseApplication, Plan]:
         candidate = application(self.rng)
         plan = Plan(supplement_after_days=self.rng.uniform(1, 4), resubmits=self.rng.random() < 0.6)
-        optional = [d.name for d in load_catalogue().documents_for(candidate.project) if not d.key]
+        catalogue = load_catalogue()
+        offered = [i.code for i in catalogue.items if i.commitment is not None and i.applies(candidate.project)]
+        if offered and self.rng.random() < COMMITMENT_RATE:
+            candidate = candidate.model_copy(update={"commitments": offered})
+        optional = [d.name for d in catalogue.documents_for(candidate.project) if not d.key]
         if optional and self.rng.random() < 0.12:  # 容缺受理: one non-key document promised for later
             plan.promised = [self.rng.choice(optional)]
             roll = self.rng.random()
@@ -59,7 +65,11 @@ class Enterprises:
         return candidate, plan
 
     def finished(self, view: dict[str, Any]) -> bool:
+        """Ended, with no approval on commitment still to be verified (a failed verification reopens a case)."""
         plan = self.plans[view["case_id"]]
+        if any(r["on_commitment"] and r["verification"] is None for r in view["requests"]) \
+                and view["status"] != "closed":
+            return False
         if view["status"] in ("completed", "closed"):
             return True
         return view["status"] == "rejected" and (not plan.resubmits or view["resubmissions"] >= 1)
@@ -68,6 +78,8 @@ class Enterprises:
         """What the enterprise does about its case at this moment (with its own case token)."""
         case_id = view["case_id"]
         plan = self.plans[case_id]
+        if view["status"] == "completed":
+            return  # waits for a verification of an approval on commitment: nothing to do meanwhile
         own = {"authorization": f"Bearer {plan.token}"}
         if plan.promised and not plan.delivered and plan.deliver_after_days is not None and plan.submitted_at \
                 and self.calendar.working_days_between(plan.submitted_at, now) >= plan.deliver_after_days:

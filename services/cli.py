@@ -50,14 +50,20 @@ def list_tasks(department: str, status: str = typer.Option("open", help="open, o
 def decide(
     department: str, task_id: str,
     decision: str = typer.Option(..., help="approved, approved_with_conditions, supplement_requested, rejected; "
-                                           "at the coordination office proceed_with_conditions or uphold_refusal"),
+                                           "on a sharing request approved or rejected (with --ground); on an "
+                                           "approval on commitment passed or failed; at the coordination office "
+                                           "proceed_with_conditions or uphold_refusal"),
     condition: list[str] = typer.Option([], help="a condition (repeat for several)"),
     reason: list[str] = typer.Option([], help="a reason (repeat for several)"),
+    ground: str = typer.Option(None, help="the ground of a refusal to share data: no_legal_basis, "
+                                          "personal_information, not_necessary, no_case_named, vertical_system, "
+                                          "unverified"),
     officer: str = typer.Option(os.environ.get("USER", "officer"), help="who decides"),
     token: str = TokenOption,
 ) -> None:
     """Decide a task as an officer."""
-    body = {"decision": decision, "conditions": condition, "reasons": reason, "officer": officer}
+    body = {"decision": decision, "conditions": condition, "reasons": reason, "officer": officer,
+            **({"sharing_ground": ground} if ground else {})}
     with _desks(token, department) as api:
         result = answer(api.post(f"/v1/departments/{department}/tasks/{task_id}/decision", json=body))
     console.print_json(json.dumps(result, ensure_ascii=False))

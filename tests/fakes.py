@@ -1,6 +1,6 @@
 """In-memory stand-ins for the small interfaces handlers get their I/O through: a desk's store and unit, the
-bureau's cases and unit, a department's inbox. Each keeps what was written as plain values, and undoes a
-savepoint's writes when its block raises, as PostgreSQL would."""
+bureau's cases and unit, a department's inbox, the exchange's sharing agreements. Each keeps what was written as
+plain values, and undoes a savepoint's writes when its block raises, as PostgreSQL would."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from services.bureau.model import Case
 from services.departments.rules import CaseFile
 from services.departments.store import DeskStore, Mode
 from services.departments.tasks import Task, TaskStatus
+from services.kit.agreements import EscalationUnavailable, SharingRequest
 from services.kit.inbox import Delivered, Outcome, ParkedEvent, Transit
 
 
@@ -40,6 +41,7 @@ class MemoryDeskStore:
     def __init__(self, mode: Mode = Mode.RULES) -> None:
         self.tasks: dict[str, Task] = {}
         self.files: dict[str, CaseFile] = {}
+        self.answers: dict[str, tuple[str, str]] = {}
         self._mode = mode
 
     async def task(self, task_id: str, *, for_update: bool = False) -> Task | None:
@@ -79,6 +81,18 @@ class MemoryDeskStore:
 
     async def set_mode(self, mode: Mode) -> None:
         self._mode = mode
+
+    async def lock_agreement(self, agreement_id: str) -> None:
+        return None
+
+    async def awaiting(self, agreement_id: str) -> Task | None:
+        return next((t for t in self.tasks.values() if t.agreement_id == agreement_id), None)
+
+    async def file_answer(self, agreement_id: str, outcome: str, reasons: str, at: datetime) -> None:
+        self.answers.setdefault(agreement_id, (outcome, reasons))
+
+    async def answer(self, agreement_id: str) -> tuple[str, str] | None:
+        return self.answers.get(agreement_id)
 
 
 class MemoryDeskUnit(Snapshots):
@@ -153,3 +167,30 @@ class MemoryInbox(Snapshots):
         parked = self.parked[event_id]
         self.kept[event_id] = (Outcome.PARKED, error)
         self.parked[event_id] = replace(parked, attempts=(parked.attempts or 0) + 1, error=error)
+
+
+class MemoryAgreements:
+    """The exchange's agreements as the departments see them: requests made, decisions given, escalations taken
+    (or, with ``escalations=False``, refused as the gateway refuses them until its endpoint is merged)."""
+
+    def __init__(self, escalations: bool = True) -> None:
+        self.requested: dict[str, tuple[str, SharingRequest]] = {}  # agreement id -> consumer, request
+        self.decided: dict[str, tuple[str, str, str]] = {}  # agreement id -> provider, outcome, reasons
+        self.escalated: dict[str, tuple[str, str]] = {}  # agreement id -> consumer, reasons
+        self.escalations = escalations
+
+    async def request(self, department: str, request: SharingRequest) -> str:
+        agreement_id = f"AGR-{len(self.requested) + 1:04d}"
+        self.requested[agreement_id] = (department, request)
+        return agreement_id
+
+    async def approve(self, department: str, agreement_id: str) -> None:
+        self.decided[agreement_id] = (department, "approved", "")
+
+    async def reject(self, department: str, agreement_id: str, reasons: str) -> None:
+        self.decided[agreement_id] = (department, "rejected", reasons)
+
+    async def escalate_refusal(self, department: str, agreement_id: str, reasons: str) -> None:
+        if not self.escalations:
+            raise EscalationUnavailable(f"no escalation of {agreement_id}")
+        self.escalated[agreement_id] = (department, reasons)

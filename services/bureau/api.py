@@ -13,9 +13,10 @@ from fastapi import Header, HTTPException, Path, Query, Response
 from pydantic import BaseModel, Field
 
 from base.http import Authenticate, Authenticated, Caller, ExchangeApi, authenticate_with, forbidden, responses
-from contracts.bureau import Decision, Project, RefusalGround
+from contracts.bureau import DataOutcome, Decision, Project, RefusalGround, Verification
 from contracts.coordination import Resolution
 from contracts.departments import BUREAU
+from contracts.refusal_grounds import SharingGround
 from services.bureau.model import (
     Case,
     CaseApplication,
@@ -28,6 +29,30 @@ from services.bureau.model import (
     requirements,
 )
 from services.bureau.service import Bureau, UnknownCase
+
+
+class DataWaitView(BaseModel):
+    agreement_id: str
+    provider: str
+    contract_id: str
+    fields: list[str]
+    since: datetime
+    until: datetime | None
+    outcome: DataOutcome | None
+    ground: SharingGround | None
+    escalated: bool
+
+
+class ReopeningView(BaseModel):
+    completed_at: datetime
+    reopened_at: datetime
+
+
+class MomentView(BaseModel):
+    at: datetime
+    step: str
+    department: str | None
+    detail: str
 
 
 class RequestView(BaseModel):
@@ -47,6 +72,14 @@ class RequestView(BaseModel):
     decided_at: datetime | None
     supplements: int
     escalated_at: datetime | None
+    on_commitment: bool = Field(description="approved on the applicant's commitment (告知承诺制), verified afterwards")
+    verify_by: datetime | None
+    verified_at: datetime | None
+    verification: Verification | None
+    findings: list[str]
+    revoked_at: datetime | None = Field(description="when a failed verification revoked the approval")
+    data_waits: list[DataWaitView] = Field(description="data the department's review waited for, from another "
+                                                       "department")
 
 
 class ConflictView(BaseModel):
@@ -83,6 +116,9 @@ class CaseView(BaseModel):
     conflicts: list[ConflictView]
     requests: list[RequestView]
     stuck: list[StuckView] = Field(description="what holds the case up now: its agent's list to chase")
+    reopened: list[ReopeningView] = Field(description="when a revoked approval on commitment reopened the case "
+                                                      "after it had completed")
+    timeline: list[MomentView] = Field(description="every step of the case, in order")
 
     @classmethod
     def of(cls, case: Case, now: datetime) -> CaseView:
@@ -96,6 +132,8 @@ class CaseView(BaseModel):
             conflicts=[ConflictView.model_validate(c, from_attributes=True) for c in case.conflicts],
             requests=[RequestView.model_validate(r, from_attributes=True) for r in case.requests],
             stuck=[StuckView.model_validate(h, from_attributes=True) for h in case.stuck(now)],
+            reopened=[ReopeningView.model_validate(r, from_attributes=True) for r in case.reopened],
+            timeline=[MomentView.model_validate(m, from_attributes=True) for m in case.timeline()],
         )
 
 

@@ -45,6 +45,14 @@ class Document(Frozen):
     key: bool = Field(description="key documents are needed at intake; others may follow against a promise")
 
 
+class Commitment(Frozen):
+    """Approval on commitment (告知承诺制): the item is approved on the applicant's written commitment and the
+    department verifies it afterwards; a failed verification revokes the approval."""
+
+    undertaking: str = Field(description="what the applicant commits to in writing")
+    verify_within_days: int = Field(gt=0, description="working days the department has to verify it")
+
+
 class ApprovalItem(Frozen):
     code: str
     name_zh: str
@@ -55,6 +63,7 @@ class ApprovalItem(Frozen):
     committed_days: int = Field(gt=0, description="the district's committed time limit in working days")
     documents: tuple[Document, ...] = ()
     applies: Applies = Applies()
+    commitment: Commitment | None = None  # marked for approval on commitment
 
     @model_validator(mode="after")
     def _sane(self) -> ApprovalItem:

@@ -180,9 +180,28 @@ def print_report(report: dict[str, object]) -> None:
     console.print("[bold]Conflicts[/bold]: " + ", ".join(f"{k} {v}" for k, v in conflicts.items()))
     console.print("[bold]Sharing[/bold]: " + ", ".join(f"{k} {_figure(v)}" for k, v in sharing.items()
                                                        if k != "refusals"))
-    for refusal in sharing["refusals"]:
-        console.print(f"  refused: {refusal['consumer']} ← {refusal['provider']} {refusal['contract']}: "
-                      f"{refusal['reasons']}")
+    barriers = report["barriers"]
+    assert isinstance(barriers, dict)
+    providers = Table("provider", "received", "approved", "counter-offered", "refused", "of which binding",
+                      "refused by reason", "median wd to decide", "escalations",
+                      title="Barriers to sharing: providers")
+    for p in barriers["providers"]:
+        providers.add_row(p["provider"], str(p["requests_received"]), str(p["approved"]), str(p["counter_offered"]),
+                          str(p["refused"]), str(p["refused_binding"]),
+                          ", ".join(f"{k} {v}" for k, v in p["refused_by_reason"].items()),
+                          _figure(p["median_working_days_to_decide"]), str(p["escalations"]))
+    console.print(providers)
+    consumers = Table("consumer", "waits", "shared", "withheld", "still waiting", "wd waited", "median wd",
+                      title="Barriers to sharing: working days consumers' cases waited for data")
+    for c in barriers["consumers"]:
+        consumers.add_row(c["consumer"], str(c["waits"]), str(c["shared"]), str(c["withheld"]),
+                          str(c["still_waiting"]), str(c["waited_working_days"]),
+                          _figure(c["median_wait_working_days"]))
+    console.print(consumers)
+    lost = [c for c in barriers["cases"] if c["lost_working_days"]]
+    console.print(f"[bold]Withheld data[/bold]: {barriers['cases_that_waited']} cases waited for data; "
+                  f"{len(lost)} lost {barriers['working_days_lost']} working days to data withheld in the end" + (
+                      f" (most: {lost[0]['case_id']}, {lost[0]['lost_working_days']})" if lost else ""))
     exchange = report["exchange"]
     assert isinstance(exchange, dict)
     console.print(f"[bold]Exchange[/bold]: {exchange['hops']} hops, transit p50 {_figure(exchange['transit_p50_ms'])}"

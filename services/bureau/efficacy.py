@@ -1,6 +1,7 @@
 """Collaboration efficacy, measured from what the exchange recorded: per department, how fast and how
 reliably it answers; per stage and per case, working days against the targets; for data sharing, how
-requests for data fare. `concord report` prints it, as a table, as JSON, or as an HTML page with charts."""
+requests for data fare, and what withheld data costs (the barriers: per provider, per consumer, per case).
+`concord report` prints it, as a table, as JSON, or as an HTML page with charts."""
 
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ from typing import Any
 import asyncpg
 
 from base.calendar import WorkingDayCalendar
-from contracts.bureau import Decision
+from contracts.bureau import DataOutcome, Decision
 from contracts.coordination import Resolution
 from contracts.departments import DEPARTMENTS, REVIEWERS, SERVICE_DEPARTMENTS
 from contracts.exchange import AgreementOutcome
+from contracts.refusal_grounds import SharingGround, ground_of
 from services.bureau.catalogue import ServiceCatalogue
 from services.bureau.model import CaseStatus, RequestStatus
 
@@ -65,11 +67,32 @@ class AgreementRow:
     contract_id: str
     provider: str
     consumer: str
-    outcome: AgreementOutcome | None  # None while the provider has not answered
+    status: str  # as the gateway keeps it: pending, approved, rejected, revoked (and what later lifecycles add)
     requested_at: datetime
     decided_at: datetime | None
     reasons: str | None
-    escalated: bool
+    escalated: bool  # overdue: the gateway escalated it to the coordination office
+
+    @property
+    def ground(self) -> SharingGround | None:
+        return ground_of(self.reasons) if self.status == AgreementOutcome.REJECTED else None
+
+
+@dataclass(frozen=True)
+class WaitRow:
+    """A department's review of a case waiting for another department's data (from the case's records)."""
+
+    case_id: str
+    consumer: str
+    provider: str
+    agreement_id: str
+    since: datetime
+    until: datetime | None  # None: still waiting
+    outcome: DataOutcome | None
+    escalated: bool  # the consumer took the refusal to the coordination office
+
+    def working_days(self, calendar: WorkingDayCalendar, now: datetime) -> float:
+        return calendar.working_days_between(self.since, self.until or now)
 
 
 @dataclass(frozen=True)
@@ -189,23 +212,106 @@ def case_figures(cases: list[CaseRow], catalogue: ServiceCatalogue, calendar: Wo
     return summary, per_case
 
 
+PENDING = "pending"
+COUNTER_OFFERED = "counter_offered"  # a provider's offer of fewer fields or a shorter period (the lifecycle's)
+UNSTATED = "unstated"  # a refusal that names no ground
+
+
 def sharing_figures(agreements: list[AgreementRow], calendar: WorkingDayCalendar) -> dict[str, Any]:
     decided = [a for a in agreements if a.decided_at is not None]
     turnaround = [calendar.working_days_between(a.requested_at, a.decided_at) for a in decided if a.decided_at]
 
-    def count(outcome: AgreementOutcome | None) -> int:
-        return sum(1 for a in agreements if a.outcome is outcome)
+    def count(status: str) -> int:
+        return sum(1 for a in agreements if a.status == status)
 
     return {
         "agreement_requests": len(agreements),
         "approved": count(AgreementOutcome.APPROVED),
         "refused": count(AgreementOutcome.REJECTED),
         "revoked": count(AgreementOutcome.REVOKED),
-        "pending": count(None),
+        "pending": count(PENDING),
         "escalated": sum(1 for a in agreements if a.escalated),
         "median_turnaround_working_days": _quantile(turnaround, 0.5),
         "refusals": [{"agreement": a.id, "contract": a.contract_id, "consumer": a.consumer, "provider": a.provider,
-                      "reasons": a.reasons} for a in agreements if a.outcome is AgreementOutcome.REJECTED],
+                      "reasons": a.reasons} for a in agreements if a.status == AgreementOutcome.REJECTED],
+    }
+
+
+def provider_barriers(agreements: list[AgreementRow], waits: list[WaitRow],
+                      calendar: WorkingDayCalendar) -> list[dict[str, Any]]:
+    """Per providing department: the requests it received and how it answered them. An approval later revoked
+    was an approval; refusals are counted by their ground; escalations are the gateway's (the provider was late)
+    and the consumers' (they took a refusal to the coordination office)."""
+    figures = []
+    for code in sorted({a.provider for a in agreements}):
+        mine = [a for a in agreements if a.provider == code]
+        refused = [a for a in mine if a.status == AgreementOutcome.REJECTED]
+        to_decide = [calendar.working_days_between(a.requested_at, a.decided_at) for a in mine if a.decided_at]
+        by_reason: dict[str, int] = {}
+        for a in refused:
+            reason = a.ground.value if a.ground else UNSTATED
+            by_reason[reason] = by_reason.get(reason, 0) + 1
+        figures.append({
+            "provider": code,
+            "name": DEPARTMENTS[code].name_en if code in DEPARTMENTS else code,
+            "requests_received": len(mine),
+            "approved": sum(1 for a in mine if a.status in (AgreementOutcome.APPROVED, AgreementOutcome.REVOKED)),
+            "counter_offered": sum(1 for a in mine if a.status == COUNTER_OFFERED),
+            "refused": len(refused),
+            "refused_binding": sum(1 for a in refused if a.ground and a.ground.binding),
+            "refused_by_reason": dict(sorted(by_reason.items())),
+            "pending": sum(1 for a in mine if a.status == PENDING),
+            "median_working_days_to_decide": _quantile(to_decide, 0.5),
+            "escalations": sum(1 for a in mine if a.escalated)
+                           + sum(1 for w in waits if w.provider == code and w.escalated),
+        })
+    return figures
+
+
+def consumer_barriers(waits: list[WaitRow], calendar: WorkingDayCalendar, now: datetime) -> list[dict[str, Any]]:
+    """Per consuming department: the working days its reviews of cases waited for data, and what came of it."""
+    figures = []
+    for code in sorted({w.consumer for w in waits}):
+        mine = [w for w in waits if w.consumer == code]
+        days = [w.working_days(calendar, now) for w in mine]
+        figures.append({
+            "consumer": code,
+            "name": DEPARTMENTS[code].name_en if code in DEPARTMENTS else code,
+            "waits": len(mine),
+            "shared": sum(1 for w in mine if w.outcome is DataOutcome.SHARED),
+            "withheld": sum(1 for w in mine if w.outcome is DataOutcome.WITHHELD),
+            "still_waiting": sum(1 for w in mine if w.until is None),
+            "waited_working_days": round(sum(days), 2),
+            "median_wait_working_days": _quantile(days, 0.5),
+        })
+    return figures
+
+
+def case_barriers(waits: list[WaitRow], calendar: WorkingDayCalendar, now: datetime) -> list[dict[str, Any]]:
+    """Per case whose reviews waited for data: the working days they waited, and those lost (waited for data
+    that was withheld in the end), the most lost first."""
+    figures = []
+    for case_id in {w.case_id for w in waits}:
+        mine = [w for w in waits if w.case_id == case_id]
+        figures.append({
+            "case_id": case_id,
+            "waits": len(mine),
+            "waited_working_days": round(sum(w.working_days(calendar, now) for w in mine), 2),
+            "lost_working_days": round(sum(w.working_days(calendar, now) for w in mine
+                                           if w.outcome is DataOutcome.WITHHELD), 2),
+        })
+    return sorted(figures, key=lambda c: (-c["lost_working_days"], -c["waited_working_days"], c["case_id"]))
+
+
+def barrier_figures(agreements: list[AgreementRow], waits: list[WaitRow], calendar: WorkingDayCalendar,
+                    now: datetime) -> dict[str, Any]:
+    cases = case_barriers(waits, calendar, now)
+    return {
+        "providers": provider_barriers(agreements, waits, calendar),
+        "consumers": consumer_barriers(waits, calendar, now),
+        "cases": cases,
+        "cases_that_waited": len(cases),
+        "working_days_lost": round(sum(c["lost_working_days"] for c in cases), 2),
     }
 
 
@@ -225,7 +331,7 @@ def exchange_figures(hops: list[Hop], overall: tuple[int, float | None, float | 
 
 def build_report(cases: list[CaseRow], requests: list[RequestRow], agreements: list[AgreementRow],
                  conflicts: list[ConflictRow], catalogue: ServiceCatalogue, now: datetime,
-                 exchange: dict[str, Any] | None = None) -> dict[str, Any]:
+                 exchange: dict[str, Any] | None = None, waits: list[WaitRow] | None = None) -> dict[str, Any]:
     calendar = WorkingDayCalendar()
     summary, per_case = case_figures(cases, catalogue, calendar, now)
     def resolved(resolution: Resolution) -> int:
@@ -245,6 +351,7 @@ def build_report(cases: list[CaseRow], requests: list[RequestRow], agreements: l
             "refusals_upheld": resolved(Resolution.UPHOLD_REFUSAL),
         },
         "sharing": sharing_figures(agreements, calendar),
+        "barriers": barrier_figures(agreements, waits or [], calendar, now),
         "exchange": exchange or exchange_figures([], (0, None, None)),
     }
     report["calendar"] = {
@@ -292,11 +399,14 @@ async def report_from(connection: asyncpg.Connection, catalogue: ServiceCatalogu
                            r["supplements"], r["paused_days"], json.loads(r["reminded"]),
                            r["escalated_at"] is not None, *answered.get(r["request_id"], (None, None)))
                 for r in request_rows]
-    agreements = [AgreementRow(r["id"], r["contract_id"], r["provider"], r["consumer"],
-                               None if r["status"] == "pending" else AgreementOutcome(r["status"]),
+    agreements = [AgreementRow(r["id"], r["contract_id"], r["provider"], r["consumer"], r["status"],
                                r["requested_at"], r["decided_at"], r["reasons"], r["escalated"])
                   for r in agreement_rows]
+    waits = [WaitRow(r["case_id"], r["department"], w["provider"], w["agreement_id"],
+                     datetime.fromisoformat(w["since"]), datetime.fromisoformat(w["until"]) if w["until"] else None,
+                     DataOutcome(w["outcome"]) if w["outcome"] else None, w["escalated"])
+             for r in request_rows for w in json.loads(r["data_waits"])]
     conflicts = [ConflictRow(None if r["resolution"] is None else Resolution(r["resolution"])) for r in conflict_rows]
     hops = [Hop(r["sender"], r["consumer"], r["events"], r["p50"], r["p99"]) for r in hop_rows]
     exchange = exchange_figures(hops, (overall["events"], overall["p50"], overall["p99"]))
-    return build_report(cases, requests, agreements, conflicts, catalogue, now, exchange)
+    return build_report(cases, requests, agreements, conflicts, catalogue, now, exchange, waits)

@@ -10,7 +10,12 @@ The rules, as the agency service (代办) runs them:
   office decides, and the stage is held until it does;
 - a promise not kept suspends the approval (every department's clock stops) until the documents come, and
   closes the case after SUSPENSION_LIMIT_DAYS working days;
-- departments are reminded at half and four fifths of their time, and escalated when late."""
+- departments are reminded at half and four fifths of their time, and escalated when late;
+- an item the catalogue marks for it, and the applicant commits to in writing, is approved on the commitment
+  (告知承诺制) and verified by its department afterwards; a failed verification revokes the approval, asks for the
+  item again in the ordinary way, and reopens the case if it had completed;
+- a department's review may wait for another department's data: the case shows what it waits for and since
+  when."""
 
 from __future__ import annotations
 
@@ -25,12 +30,15 @@ from base.calendar import WorkingDayCalendar
 from base.errors import Explained
 from contracts.base import Event
 from contracts.bureau import (
+    ApprovalRevoked,
     CaseCompleted,
     CaseOutcome,
     CaseResumed,
     CaseSubmitted,
     CaseSuspended,
+    CommitmentApproved,
     ConflictRaised,
+    DataOutcome,
     DeadlineEscalated,
     DeadlineReminder,
     Decision,
@@ -41,8 +49,10 @@ from contracts.bureau import (
     SiteSurveyArranged,
     StageCompleted,
     SupplementProvided,
+    Verification,
 )
 from contracts.coordination import Resolution
+from contracts.refusal_grounds import SharingGround
 from services.bureau import credit_code
 from services.bureau.catalogue import ApprovalItem, ServiceCatalogue
 
@@ -64,6 +74,8 @@ class CaseApplication(BaseModel):
     promised_documents: list[str] = Field(default_factory=list, description="non-key documents to follow (容缺)")
     promised_by: AwareDatetime | None = Field(None, description="when the promised documents will be handed in, "
                                                                   "with its time zone")
+    commitments: list[str] = Field(default_factory=list, description="codes of the items the applicant gives a "
+                                   "written commitment for (告知承诺制): approved on it, verified afterwards")
 
     @field_validator("applicant_credit_code")
     @classmethod
@@ -96,6 +108,14 @@ def check_intake(project: Project, documents: list[str], promised: list[str], ca
                    and d.name not in promised]
     if unaccounted:
         raise IntakeRefused(f"documents neither handed in nor promised: {', '.join(unaccounted)}")
+
+
+def check_commitments(commitments: list[str], catalogue: ServiceCatalogue) -> None:
+    marked = {i.code for i in catalogue.items if i.commitment is not None}
+    wrong = sorted(set(commitments) - marked)
+    if wrong:
+        raise IntakeRefused(f"not approved on commitment (告知承诺制): {', '.join(wrong)}; the items that are: "
+                            f"{', '.join(sorted(marked))}")
 
 
 class CaseStatus(StrEnum):
@@ -181,6 +201,7 @@ class Hold(StrEnum):
     SUSPENDED = "suspended"  # a promised document is late: the enterprise has to hand it in
     SUPPLEMENT = "supplement"  # a department asked for more: the enterprise has to supplement
     OVERDUE = "overdue"  # a department let its deadline pass
+    DATA = "data"  # a department's review waits for another department's data
 
 
 @dataclass(frozen=True)
@@ -197,6 +218,39 @@ class NotOurRequest(ValueError):
 
 class CaseStateError(ValueError):
     """The case is not in a state where this can happen."""
+
+
+@dataclass
+class DataWait:
+    """A department's review waiting for data it asked another department for, and what came of it."""
+
+    agreement_id: str
+    provider: str
+    contract_id: str
+    fields: list[str]
+    since: datetime
+    until: datetime | None = None
+    outcome: DataOutcome | None = None
+    ground: SharingGround | None = None
+    escalated: bool = False
+
+
+@dataclass(frozen=True)
+class Reopening:
+    """A completed case opened again: a verification failed after it had completed."""
+
+    completed_at: datetime
+    reopened_at: datetime
+
+
+@dataclass(frozen=True)
+class Moment:
+    """A step in a case's timeline."""
+
+    at: datetime
+    step: str
+    department: str | None = None
+    detail: str = ""
 
 
 @dataclass
@@ -222,6 +276,13 @@ class OpinionRequest:
     reminded: list[float] = field(default_factory=list)
     escalated_at: datetime | None = None
     overridden: bool = False  # a refusal the coordination office overruled
+    on_commitment: bool = False  # approved on the applicant's commitment (告知承诺制), verified afterwards
+    verify_by: datetime | None = None
+    verified_at: datetime | None = None
+    verification: Verification | None = None
+    findings: list[str] = field(default_factory=list)
+    revoked_at: datetime | None = None  # its verification failed: the approval was revoked
+    data_waits: list[DataWait] = field(default_factory=list)
 
     @property
     def open(self) -> bool:
@@ -276,6 +337,7 @@ class Case:
     stage_completed: dict[int, datetime] = field(default_factory=dict)
     requests: list[OpinionRequest] = field(default_factory=list)
     conflicts: list[Conflict] = field(default_factory=list)
+    reopened: list[Reopening] = field(default_factory=list)  # a revoked approval reopened the completed case
 
     # ---- intake -------------------------------------------------------------------------------------
 
@@ -290,6 +352,7 @@ class Case:
         case_id: str | None = None,
     ) -> tuple[Case, list[Event]]:
         check_intake(application.project, application.documents, application.promised_documents, catalogue)
+        check_commitments(application.commitments, catalogue)
         a = application
         case = cls(case_id or new_case_id(now), a, agent, now, catalogue.version, documents=list(a.documents),
                    promised_documents=list(a.promised_documents), promised_by=a.promised_by)
@@ -313,8 +376,14 @@ class Case:
 
     # ---- stages -------------------------------------------------------------------------------------
 
+    def _on_commitment(self, item: ApprovalItem) -> bool:
+        """Whether the item is approved on the applicant's commitment: marked for it, committed to, and no
+        approval of it on commitment revoked before in this case."""
+        return item.commitment is not None and item.code in self.application.commitments \
+            and not any(r.item_code == item.code and r.revoked_at for r in self.requests)
+
     def _request(self, item: ApprovalItem, now: datetime, catalogue: ServiceCatalogue,
-                 calendar: WorkingDayCalendar) -> tuple[OpinionRequest, OpinionRequested]:
+                 calendar: WorkingDayCalendar) -> tuple[OpinionRequest, Event]:
         due_at = calendar.add_working_days(now, item.committed_days)
         request = OpinionRequest(
             request_id=f"{self.case_id}/{item.code}/{uuid.uuid4().hex[:8]}", stage=item.stage,
@@ -322,6 +391,16 @@ class Case:
             committed_days=item.committed_days, requested_at=now,
             allowed_days=calendar.working_days_between(now, due_at), due_at=due_at,
         )
+        if item.commitment is not None and self._on_commitment(item):
+            request.on_commitment, request.status, request.decision = True, RequestStatus.DECIDED, Decision.APPROVED
+            request.decided_at = now
+            request.conditions = [f"approved on commitment (告知承诺制): {item.commitment.undertaking}"]
+            request.verify_by = calendar.add_working_days(now, item.commitment.verify_within_days)
+            return request, CommitmentApproved(
+                request_id=request.request_id, case_id=self.case_id, department=item.department,
+                item_code=item.code, item_name=item.name_zh, stage=item.stage, project=self.application.project,
+                documents=self.documents, commitment=item.commitment.undertaking, approved_at=now,
+                verify_by=request.verify_by)
         if self.status is CaseStatus.SUSPENDED:
             request.pause(now)
         missing = [d.name for d in item.documents if d.name not in self.documents]
@@ -344,7 +423,11 @@ class Case:
                 request, event = self._request(item, now, catalogue, calendar)
                 self.requests.append(request)
                 events.append(event)
+            if not any(r.open for r in self.current()):  # every item approved on commitment
+                events += self._consolidate(now, catalogue, calendar)
             return events
+        if any(r.open for r in self.requests):
+            return []  # an item asked for again after a revoked approval: the case ends once it is decided
         return self._end(CaseStatus.COMPLETED, now, [])
 
     def _end(self, status: CaseStatus, now: datetime, reasons: list[str]) -> list[Event]:
@@ -366,7 +449,12 @@ class Case:
         if self.status is CaseStatus.SUSPENDED:
             holds.append(Stuck(Hold.SUSPENDED, "promised documents not handed in: " + ", ".join(
                 self.promised_documents), None, self.suspended_at))
-        for r in self.current():
+        for r in self.requests:  # the current stage's, and an earlier item asked for again after a revocation
+            if not r.open:
+                continue
+            holds += [Stuck(Hold.DATA, f"{r.item_code}: waits for {', '.join(w.fields)} of {w.contract_id} from "
+                                       f"{w.provider} ({w.agreement_id})", r.department, w.since)
+                      for w in r.data_waits if w.until is None]
             if r.status is RequestStatus.AWAITING_SUPPLEMENT:
                 holds.append(Stuck(Hold.SUPPLEMENT, f"{r.item_code}: " + "; ".join(r.reasons), r.department,
                                    r.paused_since))
@@ -430,7 +518,109 @@ class Case:
             request.resume(now, calendar)
         if self.status is not CaseStatus.IN_PROGRESS:
             return []
+        if request.stage != self.stage or self.stage in self.stage_completed:
+            return self._settle_asked_again(request, now)
         return self._consolidate(now, catalogue, calendar)
+
+    def _settle_asked_again(self, request: OpinionRequest, now: datetime) -> list[Event]:
+        """An item of a stage gone by, asked for again after its approval on commitment was revoked, is decided:
+        refused, the case is refused; approved, the case completes if every stage is done and nothing else is
+        open."""
+        if request.decision is Decision.REJECTED:
+            return self._end(CaseStatus.REJECTED, now, request.reasons)
+        if self.stage in self.stage_completed and not any(r.open for r in self.requests):
+            return self._end(CaseStatus.COMPLETED, now, [])
+        return []
+
+    # ---- approval on commitment (告知承诺制) --------------------------------------------------------------
+
+    def verify_commitment(self, request_id: str, department: str, outcome: Verification, findings: list[str],
+                          now: datetime, catalogue: ServiceCatalogue, calendar: WorkingDayCalendar) -> list[Event]:
+        """The department verified an approval given on commitment. Failed: the approval is revoked, the item is
+        asked for again in the ordinary way, and a completed case is open again."""
+        request = next((r for r in self.requests if r.request_id == request_id), None)
+        if request is None or request.department != department or not request.on_commitment:
+            raise NotOurRequest(f"{department} verified {request_id}, which is not its approval on commitment "
+                                f"on {self.case_id}")
+        if request.verification is not None:
+            return []  # verified already
+        request.verified_at, request.verification, request.findings = now, outcome, findings
+        if outcome is Verification.PASSED:
+            return []
+        request.revoked_at, request.status = now, RequestStatus.WITHDRAWN
+        if self.status in (CaseStatus.REJECTED, CaseStatus.CLOSED):
+            return [ApprovalRevoked(request_id=request_id, case_id=self.case_id, department=department,
+                                    item_code=request.item_code, findings=findings, reopened_request_id="",
+                                    case_reopened=False, revoked_at=now)]
+        reopened = self.status is CaseStatus.COMPLETED
+        if reopened:
+            self.reopened.append(Reopening(self.completed_at or now, now))
+            self.status, self.completed_at, self.reasons = CaseStatus.IN_PROGRESS, None, []
+        again, asked = self._request(catalogue.item(request.item_code), now, catalogue, calendar)
+        self.requests.append(again)
+        return [ApprovalRevoked(request_id=request_id, case_id=self.case_id, department=department,
+                                item_code=request.item_code, findings=findings, reopened_request_id=again.request_id,
+                                case_reopened=reopened, revoked_at=now), asked]
+
+    # ---- data a department's review waits for --------------------------------------------------------
+
+    def data_awaited(self, request_id: str, department: str, wait: DataWait) -> None:
+        request = next((r for r in self.requests if r.request_id == request_id), None)
+        if request is None or request.department != department:
+            raise NotOurRequest(f"{department} waits for data on {request_id}, which is not its request on "
+                                f"{self.case_id}")
+        if all(w.agreement_id != wait.agreement_id for w in request.data_waits):
+            request.data_waits.append(wait)
+
+    def data_wait_ended(self, request_id: str, department: str, agreement_id: str, outcome: DataOutcome,
+                        ground: SharingGround | None, escalated: bool, now: datetime) -> None:
+        request = next((r for r in self.requests if r.request_id == request_id), None)
+        if request is None or request.department != department:
+            raise NotOurRequest(f"{department} ended a wait on {request_id}, which is not its request on "
+                                f"{self.case_id}")
+        for wait in request.data_waits:
+            if wait.agreement_id == agreement_id and wait.until is None:
+                wait.until, wait.outcome, wait.ground, wait.escalated = now, outcome, ground, escalated
+
+    def timeline(self) -> list[Moment]:
+        """What happened to the case, in order: every step its events told."""
+        moments = [Moment(self.submitted_at, "submitted", None, self.application.project.name)]
+        moments += [Moment(at, "stage started", None, f"stage {stage}") for stage, at in self.stage_started.items()]
+        moments += [Moment(at, "stage completed", None, f"stage {stage}")
+                    for stage, at in self.stage_completed.items()]
+        for r in self.requests:
+            item = f"{r.item_code} {r.item_name}"
+            if r.on_commitment:
+                moments.append(Moment(r.requested_at, "approved on commitment", r.department,
+                                      f"{item}: verify by {r.verify_by.isoformat() if r.verify_by else ''}"))
+            else:
+                moments.append(Moment(r.requested_at, "requested", r.department, item))
+            for w in r.data_waits:
+                moments.append(Moment(w.since, "waits for data", r.department,
+                                      f"{item}: {', '.join(w.fields)} of {w.contract_id} from {w.provider}"))
+                if w.until is not None and w.outcome is not None:
+                    why = f" ({w.ground.value})" if w.ground else ""
+                    moments.append(Moment(w.until, f"data {w.outcome.value}", r.department,
+                                          f"{item}: by {w.provider}{why}" + (", escalated" if w.escalated else "")))
+            if r.decided_at is not None and not r.on_commitment and r.decision is not None:
+                moments.append(Moment(r.decided_at, r.decision.value, r.department, item))
+            if r.verified_at is not None and r.verification is not None:
+                moments.append(Moment(r.verified_at, f"verification {r.verification.value}", r.department,
+                                      f"{item}: {'; '.join(r.findings)}" if r.findings else item))
+            if r.revoked_at is not None:
+                moments.append(Moment(r.revoked_at, "approval revoked", r.department, item))
+        for c in self.conflicts:
+            moments.append(Moment(c.raised_at, "conflict raised", None, f"stage {c.stage}"))
+            if c.resolved_at is not None and c.resolution is not None:
+                moments.append(Moment(c.resolved_at, c.resolution.value, "coordination", f"stage {c.stage}"))
+        for again in self.reopened:
+            moments += [Moment(again.completed_at, CaseStatus.COMPLETED.value),
+                        Moment(again.reopened_at, "reopened", None, "an approval on commitment was revoked")]
+        if self.suspended_at is not None:
+            moments.append(Moment(self.suspended_at, "suspended", None, ", ".join(self.promised_documents)))
+        if self.completed_at is not None:
+            moments.append(Moment(self.completed_at, self.status.value, None, "; ".join(self.reasons)))
+        return sorted(moments, key=lambda m: m.at)
 
     def provide_supplement(self, documents: list[str], now: datetime, calendar: WorkingDayCalendar) -> list[Event]:
         """The enterprise answers every supplement request open on the case: the clocks run again."""

@@ -71,6 +71,24 @@ def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+CASES_SHOWN = 20  # the cases that lost the most working days to withheld data
+
+
+def _barriers(barriers: dict[str, Any]) -> str:
+    providers = [{**p, "refused_by_reason": ", ".join(f"{k} {v}" for k, v in p["refused_by_reason"].items())}
+                 for p in barriers["providers"]]
+    return f"""<h2>Barriers to sharing: what withheld data costs</h2>
+<p>{barriers["cases_that_waited"]} cases waited for data; {barriers["working_days_lost"]} working days were lost
+waiting for data that was withheld in the end.</p>
+<h3>Providers</h3>{_table(providers, ["provider", "requests_received", "approved", "counter_offered", "refused",
+                                      "refused_binding", "refused_by_reason", "pending",
+                                      "median_working_days_to_decide", "escalations"])}
+<h3>Consumers: working days their cases waited for data</h3>{_table(barriers["consumers"], [
+    "consumer", "waits", "shared", "withheld", "still_waiting", "waited_working_days", "median_wait_working_days"])}
+<h3>Cases: working days lost to withheld data (the {CASES_SHOWN} that lost most)</h3>{_table(
+    barriers["cases"][:CASES_SHOWN], ["case_id", "waits", "waited_working_days", "lost_working_days"])}"""
+
+
 def render(report: dict[str, Any]) -> str:
     cases = report["cases"]
     department_columns = ["code", "name", "requests", "median_response_working_days", "p90_response_working_days",
@@ -92,7 +110,7 @@ font-size:13px}}td,th{{border:1px solid #ccc;padding:3px 6px;text-align:right}}t
 <h2>Conflicts between departments</h2>{_table([report["conflicts"]], list(report["conflicts"]))}
 <h2>Data sharing</h2>{_table([{k: v for k, v in report["sharing"].items() if k != "refusals"}],
                               [k for k in report["sharing"] if k != "refusals"])}
-{_table(report["sharing"]["refusals"], ["agreement", "contract", "consumer", "provider", "reasons"])}
+{_barriers(report["barriers"])}
 <h2>The exchange: transit from a sender's outbox to the consumer's handler</h2>
 <p>{escape(report["exchange"]["note"])}</p>
 {_table([{k: v for k, v in report["exchange"].items() if k not in ("by_hop", "note")}],

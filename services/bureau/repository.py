@@ -10,15 +10,46 @@ from typing import Any, Protocol
 
 import asyncpg
 
-from contracts.bureau import Decision, RefusalGround
+from contracts.bureau import DataOutcome, Decision, RefusalGround, Verification
 from contracts.coordination import Resolution
-from services.bureau.model import Case, CaseApplication, CaseStatus, Conflict, OpinionRequest, RequestStatus
+from contracts.refusal_grounds import SharingGround
+from services.bureau.model import (
+    Case,
+    CaseApplication,
+    CaseStatus,
+    Conflict,
+    DataWait,
+    OpinionRequest,
+    Reopening,
+    RequestStatus,
+)
 
-JSON_FIELDS = {"reasons", "documents", "promised_documents", "conditions", "reminded", "grounds"}
+JSON_FIELDS = {"reasons", "documents", "promised_documents", "conditions", "reminded", "grounds", "findings",
+               "data_waits", "reopened"}
 CASE_COLUMNS = ("case_id", "agent", "catalogue_version", "status", "stage", "submitted_at", "completed_at", "reasons",
-                "documents", "promised_documents", "promised_by", "suspended_at", "survey_at", "resubmissions")
+                "documents", "promised_documents", "promised_by", "suspended_at", "survey_at", "resubmissions",
+                "reopened")
 REQUEST_COLUMNS = tuple(f.name for f in dataclasses.fields(OpinionRequest))
 CONFLICT_COLUMNS = tuple(f.name for f in dataclasses.fields(Conflict))
+
+
+def _plain(value: Any) -> Any:
+    """A value as JSON holds it: dataclasses as objects, times in ISO 8601, enums by value."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value.value if hasattr(value, "value") else value
+
+
+def _wait(raw: dict[str, Any]) -> DataWait:
+    return DataWait(
+        raw["agreement_id"], raw["provider"], raw["contract_id"], raw["fields"], datetime.fromisoformat(raw["since"]),
+        datetime.fromisoformat(raw["until"]) if raw["until"] else None,
+        DataOutcome(raw["outcome"]) if raw["outcome"] else None,
+        SharingGround(raw["ground"]) if raw["ground"] else None, raw["escalated"])
 
 
 def _to_row(obj: Any, columns: tuple[str, ...]) -> list[Any]:
@@ -26,7 +57,7 @@ def _to_row(obj: Any, columns: tuple[str, ...]) -> list[Any]:
     for name in columns:
         value = getattr(obj, name)
         if name in JSON_FIELDS:
-            value = json.dumps(value, ensure_ascii=False)
+            value = json.dumps(_plain(value), ensure_ascii=False)
         elif hasattr(value, "value"):
             value = value.value
         values.append(value)
@@ -86,6 +117,8 @@ async def load_many(connection: asyncpg.Connection, case_ids: list[str]) -> list
 def _case(row: asyncpg.Record, requests: list[asyncpg.Record], conflicts: list[asyncpg.Record]) -> Case:
     fields = _from_row(row, CASE_COLUMNS)
     fields["status"] = CaseStatus(fields["status"])
+    fields["reopened"] = [Reopening(datetime.fromisoformat(r["completed_at"]), datetime.fromisoformat(r["reopened_at"]))
+                          for r in fields["reopened"]]
     case = Case(application=CaseApplication.model_validate_json(row["application"]),
                 stage_started=_stamps(row["stage_started"]), stage_completed=_stamps(row["stage_completed"]), **fields)
     for r in requests:
@@ -93,6 +126,8 @@ def _case(row: asyncpg.Record, requests: list[asyncpg.Record], conflicts: list[a
         values["status"] = RequestStatus(values["status"])
         values["decision"] = Decision(values["decision"]) if values["decision"] else None
         values["grounds"] = [RefusalGround(g) for g in values["grounds"]]
+        values["verification"] = Verification(values["verification"]) if values["verification"] else None
+        values["data_waits"] = [_wait(w) for w in values["data_waits"]]
         case.requests.append(OpinionRequest(**values))
     for c in conflicts:
         values = _from_row(c, CONFLICT_COLUMNS)

@@ -1,10 +1,12 @@
 """The bureau's service: case intake, what the enterprise hands in later, the handlers that move a case on as
-opinions and the coordination office's decisions come in, and the deadline watch."""
+opinions, verifications of approvals on commitment and the coordination office's decisions come in, what the
+departments' reviews wait for, the answers to sharing requests for the data it provides, and the deadline watch."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -18,19 +20,22 @@ from base.clock import Clock
 from base.settings import Settings
 from contracts import bureau_v1
 from contracts.base import Event
-from contracts.bureau import OpinionIssued, Project
+from contracts.bureau import CommitmentVerified, DataAwaited, DataWaitEnded, OpinionIssued, Project
 from contracts.coordination import ConflictResolved
 from contracts.departments import BUREAU, COORDINATION
-from services.bureau import repository
+from contracts.exchange import AgreementOutcome, AgreementRequested
+from services.bureau import repository, sharing
 from services.bureau.catalogue import ServiceCatalogue, load_catalogue
-from services.bureau.model import Case, CaseApplication, CaseStateError, CaseStatus, NotOurRequest
+from services.bureau.model import Case, CaseApplication, CaseStateError, CaseStatus, DataWait, NotOurRequest
 from services.bureau.repository import Cases, PgCases
+from services.kit.agreements import Agreements, HttpAgreements
 from services.kit.service import Context, DepartmentService
 
 log = logging.getLogger("concord.bureau")
 
 AGENTS = ("王芳", "李强", "张伟", "刘洋", "陈静")  # the agency team (代办员)
 CASE_TOKEN = "case"  # the prefix of applicants' case tokens
+LEFT_TO_OFFICERS = "officers"  # a sharing request no review waits for: the bureau's rules leave it to its officers
 WATCH_SECONDS = 0.1
 
 
@@ -56,13 +61,20 @@ class PgCaseUnit:
 
 
 class Bureau:
-    def __init__(self, settings: Settings, clock: Clock, catalogue: ServiceCatalogue | None = None) -> None:
+    def __init__(self, settings: Settings, clock: Clock, catalogue: ServiceCatalogue | None = None,
+                 agreements: Agreements | None = None) -> None:
         self.service = DepartmentService(BUREAU, settings, clock)
         self.catalogue = catalogue or load_catalogue()
         self.calendar = WorkingDayCalendar()
+        self.agreements: Agreements = agreements or HttpAgreements(settings)
+        self.scale = settings.response_scale
         self.service.handles(OpinionIssued)(self.on_opinion)
         self.service.handles(bureau_v1.OpinionIssued)(self.on_first_opinion)
         self.service.handles(ConflictResolved)(self.on_resolution)
+        self.service.handles(CommitmentVerified)(self.on_verification)
+        self.service.handles(DataAwaited)(self.on_data_awaited)
+        self.service.handles(DataWaitEnded)(self.on_data_wait_ended)
+        self.service.handles(AgreementRequested)(self.on_sharing_request)
 
     @property
     def clock(self) -> Clock:
@@ -211,11 +223,116 @@ class Bureau:
                                        now, self.catalogue, self.calendar)
         await self._store(unit, case, events)
 
+    async def on_verification(self, event: CommitmentVerified, ctx: Context) -> None:
+        await self.verification(event, ctx.sender, PgCaseUnit(ctx.connection, ctx.publish), ctx.clock.now())
+
+    async def verification(self, event: CommitmentVerified, sender: str, unit: CaseUnit, now: datetime) -> None:
+        """A department verified an approval given on commitment: passed, it stands; failed, it is revoked."""
+        case = await unit.cases.load(event.case_id, for_update=True)
+        if case is None:
+            log.warning("verification %s for unknown case %s", event.request_id, event.case_id)
+            return
+        try:
+            events = case.verify_commitment(event.request_id, sender, event.outcome, event.findings, now,
+                                            self.catalogue, self.calendar)
+        except NotOurRequest as exc:
+            log.warning("%s", exc)
+            return
+        await self._store(unit, case, events)
+
+    async def on_data_awaited(self, event: DataAwaited, ctx: Context) -> None:
+        await self.data_awaited(event, ctx.sender, PgCaseUnit(ctx.connection, ctx.publish))
+
+    async def data_awaited(self, event: DataAwaited, sender: str, unit: CaseUnit) -> None:
+        """A department's review of a case waits for another department's data: the case shows it."""
+        case = await unit.cases.load(event.case_id, for_update=True)
+        if case is None:
+            return
+        try:
+            case.data_awaited(event.request_id, sender, DataWait(
+                event.agreement_id, event.provider, event.contract_id, event.fields, event.awaited_at))
+        except NotOurRequest as exc:
+            log.warning("%s", exc)
+            return
+        await self._store(unit, case, [])
+
+    async def on_data_wait_ended(self, event: DataWaitEnded, ctx: Context) -> None:
+        await self.data_wait_ended(event, ctx.sender, PgCaseUnit(ctx.connection, ctx.publish))
+
+    async def data_wait_ended(self, event: DataWaitEnded, sender: str, unit: CaseUnit) -> None:
+        case = await unit.cases.load(event.case_id, for_update=True)
+        if case is None:
+            return
+        try:
+            case.data_wait_ended(event.request_id, sender, event.agreement_id, event.outcome, event.ground,
+                                 event.escalated, event.ended_at)
+        except NotOurRequest as exc:
+            log.warning("%s", exc)
+            return
+        await self._store(unit, case, [])
+
+    # --- the bureau as a provider of data ---------------------------------------------------------------
+
+    async def on_sharing_request(self, request: AgreementRequested, ctx: Context) -> None:
+        """A department asks for data the bureau provides: answered by the bureau's rules at its pace."""
+        if request.provider != BUREAU:
+            return
+        now = ctx.clock.now()
+        decide_at = self.calendar.add_working_time(now, sharing.PACE.days(request.agreement_id) * self.scale)
+        await ctx.connection.execute(
+            "INSERT INTO bureau.sharing_requests (agreement_id, request, received_at, decide_at)"
+            " VALUES ($1, $2, $3, $4) ON CONFLICT (agreement_id) DO NOTHING",
+            request.agreement_id, request.model_dump_json(), now, decide_at)
+
+    async def answer_sharing_requests(self) -> int:
+        """Answer, by the bureau's rules, the sharing requests due now; each in its own transaction."""
+        now = self.clock.now()
+        answered = 0
+        async with self.service.pool.acquire() as connection:
+            due = await connection.fetch(
+                "SELECT agreement_id FROM bureau.sharing_requests WHERE decided_at IS NULL AND decide_at <= $1"
+                " ORDER BY decide_at LIMIT 100", now)
+            for row in due:
+                async with connection.transaction():
+                    found = await connection.fetchrow(
+                        "SELECT request, received_at FROM bureau.sharing_requests WHERE agreement_id = $1"
+                        " AND decided_at IS NULL"
+                        " FOR UPDATE SKIP LOCKED", row["agreement_id"])
+                    if found is None:
+                        continue
+                    request = AgreementRequested.model_validate_json(found["request"])
+                    case_id = await connection.fetchval(
+                        "SELECT case_id FROM bureau.requests WHERE data_waits @> $1::jsonb",
+                        json.dumps([{"agreement_id": request.agreement_id}]))
+                    case = await repository.load(connection, case_id) if case_id else None
+                    if case is None:
+                        if self.calendar.working_days_between(found["received_at"], now) < sharing.CASE_GRACE_DAYS:
+                            await connection.execute(  # the review waiting for it may not have said so yet
+                                "UPDATE bureau.sharing_requests SET decide_at = $2 WHERE agreement_id = $1",
+                                request.agreement_id, self.calendar.add_working_time(now, sharing.LOOK_AGAIN_DAYS))
+                        else:  # no review waits for it: the bureau's officers answer it
+                            await connection.execute(
+                                "UPDATE bureau.sharing_requests SET decided_at = $2, outcome = $3 WHERE agreement_id"
+                                " = $1", request.agreement_id, now, LEFT_TO_OFFICERS)
+                        continue
+                    answer = sharing.decide(request, case)
+                    if answer.approves:
+                        await self.agreements.approve(BUREAU, request.agreement_id)
+                    else:
+                        await self.agreements.reject(BUREAU, request.agreement_id, answer.reasons)
+                    outcome = AgreementOutcome.APPROVED if answer.approves else AgreementOutcome.REJECTED
+                    await connection.execute(
+                        "UPDATE bureau.sharing_requests SET decided_at = $2, outcome = $3, reasons = $4"
+                        " WHERE agreement_id = $1", request.agreement_id, now, outcome.value, answer.reasons)
+                    answered += 1
+        return answered
+
     async def watch(self, stop: asyncio.Event) -> None:
         """Promises, suspensions, reminders and escalations as the (accelerated) clock moves."""
         while not stop.is_set():
             try:
                 await self.check_due()
+                await self.answer_sharing_requests()
             except Exception:
                 log.exception("deadline watch failed; retrying")
             with contextlib.suppress(TimeoutError):

@@ -11,24 +11,30 @@ from fastapi import HTTPException, Path, Query
 from pydantic import BaseModel, Field
 
 from base.http import Authenticate, Authenticated, Caller, ExchangeApi, authenticate_with, forbidden, responses
-from contracts.bureau import Decision, RefusalGround
+from contracts.bureau import Decision, RefusalGround, Verification
 from contracts.coordination import Resolution
-from services.departments.desk import CoordinationDesk, Desk, ReviewingDesk
+from contracts.exchange import AgreementOutcome
+from contracts.refusal_grounds import SharingGround
+from services.departments.desk import CoordinationDesk, Desk, ReviewingDesk, VerificationDecision, WrongDecision
 from services.departments.rules import Opinion
 from services.departments.store import Mode
-from services.departments.tasks import TaskNotOpen
+from services.departments.tasks import TaskKind, TaskNotOpen
+from services.kit.agreements import SharingAnswer
 
 Text = Annotated[str, Field(min_length=1, max_length=2000)]
 
 
 class OfficerDecision(BaseModel):
     decision: str = Field(max_length=64, description="an opinion (approved, approved_with_conditions, "
-                          "supplement_requested, rejected) or, at the coordination office, a resolution "
-                          "(proceed_with_conditions, uphold_refusal)")
+                          "supplement_requested, rejected); on a sharing request approved or rejected (with its "
+                          "sharing_ground); on an approval on commitment passed or failed (the reasons are the "
+                          "findings); at the coordination office a resolution (proceed_with_conditions, "
+                          "uphold_refusal)")
     conditions: list[Text] = Field(default_factory=list, max_length=50)
     reasons: list[Text] = Field(default_factory=list, max_length=50)
     grounds: list[RefusalGround] = Field(default_factory=list, max_length=10,
                                          description="statutory grounds of a refusal (binding on coordination)")
+    sharing_ground: SharingGround | None = Field(None, description="the ground of a refusal to share data")
     officer: str = Field(min_length=1, max_length=100)
 
 
@@ -38,6 +44,19 @@ class DeskMode(BaseModel):
 
 Code = Annotated[str, Path(max_length=32, pattern=r"^[a-z]+$")]
 TaskId = Annotated[str, Path(max_length=256)]
+
+
+def officer_decision(kind: TaskKind | None, body: OfficerDecision) -> Opinion | SharingAnswer | VerificationDecision:
+    """The decision an officer's body makes on a task of this kind (a ValueError if it makes none)."""
+    if kind is TaskKind.SHARING:
+        if AgreementOutcome(body.decision) is AgreementOutcome.APPROVED:
+            return SharingAnswer()
+        if AgreementOutcome(body.decision) is not AgreementOutcome.REJECTED or body.sharing_ground is None:
+            raise WrongDecision("a sharing request is approved, or rejected on a sharing_ground with reasons")
+        return SharingAnswer(body.sharing_ground, "; ".join(body.reasons))
+    if kind is TaskKind.VERIFICATION:
+        return VerificationDecision(Verification(body.decision), body.reasons)
+    return Opinion(Decision(body.decision), body.conditions, body.reasons, body.grounds)
 
 
 def create_api(desks: dict[str, Desk], identity: Authenticate, max_body_bytes: int) -> ExchangeApi:
@@ -69,18 +88,21 @@ def create_api(desks: dict[str, Desk], identity: Authenticate, max_body_bytes: i
     @api.post("/v1/departments/{code}/tasks/{task_id:path}/decision", responses=responses(401, 403, 404, 409, 422))
     async def decide(code: Code, task_id: TaskId, body: OfficerDecision, caller: Authenticated) -> dict[str, Any]:
         target = desk(code, caller, changes=True)
-        reasons_needed = body.decision in (Decision.REJECTED, Decision.SUPPLEMENT_REQUESTED, Resolution.UPHOLD_REFUSAL)
+        reasons_needed = body.decision in (Decision.REJECTED, Decision.SUPPLEMENT_REQUESTED, Resolution.UPHOLD_REFUSAL,
+                                           Verification.FAILED)
         if reasons_needed and not body.reasons:
-            raise HTTPException(422, "a refusal or a supplement request needs reasons")
+            raise HTTPException(422, "a refusal, a supplement request or a failed verification needs reasons")
         try:
             if isinstance(target, CoordinationDesk):
                 await target.officer_resolution(task_id, Resolution(body.decision), body.conditions, body.reasons,
                                                 body.officer)
             elif isinstance(target, ReviewingDesk):
-                opinion = Opinion(Decision(body.decision), body.conditions, body.reasons, body.grounds)
-                await target.officer_opinion(task_id, opinion, body.officer)
+                await target.officer_decision(task_id, officer_decision(await target.kind_of(task_id), body),
+                                              body.officer)
         except ValueError as wrong:
-            raise HTTPException(422, f"not a decision this desk gives: {body.decision}") from wrong
+            detail = str(wrong) if isinstance(wrong, WrongDecision) else \
+                f"not a decision this desk gives: {body.decision}"
+            raise HTTPException(422, detail) from wrong
         except TaskNotOpen as missing:
             raise HTTPException(409, f"no open task {task_id} at {code}") from missing
         return {"task_id": task_id, "decision": body.decision, "officer": body.officer}

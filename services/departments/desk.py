@@ -1,5 +1,8 @@
 """A department's desk: the tasks the exchange brings it, decided either by its rules at the department's own
-pace, or by its officers through the API and the command line (human-in-the-loop mode).
+pace, or by its officers through the API and the command line (human-in-the-loop mode). A review whose rules need
+another department's conditional data asks for it at the exchange (``Agreements``) and waits for the answer; a
+providing department answers the requests it receives at its own pace; approvals given on commitment are
+verified.
 
 The handlers work on a ``DeskUnit`` (the desk's store, what it publishes, and a savepoint), so that the fast
 tests run them on an in-memory one. A reviewing department's rules live in its own module as a ``Reviewer``;
@@ -13,6 +16,7 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -27,26 +31,59 @@ from contracts.bureau import (
     CaseResumed,
     CaseSubmitted,
     CaseSuspended,
+    CommitmentApproved,
+    CommitmentVerified,
     ConflictRaised,
+    DataAwaited,
+    DataOutcome,
+    DataWaitEnded,
     DeadlineEscalated,
     Decision,
     OpinionIssued,
     OpinionRequested,
     SiteSurveyArranged,
     SupplementProvided,
+    Verification,
 )
 from contracts.coordination import ConflictResolved, Resolution
-from contracts.exchange import AgreementEscalated, AgreementStepEscalated, RefusalEscalated
+from contracts.exchange import (
+    AgreementDecided,
+    AgreementEscalated,
+    AgreementOutcome,
+    AgreementRequested,
+    AgreementStepEscalated,
+    RefusalEscalated,
+)
 from contracts.market import BusinessRegistration
-from services.departments.rules import Arbiter, Opinion, Pace, Reviewer
+from contracts.refusal_grounds import ground_of
+from services.departments.rules import Arbiter, Opinion, Pace, Reviewer, escalates
 from services.departments.store import DeskStore, Mode, PgDeskStore
-from services.departments.tasks import OFFICERS_DECIDE, Task, TaskKind, TaskNotOpen
+from services.departments.tasks import OFFICERS_DECIDE, Task, TaskKind, TaskNotOpen, TaskStatus
+from services.kit.agreements import Agreements, EscalationUnavailable, HttpAgreements, SharingAnswer, SharingRequest
 from services.kit.service import Context, DepartmentService
 
 log = logging.getLogger("concord.desk")
 WORK_SECONDS = 0.1
 DUE_PER_ROUND = 100
 RE_REVIEW_SHARE = 0.4  # a second look after a supplement takes this share of a first review
+DATA_REVIEW_SHARE = 0.3  # the review, once the data it waited for is decided, takes this share of a first one
+VERIFY_SHARE = 0.6  # a verification of an approval on commitment takes this share of a first review
+# Data a review asks for is asked for this many working days: the rest of the review with room to spare (an
+# agreement for one case's data, ended with the case, comes with the agreement lifecycle).
+DATA_VALID_DAYS = 20
+
+
+@dataclass(frozen=True)
+class VerificationDecision:
+    outcome: Verification
+    findings: list[str]
+
+
+OfficerDecision = Opinion | SharingAnswer | VerificationDecision
+
+
+class WrongDecision(ValueError):
+    """A decision of another kind than the task's."""
 
 
 class DeskUnit(Protocol):
@@ -178,14 +215,19 @@ class Desk(ABC):
 class ReviewingDesk(Desk):
     """A department that gives opinions on approval items."""
 
-    def __init__(self, reviewer: Reviewer, settings: Settings, clock: Clock) -> None:
+    def __init__(self, reviewer: Reviewer, settings: Settings, clock: Clock,
+                 agreements: Agreements | None = None) -> None:
         super().__init__(reviewer.code, reviewer.pace, settings, clock)
         self.reviewer = reviewer
+        self.agreements: Agreements = agreements or HttpAgreements(settings)
         self.on(OpinionRequested, self.on_request)
         self.on(SupplementProvided, self.on_supplement)
         self.on(SiteSurveyArranged, self.on_survey)
         self.on(CaseSuspended, self.on_suspended)
         self.on(CaseResumed, self.on_resumed)
+        self.on(CommitmentApproved, self.on_commitment)
+        self.on(AgreementRequested, self.on_sharing_request)
+        self.on(AgreementDecided, self.on_agreement_decided)
         if reviewer.registration is not None:
             self.on(CaseSubmitted, self.on_case_submitted)
         else:
@@ -221,12 +263,123 @@ class ReviewingDesk(Desk):
         await unit.publish(self.reviewer.registration(case, now))
 
     async def apply_rules(self, task: Task, unit: DeskUnit, now: datetime) -> None:
-        request = OpinionRequested.model_validate(task.payload)
-        if task.round == 1 and self.pace.asks_supplement(task.task_id):
-            opinion = Opinion(Decision.SUPPLEMENT_REQUESTED, reasons=[self.reviewer.supplement_reason(request)])
+        if task.kind is TaskKind.SHARING:
+            await self.answer_sharing(task, self._sharing_answer(task), self.reviewer.officer, unit, now)
+        elif task.kind is TaskKind.VERIFICATION:
+            if self.reviewer.verify is None:
+                raise LookupError(f"{self.code} has no rules to verify {task.item_code}: an officer verifies it")
+            commitment = CommitmentApproved.model_validate(task.payload)
+            outcome, findings = self.reviewer.verify(commitment, await unit.store.case_file(task.case_id))
+            await self.give_verification(task, outcome, findings, self.reviewer.officer, unit, now)
         else:
-            opinion = self.reviewer.decide(request, await unit.store.case_file(request.case_id))
-        await self.give_opinion(task, opinion, self.reviewer.officer, unit, now)
+            await self.review(task, unit, now)
+
+    async def review(self, task: Task, unit: DeskUnit, now: datetime) -> None:
+        """An opinion by the rules: first the data the review needs from another department, if it has not
+        asked for it yet; then a supplement request, or the rules' decision."""
+        request = OpinionRequested.model_validate(task.payload)
+        file = replace(await unit.store.case_file(request.case_id), data=DataOutcome(task.data) if task.data else None)
+        need = self.reviewer.needs(request, file) if self.reviewer.needs and task.agreement_id is None else None
+        if need is not None:
+            await self.ask_for_data(task, need.provider, need.request, unit, now)
+        elif task.round == 1 and self.pace.asks_supplement(task.task_id):
+            opinion = Opinion(Decision.SUPPLEMENT_REQUESTED, reasons=[self.reviewer.supplement_reason(request)])
+            await self.give_opinion(task, opinion, self.reviewer.officer, unit, now)
+        else:
+            await self.give_opinion(task, self.reviewer.decide(request, file), self.reviewer.officer, unit, now)
+
+    # --- data a review waits for ---------------------------------------------------------------------
+
+    async def ask_for_data(self, task: Task, provider: str, sharing: SharingRequest, unit: DeskUnit,
+                           now: datetime) -> None:
+        sharing = replace(sharing, valid_until=self.calendar.add_working_days(now, DATA_VALID_DAYS))
+        agreement_id = await self.agreements.request(self.code, sharing)
+        await unit.store.lock_agreement(agreement_id)
+        waiting = task.awaiting_data(agreement_id)
+        await unit.store.save(waiting)
+        await unit.publish(DataAwaited(
+            request_id=task.task_id, case_id=task.case_id, agreement_id=agreement_id, provider=provider,
+            contract_id=sharing.contract, fields=list(sharing.fields), purpose=sharing.purpose, awaited_at=now))
+        answered = await unit.store.answer(agreement_id)  # the provider was quicker than this unit of work
+        if answered is not None:
+            await self.data_answered(waiting, AgreementOutcome(answered[0]), answered[1], unit, now)
+
+    async def on_agreement_decided(self, decided: AgreementDecided, unit: DeskUnit, now: datetime) -> None:
+        """A provider's answer to data this department asked for: the review waiting for it goes on."""
+        if decided.consumer != self.code or decided.outcome is AgreementOutcome.REVOKED:
+            return
+        await unit.store.lock_agreement(decided.agreement_id)
+        task = await unit.store.awaiting(decided.agreement_id)
+        if task is None:
+            await unit.store.file_answer(decided.agreement_id, decided.outcome.value, decided.reasons, now)
+        elif task.status is TaskStatus.AWAITING_DATA:
+            await self.data_answered(task, decided.outcome, decided.reasons, unit, now)
+
+    async def data_answered(self, task: Task, outcome: AgreementOutcome, reasons: str, unit: DeskUnit,
+                            now: datetime) -> None:
+        """The data came, or was refused: a refusal the review cannot do without, on a ground that does not bind,
+        goes to the coordination office (its decision comes back as the agreement's next one); otherwise the
+        review goes on, with the data or without it."""
+        assert task.agreement_id is not None
+        ground = None if outcome is AgreementOutcome.APPROVED else ground_of(reasons)
+        if outcome is not AgreementOutcome.APPROVED and not task.escalated and self.reviewer.needs is not None:
+            request = OpinionRequested.model_validate(task.payload)
+            need = self.reviewer.needs(request, await unit.store.case_file(task.case_id))
+            if need is not None and escalates(need, ground):
+                try:
+                    await self.agreements.escalate_refusal(self.code, task.agreement_id, reasons)
+                    await unit.store.save(task.escalation())
+                    return
+                except EscalationUnavailable as unavailable:
+                    log.info("%s: %s; the review goes on without the data", self.code, unavailable)
+        data = DataOutcome.SHARED if outcome is AgreementOutcome.APPROVED else DataOutcome.WITHHELD
+        going_on = task.data_answered(data.value, self.ready_at(f"{task.task_id}/data", now, DATA_REVIEW_SHARE))
+        if (await unit.store.case_file(task.case_id)).suspended:
+            going_on = going_on.held()
+        await unit.store.save(going_on)
+        await unit.publish(DataWaitEnded(
+            request_id=task.task_id, case_id=task.case_id, agreement_id=task.agreement_id, outcome=data,
+            ground=ground, escalated=task.escalated, ended_at=now))
+
+    # --- as the provider of data ---------------------------------------------------------------------
+
+    async def on_sharing_request(self, request: AgreementRequested, unit: DeskUnit, now: datetime) -> None:
+        """Another department asks for data this one provides: a task, answered at the provider's pace."""
+        if request.provider != self.code or self.reviewer.sharing is None:
+            return
+        ready = self.calendar.add_working_time(
+            now, self.reviewer.sharing.pace.days(request.agreement_id) * self.scale)
+        await self.open_task(unit, request.agreement_id, TaskKind.SHARING, request.agreement_id,
+                             request.contract_id, request, now, ready, request.due_at)
+
+    def _sharing_answer(self, task: Task) -> SharingAnswer:
+        if self.reviewer.sharing is None:
+            raise LookupError(f"{self.code} has no rules for sharing requests: an officer answers it")
+        return self.reviewer.sharing.decide(AgreementRequested.model_validate(task.payload))
+
+    async def answer_sharing(self, task: Task, answer: SharingAnswer, officer: str, unit: DeskUnit,
+                             now: datetime) -> None:
+        if answer.approves:
+            await self.agreements.approve(self.code, task.task_id)
+        else:
+            await self.agreements.reject(self.code, task.task_id, answer.reasons)
+        await unit.store.save(task.decided(AgreementOutcome.APPROVED.value if answer.approves else
+                                           AgreementOutcome.REJECTED.value, officer, now))
+
+    # --- approvals on commitment (告知承诺制) -----------------------------------------------------------
+
+    async def on_commitment(self, commitment: CommitmentApproved, unit: DeskUnit, now: datetime) -> None:
+        """An item approved on the applicant's commitment: verified at the department's pace, by the deadline."""
+        ready = min(self.ready_at(f"{commitment.request_id}/verification", now, VERIFY_SHARE), commitment.verify_by)
+        await self.open_task(unit, commitment.request_id, TaskKind.VERIFICATION, commitment.case_id,
+                             commitment.item_code, commitment, now, ready, commitment.verify_by)
+
+    async def give_verification(self, task: Task, outcome: Verification, findings: list[str], officer: str,
+                                unit: DeskUnit, now: datetime) -> None:
+        await unit.publish(CommitmentVerified(
+            request_id=task.task_id, case_id=task.case_id, item_code=task.item_code, outcome=outcome,
+            findings=findings, officer=officer, verified_at=now))
+        await unit.store.save(task.decided(outcome.value, officer, now))
 
     async def give_opinion(self, task: Task, opinion: Opinion, officer: str, unit: DeskUnit, now: datetime) -> None:
         request = OpinionRequested.model_validate(task.payload)
@@ -238,13 +391,27 @@ class ReviewingDesk(Desk):
         await unit.store.save(task.decided(opinion.decision.value, officer, now,
                                            awaiting_supplement=opinion.decision is Decision.SUPPLEMENT_REQUESTED))
 
-    async def officer_opinion(self, task_id: str, opinion: Opinion, officer: str) -> None:
-        """An officer's opinion (human-in-the-loop), on a task still open, waiting or parked."""
+    async def officer_decision(self, task_id: str, decision: OfficerDecision, officer: str) -> None:
+        """An officer's decision (human-in-the-loop) on a task still open, waiting or parked: an opinion, the
+        answer to a sharing request, or a verification, as the task's kind says."""
 
         async def decide(task: Task, unit: DeskUnit, now: datetime) -> None:
-            await self.give_opinion(task, opinion, officer, unit, now)
+            if task.kind is TaskKind.SHARING and isinstance(decision, SharingAnswer):
+                await self.answer_sharing(task, decision, officer, unit, now)
+            elif task.kind is TaskKind.VERIFICATION and isinstance(decision, VerificationDecision):
+                await self.give_verification(task, decision.outcome, decision.findings, officer, unit, now)
+            elif task.kind is TaskKind.OPINION and isinstance(decision, Opinion):
+                await self.give_opinion(task, decision, officer, unit, now)
+            else:
+                raise WrongDecision(f"{task_id} is a {task.kind.value} task: {type(decision).__name__} does not "
+                                    "decide it")
 
         await self.decide_by_officer(task_id, decide)
+
+    async def kind_of(self, task_id: str) -> TaskKind | None:
+        async with self.service.pool.acquire() as connection:
+            task = await PgDeskStore(connection, self.code).task(task_id)
+        return task.kind if task else None
 
 
 class CoordinationDesk(Desk):

@@ -1,5 +1,6 @@
-"""What a department's rules are made of: its pace, the opinion its rules give, what it knows of a case, and the
-rules of a reviewing department or of the coordination office. Each department fills these in its own module."""
+"""What a department's rules are made of: its pace, the opinion its rules give, what it knows of a case, the data
+a review needs from another department, and the rules of a reviewing department or of the coordination office.
+Each department fills these in its own module."""
 
 from __future__ import annotations
 
@@ -10,9 +11,27 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from contracts.bureau import CaseSubmitted, ConflictRaised, Decision, OpinionRequested, RefusalGround
+from contracts.bureau import (
+    CaseSubmitted,
+    CommitmentApproved,
+    ConflictRaised,
+    DataOutcome,
+    Decision,
+    OpinionRequested,
+    RefusalGround,
+    Verification,
+)
 from contracts.coordination import Resolution
+from contracts.exchange import AgreementRequested
 from contracts.market import BusinessRegistration
+from contracts.refusal_grounds import SharingGround
+from services.kit.agreements import SharingAnswer, SharingRequest
+
+
+def draw(key: str, salt: str) -> float:
+    """A number in (0, 1) drawn from a key: the same key draws the same number, so a run can be repeated."""
+    digest = hashlib.sha256(f"{salt}:{key}".encode()).digest()
+    return (int.from_bytes(digest[:8], "big") + 0.5) / 2**64
 
 
 @dataclass(frozen=True)
@@ -24,17 +43,13 @@ class Pace:
     spread: float = 0.5
     supplement_rate: float = 0.0
 
-    def _uniform(self, key: str, salt: str) -> float:
-        digest = hashlib.sha256(f"{salt}:{key}".encode()).digest()
-        return (int.from_bytes(digest[:8], "big") + 0.5) / 2**64
-
     def days(self, key: str) -> float:
-        u1, u2 = self._uniform(key, "a"), self._uniform(key, "b")
+        u1, u2 = draw(key, "a"), draw(key, "b")
         normal = math.sqrt(-2 * math.log(u1)) * math.cos(2 * math.pi * u2)
         return self.median_days * math.exp(self.spread * normal)
 
     def asks_supplement(self, key: str) -> bool:
-        return self._uniform(key, "supplement") < self.supplement_rate
+        return draw(key, "supplement") < self.supplement_rate
 
 
 @dataclass(frozen=True)
@@ -56,6 +71,31 @@ class CaseFile:
     survey_at: datetime | None
     registration: dict[str, Any] | None
     suspended: bool = False
+    data: DataOutcome | None = None  # what came of the data the review waited for (None: it asked for none)
+
+
+@dataclass(frozen=True)
+class DataNeed:
+    """Conditional data a review needs from another department before it decides, and whether the review is
+    worth a fight for it (an essential need's refusal on a ground that does not bind is escalated)."""
+
+    provider: str
+    request: SharingRequest
+    essential: bool
+
+
+def escalates(need: DataNeed, ground: SharingGround | None) -> bool:
+    """Whether a refusal of the data a review needs is taken to the coordination office: only for an essential
+    need, and only when the ground is the provider's judgement (a ground binding in law would be upheld)."""
+    return need.essential and (ground is None or not ground.binding)
+
+
+@dataclass(frozen=True)
+class SharingRules:
+    """A providing department's rules for the sharing requests it receives, and its pace in answering them."""
+
+    pace: Pace
+    decide: Callable[[AgreementRequested], SharingAnswer]
 
 
 @dataclass(frozen=True)
@@ -68,12 +108,32 @@ class Reviewer:
     decide: Callable[[OpinionRequested, CaseFile], Opinion]
     supplement_reason: Callable[[OpinionRequested], str]
     registration: Callable[[CaseSubmitted, datetime], BusinessRegistration] | None = None
+    needs: Callable[[OpinionRequested, CaseFile], DataNeed | None] | None = None  # data a review waits for
+    sharing: SharingRules | None = None  # as a provider of conditional data
+    # approvals on commitment (告知承诺制) it verifies: the outcome and what was found
+    verify: Callable[[CommitmentApproved, CaseFile], tuple[Verification, list[str]]] | None = None
+
+
+@dataclass(frozen=True)
+class SharingRefusal:
+    """A refusal of a sharing request that its consumer took to the coordination office."""
+
+    agreement_id: str
+    consumer: str
+    provider: str
+    contract_id: str
+    fields: list[str]
+    purpose: str
+    ground: SharingGround | None  # None: the refusal named none
+    reasons: str
 
 
 @dataclass(frozen=True)
 class Arbiter:
-    """The coordination office's rules for conflicts between departments' opinions."""
+    """The coordination office's rules for conflicts between departments' opinions, and for refusals to share
+    that a consumer escalated: each gives a resolution, its conditions and its reasons."""
 
     officer: str
     pace: Pace
     resolve: Callable[[ConflictRaised], tuple[Resolution, list[str], list[str]]]
+    resolve_refusal: Callable[[SharingRefusal], tuple[Resolution, list[str], list[str]]]

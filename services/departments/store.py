@@ -48,6 +48,19 @@ class DeskStore(Protocol):
 
     async def set_mode(self, mode: Mode) -> None: ...
 
+    async def lock_agreement(self, agreement_id: str) -> None:
+        """Hold the agreement for this unit of work: its answer and the task waiting for it are filed one after
+        the other, never both unseen by each other."""
+
+    async def awaiting(self, agreement_id: str) -> Task | None:
+        """The task whose review asked for the agreement's data (locked for this unit of work)."""
+
+    async def file_answer(self, agreement_id: str, outcome: str, reasons: str, at: datetime) -> None:
+        """Keep an answer no task waits for yet."""
+
+    async def answer(self, agreement_id: str) -> tuple[str, str] | None:
+        """An answer kept for the agreement: its outcome and reasons."""
+
 
 COLUMNS = tuple(f.name for f in fields(Task))
 
@@ -128,3 +141,21 @@ class PgDeskStore:
 
     async def set_mode(self, mode: Mode) -> None:
         await self.connection.execute(f"UPDATE {self.schema}.desk SET mode = $1", mode.value)
+
+    async def lock_agreement(self, agreement_id: str) -> None:
+        await self.connection.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"{self.schema}/{agreement_id}")
+
+    async def awaiting(self, agreement_id: str) -> Task | None:
+        row = await self.connection.fetchrow(
+            f"SELECT * FROM {self.schema}.tasks WHERE agreement_id = $1 FOR UPDATE", agreement_id)
+        return _task(row) if row else None
+
+    async def file_answer(self, agreement_id: str, outcome: str, reasons: str, at: datetime) -> None:
+        await self.connection.execute(
+            f"INSERT INTO {self.schema}.sharing_answers (agreement_id, outcome, reasons, answered_at)"
+            " VALUES ($1, $2, $3, $4) ON CONFLICT (agreement_id) DO NOTHING", agreement_id, outcome, reasons, at)
+
+    async def answer(self, agreement_id: str) -> tuple[str, str] | None:
+        row = await self.connection.fetchrow(
+            f"SELECT outcome, reasons FROM {self.schema}.sharing_answers WHERE agreement_id = $1", agreement_id)
+        return (row["outcome"], row["reasons"]) if row else None

@@ -1,9 +1,10 @@
 """A desk's work, as a model: a task and the transitions it may go through. Pure: no I/O.
 
-A task is opened by an event (an opinion request, a conflict to decide, an escalation to note). It is decided
-by the department's rules when its pace says so, or by an officer; it waits while the case is suspended or
-while the enterprise supplements; and a rule that fails parks it with the error, for an officer to see and
-decide, never to be retried in a loop."""
+A task is opened by an event (an opinion request, a conflict to decide, an escalation to note, a sharing request
+to answer as the provider, an approval on commitment to verify). It is decided by the department's rules when its
+pace says so, or by an officer; it waits while the case is suspended, while the enterprise supplements, or while
+the data its review asked another department for is decided; and a rule that fails parks it with the error, for
+an officer to see and decide, never to be retried in a loop."""
 
 from __future__ import annotations
 
@@ -17,12 +18,15 @@ class TaskKind(StrEnum):
     OPINION = "opinion"  # an approval item to give an opinion on
     CONFLICT = "conflict"  # departments disagree: the coordination office decides
     ESCALATION = "escalation"  # a deadline passed: noted for the joint meeting, nothing to decide here
+    SHARING = "sharing"  # another department asks for data this one provides: approve or refuse
+    VERIFICATION = "verification"  # an approval given on commitment (告知承诺制) to verify
 
 
 class TaskStatus(StrEnum):
     OPEN = "open"
     ON_HOLD = "on_hold"  # the case is suspended
     AWAITING_SUPPLEMENT = "awaiting_supplement"  # the enterprise was asked for more (补正)
+    AWAITING_DATA = "awaiting_data"  # the review asked another department for data: its answer is awaited
     DECIDED = "decided"
     NOTED = "noted"
     PARKED = "parked"  # the rules failed on it: an officer decides
@@ -32,7 +36,7 @@ class TaskNotOpen(KeyError):
     """No task with this id that may be decided now."""
 
 
-OFFICERS_DECIDE = frozenset({TaskStatus.OPEN, TaskStatus.ON_HOLD, TaskStatus.PARKED})
+OFFICERS_DECIDE = frozenset({TaskStatus.OPEN, TaskStatus.ON_HOLD, TaskStatus.PARKED, TaskStatus.AWAITING_DATA})
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,9 @@ class Task:
     decision: str | None = None
     decided_by: str | None = None
     error: str | None = None  # why the rules could not decide it (parked)
+    agreement_id: str | None = None  # the data the review asked for, as a sharing request at the exchange
+    data: str | None = None  # what came of it (a DataOutcome)
+    escalated: bool = False  # its refusal was taken to the coordination office
 
     @classmethod
     def opened(cls, task_id: str, kind: TaskKind, case_id: str, item_code: str, payload: dict[str, Any],
@@ -87,6 +94,20 @@ class Task:
             return self
         return replace(self, status=TaskStatus.OPEN, round=self.round + 1, due_at=due_at, decide_at=decide_at,
                        decision=None)
+
+    def awaiting_data(self, agreement_id: str) -> Task:
+        """The review asked another department for data: it waits for the answer."""
+        return replace(self, status=TaskStatus.AWAITING_DATA, agreement_id=agreement_id)
+
+    def escalation(self) -> Task:
+        """The refusal of the data was taken to the coordination office: it waits for the office."""
+        return replace(self, escalated=True)
+
+    def data_answered(self, outcome: str, decide_at: datetime) -> Task:
+        """The data came, or was withheld: the review goes on (on hold if the case was suspended meanwhile)."""
+        if self.status is not TaskStatus.AWAITING_DATA:
+            return self
+        return replace(self, status=TaskStatus.OPEN, data=outcome, decide_at=decide_at)
 
     def parked(self, error: str) -> Task:
         return replace(self, status=TaskStatus.PARKED, error=error[:2000])

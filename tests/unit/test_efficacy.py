@@ -2,10 +2,11 @@
 
 from datetime import datetime, timedelta
 
-from base.calendar import CHINA
-from contracts.bureau import Decision
+from base.calendar import CHINA, WorkingDayCalendar
+from contracts.bureau import DataOutcome, Decision
 from contracts.coordination import Resolution
 from contracts.exchange import AgreementOutcome
+from contracts.refusal_grounds import SharingGround, refusal_reasons
 from services.bureau.catalogue import load_catalogue
 from services.bureau.efficacy import (
     AgreementRow,
@@ -13,10 +14,13 @@ from services.bureau.efficacy import (
     ConflictRow,
     Hop,
     RequestRow,
+    WaitRow,
+    barrier_figures,
     build_report,
     exchange_figures,
 )
 from services.bureau.model import CaseStatus, RequestStatus
+from services.bureau.report_page import render
 
 MONDAY = datetime(2026, 3, 2, 9, 0, tzinfo=CHINA)
 
@@ -34,7 +38,7 @@ def test_the_report_counts_by_status_and_measures_in_working_days() -> None:
     requests = [request("planning", 1), request("planning", 4, Decision.REJECTED),
                 request("planning", None, None, RequestStatus.PENDING),
                 request("planning", 2, status=RequestStatus.WITHDRAWN)]
-    agreements = [AgreementRow("A-1", "market.business-registration", "market", "devreform", None, MONDAY, None,
+    agreements = [AgreementRow("A-1", "market.business-registration", "market", "devreform", "pending", MONDAY, None,
                                None, False),
                   AgreementRow("A-2", "market.business-registration", "market", "housing", AgreementOutcome.REJECTED,
                                MONDAY, MONDAY + timedelta(days=1), "no legal basis", True)]
@@ -80,3 +84,56 @@ def test_a_departments_trend_follows_its_answers_in_the_order_they_were_given() 
     assert [p["until"] for p in trend] == sorted(p["until"] for p in trend)
     few = build_report([], [request("water", 1), request("water", 5)], [], [], load_catalogue(), MONDAY)
     assert [p["on_time_rate"] for p in few["departments"][0]["trend"]] == [1.0, 0.0]
+
+
+def test_the_barriers_count_per_provider_consumer_and_case_what_withheld_data_costs() -> None:
+    def agreement(n: int, provider: str, status: str, decided_days: int | None = 1, reasons: str | None = None,
+                  escalated: bool = False) -> AgreementRow:
+        decided = MONDAY + timedelta(days=decided_days) if decided_days is not None else None
+        return AgreementRow(f"A-{n}", "bureau.case-submitted", provider, "housing", status, MONDAY, decided, reasons,
+                            escalated)
+
+    agreements = [
+        agreement(1, "bureau", "approved", 1),  # Tuesday: 1 working day
+        agreement(2, "bureau", "revoked", 3),  # approved, then revoked
+        agreement(3, "bureau", "rejected", 2, refusal_reasons(SharingGround.NOT_NECESSARY, "the agent")),
+        agreement(4, "bureau", "rejected", 4, "the officer said no", escalated=True),  # no ground named; late
+        agreement(5, "market", "rejected", 7, refusal_reasons(SharingGround.PERSONAL_INFORMATION, "protected")),
+        agreement(6, "market", "pending", None),
+        agreement(7, "market", "counter_offered", 2),
+    ]
+    waits = [  # Monday 09:00 to Wednesday 09:00: two working days
+        WaitRow("G-1", "housing", "bureau", "A-1", MONDAY, MONDAY + timedelta(days=2), DataOutcome.SHARED, False),
+        WaitRow("G-1", "housing", "bureau", "A-3", MONDAY, MONDAY + timedelta(days=2), DataOutcome.WITHHELD, True),
+        WaitRow("G-2", "environment", "market", "A-5", MONDAY, MONDAY + timedelta(days=7), DataOutcome.WITHHELD,
+                False),  # Monday to the next Monday: five working days
+        WaitRow("G-3", "environment", "market", "A-6", MONDAY, None, None, False),  # still waiting at Wednesday
+    ]
+    figures = barrier_figures(agreements, waits, WorkingDayCalendar(), MONDAY + timedelta(days=2))
+
+    bureau, market = figures["providers"]
+    assert (bureau["provider"], bureau["requests_received"], bureau["approved"], bureau["refused"]) \
+        == ("bureau", 4, 2, 2)
+    assert bureau["refused_by_reason"] == {"not_necessary": 1, "unstated": 1} and bureau["refused_binding"] == 0
+    assert bureau["median_working_days_to_decide"] == 2.5  # 1, 3 (Thursday), 2, 4 (Friday)
+    assert bureau["escalations"] == 2  # one late (the gateway's), one refusal the consumer escalated
+    assert (market["refused_by_reason"], market["refused_binding"], market["pending"], market["counter_offered"]) \
+        == ({"personal_information": 1}, 1, 1, 1)
+    environment, housing = figures["consumers"]
+    assert (housing["waits"], housing["shared"], housing["withheld"], housing["waited_working_days"]) \
+        == (2, 1, 1, 4.0)
+    assert (environment["still_waiting"], environment["waited_working_days"]) == (1, 7.0)  # 5 + 2 so far
+    by_case = {c["case_id"]: c for c in figures["cases"]}
+    assert by_case["G-2"]["lost_working_days"] == 5.0 and by_case["G-1"]["lost_working_days"] == 2.0
+    assert by_case["G-3"]["lost_working_days"] == 0.0 and by_case["G-3"]["waited_working_days"] == 2.0
+    assert [c["case_id"] for c in figures["cases"]] == ["G-2", "G-1", "G-3"]
+    assert (figures["cases_that_waited"], figures["working_days_lost"]) == (3, 7.0)
+
+
+def test_the_report_page_shows_the_barriers() -> None:
+    report = build_report([], [], [AgreementRow("A-9", "market.business-registration", "market", "environment",
+                                                "rejected", MONDAY, MONDAY + timedelta(days=1),
+                                                "vertical_system: the ministry", False)],
+                          [], load_catalogue(), MONDAY + timedelta(days=3))
+    page = render(report)
+    assert "Barriers to sharing" in page and "vertical_system 1" in page and "counter_offered" in page
