@@ -109,8 +109,9 @@ def write_contracts(folder: Path) -> Path:
 
 
 def write_config(path: Path, access: KafkaAccess, application_id: str, topics: Topics, contracts: Path,
-                 commit_interval_ms: int = COMMIT_INTERVAL_MS) -> Path:
-    """The peer's properties file (it holds the principal's password: readable by its owner only)."""
+                 commit_interval_ms: int = COMMIT_INTERVAL_MS, mask_key: bytes | None = None) -> Path:
+    """The peer's properties file (it holds the principal's password and the gateway's mask key: readable by its
+    owner only). Without a mask key the peer withholds keyed hashes, as the router's route does."""
     values = {
         "application.id": application_id,
         "bootstrap.servers": access.bootstrap,
@@ -120,6 +121,8 @@ def write_config(path: Path, access: KafkaAccess, application_id: str, topics: T
         "peer.ingress": ",".join(SERVICE_DEPARTMENTS),  # the router reads every department's ingress too
         "peer.contracts": str(contracts),
     }
+    if mask_key:
+        values["peer.mask.key"] = mask_key.hex()
     if access.security_protocol.startswith("SASL"):
         values["sasl.mechanism"] = access.sasl_mechanism
         values["sasl.jaas.config"] = ("org.apache.kafka.common.security.scram.ScramLoginModule required "
@@ -160,7 +163,9 @@ def measure_peer(target: Target, run: str, events: int, rate: int, seconds: int)
     contracts = write_contracts(folder / "contracts")
     application_id = f"{GATEWAY}.{topics.namespace}"  # its group and transactional ids: under the gateway's ACLs
     access = target.kafka(GATEWAY)
-    config = write_config(folder / f"{target.name}.properties", access, application_id, topics, contracts)
+    key = s.secrets.mask_key()  # the router under measurement has the stack's key: the peer does the same work
+    config = write_config(folder / f"{target.name}.properties", access, application_id, topics, contracts,
+                          mask_key=key)
     routed = timed("peer", target, application_id, source, [command(jar, config)], {})
 
     # The same application id again, so it resumes after the preload; committing more often, as latency wants.
@@ -168,7 +173,7 @@ def measure_peer(target: Target, run: str, events: int, rate: int, seconds: int)
     # 0.1 s): a burst of records it routes before the measurement warms it. CPython, the router's, has no such
     # phase.
     config = write_config(folder / f"{target.name}-latency.properties", access, application_id, topics, contracts,
-                          LATENCY_COMMIT_INTERVAL_MS)
+                          LATENCY_COMMIT_INTERVAL_MS, mask_key=key)
     with Processes(target, "peer-latency", [command(jar, config)], {}) as peer:
         peer.wait_for(RUNNING, START_SECONDS)
         asyncio.run(preload(target.kafka("planning"), source, WARM_UP_EVENTS, f"{run}-warm"))

@@ -1,5 +1,6 @@
 """On the real gateway: the sharing catalogue shows an agreement in force, a masked field reaches a consumer
-without an agreement as its mask, and a class the gateway cannot apply is refused at registration."""
+without an agreement as its mask, a class the gateway cannot apply is refused at registration, and a nested one
+it can is applied when routing."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 import httpx
 
 from base.settings import ADMIN, Settings
-from contracts.envelope import encode
+from contracts.envelope import encode, encode_payload
 from contracts.masks import KeyedHash
 from deploy.processes import AppProcesses
 from tests.factories import business_registration
@@ -76,7 +77,7 @@ async def test_a_consumer_without_an_agreement_receives_the_mask_keyed_with_the_
     assert "representative_id_number" not in seen and seen["name"] == registration.name
 
 
-async def test_registration_refuses_a_class_the_gateway_cannot_apply(
+async def test_registration_refuses_a_class_the_gateway_cannot_apply_and_a_nested_one_it_can_is_applied(
     stack: Settings, exchange: AppProcesses, tokens: dict[str, str]
 ) -> None:
     contract_id = f"market.licence-{uuid.uuid4().hex[:8]}"
@@ -98,3 +99,21 @@ async def test_registration_refuses_a_class_the_gateway_cannot_apply(
                           "x-mask": {"kind": "birth-year"}}}}
         accepted = await http.post(f"/v1/contracts/{contract_id}/versions", json={"schema": nested})
         assert accepted.status_code == 201, accepted.text
+    version = accepted.json()["version"]
+
+    # Routed on the real router: the nested conditional member reaches a consumer as its mask, the exchange's own
+    # record keeps it whole.
+    case_id = f"G-NEST-{uuid.uuid4().hex[:8]}"
+    id_number = "110105198807150021"
+    event = {"case_id": case_id, "credit_code": "91110000MA01ABCD2X", "scope": "餐饮服务",
+             "holder": {"name": "王五", "id_number": id_number}}
+    record = encode_payload(json.dumps(event, ensure_ascii=False).encode(), contract_id=contract_id, version=version,
+                            subject=case_id, source="/concord/market")
+    async with Tail(stack.kafka(ADMIN), "deliver.housing") as housing, \
+            Tail(stack.kafka(ADMIN), f"shared.{contract_id}", from_start=True) as shared:
+        await produce(stack.kafka("market"), "ingress.market", record)
+        [delivered] = await housing.wait_for(lambda r: r.key == case_id.encode(), timeout=60)
+        [kept] = await shared.wait_for(lambda r: r.key == case_id.encode(), timeout=60)
+    assert json.loads(delivered.value)["holder"] == {"name": "王五", "id_number": "1988"}
+    assert id_number not in delivered.value.decode()
+    assert json.loads(kept.value)["holder"]["id_number"] == id_number

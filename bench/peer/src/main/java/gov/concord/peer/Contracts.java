@@ -21,13 +21,15 @@ import java.util.stream.Stream;
 /**
  * The contract versions the peer enforces, from the JSON Schema files `concord contracts docs OUT` writes
  * (OUT/schemas/&lt;id&gt;/v&lt;version&gt;.json): each schema with its x-contract (owner, publishers, consumers,
- * subject, recipient) and an x-sharing class on every field.
+ * subject, recipient), an x-sharing class on every field, and an x-mask on some conditional ones (top-level fields
+ * only: the peer does not follow nested classes).
  */
 final class Contracts {
 
     /** One contract version: who may publish it, who consumes it, which fields travel, and its compiled schema. */
     record Contract(String id, int version, Set<String> publishers, Set<String> consumers, String subjectField,
-                    String recipientField, Set<String> unconditional, Set<String> shareable, Schema schema) {}
+                    String recipientField, Set<String> unconditional, Set<String> shareable,
+                    Map<String, JsonNode> masks, Schema schema) {}
 
     private final Map<String, Contract> byKey;
 
@@ -48,7 +50,7 @@ final class Contracts {
         SchemaRegistryConfig config = SchemaRegistryConfig.builder().formatAssertionsEnabled(true).build();
         Dialect dialect = Dialect.builder(Dialects.getDraft202012())  // 2020-12, knowing the exchange's keywords
                 .keyword(new NonValidationKeyword("x-sharing")).keyword(new NonValidationKeyword("x-legal-basis"))
-                .keyword(new NonValidationKeyword("x-contract")).build();
+                .keyword(new NonValidationKeyword("x-contract")).keyword(new NonValidationKeyword("x-mask")).build();
         SchemaRegistry registry = SchemaRegistry.withDefaultDialect(dialect,
                 builder -> builder.schemaRegistryConfig(config));
         Map<String, Contract> byKey = new HashMap<>();
@@ -66,8 +68,12 @@ final class Contracts {
             publishers.add(meta.path("owner").asText());  // the owner always may
             Set<String> unconditional = new LinkedHashSet<>();
             Set<String> shareable = new LinkedHashSet<>();
+            Map<String, JsonNode> masks = new HashMap<>();  // what a consumer without an agreement sees instead
             schema.path("properties").properties().forEach(field -> {
                 String sharing = field.getValue().path("x-sharing").asText("not_shared");
+                if (sharing.equals("conditional") && field.getValue().path("x-mask").isObject()) {
+                    masks.put(field.getKey(), field.getValue().path("x-mask"));
+                }
                 if (sharing.equals("unconditional")) {
                     unconditional.add(field.getKey());
                 }
@@ -79,7 +85,7 @@ final class Contracts {
             Contract contract = new Contract(meta.path("id").asText(), meta.path("version").asInt(),
                     Set.copyOf(publishers), Set.copyOf(strings(meta.path("consumers"))),
                     meta.path("subject").asText(), recipient.isTextual() ? recipient.asText() : null,
-                    Set.copyOf(unconditional), Set.copyOf(shareable), registry.getSchema(schema));
+                    Set.copyOf(unconditional), Set.copyOf(shareable), Map.copyOf(masks), registry.getSchema(schema));
             byKey.put(contract.id() + ":" + contract.version(), contract);
         }
         if (byKey.isEmpty()) {

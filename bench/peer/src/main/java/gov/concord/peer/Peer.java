@@ -64,8 +64,9 @@ public final class Peer {
 
         try (Admin admin = Admin.create(new StreamsConfig(config).getAdminConfigs("concord-peer-topics"))) {
             Provisioned provisioned = new Provisioned(admin);
+            Masks masks = Masks.of(file.getProperty("peer.mask.key"));  // hex; none: keyed hashes are withheld
             Topology topology = topology(senders, () -> new Route(contracts, topics, senders, provisioned, maxPayload,
-                    mapper));
+                    mapper, masks));
             System.out.println(contracts.size() + " contract versions; " + topology.describe());
             run(new KafkaStreams(topology, config));
         }

@@ -35,7 +35,8 @@ import org.apache.kafka.streams.processor.api.RecordMetadata;
  * The gateway's route (gateway/routing.py) as a Kafka Streams processor: per ingress record, the checks in order
  * (size, envelope, contract version, sender may publish it, payload JSON, schema, subject, recipient), then the
  * shared record (not-shared fields removed), one delivery per consumer cut to its unconditional fields (there
- * are no agreements here, so no conditional field is delivered) and the audit entry; or, refused, the dead
+ * are no agreements here, so no conditional field is delivered in clear: masked where its contract says how) and
+ * the audit entry; or, refused, the dead
  * letter, the sender's exchange.event-rejected notice and the audit entry. Each output goes to its sink by name;
  * Streams writes them in the task's transaction with the input offsets (exactly_once_v2).
  *
@@ -74,11 +75,13 @@ final class Route implements Processor<byte[], byte[], byte[], Route.Out> {
     private final Predicate<String> provisioned;
     private final int maxPayloadBytes;
     private final ObjectMapper mapper;
+    private final Masks masks;
     private ProcessorContext<byte[], Out> context;
 
     Route(Contracts contracts, Topics topics, Map<String, String> senders, Predicate<String> provisioned,
-          int maxPayloadBytes, ObjectMapper mapper) {
+          int maxPayloadBytes, ObjectMapper mapper, Masks masks) {
         this.contracts = contracts;
+        this.masks = masks;
         this.topics = topics;
         this.senders = senders;
         this.provisioned = provisioned;
@@ -178,14 +181,14 @@ final class Route implements Processor<byte[], byte[], byte[], Route.Out> {
         Map<Set<String>, byte[]> views = new HashMap<>();  // consumers who see the same fields get the same bytes
         List<Output> outputs = new ArrayList<>();
         outputs.add(new Output(SHARED, topics.shared(contract.id()), record.key(),
-                view(payload, present, contract.shareable(), value, views), headers));
+                view(contract, payload, present, contract.shareable(), value, views), headers));
         List<String> recipients = contract.recipientField() != null ? named
                 : contract.consumers().stream().filter(c -> !c.equals(sender)).sorted().toList();
         ObjectNode delivered = mapper.createObjectNode();
         ObjectNode digests = mapper.createObjectNode();  // the SHA-256 of the bytes each consumer was given
         for (String consumer : recipients) {
             Set<String> visible = contract.unconditional();  // no agreements: no conditional field
-            byte[] delivery = view(payload, present, visible, value, views);
+            byte[] delivery = view(contract, payload, present, visible, value, views);
             outputs.add(new Output(DELIVER, topics.deliver(consumer), record.key(), delivery, headers));
             ArrayNode fields = delivered.putArray(consumer);
             present.stream().filter(visible::contains).sorted().forEach(fields::add);
@@ -246,16 +249,25 @@ final class Route implements Processor<byte[], byte[], byte[], Route.Out> {
     }
 
     /** The payload cut to the visible fields (the original bytes when nothing is cut). */
-    private byte[] view(JsonNode payload, Set<String> present, Set<String> visible, byte[] original,
-                        Map<Set<String>, byte[]> views) {
+    /** The payload cut to the visible fields, a field the consumer may not see masked where the contract says how
+     * (in its place), removed otherwise. */
+    private byte[] view(Contracts.Contract contract, JsonNode payload, Set<String> present, Set<String> visible,
+                        byte[] original, Map<Set<String>, byte[]> views) {
         if (visible.containsAll(present)) {
             return original;
         }
         Set<String> kept = new LinkedHashSet<>(present);
-        kept.retainAll(visible);
+        kept.retainAll(visible);  // what is masked follows from what is kept: the cache key
         return views.computeIfAbsent(kept, fields -> {
             ObjectNode cut = mapper.createObjectNode();
-            fields.forEach(name -> cut.set(name, payload.get(name)));
+            for (String name : present) {
+                JsonNode mask = contract.masks().get(name);
+                if (fields.contains(name)) {
+                    cut.set(name, payload.get(name));
+                } else if (mask != null) {
+                    cut.set(name, masks.apply(mask, payload.get(name)));
+                }
+            }
             return json(cut);
         });
     }
