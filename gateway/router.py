@@ -174,7 +174,7 @@ class Router:
         # broker restart, and the consumer would then start from the earliest record. Whatever the coordinator
         # answers, routing never goes back before what the audit log shows a committed transaction took.
         await self.consumer.start()
-        fetch_stable_offsets(self.consumer, floor=self.enforcement.decided_through, raised=self._raised.update)
+        fetch_stable_offsets(self.consumer, floor=self._floor, raised=self._raised.update)
         self.consumer.subscribe(
             [self.topics.ingress(d) for d in SERVICE_DEPARTMENTS], listener=_Revocations(self)
         )
@@ -231,6 +231,21 @@ class Router:
             offsets = self._take_raised() | {tp: records[-1].offset + 1 for tp, records in batch.items()}
             self._in_flight = asyncio.create_task(self._commit(routed_batch, offsets, membership, taken_ns))
             return len(routed_batch)
+
+    async def _floor(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
+        """Where routing must at least go on from: what the audit log shows decided, where it lies within the
+        partition. An offset past a partition's end is no floor (the audit log speaks of records this topic does
+        not hold: a topic made again under the same name): going there would send the consumer back to the
+        earliest record, the very replay the floor is for."""
+        floors = await self.enforcement.decided_through(partitions)
+        if not floors:
+            return {}
+        ends = await self.consumer.end_offsets(list(floors))
+        for tp, offset in floors.items():
+            if offset > ends[tp]:
+                log.error("router %s: the audit log shows %s/%d decided up to %d, past the partition's end %d: not "
+                          "taken as a floor", self.instance, tp.topic, tp.partition, offset - 1, ends[tp])
+        return {tp: offset for tp, offset in floors.items() if offset <= ends[tp]}
 
     def _take_raised(self) -> dict[TopicPartition, int]:
         """The offsets raised to the audit log's floor (``fetch_stable_offsets``) of partitions still ours, to be

@@ -47,7 +47,8 @@ class Produced:
 
 
 def entries(run: str, case_id: str, start: int, count: int) -> list[dict[str, Any]]:
-    """Entries of each shape the exchange writes, with ids unique to this run."""
+    """Entries of each shape the exchange writes, with ids unique to this run (and ingress topics of its own: the
+    router takes the audit log's ingress positions as a floor for the real ones)."""
     made: list[dict[str, Any]] = []
     for n in range(start, start + count):
         at = (T0 + timedelta(minutes=n)).isoformat()
@@ -56,10 +57,11 @@ def entries(run: str, case_id: str, start: int, count: int) -> list[dict[str, An
             {"action": "routed", "at": at, "event_id": event_id, "case_id": case_id, "sender": "bureau",
              "contract": "bureau.stage-completed", "version": 1,
              "delivered": {"housing": ["case_id", "stage"], "planning": ["case_id"]},
-             "ingress": {"topic": "ingress.bureau", "partition": 0, "offset": n}},
+             "ingress": {"topic": f"audit-it-{run}.ingress.bureau", "partition": 0, "offset": n}},
             {"action": "rejected", "at": at, "event_id": event_id, "case_id": case_id, "sender": "planning",
              "contract": "bureau.opinion-issued", "version": None, "reason": "schema_violation",
-             "detail": "缺少字段 decision", "ingress": {"topic": "ingress.planning", "partition": 1, "offset": n}},
+             "detail": "缺少字段 decision",
+             "ingress": {"topic": f"audit-it-{run}.ingress.planning", "partition": 1, "offset": n}},
             {"action": "contract_registered", "at": at, "event_id": event_id, "case_id": case_id,
              "sender": "bureau", "contract": f"bureau.audit-it-{run}", "version": 2, "limits": [1e16, 0.25, 10**20]},
         ]

@@ -2,8 +2,8 @@
 test's own: built by Maven (once, then cached), run as the gateway's principal, fed valid events, a
 schema-violating one and one its sender may not publish. What it writes to every shared, deliver, dead-letter
 and audit topic is what the router's route (gateway/routing.py, a pure function) makes of the same records, but for
-the times and how a validator words a violation; deliveries hold exactly the unconditional fields, and not-shared
-fields appear nowhere."""
+the times and how a validator words a violation; deliveries hold exactly the unconditional fields and the masks
+of conditional ones, and not-shared fields appear nowhere."""
 
 from __future__ import annotations
 
@@ -123,9 +123,14 @@ async def test_the_peer_routes_as_the_router_does(stack: Settings, peer: Topics)
     assert set(json.loads(delivered.value or b"")) == opinions[Sharing.UNCONDITIONAL]
     registrations = classes(BusinessRegistration.CONTRACT.json_schema)
     assert registrations[Sharing.CONDITIONAL] and registrations[Sharing.NOT_SHARED]
+    masked = {name for name, field in BusinessRegistration.CONTRACT.json_schema["properties"].items()
+              if field.get("x-sharing") == Sharing.CONDITIONAL and "x-mask" in field}
+    assert masked
     for consumer in sorted(BusinessRegistration.CONTRACT.consumers - {"market"}):
         [view] = [r for r in got[peer.deliver(consumer)] if r.key == registration.case_id.encode()]
-        assert set(json.loads(view.value or b"")) == registrations[Sharing.UNCONDITIONAL]  # no agreement: no more
+        seen = json.loads(view.value or b"")
+        assert set(seen) == registrations[Sharing.UNCONDITIONAL] | masked  # no agreement: the masks, no more
+        assert all(seen[name] == "****" for name in masked)  # keyed hashes withheld: neither side holds the key
     [shared] = got[peer.shared("market.business-registration")]
     assert set(json.loads(shared.value or b"")) == registrations[Sharing.UNCONDITIONAL] | registrations[
         Sharing.CONDITIONAL]  # the exchange's record keeps conditional fields, never the not-shared

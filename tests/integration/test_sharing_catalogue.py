@@ -15,11 +15,13 @@ from base.settings import ADMIN, Settings
 from contracts.envelope import encode, encode_payload
 from contracts.masks import KeyedHash
 from deploy.processes import AppProcesses
+from tests.e2e.test_sharing_agreements import revoke_all
 from tests.factories import business_registration
 from tests.integration.test_registry_api import gateway_url, licence_schema
 from tests.tools import Tail, bearer, produce, run_concord
 
 REPRESENTATIVE = "legal_representative"
+SUBMITTED, CONTACT = "bureau.case-submitted", "contact_person"
 
 
 def entry(entries: list[dict[str, Any]], contract: str, path: str) -> dict[str, Any]:
@@ -30,37 +32,39 @@ def entry(entries: list[dict[str, Any]], contract: str, path: str) -> dict[str, 
 async def test_the_catalogue_shows_who_receives_a_conditional_field_under_an_agreement_in_force(
     stack: Settings, exchange: AppProcesses, tokens: dict[str, str]
 ) -> None:
+    # The bureau's rules answer only the requests a review of its cases waits for: this one is its officer's (here,
+    # the test's). Environment takes no contact of the applicant by its own rules.
     async with httpx.AsyncClient(base_url=gateway_url(stack)) as http:
         assert (await http.get("/v1/catalogue")).status_code == 401
-        requested = await http.post("/v1/agreements", headers=bearer(tokens["water"]), json={
-            "contract": "market.business-registration", "fields": [REPRESENTATIVE],
-            "purpose": "catalogue test: the representative of a water-permit applicant",
-            "legal_basis": "《取水许可和水资源费征收管理条例》"})
+        await revoke_all(http, "environment", tokens["environment"])
+        requested = await http.post("/v1/agreements", headers=bearer(tokens["environment"]), json={
+            "contract": SUBMITTED, "fields": [CONTACT],
+            "purpose": "catalogue test: whom to call about an impact assessment",
+            "legal_basis": "《建设项目环境保护管理条例》"})
         assert requested.status_code == 201, requested.text
         agreement = requested.json()["id"]
-        before = (await http.get("/v1/catalogue", headers=bearer(tokens["water"]))).json()
-        assert "water" not in {r["department"] for r in entry(before, "market.business-registration",
-                                                              REPRESENTATIVE)["receivers"]}
-        approved = await http.post(f"/v1/agreements/{agreement}/approve", headers=bearer(tokens["market"]))
+        before = (await http.get("/v1/catalogue", headers=bearer(tokens["environment"]))).json()
+        assert "environment" not in {r["department"] for r in entry(before, SUBMITTED, CONTACT)["receivers"]}
+        approved = await http.post(f"/v1/agreements/{agreement}/approve", headers=bearer(tokens["bureau"]))
         assert approved.status_code == 200 and approved.json()["in_force"]
         try:
             now = (await http.get("/v1/catalogue", headers=bearer(tokens["planning"]))).json()
-            field = entry(now, "market.business-registration", REPRESENTATIVE)
-            assert field["sharing"] == "conditional" and field["owner"] == "market" and field["mask"] == "keyed-hash"
-            water = [r for r in field["receivers"] if r["department"] == "water"]
-            assert water == [{"department": "water", "agreements": [agreement]}]
-            assert "water" not in field["masked_for"] and "bureau" in field["masked_for"]
-            assert entry(now, "market.business-registration", "representative_id_number")["receivers"] == []
-            listed = await run_concord("catalogue", "--json", "--contract", "market.business-registration")
+            field = entry(now, SUBMITTED, CONTACT)
+            assert field["sharing"] == "conditional" and field["owner"] == "bureau" and field["mask"] == "keyed-hash"
+            environment = [r for r in field["receivers"] if r["department"] == "environment"]
+            assert environment == [{"department": "environment", "agreements": [agreement]}]
+            assert "environment" not in field["masked_for"] and "water" in field["masked_for"]
+            assert entry(now, SUBMITTED, "agent")["receivers"] == []  # not shared: nobody, ever
+            listed = await run_concord("catalogue", "--json", "--contract", SUBMITTED)
             assert listed.code == 0, listed.err
-            assert {"department": "water", "agreements": [agreement]} in \
-                entry(json.loads(listed.out), "market.business-registration", REPRESENTATIVE)["receivers"]
+            assert {"department": "environment", "agreements": [agreement]} in \
+                entry(json.loads(listed.out), SUBMITTED, CONTACT)["receivers"]
         finally:
             revoked = await http.post(f"/v1/agreements/{agreement}/revoke", json={"reasons": "catalogue test done"},
-                                      headers=bearer(tokens["water"]))
+                                      headers=bearer(tokens["environment"]))
             assert revoked.status_code == 200
         after = (await http.get("/v1/catalogue", headers=bearer(tokens["operator"]))).json()
-        assert "water" in entry(after, "market.business-registration", REPRESENTATIVE)["masked_for"]
+        assert "environment" in entry(after, SUBMITTED, CONTACT)["masked_for"]
 
 
 async def test_a_consumer_without_an_agreement_receives_the_mask_keyed_with_the_gateways_key(
@@ -101,18 +105,20 @@ async def test_registration_refuses_a_class_the_gateway_cannot_apply_and_a_neste
         assert accepted.status_code == 201, accepted.text
     version = accepted.json()["version"]
 
-    # Routed on the real router: the nested conditional member reaches a consumer as its mask, the exchange's own
-    # record keeps it whole.
+    # Routed on the real router, once the admin has made its shared topic: the nested conditional member reaches a
+    # consumer as its mask, the exchange's own record keeps it whole.
+    provisioned = await run_concord("topics", "ensure")
+    assert provisioned.code == 0, provisioned.err
     case_id = f"G-NEST-{uuid.uuid4().hex[:8]}"
     id_number = "110105198807150021"
     event = {"case_id": case_id, "credit_code": "91110000MA01ABCD2X", "scope": "餐饮服务",
              "holder": {"name": "王五", "id_number": id_number}}
     record = encode_payload(json.dumps(event, ensure_ascii=False).encode(), contract_id=contract_id, version=version,
                             subject=case_id, source="/concord/market")
-    async with Tail(stack.kafka(ADMIN), "deliver.housing") as housing, \
-            Tail(stack.kafka(ADMIN), f"shared.{contract_id}", from_start=True) as shared:
+    async with Tail(stack.kafka(ADMIN), "deliver.housing") as housing:
         await produce(stack.kafka("market"), "ingress.market", record)
         [delivered] = await housing.wait_for(lambda r: r.key == case_id.encode(), timeout=60)
+    async with Tail(stack.kafka(ADMIN), f"shared.{contract_id}", from_start=True) as shared:
         [kept] = await shared.wait_for(lambda r: r.key == case_id.encode(), timeout=60)
     assert json.loads(delivered.value)["holder"] == {"name": "王五", "id_number": "1988"}
     assert id_number not in delivered.value.decode()
