@@ -1,7 +1,8 @@
 """The bureau as a provider of data: it holds the applicants' contacts (``bureau.case-submitted``'s conditional
 fields) and answers, at its pace and by these rules, the departments' requests for them that a review of one of
-its cases waits for (approving, refusing, or offering the phone alone). A request no review waits for (one made by hand, for a standing agreement) is left to the
-bureau's officers, who answer it through the agreement API. Pure: no I/O."""
+its cases waits for (approving, refusing, or offering the phone alone). A request no review waits for (one made by
+hand, for a standing agreement) is left to the bureau's officers, who answer it through the agreement API. Pure: no
+I/O."""
 
 from __future__ import annotations
 

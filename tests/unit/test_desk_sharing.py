@@ -59,7 +59,8 @@ def fire_acceptance(case_id: str = "G-1") -> OpinionRequested:
 
 
 STATUS_AFTER = {AgreementChange.APPROVED: AgreementStatus.APPROVED, AgreementChange.REJECTED: AgreementStatus.REJECTED,
-                AgreementChange.COUNTERED: AgreementStatus.COUNTERED, AgreementChange.ACCEPTED: AgreementStatus.APPROVED,
+                AgreementChange.COUNTERED: AgreementStatus.COUNTERED,
+                AgreementChange.ACCEPTED: AgreementStatus.APPROVED,
                 AgreementChange.DECLINED: AgreementStatus.DECLINED, AgreementChange.REVOKED: AgreementStatus.REVOKED,
                 AgreementChange.ESCALATED: AgreementStatus.ESCALATED,
                 AgreementChange.PROCEEDED: AgreementStatus.APPROVED, AgreementChange.UPHELD: AgreementStatus.UPHELD}
@@ -115,7 +116,8 @@ async def test_a_refusal_on_a_binding_ground_is_not_escalated_and_the_review_goe
     agreements, unit = MemoryAgreements(), MemoryDeskUnit()
     housing_desk, agreement_id = await asked(agreements, unit)
     await housing_desk.on_agreement_changed(
-        changed(agreement_id, AgreementChange.REJECTED, "the case has ended", SharingGround.NO_LEGAL_BASIS), unit, LATER)
+        changed(agreement_id, AgreementChange.REJECTED, "the case has ended", SharingGround.NO_LEGAL_BASIS),
+        unit, LATER)
     assert agreements.escalated == {}
     ended = unit.published[-1]
     assert isinstance(ended, DataWaitEnded) and ended.outcome is DataOutcome.WITHHELD

@@ -54,7 +54,8 @@ def test_the_report_counts_by_status_and_measures_in_working_days() -> None:
         == (3, 2, 0.5, 0.5)
     assert report["sharing"]["pending"] == 1 and report["sharing"]["refused"] == 1
     [refusal] = report["sharing"]["refusals"]
-    assert (refusal["reasons"], refusal["ground"], refusal["status"]) == ("no legal basis", "no_legal_basis", "rejected")
+    assert (refusal["reasons"], refusal["ground"], refusal["status"]) \
+        == ("no legal basis", "no_legal_basis", "rejected")
     assert report["conflicts"] == {"raised": 2, "resolved": 1, "proceeded_with_conditions": 0, "refusals_upheld": 1}
 
 
