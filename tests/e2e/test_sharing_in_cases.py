@@ -84,7 +84,7 @@ async def test_the_fire_acceptance_of_a_mall_asks_the_bureau_for_the_applicants_
     assert steps == ["requested", "waits for data", f"data {wait['outcome']}", fire["decision"]]
 
 
-async def test_an_officer_of_market_regulation_refuses_the_legal_representative_on_a_binding_ground(
+async def test_an_officers_binding_refusal_the_review_disputes_is_escalated_and_upheld_by_the_office(
     stack: Settings, exchange: AppProcesses
 ) -> None:
     async with officers_decide(stack, "market"):
@@ -106,13 +106,19 @@ async def test_an_officer_of_market_regulation_refuses_the_legal_representative_
         assert process.returncode == 0, out.decode()
         view = await follow(stack, case_id, lambda v: request(v, "EEB-101")["status"] == "decided", timeout=60)
     [wait] = request(view, "EEB-101")["data_waits"]
-    assert (wait["outcome"], wait["ground"], wait["escalated"]) == ("withheld", "personal_information", False)
+    # environment's law names the person responsible: it disputes the ground before the office, which upholds it
+    assert (wait["outcome"], wait["ground"], wait["escalated"]) == ("withheld", "personal_information", True)
     assessment = request(view, "EEB-101")
     assert assessment["decision"] == "approved_with_conditions"
     assert any("legal representative was withheld" in c for c in assessment["conditions"])
     refused = await agreement(stack, wait["agreement_id"], "environment")
-    assert (refused["status"], refused["ground"], refused["reasons"]) == \
-        ("rejected", "personal_information", "the representative's record is protected")
+    assert (refused["status"], refused["ground"]) == ("upheld", "personal_information")
+    assert "binds in law" in refused["reasons"]  # the office's, the latest step's
+    [audited] = await audit_of(stack, lambda e: e.get("agreement") == wait["agreement_id"]
+                               and e["action"] == "agreement_rejected", contract="market.business-registration")
+    assert audited["reason"] == "personal_information"
+    await audit_of(stack, lambda e: e.get("agreement") == wait["agreement_id"] and e["action"] == "agreement_upheld",
+                   contract="market.business-registration")
 
 
 async def test_a_refusal_on_the_providers_judgement_is_escalated_and_the_office_orders_the_data_shared(

@@ -53,6 +53,16 @@ def test_a_refusal_is_escalated_only_for_an_essential_need_on_a_ground_that_does
     assert escalates(essential, SharingGround.NOT_NECESSARY) and escalates(essential, None)
     assert not escalates(essential, SharingGround.PERSONAL_INFORMATION)
     assert not escalates(optional, SharingGround.NOT_NECESSARY)
+    disputed = DataNeed(BUREAU, request, True, contests=frozenset({SharingGround.PERSONAL_INFORMATION}))
+    assert escalates(disputed, SharingGround.PERSONAL_INFORMATION) and not escalates(disputed,
+                                                                                    SharingGround.NO_LEGAL_BASIS)
+
+
+def test_environment_disputes_a_personal_information_refusal_of_the_person_its_law_names() -> None:
+    need = environment.needs(opinion_requested(department=ENVIRONMENT, item_code="EEB-101",
+                                               project=project(industry_code="C2710")), FILE)
+    assert need is not None and escalates(need, SharingGround.PERSONAL_INFORMATION)
+    assert not escalates(need, SharingGround.NO_LEGAL_BASIS)
 
 
 def refusal(ground: SharingGround | None) -> SharingRefusal:
