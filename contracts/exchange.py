@@ -7,6 +7,7 @@ from enum import StrEnum
 
 from contracts.base import Event, contract, shared
 from contracts.departments import COORDINATION, SERVICE_DEPARTMENTS
+from contracts.refusal_grounds import SharingGround
 
 
 @contract("exchange.event-rejected", version=1, consumers=SERVICE_DEPARTMENTS, recipient="sender",
@@ -151,6 +152,8 @@ class AgreementChanged(Event):
     working_days: int | None = shared("a window of this many working days from approval, or none", default=None)
     renews: str | None = shared("the agreement this one renews, or none", default=None)
     reasons: str = shared("why (required for refusals, counter-offers, suspensions, escalations)", default="")
+    ground: SharingGround | None = shared("the typed ground the provider gave for refusing or counter-offering (it "
+                                          "stays with the agreement's later steps), or none", default=None)
     conditions: list[str] = shared("conditions the coordination office attached", default_factory=list)
     awaiting: str | None = shared("the department whose move it is now, or none", default=None)
     due_at: datetime | None = shared("its deadline, or none", default=None)
@@ -202,5 +205,7 @@ class RefusalEscalated(Event):
     valid_from: datetime = shared("start of the period asked for")
     valid_until: datetime = shared("end of the period asked for")
     refusal: str = shared("the provider's reasons for refusing")
+    ground: SharingGround | None = shared("the typed ground of the provider's refusal, or none if it named none",
+                                          default=None)
     reasons: str = shared("the consumer's reasons for escalating")
     due_at: datetime = shared("the office's deadline to decide")

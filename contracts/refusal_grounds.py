@@ -2,9 +2,9 @@
 binding in law (no joint meeting may order the data shared), the others are the provider's judgement, which the
 coordination office may overrule with conditions.
 
-Until the gateway's refusal carries a typed ground, a refusal's reasons lead with the ground's code
-(``not_necessary: the agent arranges the visit``): ``refusal_reasons`` writes them, ``ground_of`` reads the code
-back, and nothing reads the words after it."""
+The gateway keeps a refusal's (or a counter-offer's) ground as this type beside its free-text reasons, and tells
+it in ``exchange.agreement-changed`` and ``exchange.refusal-escalated``: decisions read the ground, never the
+reasons' wording."""
 
 from __future__ import annotations
 
@@ -28,18 +28,3 @@ class SharingGround(StrEnum):
 
 BINDING = frozenset({SharingGround.NO_LEGAL_BASIS, SharingGround.PERSONAL_INFORMATION})
 
-
-def refusal_reasons(ground: SharingGround, explanation: str) -> str:
-    """A refusal's reasons as the gateway keeps them: the ground's code, then the explanation."""
-    return f"{ground.value}: {explanation}"
-
-
-def ground_of(reasons: str | None) -> SharingGround | None:
-    """The ground a refusal's reasons lead with (None: a refusal that names none)."""
-    code, colon, _ = (reasons or "").partition(":")
-    if not colon:
-        return None
-    try:
-        return SharingGround(code.strip())
-    except ValueError:
-        return None

@@ -38,6 +38,7 @@ from contracts.exchange import (
     AgreementStepReminder,
     RefusalEscalated,
 )
+from contracts.refusal_grounds import SharingGround
 from gateway.audit.entry import AuditAction
 from gateway.lifecycle import (
     AWAITING,
@@ -56,8 +57,8 @@ from gateway.notices import Notices
 from gateway.registry import ContractVersion
 from gateway.routing import NOTHING, Grant, Granted
 
-__all__ = ["Agreement", "AgreementPolicy", "AgreementRefused", "AgreementRequest", "AgreementStore", "Status",
-           "TransitionRefused"]
+__all__ = ["Agreement", "AgreementPolicy", "AgreementRefused", "AgreementRequest", "AgreementStore", "Rejection",
+           "Status", "TransitionRefused"]
 
 DEFAULT_VALIDITY = timedelta(days=365)
 # Working days of an expiry notice lie within this many calendar days (the longest holidays included).
@@ -130,6 +131,8 @@ class Agreement:
     expiry_noticed_at: datetime | None = None
     ended_at: datetime | None = None
     overdue_steps: int = 0
+    ground: SharingGround | None = None  # of the provider's refusal or counter-offer
+    refused_at: datetime | None = None  # when the provider refused (kept through an escalation)
 
     @property
     def parties(self) -> list[str]:
@@ -152,6 +155,7 @@ class Agreement:
         values["fields"] = frozenset(values["fields"])
         values["status"] = Status(values["status"])
         values["conditions"] = tuple(values["conditions"])
+        values["ground"] = None if values["ground"] is None else SharingGround(values["ground"])
         if isinstance(values["asked"], str):
             values["asked"] = json.loads(values["asked"])
         return cls(**values)
@@ -234,13 +238,23 @@ class AgreementRequest(BaseModel):
         return self
 
 
+class Rejection(BaseModel):
+    """The provider refuses a request: its reasons, and the ground they rest on as a type (optional)."""
+
+    reasons: str = Field(min_length=1, max_length=4000)
+    ground: SharingGround | None = Field(None, description="why, as a type: no_legal_basis and personal_information "
+                                                           "bind in law, the others are the provider's judgement")
+
+
 class CounterOffer(BaseModel):
-    """The provider's offer: some of the fields asked for and/or a shorter period, with its reasons."""
+    """The provider's offer: some of the fields asked for and/or a shorter period, with its reasons (and their
+    ground as a type, optional)."""
 
     fields: list[str] | None = Field(None, min_length=1, description="the fields offered: some of those asked for")
     valid_until: datetime | None = Field(None, description="an earlier end (for a period asked with an end)")
     working_days: int | None = Field(None, ge=1, description="fewer working days (for a working-day window)")
     reasons: str = Field(min_length=1, max_length=4000)
+    ground: SharingGround | None = Field(None, description="why not all that was asked, as a type")
 
 
 class Renewal(BaseModel):
@@ -391,8 +405,9 @@ class AgreementStore:
     async def approve(self, agreement_id: str, by: str) -> Agreement:
         return await self._step(agreement_id, by, Transition.APPROVE, "", self._in_force_from)
 
-    async def reject(self, agreement_id: str, by: str, reasons: str) -> Agreement:
-        return await self._step(agreement_id, by, Transition.REJECT, reasons, _decided_now)
+    async def reject(self, agreement_id: str, by: str, rejection: Rejection) -> Agreement:
+        return await self._step(agreement_id, by, Transition.REJECT, rejection.reasons,
+                                lambda _, now: {"decided_at": now, "refused_at": now, "ground": rejection.ground})
 
     async def counter_offer(self, agreement_id: str, by: str, offer: CounterOffer) -> Agreement:
         """Offer some of the fields asked for and/or a shorter period; the consumer answers by the new deadline."""
@@ -401,7 +416,7 @@ class AgreementStore:
             fields = frozenset(offer.fields) if offer.fields is not None else agreement.fields
             if not fields <= agreement.fields:
                 raise AgreementRefused(f"fields {sorted(fields - agreement.fields)} were not asked for")
-            changes: dict[str, Any] = {"fields": fields, "decided_at": now, "asked": {
+            changes: dict[str, Any] = {"fields": fields, "decided_at": now, "ground": offer.ground, "asked": {
                 "fields": sorted(agreement.fields), "valid_until": agreement.valid_until.isoformat(),
                 "working_days": agreement.working_days}}
             shorter = False
@@ -501,6 +516,7 @@ class AgreementStore:
         changed = await self._update(connection, agreement_id, columns)
         await self.notices.audit(connection, AUDITED[transition], agreement=agreement_id,
                                  contract=agreement.contract_id, sender=by, detail=reasons,
+                                 reason=changed.ground.value if changed.ground and "ground" in columns else None,
                                  fields=sorted(changed.fields), parties=changed.parties)
         if transition in DECIDED:
             await self._decided(connection, changed, DECIDED[transition], reasons)
@@ -510,8 +526,8 @@ class AgreementStore:
                 agreement_id=changed.id, contract_id=changed.contract_id, consumer=changed.consumer,
                 provider=changed.provider, fields=sorted(changed.fields), purpose=changed.purpose,
                 legal_basis=changed.legal_basis, case_id=changed.case_id, valid_from=changed.valid_from,
-                valid_until=changed.valid_until, refusal=agreement.reasons or "", reasons=reasons,
-                due_at=changed.due_at,
+                valid_until=changed.valid_until, refusal=agreement.reasons or "", ground=changed.ground,
+                reasons=reasons, due_at=changed.due_at,
             ))
         return changed
 
@@ -521,7 +537,7 @@ class AgreementStore:
         for i, (name, value) in enumerate(columns.items(), start=2):
             if isinstance(value, frozenset):
                 value = sorted(value)
-            elif isinstance(value, Status):
+            elif isinstance(value, (Status, SharingGround)):
                 value = value.value
             elif isinstance(value, dict):
                 value = json.dumps(value)
@@ -557,7 +573,7 @@ class AgreementStore:
                 by=by, fields=sorted(agreement.fields), purpose=agreement.purpose, legal_basis=agreement.legal_basis,
                 valid_from=agreement.valid_from, valid_until=agreement.valid_until, case_id=agreement.case_id,
                 working_days=agreement.working_days, renews=agreement.renews, reasons=reasons,
-                conditions=list(agreement.conditions), awaiting=awaiting,
+                ground=agreement.ground, conditions=list(agreement.conditions), awaiting=awaiting,
                 due_at=agreement.due_at if awaiting else None,
             ))
 

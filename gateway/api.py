@@ -48,6 +48,7 @@ from gateway.agreements import (
     AgreementStore,
     CounterOffer,
     Proceed,
+    Rejection,
     Renewal,
 )
 from gateway.audit import queries as audit
@@ -489,9 +490,10 @@ def create_api(state: GatewayState) -> ExchangeApi:
         return await stepped(agreement_id, caller, lambda by: state.agreements.approve(agreement_id, by))
 
     @api.post("/v1/agreements/{agreement_id}/reject", responses=lifecycle)
-    async def reject(agreement_id: AgreementId, body: Reasons, caller: Authenticated) -> dict[str, Any]:
-        """The provider refuses a pending request, with reasons (the consumer may escalate the refusal)."""
-        return await stepped(agreement_id, caller, lambda by: state.agreements.reject(agreement_id, by, body.reasons))
+    async def reject(agreement_id: AgreementId, body: Rejection, caller: Authenticated) -> dict[str, Any]:
+        """The provider refuses a pending request, with reasons and, optionally, their `ground` as a type (the
+        consumer may escalate the refusal; the office upholds a ground binding in law)."""
+        return await stepped(agreement_id, caller, lambda by: state.agreements.reject(agreement_id, by, body))
 
     @api.post("/v1/agreements/{agreement_id}/counter-offer", responses=lifecycle)
     async def counter_offer(agreement_id: AgreementId, body: CounterOffer, caller: Authenticated) -> dict[str, Any]:

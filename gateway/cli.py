@@ -16,6 +16,7 @@ from rich.table import Table
 
 from base.runtime import TokenOption, answer, api_client, local_time, terminal
 from contracts.departments import DEPARTMENTS, GATEWAY, OPERATOR, PRINCIPALS
+from contracts.refusal_grounds import SharingGround
 
 if TYPE_CHECKING:  # the commands import what they use when they run: `concord --help` stays quick
     import httpx
@@ -203,12 +204,15 @@ def approve(agreement_id: str, token: str = TokenOption) -> None:
         console.print_json(json.dumps(answer(api.post(f"/v1/agreements/{agreement_id}/approve"))))
 
 
+GroundOption = typer.Option(None, help="the reasons' ground, as a type (no_legal_basis and personal_information "
+                                     "bind in law)")
+
+
 @agreements.command("reject")
-def reject(agreement_id: str, reasons: str = typer.Option(...), token: str = TokenOption) -> None:
-    """Refuse a request, with reasons (as its provider)."""
-    with _api(token) as api:
-        result = answer(api.post(f"/v1/agreements/{agreement_id}/reject", json={"reasons": reasons}))
-        console.print_json(json.dumps(result, ensure_ascii=False))
+def reject(agreement_id: str, reasons: str = typer.Option(...), ground: SharingGround | None = GroundOption,
+           token: str = TokenOption) -> None:
+    """Refuse a request, with reasons and their ground (as its provider)."""
+    _step(agreement_id, "reject", token, {"reasons": reasons, "ground": ground})
 
 
 @agreements.command("revoke")
@@ -230,10 +234,11 @@ def counter_offer(agreement_id: str, reasons: str = typer.Option(...),
                   field: list[str] = typer.Option(None, help="a field offered (repeat); default: those asked for"),
                   valid_until: str = typer.Option(None, help="an earlier end (ISO date-time)"),
                   working_days: int = typer.Option(None, help="fewer working days (a working-day window)"),
-                  token: str = TokenOption) -> None:
+                  ground: SharingGround | None = GroundOption, token: str = TokenOption) -> None:
     """Offer some of the fields asked for and/or a shorter period, with reasons (as the provider)."""
     _step(agreement_id, "counter-offer", token, {"reasons": reasons, "fields": field or None,
-                                                 "valid_until": valid_until, "working_days": working_days})
+                                                 "valid_until": valid_until, "working_days": working_days,
+                                                 "ground": ground})
 
 
 @agreements.command("accept")

@@ -12,11 +12,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from contracts.base import Event
+from contracts.exchange import AgreementChanged
+from contracts.refusal_grounds import SharingGround
 from services.bureau.model import Case
 from services.departments.rules import CaseFile
 from services.departments.store import DeskStore, Mode
 from services.departments.tasks import Task, TaskStatus
-from services.kit.agreements import EscalationUnavailable, SharingRequest
+from services.kit.agreements import SharingRequest
 from services.kit.inbox import Delivered, Outcome, ParkedEvent, Transit
 
 
@@ -41,7 +43,7 @@ class MemoryDeskStore:
     def __init__(self, mode: Mode = Mode.RULES) -> None:
         self.tasks: dict[str, Task] = {}
         self.files: dict[str, CaseFile] = {}
-        self.answers: dict[str, tuple[str, str]] = {}
+        self.answers: dict[str, AgreementChanged] = {}
         self._mode = mode
 
     async def task(self, task_id: str, *, for_update: bool = False) -> Task | None:
@@ -88,10 +90,10 @@ class MemoryDeskStore:
     async def awaiting(self, agreement_id: str) -> Task | None:
         return next((t for t in self.tasks.values() if t.agreement_id == agreement_id), None)
 
-    async def file_answer(self, agreement_id: str, outcome: str, reasons: str, at: datetime) -> None:
-        self.answers.setdefault(agreement_id, (outcome, reasons))
+    async def file_answer(self, changed: AgreementChanged, at: datetime) -> None:
+        self.answers[changed.agreement_id] = changed
 
-    async def answer(self, agreement_id: str) -> tuple[str, str] | None:
+    async def answer(self, agreement_id: str) -> AgreementChanged | None:
         return self.answers.get(agreement_id)
 
 
@@ -170,14 +172,16 @@ class MemoryInbox(Snapshots):
 
 
 class MemoryAgreements:
-    """The exchange's agreements as the departments see them: requests made, decisions given, escalations taken
-    (or, with ``escalations=False``, refused as the gateway refuses them until its endpoint is merged)."""
+    """The exchange's agreements as the departments see them: requests made, and each party's steps on them (the
+    last step of each agreement in ``decided``; escalations, and the office's decisions, kept apart too)."""
 
-    def __init__(self, escalations: bool = True) -> None:
+    def __init__(self) -> None:
         self.requested: dict[str, tuple[str, SharingRequest]] = {}  # agreement id -> consumer, request
-        self.decided: dict[str, tuple[str, str, str]] = {}  # agreement id -> provider, outcome, reasons
+        self.decided: dict[str, tuple[str, str, str]] = {}  # agreement id -> who, step, reasons
+        self.grounds: dict[str, SharingGround] = {}  # agreement id -> the ground of its refusal or counter-offer
+        self.offered: dict[str, tuple[str, ...]] = {}  # agreement id -> the fields a counter-offer offered
         self.escalated: dict[str, tuple[str, str]] = {}  # agreement id -> consumer, reasons
-        self.escalations = escalations
+        self.conditions: dict[str, list[str]] = {}  # agreement id -> the office's conditions (proceeded)
 
     async def request(self, department: str, request: SharingRequest) -> str:
         agreement_id = f"AGR-{len(self.requested) + 1:04d}"
@@ -187,10 +191,27 @@ class MemoryAgreements:
     async def approve(self, department: str, agreement_id: str) -> None:
         self.decided[agreement_id] = (department, "approved", "")
 
-    async def reject(self, department: str, agreement_id: str, reasons: str) -> None:
+    async def reject(self, department: str, agreement_id: str, reasons: str, ground: SharingGround) -> None:
         self.decided[agreement_id] = (department, "rejected", reasons)
+        self.grounds[agreement_id] = ground
+
+    async def counter_offer(self, department: str, agreement_id: str, fields: tuple[str, ...], reasons: str,
+                            ground: SharingGround) -> None:
+        self.decided[agreement_id] = (department, "countered", reasons)
+        self.grounds[agreement_id], self.offered[agreement_id] = ground, fields
+
+    async def accept(self, department: str, agreement_id: str) -> None:
+        self.decided[agreement_id] = (department, "accepted", "")
+
+    async def decline(self, department: str, agreement_id: str, reasons: str) -> None:
+        self.decided[agreement_id] = (department, "declined", reasons)
 
     async def escalate_refusal(self, department: str, agreement_id: str, reasons: str) -> None:
-        if not self.escalations:
-            raise EscalationUnavailable(f"no escalation of {agreement_id}")
         self.escalated[agreement_id] = (department, reasons)
+
+    async def proceed(self, department: str, agreement_id: str, reasons: str, conditions: list[str]) -> None:
+        self.decided[agreement_id] = (department, "proceeded", reasons)
+        self.conditions[agreement_id] = conditions
+
+    async def uphold(self, department: str, agreement_id: str, reasons: str) -> None:
+        self.decided[agreement_id] = (department, "upheld", reasons)

@@ -191,6 +191,8 @@ def print_report(report: dict[str, object]) -> None:
                           ", ".join(f"{k} {v}" for k, v in p["refused_by_reason"].items()),
                           _figure(p["median_working_days_to_decide"]), str(p["escalations"]))
     console.print(providers)
+    console.print("[bold]Refusals escalated to the coordination office[/bold]: "
+                  + ", ".join(f"{k} {v}" for k, v in barriers["office"].items()))
     consumers = Table("consumer", "waits", "shared", "withheld", "still waiting", "wd waited", "median wd",
                       title="Barriers to sharing: working days consumers' cases waited for data")
     for c in barriers["consumers"]:

@@ -16,8 +16,8 @@ from base.calendar import WorkingDayCalendar
 from contracts.bureau import DataOutcome, Decision
 from contracts.coordination import Resolution
 from contracts.departments import DEPARTMENTS, REVIEWERS, SERVICE_DEPARTMENTS
-from contracts.exchange import AgreementOutcome
-from contracts.refusal_grounds import SharingGround, ground_of
+from contracts.exchange import AgreementOutcome, AgreementStatus
+from contracts.refusal_grounds import SharingGround
 from services.bureau.catalogue import ServiceCatalogue
 from services.bureau.model import CaseStatus, RequestStatus
 
@@ -67,15 +67,31 @@ class AgreementRow:
     contract_id: str
     provider: str
     consumer: str
-    status: str  # as the gateway keeps it: pending, approved, rejected, revoked (and what later lifecycles add)
+    status: str  # in the first lifecycle's words: pending, approved, rejected, revoked
     requested_at: datetime
     decided_at: datetime | None
     reasons: str | None
     escalated: bool  # overdue: the gateway escalated it to the coordination office
+    lifecycle: AgreementStatus = AgreementStatus.PENDING  # where it stands (gateway.lifecycle)
+    ground: SharingGround | None = None  # of the provider's refusal or counter-offer
+    refused: bool = False  # the provider refused it (whatever the coordination office decided after)
+    countered: bool = False  # the provider offered other terms (accepted, declined or still open)
 
     @property
-    def ground(self) -> SharingGround | None:
-        return ground_of(self.reasons) if self.status == AgreementOutcome.REJECTED else None
+    def approved(self) -> bool:
+        """Approved by the provider on the terms asked (later suspended, revoked or ended as may be)."""
+        return self.status in (AgreementOutcome.APPROVED, AgreementOutcome.REVOKED) and not (self.refused or
+                                                                                            self.countered)
+
+    @property
+    def escalated_refusal(self) -> bool:
+        """Its refusal was taken to the coordination office by the consumer."""
+        return self.refused and self.lifecycle is not AgreementStatus.REJECTED
+
+    @property
+    def proceeded(self) -> bool:
+        """The coordination office overruled its refusal: in force on conditions (or since then ended)."""
+        return self.escalated_refusal and self.lifecycle not in (AgreementStatus.ESCALATED, AgreementStatus.UPHELD)
 
 
 @dataclass(frozen=True)
@@ -213,7 +229,6 @@ def case_figures(cases: list[CaseRow], catalogue: ServiceCatalogue, calendar: Wo
 
 
 PENDING = "pending"
-COUNTER_OFFERED = "counter_offered"  # a provider's offer of fewer fields or a shorter period (the lifecycle's)
 UNSTATED = "unstated"  # a refusal that names no ground
 
 
@@ -232,20 +247,23 @@ def sharing_figures(agreements: list[AgreementRow], calendar: WorkingDayCalendar
         "pending": count(PENDING),
         "escalated": sum(1 for a in agreements if a.escalated),
         "median_turnaround_working_days": _quantile(turnaround, 0.5),
+        "counter_offered": sum(1 for a in agreements if a.countered),
         "refusals": [{"agreement": a.id, "contract": a.contract_id, "consumer": a.consumer, "provider": a.provider,
-                      "reasons": a.reasons} for a in agreements if a.status == AgreementOutcome.REJECTED],
+                      "ground": a.ground.value if a.ground else None, "reasons": a.reasons, "status": a.lifecycle.value}
+                     for a in agreements if a.refused],
     }
 
 
 def provider_barriers(agreements: list[AgreementRow], waits: list[WaitRow],
                       calendar: WorkingDayCalendar) -> list[dict[str, Any]]:
     """Per providing department: the requests it received and how it answered them. An approval later revoked
-    was an approval; refusals are counted by their ground; escalations are the gateway's (the provider was late)
-    and the consumers' (they took a refusal to the coordination office)."""
+    was an approval; a counter-offer is counted once, whatever the consumer answered; refusals are counted by their
+    typed ground, whatever the coordination office decided of them; escalations are the gateway's (the provider was
+    late) and the consumers' (they took a refusal to the coordination office)."""
     figures = []
     for code in sorted({a.provider for a in agreements}):
         mine = [a for a in agreements if a.provider == code]
-        refused = [a for a in mine if a.status == AgreementOutcome.REJECTED]
+        refused = [a for a in mine if a.refused]
         to_decide = [calendar.working_days_between(a.requested_at, a.decided_at) for a in mine if a.decided_at]
         by_reason: dict[str, int] = {}
         for a in refused:
@@ -255,12 +273,17 @@ def provider_barriers(agreements: list[AgreementRow], waits: list[WaitRow],
             "provider": code,
             "name": DEPARTMENTS[code].name_en if code in DEPARTMENTS else code,
             "requests_received": len(mine),
-            "approved": sum(1 for a in mine if a.status in (AgreementOutcome.APPROVED, AgreementOutcome.REVOKED)),
-            "counter_offered": sum(1 for a in mine if a.status == COUNTER_OFFERED),
+            "approved": sum(1 for a in mine if a.approved),
+            "counter_offered": sum(1 for a in mine if a.countered),
+            "counter_offers_accepted": sum(1 for a in mine if a.countered and a.status in (
+                AgreementOutcome.APPROVED, AgreementOutcome.REVOKED)),
             "refused": len(refused),
             "refused_binding": sum(1 for a in refused if a.ground and a.ground.binding),
             "refused_by_reason": dict(sorted(by_reason.items())),
-            "pending": sum(1 for a in mine if a.status == PENDING),
+            "refusals_escalated": sum(1 for a in refused if a.escalated_refusal),
+            "refusals_overruled": sum(1 for a in refused if a.proceeded),
+            "refusals_upheld": sum(1 for a in refused if a.lifecycle is AgreementStatus.UPHELD),
+            "pending": sum(1 for a in mine if a.lifecycle is AgreementStatus.PENDING),
             "median_working_days_to_decide": _quantile(to_decide, 0.5),
             "escalations": sum(1 for a in mine if a.escalated)
                            + sum(1 for w in waits if w.provider == code and w.escalated),
@@ -306,8 +329,17 @@ def case_barriers(waits: list[WaitRow], calendar: WorkingDayCalendar, now: datet
 def barrier_figures(agreements: list[AgreementRow], waits: list[WaitRow], calendar: WorkingDayCalendar,
                     now: datetime) -> dict[str, Any]:
     cases = case_barriers(waits, calendar, now)
+    escalated = [a for a in agreements if a.escalated_refusal]
     return {
         "providers": provider_barriers(agreements, waits, calendar),
+        "office": {  # the refusals consumers took to the coordination office, and what it decided
+            "escalated_refusals": len(escalated),
+            "proceeded_with_conditions": sum(1 for a in escalated if a.proceeded),
+            "upheld": sum(1 for a in escalated if a.lifecycle is AgreementStatus.UPHELD),
+            "upheld_binding": sum(1 for a in escalated if a.lifecycle is AgreementStatus.UPHELD and a.ground
+                                  and a.ground.binding),
+            "awaiting": sum(1 for a in escalated if a.lifecycle is AgreementStatus.ESCALATED),
+        },
         "consumers": consumer_barriers(waits, calendar, now),
         "cases": cases,
         "cases_that_waited": len(cases),
@@ -400,7 +432,9 @@ async def report_from(connection: asyncpg.Connection, catalogue: ServiceCatalogu
                            r["escalated_at"] is not None, *answered.get(r["request_id"], (None, None)))
                 for r in request_rows]
     agreements = [AgreementRow(r["id"], r["contract_id"], r["provider"], r["consumer"], r["status"],
-                               r["requested_at"], r["decided_at"], r["reasons"], r["escalated"])
+                               r["requested_at"], r["decided_at"], r["reasons"], r["escalated"],
+                               AgreementStatus(r["lifecycle"]), SharingGround(r["ground"]) if r["ground"] else None,
+                               r["refused"], r["countered"])
                   for r in agreement_rows]
     waits = [WaitRow(r["case_id"], r["department"], w["provider"], w["agreement_id"],
                      datetime.fromisoformat(w["since"]), datetime.fromisoformat(w["until"]) if w["until"] else None,

@@ -81,8 +81,10 @@ def _barriers(barriers: dict[str, Any]) -> str:
 <p>{barriers["cases_that_waited"]} cases waited for data; {barriers["working_days_lost"]} working days were lost
 waiting for data that was withheld in the end.</p>
 <h3>Providers</h3>{_table(providers, ["provider", "requests_received", "approved", "counter_offered", "refused",
-                                      "refused_binding", "refused_by_reason", "pending",
+                                      "refused_binding", "refused_by_reason", "refusals_escalated",
+                                      "refusals_overruled", "refusals_upheld", "pending",
                                       "median_working_days_to_decide", "escalations"])}
+<p>Refusals escalated to the coordination office: {", ".join(f"{k} {v}" for k, v in barriers["office"].items())}.</p>
 <h3>Consumers: working days their cases waited for data</h3>{_table(barriers["consumers"], [
     "consumer", "waits", "shared", "withheld", "still_waiting", "waited_working_days", "median_wait_working_days"])}
 <h3>Cases: working days lost to withheld data (the {CASES_SHOWN} that lost most)</h3>{_table(

@@ -23,12 +23,12 @@ from contracts.base import Event
 from contracts.bureau import CommitmentVerified, DataAwaited, DataWaitEnded, OpinionIssued, Project
 from contracts.coordination import ConflictResolved
 from contracts.departments import BUREAU, COORDINATION
-from contracts.exchange import AgreementOutcome, AgreementRequested
+from contracts.exchange import AgreementChange, AgreementRequested
 from services.bureau import repository, sharing
 from services.bureau.catalogue import ServiceCatalogue, load_catalogue
 from services.bureau.model import Case, CaseApplication, CaseStateError, CaseStatus, DataWait, NotOurRequest
 from services.bureau.repository import Cases, PgCases
-from services.kit.agreements import Agreements, HttpAgreements
+from services.kit.agreements import Agreements, HttpAgreements, answer
 from services.kit.service import Context, DepartmentService
 
 log = logging.getLogger("concord.bureau")
@@ -315,15 +315,13 @@ class Bureau:
                                 "UPDATE bureau.sharing_requests SET decided_at = $2, outcome = $3 WHERE agreement_id"
                                 " = $1", request.agreement_id, now, LEFT_TO_OFFICERS)
                         continue
-                    answer = sharing.decide(request, case)
-                    if answer.approves:
-                        await self.agreements.approve(BUREAU, request.agreement_id)
-                    else:
-                        await self.agreements.reject(BUREAU, request.agreement_id, answer.reasons)
-                    outcome = AgreementOutcome.APPROVED if answer.approves else AgreementOutcome.REJECTED
+                    decided = sharing.decide(request, case)
+                    await answer(self.agreements, BUREAU, request.agreement_id, decided)
+                    outcome = AgreementChange.APPROVED if decided.approves else \
+                        AgreementChange.COUNTERED if decided.counters else AgreementChange.REJECTED
                     await connection.execute(
                         "UPDATE bureau.sharing_requests SET decided_at = $2, outcome = $3, reasons = $4"
-                        " WHERE agreement_id = $1", request.agreement_id, now, outcome.value, answer.reasons)
+                        " WHERE agreement_id = $1", request.agreement_id, now, outcome.value, decided.explanation)
                     answered += 1
         return answered
 

@@ -1,8 +1,9 @@
 """A department's desk: the tasks the exchange brings it, decided either by its rules at the department's own
 pace, or by its officers through the API and the command line (human-in-the-loop mode). A review whose rules need
-another department's conditional data asks for it at the exchange (``Agreements``) and waits for the answer; a
-providing department answers the requests it receives at its own pace; approvals given on commitment are
-verified.
+another department's conditional data asks for it at the exchange (``Agreements``) and waits for the answer (a
+counter-offer it accepts or declines by its rules, a refusal it cannot do without it escalates to the coordination
+office); a providing department answers the requests it receives at its own pace; approvals given on commitment are
+verified; the coordination office decides the refusals escalated to it at its pace, by its rules or its officers.
 
 The handlers work on a ``DeskUnit`` (the desk's store, what it publishes, and a savepoint), so that the fast
 tests run them on an in-memory one. A reviewing department's rules live in its own module as a ``Reviewer``;
@@ -46,20 +47,20 @@ from contracts.bureau import (
     Verification,
 )
 from contracts.coordination import ConflictResolved, Resolution
+from contracts.departments import COORDINATION
 from contracts.exchange import (
-    AgreementDecided,
+    AgreementChange,
+    AgreementChanged,
     AgreementEscalated,
-    AgreementOutcome,
     AgreementRequested,
     AgreementStepEscalated,
     RefusalEscalated,
 )
 from contracts.market import BusinessRegistration
-from contracts.refusal_grounds import ground_of
-from services.departments.rules import Arbiter, Opinion, Pace, Reviewer, escalates
+from services.departments.rules import Arbiter, Opinion, Pace, Reviewer, SharingRefusal, accepts_offer, escalates
 from services.departments.store import DeskStore, Mode, PgDeskStore
 from services.departments.tasks import OFFICERS_DECIDE, Task, TaskKind, TaskNotOpen, TaskStatus
-from services.kit.agreements import Agreements, EscalationUnavailable, HttpAgreements, SharingAnswer, SharingRequest
+from services.kit.agreements import Agreements, HttpAgreements, SharingAnswer, SharingRequest, answer
 from services.kit.service import Context, DepartmentService
 
 log = logging.getLogger("concord.desk")
@@ -71,6 +72,11 @@ VERIFY_SHARE = 0.6  # a verification of an approval on commitment takes this sha
 # Data a review asks for is asked for this many working days: the rest of the review with room to spare (an
 # agreement for one case's data, ended with the case, comes with the agreement lifecycle).
 DATA_VALID_DAYS = 20
+# The changes of an agreement that answer the data a review waits for: it comes, it is withheld, or the consumer has
+# a move to make (a counter-offer to accept or decline, a refusal to escalate or bear).
+SHARED_BY = frozenset({AgreementChange.APPROVED, AgreementChange.ACCEPTED, AgreementChange.PROCEEDED})
+WITHHELD_BY = frozenset({AgreementChange.UPHELD, AgreementChange.DECLINED})
+ANSWERS = SHARED_BY | WITHHELD_BY | {AgreementChange.REJECTED, AgreementChange.COUNTERED}
 
 
 @dataclass(frozen=True)
@@ -227,7 +233,7 @@ class ReviewingDesk(Desk):
         self.on(CaseResumed, self.on_resumed)
         self.on(CommitmentApproved, self.on_commitment)
         self.on(AgreementRequested, self.on_sharing_request)
-        self.on(AgreementDecided, self.on_agreement_decided)
+        self.on(AgreementChanged, self.on_agreement_changed)
         if reviewer.registration is not None:
             self.on(CaseSubmitted, self.on_case_submitted)
         else:
@@ -302,37 +308,40 @@ class ReviewingDesk(Desk):
             contract_id=sharing.contract, fields=list(sharing.fields), purpose=sharing.purpose, awaited_at=now))
         answered = await unit.store.answer(agreement_id)  # the provider was quicker than this unit of work
         if answered is not None:
-            await self.data_answered(waiting, AgreementOutcome(answered[0]), answered[1], unit, now)
+            await self.data_answered(waiting, answered, unit, now)
 
-    async def on_agreement_decided(self, decided: AgreementDecided, unit: DeskUnit, now: datetime) -> None:
-        """A provider's answer to data this department asked for: the review waiting for it goes on."""
-        if decided.consumer != self.code or decided.outcome is AgreementOutcome.REVOKED:
+    async def on_agreement_changed(self, changed: AgreementChanged, unit: DeskUnit, now: datetime) -> None:
+        """A step in an agreement this department asked for that answers it (the provider's decision, the office's,
+        or the department's own answer to a counter-offer): the review waiting for it has its move, or goes on."""
+        if changed.consumer != self.code or changed.change not in ANSWERS:
             return
-        await unit.store.lock_agreement(decided.agreement_id)
-        task = await unit.store.awaiting(decided.agreement_id)
+        await unit.store.lock_agreement(changed.agreement_id)
+        task = await unit.store.awaiting(changed.agreement_id)
         if task is None:
-            await unit.store.file_answer(decided.agreement_id, decided.outcome.value, decided.reasons, now)
+            await unit.store.file_answer(changed, now)
         elif task.status is TaskStatus.AWAITING_DATA:
-            await self.data_answered(task, decided.outcome, decided.reasons, unit, now)
+            await self.data_answered(task, changed, unit, now)
 
-    async def data_answered(self, task: Task, outcome: AgreementOutcome, reasons: str, unit: DeskUnit,
-                            now: datetime) -> None:
-        """The data came, or was refused: a refusal the review cannot do without, on a ground that does not bind,
-        goes to the coordination office (its decision comes back as the agreement's next one); otherwise the
-        review goes on, with the data or without it."""
+    async def data_answered(self, task: Task, changed: AgreementChanged, unit: DeskUnit, now: datetime) -> None:
+        """The data came, or was refused, or was offered in part. A counter-offer is accepted when it holds what the
+        review cannot do without, else declined (the wait ends when the exchange tells the answer); a refusal the
+        review cannot do without, on a ground that does not bind, goes to the coordination office (whose decision
+        comes back as the agreement's next change); otherwise the review goes on, with the data or without it."""
         assert task.agreement_id is not None
-        ground = None if outcome is AgreementOutcome.APPROVED else ground_of(reasons)
-        if outcome is not AgreementOutcome.APPROVED and not task.escalated and self.reviewer.needs is not None:
+        if changed.change is AgreementChange.COUNTERED:
+            await self.answer_offer(task, changed, unit)
+            return
+        if changed.change is AgreementChange.REJECTED and not task.escalated and self.reviewer.needs is not None:
             request = OpinionRequested.model_validate(task.payload)
             need = self.reviewer.needs(request, await unit.store.case_file(task.case_id))
-            if need is not None and escalates(need, ground):
-                try:
-                    await self.agreements.escalate_refusal(self.code, task.agreement_id, reasons)
-                    await unit.store.save(task.escalation())
-                    return
-                except EscalationUnavailable as unavailable:
-                    log.info("%s: %s; the review goes on without the data", self.code, unavailable)
-        data = DataOutcome.SHARED if outcome is AgreementOutcome.APPROVED else DataOutcome.WITHHELD
+            if need is not None and escalates(need, changed.ground):
+                await self.agreements.escalate_refusal(
+                    self.code, task.agreement_id, f"the review of {task.item_code} cannot go on without "
+                    f"{', '.join(need.request.fields)}: {need.request.purpose}")
+                await unit.store.save(task.escalation())
+                return
+        data = DataOutcome.SHARED if changed.change in SHARED_BY else DataOutcome.WITHHELD
+        ground = changed.ground if data is DataOutcome.WITHHELD else None
         going_on = task.data_answered(data.value, self.ready_at(f"{task.task_id}/data", now, DATA_REVIEW_SHARE))
         if (await unit.store.case_file(task.case_id)).suspended:
             going_on = going_on.held()
@@ -340,6 +349,18 @@ class ReviewingDesk(Desk):
         await unit.publish(DataWaitEnded(
             request_id=task.task_id, case_id=task.case_id, agreement_id=task.agreement_id, outcome=data,
             ground=ground, escalated=task.escalated, ended_at=now))
+
+    async def answer_offer(self, task: Task, offer: AgreementChanged, unit: DeskUnit) -> None:
+        """The consumer's answer to a counter-offer, by its rules: accepted if it holds what the review cannot do
+        without."""
+        assert task.agreement_id is not None and self.reviewer.needs is not None
+        need = self.reviewer.needs(OpinionRequested.model_validate(task.payload),
+                                   await unit.store.case_file(task.case_id))
+        if need is not None and accepts_offer(need, offer.fields):
+            await self.agreements.accept(self.code, task.agreement_id)
+        else:
+            await self.agreements.decline(self.code, task.agreement_id,
+                                          f"the review of {task.item_code} cannot do without what was not offered")
 
     # --- as the provider of data ---------------------------------------------------------------------
 
@@ -357,14 +378,12 @@ class ReviewingDesk(Desk):
             raise LookupError(f"{self.code} has no rules for sharing requests: an officer answers it")
         return self.reviewer.sharing.decide(AgreementRequested.model_validate(task.payload))
 
-    async def answer_sharing(self, task: Task, answer: SharingAnswer, officer: str, unit: DeskUnit,
+    async def answer_sharing(self, task: Task, sharing: SharingAnswer, officer: str, unit: DeskUnit,
                              now: datetime) -> None:
-        if answer.approves:
-            await self.agreements.approve(self.code, task.task_id)
-        else:
-            await self.agreements.reject(self.code, task.task_id, answer.reasons)
-        await unit.store.save(task.decided(AgreementOutcome.APPROVED.value if answer.approves else
-                                           AgreementOutcome.REJECTED.value, officer, now))
+        await answer(self.agreements, self.code, task.task_id, sharing)
+        decision = AgreementChange.APPROVED if sharing.approves else \
+            AgreementChange.COUNTERED if sharing.counters else AgreementChange.REJECTED
+        await unit.store.save(task.decided(decision.value, officer, now))
 
     # --- approvals on commitment (告知承诺制) -----------------------------------------------------------
 
@@ -415,11 +434,14 @@ class ReviewingDesk(Desk):
 
 
 class CoordinationDesk(Desk):
-    """The joint meeting's office: decides conflicts, and takes up escalated deadlines and sharing requests."""
+    """The joint meeting's office: decides conflicts and the refusals to share that consumers escalated, and takes
+    up escalated deadlines and sharing requests."""
 
-    def __init__(self, arbiter: Arbiter, settings: Settings, clock: Clock) -> None:
-        super().__init__("coordination", arbiter.pace, settings, clock)
+    def __init__(self, arbiter: Arbiter, settings: Settings, clock: Clock, agreements: Agreements | None = None
+                 ) -> None:
+        super().__init__(COORDINATION, arbiter.pace, settings, clock)
         self.arbiter = arbiter
+        self.agreements: Agreements = agreements or HttpAgreements(settings)
         self.on(ConflictRaised, self.on_conflict)
         self.on(bureau_v1.ConflictRaised, self.on_first_conflict)
         self.on(DeadlineEscalated, self.on_late_opinion)
@@ -449,14 +471,30 @@ class CoordinationDesk(Desk):
                                         escalation.model_dump(mode="json"), now))
 
     async def on_escalated_refusal(self, escalation: RefusalEscalated, unit: DeskUnit, now: datetime) -> None:
-        """Noted for the joint meeting, which decides at the gateway (``POST /v1/agreements/{id}/proceed`` or
-        ``…/uphold``, as the coordination office)."""
-        await unit.store.add(Task.noted(f"refusal:{escalation.agreement_id}", escalation.agreement_id,
-                                        escalation.contract_id, escalation.model_dump(mode="json"), now))
+        """A refusal to share escalated by its consumer: decided at the office's pace, by its deadline."""
+        await self.open_task(unit, f"refusal:{escalation.agreement_id}", TaskKind.REFUSAL, escalation.agreement_id,
+                             escalation.contract_id, escalation, now,
+                             min(self.ready_at(escalation.agreement_id, now), escalation.due_at), escalation.due_at)
 
     async def apply_rules(self, task: Task, unit: DeskUnit, now: datetime) -> None:
-        resolution, conditions, reasons = self.arbiter.resolve(ConflictRaised.model_validate(task.payload))
-        await self.give_resolution(task, resolution, conditions, reasons, "joint meeting rules", unit, now)
+        if task.kind is TaskKind.REFUSAL:
+            resolution, conditions, reasons = self.arbiter.resolve_refusal(refusal_of(task))
+            await self.decide_refusal(task, resolution, conditions, reasons, JOINT_MEETING_RULES, unit, now)
+        else:
+            resolution, conditions, reasons = self.arbiter.resolve(ConflictRaised.model_validate(task.payload))
+            await self.give_resolution(task, resolution, conditions, reasons, JOINT_MEETING_RULES, unit, now)
+
+    async def decide_refusal(self, task: Task, resolution: Resolution, conditions: list[str], reasons: list[str],
+                             decided_by: str, unit: DeskUnit, now: datetime) -> None:
+        """The office's decision at the exchange: the agreement in force on conditions, or the refusal upheld (both
+        parties are told as ``exchange.agreement-changed``: the review waiting for the data goes on)."""
+        escalation = RefusalEscalated.model_validate(task.payload)
+        said = "; ".join(reasons) or resolution.value
+        if resolution is Resolution.PROCEED_WITH_CONDITIONS:
+            await self.agreements.proceed(self.code, escalation.agreement_id, said, conditions)
+        else:
+            await self.agreements.uphold(self.code, escalation.agreement_id, said)
+        await unit.store.save(task.decided(resolution.value, decided_by, now))
 
     async def give_resolution(self, task: Task, resolution: Resolution, conditions: list[str], reasons: list[str],
                               decided_by: str, unit: DeskUnit, now: datetime) -> None:
@@ -469,8 +507,21 @@ class CoordinationDesk(Desk):
     async def officer_resolution(self, task_id: str, resolution: Resolution, conditions: list[str],
                                  reasons: list[str], officer: str) -> None:
         async def decide(task: Task, unit: DeskUnit, now: datetime) -> None:
-            if task.kind is not TaskKind.CONFLICT:
+            if task.kind is TaskKind.REFUSAL:
+                await self.decide_refusal(task, resolution, conditions, reasons, officer, unit, now)
+            elif task.kind is TaskKind.CONFLICT:
+                await self.give_resolution(task, resolution, conditions, reasons, officer, unit, now)
+            else:
                 raise TaskNotOpen(task_id)
-            await self.give_resolution(task, resolution, conditions, reasons, officer, unit, now)
 
         await self.decide_by_officer(task_id, decide)
+
+
+JOINT_MEETING_RULES = "joint meeting rules"
+
+
+def refusal_of(task: Task) -> SharingRefusal:
+    """The escalated refusal a task of the office holds, as its rules read it: the typed ground, never the words."""
+    escalation = RefusalEscalated.model_validate(task.payload)
+    return SharingRefusal(escalation.agreement_id, escalation.consumer, escalation.provider, escalation.contract_id,
+                          escalation.fields, escalation.purpose, escalation.ground, escalation.refusal)

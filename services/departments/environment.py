@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from contracts.bureau import DataOutcome, Decision, OpinionRequested, RefusalGround
 from contracts.departments import ENVIRONMENT, MARKET
+from contracts.refusal_grounds import SharingGround
 from services.departments.rules import CaseFile, DataNeed, Opinion, Pace, Reviewer
 from services.kit.agreements import SharingRequest
 
@@ -20,7 +21,10 @@ def needs(request: OpinionRequested, file: CaseFile) -> DataNeed | None:
     return DataNeed(MARKET, SharingRequest(
         "market.business-registration", ("legal_representative",),
         f"name the person responsible for emissions in the impact approval of case {request.case_id}",
-        RESPONSIBLE_PERSON_BASIS), essential=True)
+        RESPONSIBLE_PERSON_BASIS), essential=True,
+        # the law names the person responsible: that the name is more personal information than the purpose needs is
+        # disputed before the office (which upholds the ground if it binds)
+        contests=frozenset({SharingGround.PERSONAL_INFORMATION}))
 
 
 def decide(request: OpinionRequested, file: CaseFile) -> Opinion:

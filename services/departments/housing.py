@@ -24,7 +24,7 @@ def needs(request: OpinionRequested, file: CaseFile) -> DataNeed | None:
     return DataNeed(BUREAU, SharingRequest(
         "bureau.case-submitted", ("contact_person", "contact_phone"),
         f"arrange the fire-protection acceptance site visit of case {request.case_id} with the applicant",
-        FIRE_ACCEPTANCE_BASIS), essential=True)
+        FIRE_ACCEPTANCE_BASIS), essential=True, must_have=("contact_phone",))  # the visit is arranged by phone
 
 
 def decide(request: OpinionRequested, file: CaseFile) -> Opinion:

@@ -82,12 +82,22 @@ class DataNeed:
     provider: str
     request: SharingRequest
     essential: bool
+    # the fields the review cannot do without (None: all those asked for): a counter-offer holding them is accepted
+    must_have: tuple[str, ...] | None = None
+    # binding grounds the consumer disputes applying to this need (it escalates them all the same)
+    contests: frozenset[SharingGround] = frozenset()
 
 
 def escalates(need: DataNeed, ground: SharingGround | None) -> bool:
     """Whether a refusal of the data a review needs is taken to the coordination office: only for an essential
-    need, and only when the ground is the provider's judgement (a ground binding in law would be upheld)."""
-    return need.essential and (ground is None or not ground.binding)
+    need, and only when the ground is the provider's judgement or one the consumer disputes (a ground binding in
+    law is upheld by the office)."""
+    return need.essential and (ground is None or not ground.binding or ground in need.contests)
+
+
+def accepts_offer(need: DataNeed, offered: list[str]) -> bool:
+    """Whether a counter-offer is accepted: it holds every field the review cannot do without."""
+    return set(need.request.fields if need.must_have is None else need.must_have) <= set(offered)
 
 
 @dataclass(frozen=True)

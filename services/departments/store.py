@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 import asyncpg
 
+from contracts.exchange import AgreementChanged
 from services.departments.rules import CaseFile
 from services.departments.tasks import Task, TaskKind, TaskStatus
 
@@ -55,11 +56,11 @@ class DeskStore(Protocol):
     async def awaiting(self, agreement_id: str) -> Task | None:
         """The task whose review asked for the agreement's data (locked for this unit of work)."""
 
-    async def file_answer(self, agreement_id: str, outcome: str, reasons: str, at: datetime) -> None:
-        """Keep an answer no task waits for yet."""
+    async def file_answer(self, changed: AgreementChanged, at: datetime) -> None:
+        """Keep an answer no task waits for yet (the latest, if there are several)."""
 
-    async def answer(self, agreement_id: str) -> tuple[str, str] | None:
-        """An answer kept for the agreement: its outcome and reasons."""
+    async def answer(self, agreement_id: str) -> AgreementChanged | None:
+        """The answer kept for the agreement, as the exchange told it."""
 
 
 COLUMNS = tuple(f.name for f in fields(Task))
@@ -150,12 +151,14 @@ class PgDeskStore:
             f"SELECT * FROM {self.schema}.tasks WHERE agreement_id = $1 FOR UPDATE", agreement_id)
         return _task(row) if row else None
 
-    async def file_answer(self, agreement_id: str, outcome: str, reasons: str, at: datetime) -> None:
+    async def file_answer(self, changed: AgreementChanged, at: datetime) -> None:
         await self.connection.execute(
-            f"INSERT INTO {self.schema}.sharing_answers (agreement_id, outcome, reasons, answered_at)"
-            " VALUES ($1, $2, $3, $4) ON CONFLICT (agreement_id) DO NOTHING", agreement_id, outcome, reasons, at)
+            f"INSERT INTO {self.schema}.sharing_answers (agreement_id, outcome, reasons, answered_at, told)"
+            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (agreement_id) DO UPDATE SET outcome = EXCLUDED.outcome,"
+            " reasons = EXCLUDED.reasons, answered_at = EXCLUDED.answered_at, told = EXCLUDED.told",
+            changed.agreement_id, changed.change.value, changed.reasons, at, changed.model_dump_json())
 
-    async def answer(self, agreement_id: str) -> tuple[str, str] | None:
-        row = await self.connection.fetchrow(
-            f"SELECT outcome, reasons FROM {self.schema}.sharing_answers WHERE agreement_id = $1", agreement_id)
-        return (row["outcome"], row["reasons"]) if row else None
+    async def answer(self, agreement_id: str) -> AgreementChanged | None:
+        told = await self.connection.fetchval(
+            f"SELECT told FROM {self.schema}.sharing_answers WHERE agreement_id = $1", agreement_id)
+        return AgreementChanged.model_validate_json(told) if told else None

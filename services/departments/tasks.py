@@ -1,10 +1,10 @@
 """A desk's work, as a model: a task and the transitions it may go through. Pure: no I/O.
 
-A task is opened by an event (an opinion request, a conflict to decide, an escalation to note, a sharing request
-to answer as the provider, an approval on commitment to verify). It is decided by the department's rules when its
-pace says so, or by an officer; it waits while the case is suspended, while the enterprise supplements, or while
-the data its review asked another department for is decided; and a rule that fails parks it with the error, for
-an officer to see and decide, never to be retried in a loop."""
+A task is opened by an event (an opinion request, a conflict to decide, an escalation to note, a sharing request to
+answer as the provider, an approval on commitment to verify, an escalated refusal to share to decide). It is decided
+by the department's rules when its pace says so, or by an officer; it waits while the case is suspended, while the
+enterprise supplements, or while the data its review asked another department for is decided; and a rule that fails
+parks it with the error, for an officer to see and decide, never to be retried in a loop."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ class TaskKind(StrEnum):
     ESCALATION = "escalation"  # a deadline passed: noted for the joint meeting, nothing to decide here
     SHARING = "sharing"  # another department asks for data this one provides: approve or refuse
     VERIFICATION = "verification"  # an approval given on commitment (告知承诺制) to verify
+    REFUSAL = "refusal"  # a refusal to share that its consumer escalated: the coordination office proceeds or upholds
 
 
 class TaskStatus(StrEnum):

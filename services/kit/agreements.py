@@ -1,17 +1,20 @@
 """A department's sharing requests at the exchange, behind a small interface: ask a provider for data, decide a
-request as the provider, escalate a refusal to the coordination office. ``HttpAgreements`` speaks the gateway's
-agreement API with the department's bearer token; the fast tests use an in-memory one (``tests/fakes.py``)."""
+request as the provider (approve, refuse on a typed ground, counter-offer), answer a counter-offer as the consumer,
+escalate a refusal to the coordination office, and decide an escalated refusal as the office. ``HttpAgreements``
+speaks the gateway's agreement API with the department's bearer token; the fast tests use an in-memory one
+(``tests/fakes.py``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 import httpx
 
 from base.settings import Settings
-from contracts.refusal_grounds import SharingGround, refusal_reasons
+from contracts.exchange import AgreementStatus
+from contracts.refusal_grounds import SharingGround
 
 
 @dataclass(frozen=True)
@@ -25,8 +28,25 @@ class SharingRequest:
     valid_until: datetime | None = None  # None: the gateway's default
 
 
-class EscalationUnavailable(RuntimeError):
-    """The exchange takes no escalation of a refusal (the gateway's endpoint for it is not there yet)."""
+@dataclass(frozen=True)
+class SharingAnswer:
+    """A provider's answer to a sharing request: approved; refused on a ground, with an explanation; or, with
+    ``offered``, a counter-offer of some of the fields asked for (its ground saying why not all)."""
+
+    ground: SharingGround | None = None  # None: approved
+    explanation: str = ""
+    offered: tuple[str, ...] | None = None  # a counter-offer: the fields offered
+
+    @property
+    def approves(self) -> bool:
+        return self.ground is None
+
+    @property
+    def counters(self) -> bool:
+        return self.ground is not None and self.offered is not None
+
+
+APPROVED = SharingAnswer()
 
 
 class Agreements(Protocol):
@@ -35,10 +55,35 @@ class Agreements(Protocol):
 
     async def approve(self, department: str, agreement_id: str) -> None: ...
 
-    async def reject(self, department: str, agreement_id: str, reasons: str) -> None: ...
+    async def reject(self, department: str, agreement_id: str, reasons: str, ground: SharingGround) -> None: ...
+
+    async def counter_offer(self, department: str, agreement_id: str, fields: tuple[str, ...], reasons: str,
+                            ground: SharingGround) -> None: ...
+
+    async def accept(self, department: str, agreement_id: str) -> None:
+        """Accept a counter-offer (as the consumer): in force on its terms."""
+
+    async def decline(self, department: str, agreement_id: str, reasons: str) -> None:
+        """Decline a counter-offer (as the consumer): closed."""
 
     async def escalate_refusal(self, department: str, agreement_id: str, reasons: str) -> None:
-        """Take a refusal to the coordination office; its decision comes back as the agreement's next decision."""
+        """Take a refusal to the coordination office; its decision comes back as the agreement's next change."""
+
+    async def proceed(self, department: str, agreement_id: str, reasons: str, conditions: list[str]) -> None:
+        """The coordination office puts an escalated agreement in force, on conditions."""
+
+    async def uphold(self, department: str, agreement_id: str, reasons: str) -> None:
+        """The coordination office upholds an escalated refusal."""
+
+
+async def answer(agreements: Agreements, department: str, agreement_id: str, answer: SharingAnswer) -> None:
+    """Give a provider's answer at the exchange: an approval, a counter-offer or a refusal."""
+    if answer.ground is None:
+        await agreements.approve(department, agreement_id)
+    elif answer.offered is not None:
+        await agreements.counter_offer(department, agreement_id, answer.offered, answer.explanation, answer.ground)
+    else:
+        await agreements.reject(department, agreement_id, answer.explanation, answer.ground)
 
 
 class HttpAgreements:
@@ -61,40 +106,39 @@ class HttpAgreements:
         return str(response.json()["id"])
 
     async def approve(self, department: str, agreement_id: str) -> None:
-        await self._decide(department, agreement_id, "approve", None)
+        await self._step(department, agreement_id, "approve", AgreementStatus.PENDING, None)
 
-    async def reject(self, department: str, agreement_id: str, reasons: str) -> None:
-        await self._decide(department, agreement_id, "reject", {"reasons": reasons})
+    async def reject(self, department: str, agreement_id: str, reasons: str, ground: SharingGround) -> None:
+        await self._step(department, agreement_id, "reject", AgreementStatus.PENDING,
+                         {"reasons": reasons, "ground": ground.value})
 
-    async def _decide(self, department: str, agreement_id: str, action: str, body: dict[str, str] | None) -> None:
-        response = await self.client.post(f"/v1/agreements/{agreement_id}/{action}", json=body,
-                                          headers=self._as(department))
-        if response.status_code == 409:  # decided already: a decision whose unit of work was undone after it
-            current = await self.client.get(f"/v1/agreements/{agreement_id}", headers=self._as(department))
-            if current.is_success and current.json()["status"] != "pending":
-                return
-        response.raise_for_status()
+    async def counter_offer(self, department: str, agreement_id: str, fields: tuple[str, ...], reasons: str,
+                            ground: SharingGround) -> None:
+        await self._step(department, agreement_id, "counter-offer", AgreementStatus.PENDING,
+                         {"fields": list(fields), "reasons": reasons, "ground": ground.value})
+
+    async def accept(self, department: str, agreement_id: str) -> None:
+        await self._step(department, agreement_id, "accept", AgreementStatus.COUNTERED, None)
+
+    async def decline(self, department: str, agreement_id: str, reasons: str) -> None:
+        await self._step(department, agreement_id, "decline", AgreementStatus.COUNTERED, {"reasons": reasons})
 
     async def escalate_refusal(self, department: str, agreement_id: str, reasons: str) -> None:
-        # The gateway's endpoint for a consumer's escalation of a refusal comes with the agreement lifecycle
-        # (issue 13, point 2); until it is merged the exchange cannot take one.
-        raise EscalationUnavailable(f"the exchange takes no escalation of {agreement_id} yet")
+        await self._step(department, agreement_id, "escalate", AgreementStatus.REJECTED, {"reasons": reasons})
 
+    async def proceed(self, department: str, agreement_id: str, reasons: str, conditions: list[str]) -> None:
+        await self._step(department, agreement_id, "proceed", AgreementStatus.ESCALATED,
+                         {"reasons": reasons, "conditions": conditions})
 
-@dataclass(frozen=True)
-class SharingAnswer:
-    """A provider's answer to a sharing request: approved, or refused on a ground with an explanation."""
+    async def uphold(self, department: str, agreement_id: str, reasons: str) -> None:
+        await self._step(department, agreement_id, "uphold", AgreementStatus.ESCALATED, {"reasons": reasons})
 
-    ground: SharingGround | None = None  # None: approved
-    explanation: str = ""
-
-    @property
-    def approves(self) -> bool:
-        return self.ground is None
-
-    @property
-    def reasons(self) -> str:
-        return "" if self.ground is None else refusal_reasons(self.ground, self.explanation)
-
-
-APPROVED = SharingAnswer()
+    async def _step(self, department: str, agreement_id: str, action: str, source: AgreementStatus,
+                    body: dict[str, Any] | None) -> None:
+        response = await self.client.post(f"/v1/agreements/{agreement_id}/{action}", json=body,
+                                          headers=self._as(department))
+        if response.status_code == 409:  # taken already: a step whose unit of work was undone after it
+            current = await self.client.get(f"/v1/agreements/{agreement_id}", headers=self._as(department))
+            if current.is_success and current.json()["status"] != source.value:
+                return
+        response.raise_for_status()

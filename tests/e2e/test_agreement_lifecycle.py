@@ -23,6 +23,7 @@ from contracts.bureau import CaseCompleted, CaseOutcome
 from contracts.departments import OPERATOR
 from deploy.processes import AppProcesses
 from gateway.lifecycle import ANSWER_WITHIN_WORKING_DAYS, CASE_ANSWER_WITHIN_WORKING_DAYS, EXPIRY_NOTICE_WORKING_DAYS
+from tests.e2e.cases import officers_decide
 from tests.e2e.test_sharing_agreements import CONTACT, case_submitted, payload, revoke_all, submit_case, urls
 from tests.factories import case_submitted as case_event
 from tests.tools import Record, Tail, bearer, clock_reaches, eventually, header
@@ -326,7 +327,8 @@ async def test_an_escalated_refusal_the_office_proceeds_with_comes_into_force_wi
     async with httpx.AsyncClient(base_url=urls(stack)[0], timeout=30) as http, \
             Tail(stack.kafka(ADMIN), "deliver.housing") as housing, \
             Tail(stack.kafka(ADMIN), "deliver.bureau") as bureau, \
-            Tail(stack.kafka(ADMIN), "deliver.coordination") as coordination:
+            Tail(stack.kafka(ADMIN), "deliver.coordination") as coordination, \
+            officers_decide(stack, "coordination"):  # the office's officer decides, here through the gateway's API
         asked = await ask(http, tokens["housing"], ["contact_phone"])
         await act(http, tokens["bureau"], asked["id"], "reject", {"reasons": "no site visit is planned"})
         await act(http, tokens["bureau"], asked["id"], "escalate", {"reasons": "mine?"}, expect=403)
@@ -367,7 +369,8 @@ async def test_an_escalated_refusal_the_office_upholds_stays_refused(
     async with httpx.AsyncClient(base_url=urls(stack)[0], timeout=30) as http:
         await revoke_all(http, "water", tokens["water"])
     async with httpx.AsyncClient(base_url=urls(stack)[0], timeout=30) as http, \
-            Tail(stack.kafka(ADMIN), "deliver.water") as water, Tail(stack.kafka(ADMIN), "deliver.bureau") as bureau:
+            Tail(stack.kafka(ADMIN), "deliver.water") as water, Tail(stack.kafka(ADMIN), "deliver.bureau") as bureau, \
+            officers_decide(stack, "coordination"):
         asked = await ask(http, tokens["water"], CONTACT)
         await act(http, tokens["bureau"], asked["id"], "reject", {"reasons": "water permits name the enterprise only"})
         await act(http, tokens["water"], asked["id"], "escalate", {"reasons": "we must call the applicant"})

@@ -1,7 +1,8 @@
 """Sharing that arises from the work, at the desks (in-memory unit, in-memory exchange): a review asks for the data
-a case needs and waits; the provider answers at its pace on a typed ground; the review goes on with the data or
-without it; a refusal the review cannot do without is escalated unless its ground binds; approvals on commitment
-are verified."""
+a case needs and waits; the provider answers at its pace on a typed ground (or counter-offers); the review goes on
+with the data or without it, accepts a counter-offer that holds what it cannot do without and declines the others;
+a refusal the review cannot do without is escalated unless its ground binds, and the coordination office decides it
+at its pace by its rules; approvals on commitment are verified."""
 
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -20,12 +21,19 @@ from contracts.bureau import (
     OpinionRequested,
     Verification,
 )
-from contracts.departments import BUREAU, ENVIRONMENT, HOUSING, MARKET, WATER
-from contracts.exchange import AgreementDecided, AgreementOutcome, AgreementRequested
-from contracts.refusal_grounds import SharingGround, refusal_reasons
-from services.departments import environment, housing, market, water
+from contracts.coordination import Resolution
+from contracts.departments import AIRDEFENCE, BUREAU, COORDINATION, ENVIRONMENT, HOUSING, MARKET, WATER
+from contracts.exchange import (
+    AgreementChange,
+    AgreementChanged,
+    AgreementRequested,
+    AgreementStatus,
+    RefusalEscalated,
+)
+from contracts.refusal_grounds import SharingGround
+from services.departments import airdefence, coordination, environment, housing, market, water
 from services.departments.api import OfficerDecision, officer_decision
-from services.departments.desk import ReviewingDesk, VerificationDecision
+from services.departments.desk import CoordinationDesk, ReviewingDesk, VerificationDecision
 from services.departments.rules import Pace, Reviewer
 from services.departments.tasks import TaskKind, TaskStatus
 from services.kit.agreements import SharingAnswer
@@ -50,11 +58,23 @@ def fire_acceptance(case_id: str = "G-1") -> OpinionRequested:
                              requested_at=MONDAY, due_at=MONDAY + timedelta(days=10))
 
 
-def decided(agreement_id: str, outcome: AgreementOutcome, reasons: str = "", consumer: str = HOUSING,
-            provider: str = BUREAU) -> AgreementDecided:
-    return AgreementDecided(agreement_id=agreement_id, department=consumer, contract_id="bureau.case-submitted",
-                            consumer=consumer, provider=provider, outcome=outcome, fields=["contact_phone"],
-                            reasons=reasons, valid_until=MONDAY + timedelta(days=30))
+STATUS_AFTER = {AgreementChange.APPROVED: AgreementStatus.APPROVED, AgreementChange.REJECTED: AgreementStatus.REJECTED,
+                AgreementChange.COUNTERED: AgreementStatus.COUNTERED,
+                AgreementChange.ACCEPTED: AgreementStatus.APPROVED,
+                AgreementChange.DECLINED: AgreementStatus.DECLINED, AgreementChange.REVOKED: AgreementStatus.REVOKED,
+                AgreementChange.ESCALATED: AgreementStatus.ESCALATED,
+                AgreementChange.PROCEEDED: AgreementStatus.APPROVED, AgreementChange.UPHELD: AgreementStatus.UPHELD}
+
+
+def changed(agreement_id: str, change: AgreementChange, reasons: str = "", ground: SharingGround | None = None,
+            consumer: str = HOUSING, fields: tuple[str, ...] = ("contact_person", "contact_phone")
+            ) -> AgreementChanged:
+    """A step of the agreement as the exchange tells it to the consumer."""
+    return AgreementChanged(
+        agreement_id=agreement_id, department=consumer, contract_id="bureau.case-submitted", consumer=consumer,
+        provider=BUREAU, change=change, status=STATUS_AFTER[change], by=BUREAU, fields=list(fields),
+        purpose="the site visit", legal_basis="the law", valid_from=MONDAY, valid_until=MONDAY + timedelta(days=30),
+        reasons=reasons, ground=ground)
 
 
 async def asked(agreements: MemoryAgreements, unit: MemoryDeskUnit) -> tuple[ReviewingDesk, str]:
@@ -81,7 +101,7 @@ async def test_a_review_that_needs_data_asks_its_provider_and_waits_giving_no_op
 async def test_the_data_shared_the_review_goes_on_and_decides_with_it() -> None:
     agreements, unit = MemoryAgreements(), MemoryDeskUnit()
     housing_desk, agreement_id = await asked(agreements, unit)
-    await housing_desk.on_agreement_decided(decided(agreement_id, AgreementOutcome.APPROVED), unit, LATER)
+    await housing_desk.on_agreement_changed(changed(agreement_id, AgreementChange.APPROVED), unit, LATER)
     ended = unit.published[-1]
     assert isinstance(ended, DataWaitEnded) and ended.outcome is DataOutcome.SHARED and not ended.escalated
     task = await unit.store.task("G-1/HOU-401/1")
@@ -95,8 +115,9 @@ async def test_the_data_shared_the_review_goes_on_and_decides_with_it() -> None:
 async def test_a_refusal_on_a_binding_ground_is_not_escalated_and_the_review_goes_on_without_the_data() -> None:
     agreements, unit = MemoryAgreements(), MemoryDeskUnit()
     housing_desk, agreement_id = await asked(agreements, unit)
-    reasons = refusal_reasons(SharingGround.NO_LEGAL_BASIS, "the case has ended")
-    await housing_desk.on_agreement_decided(decided(agreement_id, AgreementOutcome.REJECTED, reasons), unit, LATER)
+    await housing_desk.on_agreement_changed(
+        changed(agreement_id, AgreementChange.REJECTED, "the case has ended", SharingGround.NO_LEGAL_BASIS),
+        unit, LATER)
     assert agreements.escalated == {}
     ended = unit.published[-1]
     assert isinstance(ended, DataWaitEnded) and ended.outcome is DataOutcome.WITHHELD
@@ -110,46 +131,121 @@ async def test_a_refusal_on_a_binding_ground_is_not_escalated_and_the_review_goe
 async def test_an_essential_refusal_on_the_providers_judgement_is_escalated_and_the_offices_decision_ends_it() -> None:
     agreements, unit = MemoryAgreements(), MemoryDeskUnit()
     housing_desk, agreement_id = await asked(agreements, unit)
-    reasons = refusal_reasons(SharingGround.NOT_NECESSARY, "the agent arranges it")
-    await housing_desk.on_agreement_decided(decided(agreement_id, AgreementOutcome.REJECTED, reasons), unit, LATER)
-    assert agreements.escalated == {agreement_id: (HOUSING, reasons)}
+    # the words would say the ground binds: the type says it does not, and the type decides
+    await housing_desk.on_agreement_changed(changed(agreement_id, AgreementChange.REJECTED, "no_legal_basis: none",
+                                                    SharingGround.NOT_NECESSARY), unit, LATER)
+    [(consumer, why)] = agreements.escalated.values()
+    assert list(agreements.escalated) == [agreement_id] and consumer == HOUSING and "HOU-401" in why
     task = await unit.store.task("G-1/HOU-401/1")
     assert task is not None and task.status is TaskStatus.AWAITING_DATA and task.escalated
     assert not any(isinstance(e, DataWaitEnded) for e in unit.published)
+    # its own escalation, told back, is not an answer
+    await housing_desk.on_agreement_changed(changed(agreement_id, AgreementChange.ESCALATED, "mine"), unit, LATER)
+    assert not any(isinstance(e, DataWaitEnded) for e in unit.published)
 
-    # the office ordered it shared: the agreement's next decision is an approval
-    await housing_desk.on_agreement_decided(decided(agreement_id, AgreementOutcome.APPROVED), unit, LATER)
+    # the office ordered it shared: the agreement's next change is "proceeded"
+    await housing_desk.on_agreement_changed(changed(agreement_id, AgreementChange.PROCEEDED, "overruled",
+                                                    SharingGround.NOT_NECESSARY), unit, LATER)
     ended = unit.published[-1]
     assert isinstance(ended, DataWaitEnded) and ended.outcome is DataOutcome.SHARED and ended.escalated
+    assert ended.ground is None
 
 
 async def test_an_upheld_refusal_after_an_escalation_is_final() -> None:
     agreements, unit = MemoryAgreements(), MemoryDeskUnit()
     housing_desk, agreement_id = await asked(agreements, unit)
-    reasons = refusal_reasons(SharingGround.VERTICAL_SYSTEM, "the ministry's consent first")
-    await housing_desk.on_agreement_decided(decided(agreement_id, AgreementOutcome.REJECTED, reasons), unit, LATER)
-    await housing_desk.on_agreement_decided(decided(agreement_id, AgreementOutcome.REJECTED, reasons), unit, LATER)
-    assert list(agreements.escalated) == [agreement_id]  # once
+    refused = changed(agreement_id, AgreementChange.REJECTED, "the ministry's consent first",
+                      SharingGround.VERTICAL_SYSTEM)
+    await housing_desk.on_agreement_changed(refused, unit, LATER)
+    await housing_desk.on_agreement_changed(refused, unit, LATER)  # the same step told again: escalated once
+    assert list(agreements.escalated) == [agreement_id]
+    await housing_desk.on_agreement_changed(changed(agreement_id, AgreementChange.UPHELD, "it stands",
+                                                    SharingGround.VERTICAL_SYSTEM), unit, LATER)
     ended = unit.published[-1]
     assert isinstance(ended, DataWaitEnded) and ended.outcome is DataOutcome.WITHHELD and ended.escalated
+    assert ended.ground is SharingGround.VERTICAL_SYSTEM
 
 
-async def test_where_the_exchange_takes_no_escalation_yet_the_review_goes_on_without_the_data() -> None:
-    agreements, unit = MemoryAgreements(escalations=False), MemoryDeskUnit()
-    housing_desk, agreement_id = await asked(agreements, unit)
-    reasons = refusal_reasons(SharingGround.NOT_NECESSARY, "the agent arranges it")
-    await housing_desk.on_agreement_decided(decided(agreement_id, AgreementOutcome.REJECTED, reasons), unit, LATER)
+async def test_a_refusal_of_data_the_review_can_do_without_is_not_escalated() -> None:
+    agreements, unit = MemoryAgreements(), MemoryDeskUnit()
+    shelter_desk = desk(airdefence.REVIEWER, agreements)
+    large = project(floor_area_m2=80_000)
+    await shelter_desk.on_request(opinion_requested(department=AIRDEFENCE, item_code="AIR-301", project=large,
+                                                    requested_at=MONDAY, due_at=MONDAY + timedelta(days=20)),
+                                  unit, MONDAY)
+    await shelter_desk.decide_due(unit, LATER)
+    [agreement_id] = agreements.requested
+    await shelter_desk.on_agreement_changed(changed(agreement_id, AgreementChange.REJECTED, "ask the agent",
+                                                    SharingGround.NOT_NECESSARY, consumer=AIRDEFENCE), unit, LATER)
+    assert agreements.escalated == {}
     ended = unit.published[-1]
     assert isinstance(ended, DataWaitEnded) and ended.outcome is DataOutcome.WITHHELD and not ended.escalated
+
+
+async def test_a_counter_offer_holding_what_the_review_cannot_do_without_is_accepted_and_the_data_comes() -> None:
+    agreements, unit = MemoryAgreements(), MemoryDeskUnit()
+    housing_desk, agreement_id = await asked(agreements, unit)
+    await housing_desk.on_agreement_changed(changed(agreement_id, AgreementChange.COUNTERED, "the phone will do",
+                                                    SharingGround.NOT_NECESSARY, fields=("contact_phone",)),
+                                            unit, LATER)
+    assert agreements.decided[agreement_id][:2] == (HOUSING, "accepted")
     task = await unit.store.task("G-1/HOU-401/1")
-    assert task is not None and task.status is TaskStatus.OPEN
+    assert task is not None and task.status is TaskStatus.AWAITING_DATA  # until the exchange tells the acceptance
+    await housing_desk.on_agreement_changed(changed(agreement_id, AgreementChange.ACCEPTED, fields=("contact_phone",)),
+                                            unit, LATER)
+    ended = unit.published[-1]
+    assert isinstance(ended, DataWaitEnded) and ended.outcome is DataOutcome.SHARED
+
+
+async def test_a_counter_offer_without_what_the_review_cannot_do_without_is_declined_and_the_data_withheld() -> None:
+    agreements, unit = MemoryAgreements(), MemoryDeskUnit()
+    housing_desk, agreement_id = await asked(agreements, unit)
+    await housing_desk.on_agreement_changed(changed(agreement_id, AgreementChange.COUNTERED, "the name only",
+                                                    SharingGround.PERSONAL_INFORMATION, fields=("contact_person",)),
+                                            unit, LATER)
+    assert agreements.decided[agreement_id][:2] == (HOUSING, "declined")
+    await housing_desk.on_agreement_changed(changed(agreement_id, AgreementChange.DECLINED, "not enough",
+                                                    SharingGround.PERSONAL_INFORMATION), unit, LATER)
+    ended = unit.published[-1]
+    assert isinstance(ended, DataWaitEnded) and ended.outcome is DataOutcome.WITHHELD
+    assert ended.ground is SharingGround.PERSONAL_INFORMATION
+
+
+def escalation(agreement_id: str, ground: SharingGround | None) -> RefusalEscalated:
+    return RefusalEscalated(
+        agreement_id=agreement_id, contract_id="bureau.case-submitted", consumer=HOUSING, provider=BUREAU,
+        fields=["contact_phone"], purpose="the site visit of G-1", legal_basis="the law", valid_from=MONDAY,
+        valid_until=MONDAY + timedelta(days=30), refusal="personal_information: in words only", ground=ground,
+        reasons="the review cannot go on", due_at=MONDAY + timedelta(days=14))
+
+
+async def test_the_coordination_office_decides_an_escalated_refusal_at_its_pace_by_the_typed_ground() -> None:
+    agreements, unit = MemoryAgreements(), MemoryDeskUnit()
+    office = CoordinationDesk(replace(coordination.ARBITER, pace=STEADY), SETTINGS, SystemClock(), agreements)
+    await office.on_escalated_refusal(escalation("AGR-J", SharingGround.NOT_NECESSARY), unit, MONDAY)
+    await office.on_escalated_refusal(escalation("AGR-B", SharingGround.NO_LEGAL_BASIS), unit, MONDAY)
+    task = await unit.store.task("refusal:AGR-J")
+    assert task is not None and task.kind is TaskKind.REFUSAL and task.status is TaskStatus.OPEN
+    assert MONDAY < task.decide_at <= MONDAY + timedelta(days=14) and task.due_at == MONDAY + timedelta(days=14)
+    assert await office.decide_due(unit, MONDAY) == 0 and agreements.decided == {}  # not before its pace allows
+    assert await office.decide_due(unit, LATER) == 2
+    # the provider's judgement is overruled, on the joint meeting's conditions (the words said otherwise)
+    assert agreements.decided["AGR-J"][:2] == (COORDINATION, "proceeded")
+    assert agreements.conditions["AGR-J"] == list(coordination.SHARING_CONDITIONS)
+    # a ground binding in law stands
+    who, step, reasons = agreements.decided["AGR-B"]
+    assert (who, step) == (COORDINATION, "upheld") and "no_legal_basis" in reasons
+    decided = [await unit.store.task(t) for t in ("refusal:AGR-J", "refusal:AGR-B")]
+    assert [(t.status, t.decision) for t in decided if t] == [
+        (TaskStatus.DECIDED, Resolution.PROCEED_WITH_CONDITIONS.value),
+        (TaskStatus.DECIDED, Resolution.UPHOLD_REFUSAL.value)]
 
 
 async def test_an_answer_that_comes_before_its_task_is_filed_is_kept_for_it() -> None:
     agreements, unit = MemoryAgreements(), MemoryDeskUnit()
     housing_desk = desk(housing.REVIEWER, agreements)
     # the provider was quicker than the unit of work that filed the request: the answer is kept ...
-    await housing_desk.on_agreement_decided(decided("AGR-0001", AgreementOutcome.APPROVED), unit, MONDAY)
+    await housing_desk.on_agreement_changed(changed("AGR-0001", AgreementChange.APPROVED), unit, MONDAY)
     assert unit.published == []
     await housing_desk.on_request(fire_acceptance(), unit, MONDAY)
     assert await housing_desk.decide_due(unit, LATER) == 1  # ... and found when the request is filed as AGR-0001
@@ -161,9 +257,9 @@ async def test_an_answer_that_comes_before_its_task_is_filed_is_kept_for_it() ->
 async def test_another_departments_answer_or_a_revocation_changes_nothing_here() -> None:
     agreements, unit = MemoryAgreements(), MemoryDeskUnit()
     housing_desk, agreement_id = await asked(agreements, unit)
-    await housing_desk.on_agreement_decided(decided(agreement_id, AgreementOutcome.REVOKED, "ended"), unit, LATER)
-    await housing_desk.on_agreement_decided(
-        decided(agreement_id, AgreementOutcome.APPROVED, consumer=ENVIRONMENT), unit, LATER)
+    await housing_desk.on_agreement_changed(changed(agreement_id, AgreementChange.REVOKED, "ended"), unit, LATER)
+    await housing_desk.on_agreement_changed(
+        changed(agreement_id, AgreementChange.APPROVED, consumer=ENVIRONMENT), unit, LATER)
     task = await unit.store.task("G-1/HOU-401/1")
     assert task is not None and task.status is TaskStatus.AWAITING_DATA
 
@@ -202,10 +298,12 @@ async def test_a_provider_answers_a_sharing_request_at_its_pace_with_a_typed_gro
     assert ids[0] not in agreements.decided  # not before its pace allows
     await market_desk.decide_due(unit, LATER)
     assert set(agreements.decided) == {*ids, "AGR-WATER"}
-    provider, outcome, reasons = agreements.decided["AGR-WATER"]
-    assert (provider, outcome) == (MARKET, "rejected") and reasons.startswith("no_legal_basis:")  # water: no law
-    outcomes = {agreements.decided[i][2].partition(":")[0] or "approved" for i in ids}
-    assert outcomes == {"approved", "personal_information", "vertical_system"}  # a mix, each refusal on a ground
+    assert agreements.decided["AGR-WATER"][:2] == (MARKET, "rejected")
+    assert agreements.grounds["AGR-WATER"] is SharingGround.NO_LEGAL_BASIS  # water: no law names it
+    outcomes = {agreements.decided[i][1] for i in ids}
+    assert outcomes == {"approved", "rejected"}
+    grounds = {agreements.grounds[i] for i in ids if agreements.decided[i][1] == "rejected"}
+    assert grounds == {SharingGround.PERSONAL_INFORMATION, SharingGround.VERTICAL_SYSTEM}  # each on a typed ground
     tasks = [await unit.store.task(i) for i in ids]
     assert all(t is not None and t.status is TaskStatus.DECIDED for t in tasks)
 

@@ -5,8 +5,8 @@ from datetime import datetime, timedelta
 from base.calendar import CHINA, WorkingDayCalendar
 from contracts.bureau import DataOutcome, Decision
 from contracts.coordination import Resolution
-from contracts.exchange import AgreementOutcome
-from contracts.refusal_grounds import SharingGround, refusal_reasons
+from contracts.exchange import AgreementOutcome, AgreementStatus
+from contracts.refusal_grounds import SharingGround
 from services.bureau.catalogue import load_catalogue
 from services.bureau.efficacy import (
     AgreementRow,
@@ -41,7 +41,8 @@ def test_the_report_counts_by_status_and_measures_in_working_days() -> None:
     agreements = [AgreementRow("A-1", "market.business-registration", "market", "devreform", "pending", MONDAY, None,
                                None, False),
                   AgreementRow("A-2", "market.business-registration", "market", "housing", AgreementOutcome.REJECTED,
-                               MONDAY, MONDAY + timedelta(days=1), "no legal basis", True)]
+                               MONDAY, MONDAY + timedelta(days=1), "no legal basis", True, AgreementStatus.REJECTED,
+                               SharingGround.NO_LEGAL_BASIS, refused=True)]
     conflicts = [ConflictRow(Resolution.UPHOLD_REFUSAL), ConflictRow(None)]
     report = build_report(cases, requests, agreements, conflicts, load_catalogue(), MONDAY + timedelta(days=14))
 
@@ -52,7 +53,9 @@ def test_the_report_counts_by_status_and_measures_in_working_days() -> None:
     assert (planning["requests"], planning["decided"], planning["rejection_rate"], planning["on_time_rate"]) \
         == (3, 2, 0.5, 0.5)
     assert report["sharing"]["pending"] == 1 and report["sharing"]["refused"] == 1
-    assert report["sharing"]["refusals"][0]["reasons"] == "no legal basis"
+    [refusal] = report["sharing"]["refusals"]
+    assert (refusal["reasons"], refusal["ground"], refusal["status"]) \
+        == ("no legal basis", "no_legal_basis", "rejected")
     assert report["conflicts"] == {"raised": 2, "resolved": 1, "proceeded_with_conditions": 0, "refusals_upheld": 1}
 
 
@@ -87,20 +90,26 @@ def test_a_departments_trend_follows_its_answers_in_the_order_they_were_given() 
 
 
 def test_the_barriers_count_per_provider_consumer_and_case_what_withheld_data_costs() -> None:
-    def agreement(n: int, provider: str, status: str, decided_days: int | None = 1, reasons: str | None = None,
-                  escalated: bool = False) -> AgreementRow:
+    def agreement(n: int, provider: str, status: str, decided_days: int | None = 1, escalated: bool = False,
+                  lifecycle: AgreementStatus | None = None, ground: SharingGround | None = None, refused: bool = False,
+                  countered: bool = False) -> AgreementRow:
         decided = MONDAY + timedelta(days=decided_days) if decided_days is not None else None
-        return AgreementRow(f"A-{n}", "bureau.case-submitted", provider, "housing", status, MONDAY, decided, reasons,
-                            escalated)
+        return AgreementRow(f"A-{n}", "bureau.case-submitted", provider, "housing", status, MONDAY, decided,
+                            "in words", escalated, lifecycle or AgreementStatus(status), ground, refused, countered)
 
     agreements = [
         agreement(1, "bureau", "approved", 1),  # Tuesday: 1 working day
         agreement(2, "bureau", "revoked", 3),  # approved, then revoked
-        agreement(3, "bureau", "rejected", 2, refusal_reasons(SharingGround.NOT_NECESSARY, "the agent")),
-        agreement(4, "bureau", "rejected", 4, "the officer said no", escalated=True),  # no ground named; late
-        agreement(5, "market", "rejected", 7, refusal_reasons(SharingGround.PERSONAL_INFORMATION, "protected")),
+        # refused on the provider's judgement, escalated by the consumer, upheld by an officer of the office
+        agreement(3, "bureau", "rejected", 2, lifecycle=AgreementStatus.UPHELD, ground=SharingGround.NOT_NECESSARY,
+                  refused=True),
+        agreement(4, "bureau", "rejected", 4, escalated=True, refused=True),  # no ground named; late
+        # refused, escalated, and the office proceeded: in force, still a refusal of the provider's
+        agreement(8, "bureau", "approved", 2, ground=SharingGround.NOT_NECESSARY, refused=True),
+        agreement(5, "market", "rejected", 7, ground=SharingGround.PERSONAL_INFORMATION, refused=True),
         agreement(6, "market", "pending", None),
-        agreement(7, "market", "counter_offered", 2),
+        agreement(7, "market", "pending", 2, lifecycle=AgreementStatus.COUNTERED, countered=True),  # not answered yet
+        agreement(9, "market", "approved", 2, ground=SharingGround.PERSONAL_INFORMATION, countered=True),  # accepted
     ]
     waits = [  # Monday 09:00 to Wednesday 09:00: two working days
         WaitRow("G-1", "housing", "bureau", "A-1", MONDAY, MONDAY + timedelta(days=2), DataOutcome.SHARED, False),
@@ -113,12 +122,16 @@ def test_the_barriers_count_per_provider_consumer_and_case_what_withheld_data_co
 
     bureau, market = figures["providers"]
     assert (bureau["provider"], bureau["requests_received"], bureau["approved"], bureau["refused"]) \
-        == ("bureau", 4, 2, 2)
-    assert bureau["refused_by_reason"] == {"not_necessary": 1, "unstated": 1} and bureau["refused_binding"] == 0
-    assert bureau["median_working_days_to_decide"] == 2.5  # 1, 3 (Thursday), 2, 4 (Friday)
+        == ("bureau", 5, 2, 3)
+    assert bureau["refused_by_reason"] == {"not_necessary": 2, "unstated": 1} and bureau["refused_binding"] == 0
+    assert (bureau["refusals_escalated"], bureau["refusals_overruled"], bureau["refusals_upheld"]) == (2, 1, 1)
+    assert bureau["median_working_days_to_decide"] == 2.0  # 1, 3 (Thursday), 2, 4 (Friday), 2
     assert bureau["escalations"] == 2  # one late (the gateway's), one refusal the consumer escalated
-    assert (market["refused_by_reason"], market["refused_binding"], market["pending"], market["counter_offered"]) \
-        == ({"personal_information": 1}, 1, 1, 1)
+    assert (market["refused_by_reason"], market["refused_binding"], market["pending"]) \
+        == ({"personal_information": 1}, 1, 1)
+    assert (market["counter_offered"], market["counter_offers_accepted"], market["approved"]) == (2, 1, 0)
+    assert figures["office"] == {"escalated_refusals": 2, "proceeded_with_conditions": 1, "upheld": 1,
+                                 "upheld_binding": 0, "awaiting": 0}
     environment, housing = figures["consumers"]
     assert (housing["waits"], housing["shared"], housing["withheld"], housing["waited_working_days"]) \
         == (2, 1, 1, 4.0)
@@ -133,7 +146,8 @@ def test_the_barriers_count_per_provider_consumer_and_case_what_withheld_data_co
 def test_the_report_page_shows_the_barriers() -> None:
     report = build_report([], [], [AgreementRow("A-9", "market.business-registration", "market", "environment",
                                                 "rejected", MONDAY, MONDAY + timedelta(days=1),
-                                                "vertical_system: the ministry", False)],
+                                                "the ministry", False, AgreementStatus.REJECTED,
+                                                SharingGround.VERTICAL_SYSTEM, refused=True)],
                           [], load_catalogue(), MONDAY + timedelta(days=3))
     page = render(report)
     assert "Barriers to sharing" in page and "vertical_system 1" in page and "counter_offered" in page

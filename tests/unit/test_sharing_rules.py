@@ -1,6 +1,6 @@
 """The rules of sharing that arises from the work, as pure functions: which reviews need data, how the bureau
-answers requests for applicants' contacts, when a consumer escalates a refusal, and how the coordination office
-decides one; refusal grounds read back from a refusal's reasons."""
+answers requests for applicants' contacts (approving, refusing, offering the phone alone), when a consumer escalates
+a refusal or accepts a counter-offer, and how the coordination office decides an escalated refusal."""
 
 import random
 from datetime import datetime, timedelta
@@ -12,13 +12,13 @@ from contracts.bureau import Project
 from contracts.coordination import Resolution
 from contracts.departments import AIRDEFENCE, BUREAU, ENVIRONMENT, HOUSING, MARKET
 from contracts.exchange import AgreementRequested
-from contracts.refusal_grounds import SharingGround, ground_of, refusal_reasons
+from contracts.refusal_grounds import SharingGround
 from services.bureau import sharing
 from services.bureau.catalogue import load_catalogue
 from services.bureau.model import Case, CaseStatus
 from services.bureau.samples import application
 from services.departments import airdefence, coordination, environment, housing
-from services.departments.rules import CaseFile, DataNeed, SharingRefusal, escalates
+from services.departments.rules import CaseFile, DataNeed, SharingRefusal, accepts_offer, escalates
 from services.kit.agreements import SharingRequest
 from tests.factories import opinion_requested, project
 
@@ -26,12 +26,7 @@ MONDAY = datetime(2026, 3, 2, 9, 0, tzinfo=CHINA)
 FILE = CaseFile("G-1", None, None)
 
 
-def test_a_refusals_ground_is_read_back_from_its_reasons_and_only_a_known_code_counts() -> None:
-    for ground in SharingGround:
-        assert ground_of(refusal_reasons(ground, "why: in words")) is ground
-    assert ground_of("the agent arranges it") is None
-    assert ground_of("careless: not a ground") is None
-    assert ground_of(None) is None
+def test_two_grounds_bind_in_law() -> None:
     assert {g for g in SharingGround if g.binding} == {SharingGround.NO_LEGAL_BASIS, SharingGround.PERSONAL_INFORMATION}
 
 
@@ -58,6 +53,16 @@ def test_a_refusal_is_escalated_only_for_an_essential_need_on_a_ground_that_does
     assert escalates(essential, SharingGround.NOT_NECESSARY) and escalates(essential, None)
     assert not escalates(essential, SharingGround.PERSONAL_INFORMATION)
     assert not escalates(optional, SharingGround.NOT_NECESSARY)
+    disputed = DataNeed(BUREAU, request, True, contests=frozenset({SharingGround.PERSONAL_INFORMATION}))
+    assert escalates(disputed, SharingGround.PERSONAL_INFORMATION) and not escalates(disputed,
+                                                                                    SharingGround.NO_LEGAL_BASIS)
+
+
+def test_environment_disputes_a_personal_information_refusal_of_the_person_its_law_names() -> None:
+    need = environment.needs(opinion_requested(department=ENVIRONMENT, item_code="EEB-101",
+                                               project=project(industry_code="C2710")), FILE)
+    assert need is not None and escalates(need, SharingGround.PERSONAL_INFORMATION)
+    assert not escalates(need, SharingGround.NO_LEGAL_BASIS)
 
 
 def refusal(ground: SharingGround | None) -> SharingRefusal:
@@ -98,3 +103,24 @@ def test_the_bureau_shares_contacts_for_a_case_it_runs_though_its_agents_sometim
     assert 0.1 < kept < 0.5 and all("王芳" in a.explanation for a in answers if not a.approves)
     assert sharing.decide(contact_request("AGR-X"), a_case(CaseStatus.COMPLETED)).ground \
         is SharingGround.NO_LEGAL_BASIS
+
+
+def test_asked_for_the_person_and_the_phone_the_bureau_sometimes_offers_the_phone_alone() -> None:
+    both = [contact_request(f"AGR-{n}").model_copy(update={"fields": ["contact_person", "contact_phone"]})
+            for n in range(80)]
+    answers = [sharing.decide(request, a_case()) for request in both]
+    offers = [a for a in answers if a.counters]
+    assert offers and all(a.offered == ("contact_phone",) and a.ground is SharingGround.NOT_NECESSARY
+                          for a in offers)
+    assert any(a.approves for a in answers) and any(not a.approves and not a.counters for a in answers)
+
+
+def test_a_counter_offer_is_accepted_when_it_holds_what_the_review_cannot_do_without() -> None:
+    need = housing.needs(opinion_requested(department=HOUSING, item_code="HOU-401",
+                                           project=project(project_type="commercial")), FILE)
+    assert need is not None and need.essential
+    assert accepts_offer(need, ["contact_phone"]) and accepts_offer(need, ["contact_person", "contact_phone"])
+    assert not accepts_offer(need, ["contact_person"])
+    everything = DataNeed(BUREAU, SharingRequest("bureau.case-submitted", ("contact_person", "contact_phone"), "v",
+                                                 "law"), True)
+    assert not accepts_offer(everything, ["contact_phone"])  # no must-have named: all that was asked for
