@@ -242,6 +242,12 @@ class Bureau:
 
     async def on_data_awaited(self, event: DataAwaited, ctx: Context) -> None:
         await self.data_awaited(event, ctx.sender, PgCaseUnit(ctx.connection, ctx.publish))
+        if event.provider == BUREAU:
+            # The bureau's own request: if its rules gave up waiting to learn which review needs it (the review said
+            # so late: a busy or restarting department) and left it to the officers, it is theirs again, at once.
+            await ctx.connection.execute(
+                "UPDATE bureau.sharing_requests SET decided_at = NULL, outcome = NULL, decide_at = $2"
+                " WHERE agreement_id = $1 AND outcome = $3", event.agreement_id, self.clock.now(), LEFT_TO_OFFICERS)
 
     async def data_awaited(self, event: DataAwaited, sender: str, unit: CaseUnit) -> None:
         """A department's review of a case waits for another department's data: the case shows it."""
