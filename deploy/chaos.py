@@ -28,7 +28,8 @@ from base.runtime import terminal
 from base.settings import ADMIN, Settings
 from contracts.bureau import Decision, OpinionIssued
 from contracts.coordination import ConflictResolved
-from contracts.departments import BUREAU, COORDINATION, GATEWAY
+from contracts.departments import BUREAU, COORDINATION, EXCHANGE, GATEWAY
+from contracts.envelope import SENDER_HEADER
 from deploy.demo import SPEED, CaseDriver, clock_start, drive
 from deploy.processes import AppProcesses
 from deploy.stack import PostgresCluster, StackError, kafka_nodes, port_open, ready
@@ -302,9 +303,17 @@ async def reconcile(settings: Settings, starts: Offsets, start_seq: int, case_id
         checks = [await _verdicts(connection, records, start_seq)]
         for family in ("deliver.", "shared."):
             ids = Counter((tp.topic, headers.get("ce_id")) for tp, rs in records.items() if tp.topic.startswith(family)
-                          for _, headers in rs)
+                          for _, headers in rs if headers.get(SENDER_HEADER) != EXCHANGE.encode())
             checks.append(Check(f"events on {family}* topics (each once)", sum(ids.values()), 0,
                                 sum(n - 1 for n in ids.values() if n > 1)))
+        # The exchange's own notices (agreement steps, rejections) go from the gateway's outbox straight to deliver
+        # topics, at least once: a copy resent after a crash is dropped by the department's inbox. Counted apart.
+        notices = Counter((tp.topic, headers.get("ce_id")) for tp, rs in records.items()
+                          if tp.topic.startswith("deliver.") for _, headers in rs
+                          if headers.get(SENDER_HEADER) == EXCHANGE.encode())
+        resent = sum(n - 1 for n in notices.values() if n > 1)
+        checks.append(Check(f"exchange notices on deliver.* (at least once: {resent} resent, dropped by the inbox)",
+                            sum(notices.values()), 0, 0))
         appended = Counter(tuple(r) for r in await connection.fetch(
             f"SELECT topic, kafka_partition, kafka_offset FROM {TABLE} WHERE seq > $1", start_seq))
         checks.append(Check("audit records appended (each once)", sum(appended.values()), 0,
@@ -338,16 +347,20 @@ async def _effects(connection: asyncpg.Connection, case_ids: list[str]) -> list[
     one final opinion per decided task, one resolution per conflict."""
     requests = await connection.fetch(
         "SELECT request_id, department FROM bureau.requests WHERE case_id = ANY($1::text[])", case_ids)
-    tasks: dict[str, tuple[int, str]] = {}
+    tasks: dict[str, tuple[int, str]] = {}  # an opinion's, or a verification's (an item approved on commitment)
+    opinion_tasks: set[str] = set()
     duplicated_tasks = 0
     opinions: Counter[str] = Counter()
     finals: Counter[str] = Counter()
     for department in sorted({r["department"] for r in requests}):
-        rows = await connection.fetch(f"SELECT task_id, round, status FROM {department}.tasks WHERE"
-                                      " case_id = ANY($1::text[]) AND kind = $2", case_ids, TaskKind.OPINION.value)
+        rows = await connection.fetch(f"SELECT task_id, kind, round, status FROM {department}.tasks WHERE"
+                                      " case_id = ANY($1::text[]) AND kind = ANY($2::text[])", case_ids,
+                                      [TaskKind.OPINION.value, TaskKind.VERIFICATION.value])
         for row in rows:
             duplicated_tasks += row["task_id"] in tasks
             tasks[row["task_id"]] = (row["round"], row["status"])
+            if row["kind"] == TaskKind.OPINION.value:
+                opinion_tasks.add(row["task_id"])
         for row in await connection.fetch(
                 f"SELECT convert_from(value, 'UTF8')::jsonb->>'request_id' AS request_id,"
                 f" convert_from(value, 'UTF8')::jsonb->>'decision' AS decision FROM {department}.outbox"
@@ -356,8 +369,9 @@ async def _effects(connection: asyncpg.Connection, case_ids: list[str]) -> list[
             opinions[row["request_id"]] += 1
             finals[row["request_id"]] += row["decision"] != Decision.SUPPLEMENT_REQUESTED.value
     asked = {r["request_id"] for r in requests}
-    extra_opinions = sum(max(0, opinions[t] - tasks[t][0]) for t in tasks) + sum(max(0, n - 1) for n in finals.values())
-    missing_finals = sum(1 for t, (_, status) in tasks.items() if status == TaskStatus.DECIDED.value and finals[t] == 0)
+    extra_opinions = sum(max(0, opinions[t] - tasks[t][0]) for t in opinion_tasks) \
+        + sum(max(0, n - 1) for n in finals.values())
+    missing_finals = sum(1 for t in opinion_tasks if tasks[t][1] == TaskStatus.DECIDED.value and finals[t] == 0)
     conflicts = await connection.fetch("SELECT conflict_id FROM bureau.conflicts WHERE case_id = ANY($1::text[])",
                                        case_ids)
     resolutions = Counter(r["conflict_id"] for r in await connection.fetch(

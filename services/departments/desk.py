@@ -60,7 +60,14 @@ from contracts.market import BusinessRegistration
 from services.departments.rules import Arbiter, Opinion, Pace, Reviewer, SharingRefusal, accepts_offer, escalates
 from services.departments.store import DeskStore, Mode, PgDeskStore
 from services.departments.tasks import OFFICERS_DECIDE, Task, TaskKind, TaskNotOpen, TaskStatus
-from services.kit.agreements import Agreements, HttpAgreements, SharingAnswer, SharingRequest, answer
+from services.kit.agreements import (
+    Agreements,
+    ExchangeUnavailable,
+    HttpAgreements,
+    SharingAnswer,
+    SharingRequest,
+    answer,
+)
 from services.kit.service import Context, DepartmentService
 
 log = logging.getLogger("concord.desk")
@@ -160,6 +167,8 @@ class Desk(ABC):
                 async with unit.savepoint():
                     await self.apply_rules(task, unit, now)
                 decided += 1
+            except ExchangeUnavailable as exc:  # the gateway is restarting: the task stays due, tried again
+                log.warning("%s: %s; %s is tried again", self.code, exc, task.task_id)
             except Exception as exc:
                 log.exception("%s: the rules failed on %s; parked for an officer", self.code, task.task_id)
                 await unit.store.save(task.parked(f"{type(exc).__name__}: {exc}"))

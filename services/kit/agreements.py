@@ -86,6 +86,10 @@ async def answer(agreements: Agreements, department: str, agreement_id: str, ans
         await agreements.reject(department, agreement_id, answer.explanation, answer.ground)
 
 
+class ExchangeUnavailable(Exception):
+    """The gateway did not answer, or failed on its side (it may be restarting): try again later, nothing decided."""
+
+
 class HttpAgreements:
     """The gateway's agreement API, each department with its own token."""
 
@@ -101,7 +105,7 @@ class HttpAgreements:
                 "legal_basis": request.legal_basis}
         if request.valid_until is not None:
             body["valid_until"] = request.valid_until.isoformat()
-        response = await self.client.post("/v1/agreements", json=body, headers=self._as(department))
+        response = await self._call("POST", "/v1/agreements", department, body)
         response.raise_for_status()
         return str(response.json()["id"])
 
@@ -135,10 +139,18 @@ class HttpAgreements:
 
     async def _step(self, department: str, agreement_id: str, action: str, source: AgreementStatus,
                     body: dict[str, Any] | None) -> None:
-        response = await self.client.post(f"/v1/agreements/{agreement_id}/{action}", json=body,
-                                          headers=self._as(department))
+        response = await self._call("POST", f"/v1/agreements/{agreement_id}/{action}", department, body)
         if response.status_code == 409:  # taken already: a step whose unit of work was undone after it
-            current = await self.client.get(f"/v1/agreements/{agreement_id}", headers=self._as(department))
+            current = await self._call("GET", f"/v1/agreements/{agreement_id}", department, None)
             if current.is_success and current.json()["status"] != source.value:
                 return
         response.raise_for_status()
+
+    async def _call(self, method: str, path: str, department: str, body: dict[str, Any] | None) -> httpx.Response:
+        try:
+            response = await self.client.request(method, path, json=body, headers=self._as(department))
+        except httpx.TransportError as exc:
+            raise ExchangeUnavailable(f"the gateway did not answer {method} {path}: {exc!r}") from exc
+        if response.status_code >= 500:
+            raise ExchangeUnavailable(f"the gateway answered {method} {path} with {response.status_code}")
+        return response

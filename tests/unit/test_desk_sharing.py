@@ -36,7 +36,7 @@ from services.departments.api import OfficerDecision, officer_decision
 from services.departments.desk import CoordinationDesk, ReviewingDesk, VerificationDecision
 from services.departments.rules import Pace, Reviewer
 from services.departments.tasks import TaskKind, TaskStatus
-from services.kit.agreements import SharingAnswer
+from services.kit.agreements import ExchangeUnavailable, SharingAnswer, SharingRequest
 from tests.factories import opinion_requested, project
 from tests.fakes import MemoryAgreements, MemoryDeskUnit
 
@@ -96,6 +96,32 @@ async def test_a_review_that_needs_data_asks_its_provider_and_waits_giving_no_op
     assert task is not None and task.status is TaskStatus.AWAITING_DATA and task.agreement_id == agreement_id
     [awaited] = unit.published
     assert isinstance(awaited, DataAwaited) and awaited.provider == BUREAU and awaited.agreement_id == agreement_id
+
+
+class RestartingGateway(MemoryAgreements):
+    """The gateway does not answer the first request (it is being restarted)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = True
+
+    async def request(self, department: str, request: SharingRequest) -> str:
+        if self.down:
+            self.down = False
+            raise ExchangeUnavailable("the gateway did not answer POST /v1/agreements")
+        return await super().request(department, request)
+
+
+async def test_a_review_whose_gateway_does_not_answer_stays_due_and_asks_again_not_parked() -> None:
+    agreements, unit = RestartingGateway(), MemoryDeskUnit()
+    housing_desk = desk(housing.REVIEWER, agreements)
+    await housing_desk.on_request(fire_acceptance(), unit, MONDAY)
+    assert await housing_desk.decide_due(unit, LATER) == 0
+    task = await unit.store.task("G-1/HOU-401/1")
+    assert task is not None and task.status is TaskStatus.OPEN and not agreements.requested and not unit.published
+    assert await housing_desk.decide_due(unit, LATER) == 1
+    task = await unit.store.task("G-1/HOU-401/1")
+    assert task is not None and task.status is TaskStatus.AWAITING_DATA and len(agreements.requested) == 1
 
 
 async def test_the_data_shared_the_review_goes_on_and_decides_with_it() -> None:
