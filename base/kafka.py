@@ -80,3 +80,19 @@ class KafkaAccess:
         if self.cafile and "SSL" in self.security_protocol:
             config["ssl.ca.location"] = self.cafile
         return config
+
+
+# A transaction begun right after the last one's commit is told CONCURRENT_TRANSACTIONS while the broker writes that
+# one's markers (a millisecond or two): a transactional producer retries after this, not after aiokafka's 100 ms.
+TRANSACTION_RETRY_BACKOFF_MS = 2
+
+
+def quick_transaction_retries() -> None:
+    """Make this process's transactional producers retry a transaction's first AddPartitionsToTxn, refused with
+    CONCURRENT_TRANSACTIONS while the last transaction's markers are written, after ``TRANSACTION_RETRY_BACKOFF_MS``:
+    aiokafka waits a fixed 20 ms there whatever ``retry_backoff_ms`` says (``BACKOFF_OVERRIDE``, as the Java client
+    does), which cost every transaction of a busy router about that much (bench/: a transactional copy pipe at 1,000
+    events/s, p50 44 → 20 ms). Idempotent."""
+    import aiokafka.producer.sender as sender
+
+    sender.BACKOFF_OVERRIDE = TRANSACTION_RETRY_BACKOFF_MS / 1000

@@ -16,6 +16,7 @@ import uvloop
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 
+from base.kafka import TRANSACTION_RETRY_BACKOFF_MS, quick_transaction_retries
 from base.settings import Settings
 
 
@@ -26,8 +27,10 @@ async def pipe(principal: str, source: str, target: str, group: str, batch: int,
                                 isolation_level="read_committed" if transactional else "read_uncommitted",
                                 fetch_max_bytes=16 * 1024 * 1024, max_partition_fetch_bytes=4 * 1024 * 1024)
     if transactional:  # the router's producer settings (gateway/router.py)
+        quick_transaction_retries()
         producer = AIOKafkaProducer(**access, transactional_id=f"{group}.pipe", enable_idempotence=True,
-                                    retry_backoff_ms=2, linger_ms=0, max_batch_size=2 * 1024 * 1024)
+                                    retry_backoff_ms=TRANSACTION_RETRY_BACKOFF_MS, linger_ms=0,
+                                    max_batch_size=2 * 1024 * 1024)
     else:
         producer = AIOKafkaProducer(**access, enable_idempotence=True, linger_ms=5, max_batch_size=512 * 1024)
     await consumer.start()
@@ -41,10 +44,10 @@ async def pipe(principal: str, source: str, target: str, group: str, batch: int,
             if not fetched:
                 continue
             if transactional:
-                async with producer.transaction():
-                    await copy(producer, target, fetched)
-                    offsets = {tp: records[-1].offset + 1 for tp, records in fetched.items()}
-                    await producer.send_offsets_to_transaction(offsets, group)
+                offsets = {tp: records[-1].offset + 1 for tp, records in fetched.items()}
+                async with producer.transaction():  # offsets beside the records, as the router sends them
+                    await asyncio.gather(copy(producer, target, fetched),
+                                         producer.send_offsets_to_transaction(offsets, group))
             else:
                 await copy(producer, target, fetched)
                 await consumer.commit()

@@ -28,6 +28,7 @@ from opentelemetry.trace import SpanKind
 
 from base import tracing
 from base.clock import Clock
+from base.kafka import TRANSACTION_RETRY_BACKOFF_MS, quick_transaction_retries
 from base.offsets import fetch_stable_offsets
 from base.settings import Settings
 from contracts.departments import GATEWAY, SERVICE_DEPARTMENTS
@@ -133,6 +134,7 @@ class Router:
             fetch_max_bytes=16 * 1024 * 1024,
             max_partition_fetch_bytes=4 * 1024 * 1024,
         )
+        quick_transaction_retries()
         self.producer = self._new_producer()
         self.fence = GroupFence(self.producer)
         self.tracer = tracing.tracer("concord.router")
@@ -143,9 +145,7 @@ class Router:
             transactional_id=f"{self.settings.router_group}.{self.instance}",
             enable_idempotence=True,
             transaction_timeout_ms=TRANSACTION_TIMEOUT_MS,
-            # A transaction begun right after the last one's commit is told CONCURRENT_TRANSACTIONS while the
-            # broker writes that one's markers (a millisecond or two): retry at once, not after the default 100 ms.
-            retry_backoff_ms=2,
+            retry_backoff_ms=TRANSACTION_RETRY_BACKOFF_MS,
             linger_ms=0,  # whole batches are handed over (gateway.batches): nothing to wait for
             max_batch_size=2 * 1024 * 1024,
             max_request_size=8 * 1024 * 1024,
@@ -344,9 +344,11 @@ class Router:
             for _, routed in routed_batch:
                 for out in routed.records:
                     batches.add(out.topic, out.key, out.value, out.headers)
-            await batches.send()
             self.fence.membership = membership
-            await self.producer.send_offsets_to_transaction(offsets, self.settings.router_group)
+            # The offsets go to the coordinators while the records go to the partitions' leaders (the transaction's
+            # requests are sent one after another; a produce request beside them): the commit waits for both.
+            await asyncio.gather(batches.send(),
+                                 self.producer.send_offsets_to_transaction(offsets, self.settings.router_group))
         committed_ns = time.time_ns()
         self.progressed_at = time.monotonic()
         self._committed.update(offsets)
