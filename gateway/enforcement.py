@@ -128,7 +128,7 @@ class Enforcement:
         version = await self.policy.run(lambda c: c.fetchval("SELECT version FROM gateway.policy_version"))
         if version == self.version:
             return False
-        self.registry = await load_registry(self.pool)
+        self.registry = await load_registry(self.pool, known=self.registry)
         self.sharing = await load_policy(self.pool)
         self.version = version
         return True

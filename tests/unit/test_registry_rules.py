@@ -1,4 +1,6 @@
 import copy
+import json
+from typing import Any
 
 import pytest
 
@@ -12,6 +14,7 @@ from gateway.registry import (
     RegistrationRefused,
     Registry,
     fingerprint,
+    load_registry,
     numbered,
     problems_with,
 )
@@ -159,3 +162,32 @@ def test_a_number_past_the_next_free_one_is_refused_as_a_gap() -> None:
 def test_a_version_that_is_a_boolean_is_refused() -> None:
     assert "x-contract.version must be a positive integer" in problems_with("bureau.case-submitted",
                                                                             _with({}, {"version": True}))
+
+
+class StoredVersions:
+    """The registry's table, as ``load_registry`` reads it."""
+
+    def __init__(self, schemas: list[dict[str, Any]]) -> None:
+        self.schemas = schemas
+
+    async def fetch(self, query: str) -> list[dict[str, Any]]:
+        return [{"contract_id": s["x-contract"]["id"], "version": s["x-contract"]["version"],
+                 "schema": json.dumps(s)} for s in self.schemas]
+
+
+async def test_a_reload_keeps_the_versions_it_knows_and_builds_a_changed_one_again() -> None:
+    other = next(d.json_schema for (cid, _), d in CATALOGUE.items() if cid != "bureau.case-submitted")
+    stored = StoredVersions([SCHEMA, other])
+    first = await load_registry(stored)  # type: ignore[arg-type]
+    again = await load_registry(stored, known=first)  # type: ignore[arg-type]
+    for version in first:
+        assert again.get(version.id, version.version) is version  # its validators are not compiled again
+    changed = copy.deepcopy(SCHEMA)
+    changed["properties"]["contact_phone"]["description"] = "a changed description"
+    stored.schemas = [changed, other]
+    reloaded = await load_registry(stored, known=again)  # type: ignore[arg-type]
+    rebuilt = reloaded.get("bureau.case-submitted", 1)
+    assert rebuilt is not None and rebuilt is not first.get("bureau.case-submitted", 1)
+    assert rebuilt.schema == changed
+    kept = reloaded.get(other["x-contract"]["id"], other["x-contract"]["version"])
+    assert kept is first.get(other["x-contract"]["id"], other["x-contract"]["version"])
