@@ -281,6 +281,10 @@ class AgreementRefused(ValueError):
     """The terms asked or offered are not allowed; the message says why."""
 
 
+class KeyReused(ValueError):
+    """An Idempotency-Key given again for a request of other data than the one it was first given for."""
+
+
 Changes = Callable[[Agreement, datetime], dict[str, Any]]
 
 
@@ -309,8 +313,13 @@ class AgreementStore:
 
     # --- asking -------------------------------------------------------------------------------------------------
 
-    async def request(self, consumer: str, request: AgreementRequest, contract: ContractVersion) -> Agreement:
-        """Record a request. Unconditional fields only: approved at once. Otherwise the provider is asked."""
+    async def request(self, consumer: str, request: AgreementRequest, contract: ContractVersion,
+                      key: str | None = None) -> tuple[Agreement, bool]:
+        """Record a request. Unconditional fields only: approved at once. Otherwise the provider is asked. Returns
+        the agreement and whether it is new: a request sent again with the ``key`` of an earlier one of the same
+        consumer (its answer was lost) asks nothing, and gets the agreement the first one made, as it stands now
+        (the first one's terms hold: a retry may have computed its dates again). The key used for other contract
+        or fields is refused (``KeyReused``)."""
         unknown = set(request.fields) - set(contract.sharing)
         if unknown:
             raise AgreementRefused(f"{contract.id} has no fields {sorted(unknown)}")
@@ -334,9 +343,23 @@ class AgreementStore:
             working_days=working_days,
         )
         async with self.pool.acquire() as connection, connection.transaction():
+            if key is not None:
+                await connection.execute("SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))", consumer, key)
+                earlier = await connection.fetchrow(
+                    "SELECT agreement_id, contract_id, fields FROM gateway.agreement_requests"
+                    " WHERE consumer = $1 AND idempotency_key = $2", consumer, key)
+                if earlier is not None:
+                    if (earlier["contract_id"], sorted(earlier["fields"])) != (contract.id, sorted(agreement.fields)):
+                        raise KeyReused(f"Idempotency-Key {key!r} was used for a request of {earlier['contract_id']} "
+                                        f"{sorted(earlier['fields'])}; this one asks for other data")
+                    return await self._locked(connection, earlier["agreement_id"]), False
             asked = await self._ask(connection, contract, agreement)
+            if key is not None:
+                await connection.execute(
+                    "INSERT INTO gateway.agreement_requests (consumer, idempotency_key, agreement_id, contract_id,"
+                    " fields) VALUES ($1, $2, $3, $4, $5)", consumer, key, asked.id, contract.id, sorted(asked.fields))
         self.notices.outbox.wake()
-        return asked
+        return asked, True
 
     async def renew(self, agreement_id: str, by: str, renewal: Renewal, contract: ContractVersion) -> Agreement:
         """Ask for the period after an agreement's end, on its terms: a new agreement, decided as a request is. The

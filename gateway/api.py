@@ -17,7 +17,7 @@ from urllib.parse import quote
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
-from fastapi import Header, HTTPException, Path, Query, Request
+from fastapi import Header, HTTPException, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from opentelemetry.trace import Span, SpanKind
 from pydantic import BaseModel, ConfigDict, Field
@@ -47,6 +47,7 @@ from gateway.agreements import (
     AgreementRequest,
     AgreementStore,
     CounterOffer,
+    KeyReused,
     Proceed,
     Rejection,
     Renewal,
@@ -441,21 +442,31 @@ def create_api(state: GatewayState) -> ExchangeApi:
             raise HTTPException(404, str(missing)) from missing
 
     # --- sharing agreements -------------------------------------------------------------------------
-    @api.post("/v1/agreements", status_code=201, responses=responses(401, 403, 404, 422))
-    async def request_agreement(body: AgreementRequest, caller: Authenticated) -> dict[str, Any]:
+    @api.post("/v1/agreements", status_code=201, responses={**responses(401, 403, 404, 409, 422), 200: {
+        "description": "a request sent again with its Idempotency-Key: the agreement the first one made, as it "
+                       "stands now"}})
+    async def request_agreement(body: AgreementRequest, caller: Authenticated, response: Response,
+                                idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None,
+                                ) -> dict[str, Any]:
         """Ask the provider of a contract for fields, for a purpose, on a legal basis. In force for an absolute
         period (`valid_from`, `valid_until`), for `window.working_days` working days from its approval, or for the
         life of one case (`scope.case_id`: only that case's records get the fields; it ends when the case does, and
-        the provider decides within 3 working days instead of 10). Unconditional fields only: approved at once."""
+        the provider decides within 3 working days instead of 10). Unconditional fields only: approved at once.
+        With an `Idempotency-Key`, sending the request again (its answer was lost) asks nothing twice: 200 with the
+        agreement the first one made; the key given again for other contract or fields: 409."""
         department = acting(caller)
         await state.enforcement.refresh()
         contract = state.enforcement.registry.latest(body.contract)
         if contract is None:
             raise HTTPException(404, f"no contract {body.contract}")
         try:
-            agreement = await state.agreements.request(department, body, contract)
+            agreement, new = await state.agreements.request(department, body, contract, idempotency_key)
         except AgreementRefused as refused:
             raise HTTPException(422, str(refused)) from refused
+        except KeyReused as reused:
+            raise HTTPException(409, str(reused)) from reused
+        if not new:
+            response.status_code = 200
         return agreement.view(state.clock.now())
 
     @api.get("/v1/agreements", responses=responses(401, 403))

@@ -177,15 +177,20 @@ class MemoryAgreements:
 
     def __init__(self) -> None:
         self.requested: dict[str, tuple[str, SharingRequest]] = {}  # agreement id -> consumer, request
+        self.keys: dict[tuple[str, str], str] = {}  # consumer, Idempotency-Key -> the agreement its request made
         self.decided: dict[str, tuple[str, str, str]] = {}  # agreement id -> who, step, reasons
         self.grounds: dict[str, SharingGround] = {}  # agreement id -> the ground of its refusal or counter-offer
         self.offered: dict[str, tuple[str, ...]] = {}  # agreement id -> the fields a counter-offer offered
         self.escalated: dict[str, tuple[str, str]] = {}  # agreement id -> consumer, reasons
         self.conditions: dict[str, list[str]] = {}  # agreement id -> the office's conditions (proceeded)
 
-    async def request(self, department: str, request: SharingRequest) -> str:
+    async def request(self, department: str, request: SharingRequest, key: str | None = None) -> str:
+        if key is not None and (department, key) in self.keys:
+            return self.keys[department, key]
         agreement_id = f"AGR-{len(self.requested) + 1:04d}"
         self.requested[agreement_id] = (department, request)
+        if key is not None:
+            self.keys[department, key] = agreement_id
         return agreement_id
 
     async def approve(self, department: str, agreement_id: str) -> None:

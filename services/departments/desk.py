@@ -308,7 +308,7 @@ class ReviewingDesk(Desk):
     async def ask_for_data(self, task: Task, provider: str, sharing: SharingRequest, unit: DeskUnit,
                            now: datetime) -> None:
         sharing = replace(sharing, valid_until=self.calendar.add_working_days(now, DATA_VALID_DAYS))
-        agreement_id = await self.agreements.request(self.code, sharing)
+        agreement_id = await self.agreements.request(self.code, sharing, key=task.task_id)  # one request per task
         await unit.store.lock_agreement(agreement_id)
         waiting = task.awaiting_data(agreement_id)
         await unit.store.save(waiting)

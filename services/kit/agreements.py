@@ -50,8 +50,10 @@ APPROVED = SharingAnswer()
 
 
 class Agreements(Protocol):
-    async def request(self, department: str, request: SharingRequest) -> str:
-        """Ask the contract's provider; returns the agreement's id."""
+    async def request(self, department: str, request: SharingRequest, key: str | None = None) -> str:
+        """Ask the contract's provider; returns the agreement's id. Asked again with the same ``key`` (the
+        department's unit of work failed after the exchange had accepted), nothing is asked twice: the id is the
+        first request's."""
 
     async def approve(self, department: str, agreement_id: str) -> None: ...
 
@@ -100,12 +102,13 @@ class HttpAgreements:
     def _as(self, department: str) -> dict[str, str]:
         return {"authorization": f"Bearer {self.settings.credentials(department).http_token}"}
 
-    async def request(self, department: str, request: SharingRequest) -> str:
+    async def request(self, department: str, request: SharingRequest, key: str | None = None) -> str:
         body = {"contract": request.contract, "fields": list(request.fields), "purpose": request.purpose,
                 "legal_basis": request.legal_basis}
         if request.valid_until is not None:
             body["valid_until"] = request.valid_until.isoformat()
-        response = await self._call("POST", "/v1/agreements", department, body)
+        response = await self._call("POST", "/v1/agreements", department, body,
+                                    {} if key is None else {"idempotency-key": key})
         response.raise_for_status()
         return str(response.json()["id"])
 
@@ -146,9 +149,11 @@ class HttpAgreements:
                 return
         response.raise_for_status()
 
-    async def _call(self, method: str, path: str, department: str, body: dict[str, Any] | None) -> httpx.Response:
+    async def _call(self, method: str, path: str, department: str, body: dict[str, Any] | None,
+                    headers: dict[str, str] | None = None) -> httpx.Response:
         try:
-            response = await self.client.request(method, path, json=body, headers=self._as(department))
+            response = await self.client.request(method, path, json=body,
+                                                 headers=self._as(department) | (headers or {}))
         except httpx.TransportError as exc:
             raise ExchangeUnavailable(f"the gateway did not answer {method} {path}: {exc!r}") from exc
         if response.status_code >= 500:

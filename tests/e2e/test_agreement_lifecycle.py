@@ -408,3 +408,43 @@ async def test_an_unanswered_counter_offer_is_reminded_to_the_consumer_and_escal
         now = (await http.get(f"/v1/agreements/{asked['id']}", headers=bearer(tokens["devreform"]))).json()
         assert now["status"] == "countered" and now["escalated_at"] and now["overdue_steps"] == 1
         await act(http, tokens["devreform"], asked["id"], "decline")
+
+
+def requested(agreement_id: str) -> Callable[[Record], bool]:
+    return lambda r: header(r, "ce_type") == "exchange.agreement-requested" \
+        and payload(r)["agreement_id"] == agreement_id
+
+
+async def test_a_request_sent_again_with_its_idempotency_key_asks_the_provider_once(
+    stack: Settings, exchange: AppProcesses, tokens: dict[str, str], clock: AcceleratedClock
+) -> None:
+    key = {"idempotency-key": f"review-{uuid.uuid4().hex}"}
+    body = {"contract": "bureau.case-submitted", "fields": CONTACT, "purpose": PURPOSE, "legal_basis": BASIS}
+    async with httpx.AsyncClient(base_url=urls(stack)[0], timeout=30) as http, \
+            Tail(stack.kafka(ADMIN), "deliver.bureau") as bureau:
+        first = await http.post("/v1/agreements", json=body, headers=bearer(tokens["environment"]) | key)
+        assert first.status_code == 201, first.text
+        asked = first.json()
+        # the answer was lost; the retry computed its end again: the first request's terms stand
+        later = {**body, "valid_until": (clock.now() + timedelta(days=400)).isoformat()}
+        again = await http.post("/v1/agreements", json=later, headers=bearer(tokens["environment"]) | key)
+        assert again.status_code == 200, again.text
+        assert again.json()["id"] == asked["id"] and again.json()["valid_until"] == asked["valid_until"]
+        other = await http.post("/v1/agreements", json={**body, "fields": ["contact_phone"]},
+                                headers=bearer(tokens["environment"]) | key)
+        assert other.status_code == 409 and asked["id"] not in other.text
+        # the key is the consumer's own: another department's request under it is a request of its own
+        water = await http.post("/v1/agreements", json=body, headers=bearer(tokens["water"]) | key)
+        assert water.status_code == 201 and water.json()["id"] != asked["id"]
+        await bureau.wait_for(requested(water.json()["id"]))  # told after whatever the retries could have caused
+        notices = {header(r, "ce_id") for r in await bureau.drain() if requested(asked["id"])(r)}
+        assert len(notices) == 1  # (a notice resent by the outbox keeps its id)
+        listed = [a for a in (await http.get("/v1/agreements", headers=bearer(tokens["environment"]))).json()
+                  if a["purpose"] == PURPOSE and a["requested_at"] == asked["requested_at"]]
+        assert [a["id"] for a in listed] == [asked["id"]]
+        for agreement in (asked["id"], water.json()["id"]):  # nothing of this test left to come into force
+            refused = await http.post(f"/v1/agreements/{agreement}/reject", json={"reasons": "test done"},
+                                      headers=bearer(tokens["bureau"]))
+            assert refused.status_code in (200, 409), refused.text  # (409: the bureau's rules decided it first)
+        await revoke_all(http, "environment", tokens["environment"])
+        await revoke_all(http, "water", tokens["water"])

@@ -34,8 +34,10 @@ PUBLIC = {
 REGISTER = ("POST", "/v1/contracts/{contract_id}/versions")  # a new contract's first version names none yet
 POSITION = ("GET", "/v1/ingress/{partition}/{offset}")  # a position not decided yet is pending, not missing
 ANY_HOLDER = {("GET", "/v1/whoami"), ("POST", "/v1/requirements"), ("GET", "/v1/catalogue")}  # any valid token
-CONFLICTS = {  # the operations that answer 409 when the resource is not in a state that allows the request
-    "gateway": {REGISTER, *(("POST", f"/v1/agreements/{{agreement_id}}/{action}")
+# the operations that answer 409: the resource is not in a state that allows the request, or an Idempotency-Key
+# is given again for another request
+CONFLICTS = {
+    "gateway": {REGISTER, ("POST", "/v1/agreements"), *(("POST", f"/v1/agreements/{{agreement_id}}/{action}")
                           for action in ("approve", "reject", "revoke", "backfill", "counter-offer", "accept",
                                          "decline", "suspend", "resume", "renew", "escalate", "proceed", "uphold"))},
     "bureau": {("POST", f"/v1/cases/{{case_id}}/{action}") for action in ("supplements", "documents", "resubmissions")},

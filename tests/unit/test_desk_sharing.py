@@ -105,11 +105,11 @@ class RestartingGateway(MemoryAgreements):
         super().__init__()
         self.down = True
 
-    async def request(self, department: str, request: SharingRequest) -> str:
+    async def request(self, department: str, request: SharingRequest, key: str | None = None) -> str:
         if self.down:
             self.down = False
             raise ExchangeUnavailable("the gateway did not answer POST /v1/agreements")
-        return await super().request(department, request)
+        return await super().request(department, request, key)
 
 
 async def test_a_review_whose_gateway_does_not_answer_stays_due_and_asks_again_not_parked() -> None:
@@ -122,6 +122,33 @@ async def test_a_review_whose_gateway_does_not_answer_stays_due_and_asks_again_n
     assert await housing_desk.decide_due(unit, LATER) == 1
     task = await unit.store.task("G-1/HOU-401/1")
     assert task is not None and task.status is TaskStatus.AWAITING_DATA and len(agreements.requested) == 1
+
+
+class LostAnswer(MemoryAgreements):
+    """The gateway records the first request, but its answer never reaches the department."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lost = True
+
+    async def request(self, department: str, request: SharingRequest, key: str | None = None) -> str:
+        agreement_id = await super().request(department, request, key)
+        if self.lost:
+            self.lost = False
+            raise ExchangeUnavailable("the gateway's answer to POST /v1/agreements was lost")
+        return agreement_id
+
+
+async def test_a_review_whose_request_was_accepted_but_not_answered_asks_again_under_the_same_key() -> None:
+    agreements, unit = LostAnswer(), MemoryDeskUnit()
+    housing_desk = desk(housing.REVIEWER, agreements)
+    await housing_desk.on_request(fire_acceptance(), unit, MONDAY)
+    assert await housing_desk.decide_due(unit, LATER) == 0
+    assert await housing_desk.decide_due(unit, LATER) == 1
+    [agreement_id] = agreements.requested  # the provider was asked once
+    assert agreements.keys == {(HOUSING, "G-1/HOU-401/1"): agreement_id}
+    task = await unit.store.task("G-1/HOU-401/1")
+    assert task is not None and task.status is TaskStatus.AWAITING_DATA and task.agreement_id == agreement_id
 
 
 async def test_the_data_shared_the_review_goes_on_and_decides_with_it() -> None:
