@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaProducer
 
 from base.calendar import WorkingDayCalendar
 from base.clock import Clock
+from base.db import component_pool
 from base.health import Health, serve_health
 from base.http import GatewayIdentity
 from base.outbox import Outbox
@@ -98,7 +99,7 @@ async def gateway(settings: Settings, clock: Clock, stop: asyncio.Event, instanc
     keep_audit = serve_api if keep_audit is None else keep_audit
     dsn = settings.dsn(GATEWAY)
     kafka = settings.kafka(GATEWAY)
-    pool = await asyncpg.create_pool(dsn, min_size=2, max_size=10)
+    pool = await component_pool(dsn, min_size=2, max_size=10)
     producer = AIOKafkaProducer(**kafka.aiokafka(), enable_idempotence=True, linger_ms=2,
                                 max_request_size=8 * 1024 * 1024)
     await producer.start()
@@ -130,7 +131,7 @@ async def gateway(settings: Settings, clock: Clock, stop: asyncio.Event, instanc
                              CredentialStore(pool), clock, verdicts, flows, lags, inspector)
         api = create_api(state)
         health = api.health
-        reporter = await asyncpg.create_pool(settings.dsn(REPORTER), min_size=1, max_size=4)
+        reporter = await component_pool(settings.dsn(REPORTER), min_size=1, max_size=4)
         anchors = AnchorLog(kafka, topics.audit_anchor, verifying_key(settings.secrets.anchor_public_file))
         sources = Sources(pool, reporter, enforcement, agreements, flows, lags, clock, load_catalogue(),
                           inspector.read_at, BatchLatency(BATCH_SECONDS), anchors)

@@ -8,7 +8,7 @@ import contextlib
 import time
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 
 import asyncpg
 import httpx
@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from base.calendar import WorkingDayCalendar
-from base.clock import Clock, StackClock, record
+from base.clock import Clock, record
 from base.runtime import terminal
 from base.settings import REPORTER, Settings
 from contracts.departments import BUREAU, OPERATOR
@@ -34,14 +34,16 @@ LOOKS = ({"status": [s.value for s in CaseStatus if s.ended]}, {"applicant": "tr
 
 
 async def clock_start(settings: Settings) -> datetime:
-    """Simulated time goes on from where an earlier run left it, never backwards."""
+    """Simulated time starts at the real present, or after the last thing an earlier run's cases did if that is
+    later: never before what the stack holds. Not where the stack's clock stands: left at 100,000× after a run, it
+    has carried the district years ahead since (a day later, the year 2247, with no official calendar)."""
     connection = await asyncpg.connect(settings.dsn(REPORTER))
     try:
         latest = await connection.fetchval(
             "SELECT max(greatest(submitted_at, completed_at)) FROM bureau.cases")
     finally:
         await connection.close()
-    now = StackClock(settings).now()  # the stack's clock, where an earlier run may have left it
+    now = datetime.now(UTC)
     return max(now, latest) if latest else now
 
 

@@ -31,6 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from base.clock import clock_file
 from base.credentials import write_secret
 from base.errors import Explained
 from base.kafka import KafkaAccess, Replication
@@ -550,6 +551,7 @@ class Stack:
         self.down()
         for folder in (self.settings.stack_path / "kafka", self.postgres.home, self.settings.secrets.root):
             shutil.rmtree(folder, ignore_errors=True)
+        clock_file(self.settings).unlink(missing_ok=True)  # the time it kept was the wiped data's
 
     def status(self) -> dict[str, str]:
         s = self.settings

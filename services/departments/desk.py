@@ -195,12 +195,16 @@ class Desk(ABC):
         """Decide what is due by the rules, unless the officers decide (human mode)."""
         while not stop.is_set():
             try:
-                async with self.service.pool.acquire() as connection, connection.transaction():
-                    unit = PgDeskUnit(connection, self.code, lambda event: self.service.outbox.add(connection, event))
-                    decided = await self.decide_due(unit, self.clock.now()) \
-                        if await unit.store.mode() is Mode.RULES else 0
-                if decided:
-                    self.service.outbox.wake()
+                async with self.service.pool.acquire() as connection:  # one cheap look first: mostly nothing is due
+                    due = await PgDeskStore(connection, self.code).rules_have_work(self.clock.now())
+                if due:
+                    async with self.service.pool.acquire() as connection, connection.transaction():
+                        unit = PgDeskUnit(connection, self.code,
+                                          lambda event: self.service.outbox.add(connection, event))
+                        decided = await self.decide_due(unit, self.clock.now()) \
+                            if await unit.store.mode() is Mode.RULES else 0
+                    if decided:
+                        self.service.outbox.wake()
             except Exception:
                 log.exception("%s: deciding failed; retrying", self.code)
             with contextlib.suppress(TimeoutError):

@@ -22,6 +22,7 @@ from opentelemetry.trace import SpanKind
 
 from base import tracing
 from base.clock import Clock
+from base.db import component_pool
 from base.offsets import stable_offsets_in_every_group
 from base.outbox import Outbox
 from base.settings import Settings
@@ -206,7 +207,7 @@ class DepartmentService:
 
     async def connect(self) -> None:
         """The department's store and outbox, without consuming: for command-line entry points."""
-        self._pool = await asyncpg.create_pool(self.settings.dsn(self.department), min_size=1, max_size=8)
+        self._pool = await component_pool(self.settings.dsn(self.department), min_size=1, max_size=8)
         self._outbox = Outbox(self.department, self.settings.topics.ingress(self.department),
                               f"/concord/{self.department}", self._pool, self._send, self.clock)
 

@@ -1,6 +1,7 @@
 """A suspension never overwrites a decision: while the desk decides a task (its row locked), the case's suspension
 waits for that decision and then leaves the decided task alone. (`make chaos` found the opposite: the suspension had
-read the task before the decision committed and saved it back open, and the task was decided a second time.)"""
+read the task before the decision committed and saved it back open, and the task was decided a second time.) And the
+running desk's look for work, in one statement, sees only what it may decide."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from base.settings import Settings
 from services.departments import planning
 from services.departments.desk import PgDeskUnit, ReviewingDesk
 from services.departments.rules import Pace
+from services.departments.store import Mode, PgDeskStore
 from services.departments.tasks import TaskStatus
 from tests.factories import opinion_requested
 from tests.tools import eventually
@@ -72,3 +74,36 @@ async def test_a_suspension_waits_for_the_decision_in_progress_and_leaves_it_dec
         await deciding.execute(f"DELETE FROM {PLANNING}.case_files WHERE case_id = $1", case_id)
         await deciding.close()
         await suspending.close()
+
+
+async def test_the_desk_looks_for_work_in_one_statement_that_sees_only_a_due_task_under_the_rules(
+        stack: Settings, clock: AcceleratedClock) -> None:
+    """The running desk opens a unit of work only when this says so: a task open and due, the desk in rules mode."""
+    desk = ReviewingDesk(planning.REVIEWER, stack, clock)
+    case_id = f"G-LOOK-{uuid.uuid4().hex[:8]}"
+    now = clock.now()
+    request = opinion_requested(case_id=case_id, request_id=f"{case_id}/NRP-101/1", requested_at=now,
+                                due_at=now + timedelta(days=14))
+    connection = await asyncpg.connect(stack.dsn(PLANNING))
+
+    async def publish(event: object) -> str:
+        return "not sent"
+
+    unit = connection.transaction()  # rolled back at the end: the desk's tasks are as they were
+    await unit.start()
+    try:
+        store = PgDeskStore(connection, PLANNING)
+        await connection.execute(f"DELETE FROM {PLANNING}.tasks")
+        await store.set_mode(Mode.RULES)
+        await desk.on_request(request, PgDeskUnit(connection, PLANNING, publish), now)
+        [task] = await store.of_case(case_id)
+        assert not await store.rules_have_work(task.decide_at - timedelta(seconds=1))
+        assert await store.rules_have_work(task.decide_at)
+        await store.set_mode(Mode.HUMAN)
+        assert not await store.rules_have_work(task.decide_at)
+        await store.set_mode(Mode.RULES)
+        await store.save(task.held())
+        assert not await store.rules_have_work(task.decide_at + timedelta(days=30))
+    finally:
+        await unit.rollback()
+        await connection.close()
