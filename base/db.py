@@ -4,7 +4,7 @@ asyncpg resets a connection on its way back to a pool with ``SELECT pg_advisory_
 *; RESET ALL``: a round trip and four transactions on the server for each borrow. The components hold no session
 state on a pooled connection (advisory locks are transaction-scoped, LISTEN has a connection of its own, nothing
 is SET outside a transaction, no cursor outlives one), so their pools skip it; asyncpg still rolls back a
-transaction left open and drops listeners. Under the demo the reset had been half of PostgreSQL's transactions."""
+transaction left open and drops listeners."""
 
 from __future__ import annotations
 
