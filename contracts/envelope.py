@@ -162,17 +162,18 @@ def decode(headers: RawHeaders, key: bytes | None) -> Envelope:
     the routing. Messages never repeat more than a few characters of what the record holds."""
     if len(headers) > MAX_HEADERS:
         raise EnvelopeError(f"{len(headers)} headers: at most {MAX_HEADERS}")
-    size = sum(len(name.encode("utf-8", "replace")) + len(value or b"") for name, value in headers)
+    size = 0
+    header_map: dict[str, bytes | None] = {}  # a name given twice: its last value (whether that is allowed below)
+    repeated: set[str] = set()
+    for name, value in headers:  # one pass: this runs for every record the router takes
+        size += (len(name) if name.isascii() else len(name.encode("utf-8", "replace"))) + (len(value) if value else 0)
+        if name in header_map and (name.startswith("ce_") or name in (CONTENT_TYPE, TRACEPARENT)):
+            repeated.add(name)
+        header_map[name] = value
     if size > MAX_HEADER_BYTES:
         raise EnvelopeError(f"{size} bytes of headers: at most {MAX_HEADER_BYTES}")
-    counts: dict[str, int] = {}
-    for name, _ in headers:
-        counts[name] = counts.get(name, 0) + 1
-    repeated = sorted(name for name, n in counts.items()
-                      if n > 1 and (name.startswith("ce_") or name in (CONTENT_TYPE, TRACEPARENT)))
     if repeated:
-        raise EnvelopeError(f"headers given more than once: {', '.join(repeated)}")
-    header_map = dict(headers)
+        raise EnvelopeError(f"headers given more than once: {', '.join(sorted(repeated))}")
     if header_map.get("ce_specversion") != b"1.0":
         raise EnvelopeError("not a CloudEvents 1.0 record in binary mode (ce_specversion must be 1.0)")
     missing = [name for name in REQUIRED_HEADERS if not header_map.get(name)]

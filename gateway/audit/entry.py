@@ -71,16 +71,19 @@ class AuditEntry:
     def as_dict(self) -> dict[str, Any]:
         """The entry as JSON-ready values, without the fields it does not use."""
         out: dict[str, Any] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
+        for name in ENTRY_FIELDS:
+            value = getattr(self, name)
             if value is None:
                 continue
             if isinstance(value, datetime):
                 value = value.isoformat()
             elif isinstance(value, Ingress):
                 value = {"topic": value.topic, "partition": value.partition, "offset": value.offset}
-            out[f.name] = value
+            out[name] = value
         return out
 
     def to_json(self) -> bytes:
         return orjson.dumps(self.as_dict())
+
+
+ENTRY_FIELDS = tuple(f.name for f in fields(AuditEntry))  # in declaration order (an entry is written per record)
