@@ -36,9 +36,10 @@ def latency_cdf(samples: Mapping[str, Sequence[float]], rate: int, title: str, p
 
 def throughput(rates: Mapping[str, float], title: str, path: Path) -> Path:
     """One bar per pipe (events/s over the same preload)."""
-    figure, axes = plt.subplots(figsize=(8, 5))
+    figure, axes = plt.subplots(figsize=(11, 5))
     names = list(rates)
-    bars = axes.bar(names, [rates[n] for n in names], color=["#888888", "#1f77b4", "#2ca02c", "#d62728"][:len(names)])
+    colours = ["#888888", "#1f77b4", "#2ca02c", "#d62728", "#bbbbbb", "#555555"]
+    bars = axes.bar(names, [rates[n] for n in names], color=colours[:len(names)])
     axes.bar_label(bars, labels=[f"{rates[n]:,.0f}" for n in names])
     axes.set_ylabel("events/s")
     axes.set_title(f"{title}: throughput")

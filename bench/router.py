@@ -22,6 +22,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import typer
@@ -52,8 +53,12 @@ class Figures:
     latency_p50_ms: float
     latency_p99_ms: float
     latency_samples: int
-    eos_pipe_latency_p50_ms: float  # a transactional copy pipe and nothing else: the floor of transactions here
+    eos_pipe_events_per_s: float  # a transactional copy pipe and nothing else (aiokafka, as the router)
+    eos_pipe_latency_p50_ms: float  # the floor of transactions here
     eos_pipe_latency_p99_ms: float
+    confluent_pipe_events_per_s: float  # the same pipe on confluent-kafka (librdkafka): is the client the bound?
+    confluent_pipe_latency_p50_ms: float
+    confluent_pipe_latency_p99_ms: float
     peer_latency_p50_ms: float
     peer_latency_p99_ms: float
 
@@ -73,6 +78,11 @@ def router_group(topics: Topics) -> str:
 def pipe_command(source: str, target: str, group: str, batch: int, transactional: bool = False) -> list[str]:
     return [sys.executable, "-m", "bench.raw_pipe", "--principal", ADMIN, "--source", source, "--target", target,
             "--group", group, "--batch", str(batch), *(["--transactional"] if transactional else [])]
+
+
+def confluent_pipe_command(source: str, target: str, group: str, batch: int) -> list[str]:
+    return [sys.executable, "-m", "bench.confluent_pipe", "--principal", ADMIN, "--source", source, "--target", target,
+            "--group", group, "--batch", str(batch)]
 
 
 def routers_throughput(target: Target, run: str, events: int, count: int) -> float:
@@ -100,14 +110,19 @@ def measure(target: Target, events: int, rate: int, seconds: int) -> tuple[Figur
     s = target.settings
     run = f"bench{int(time.time())}{target.name[0]}"
     topics = Topics(run)
-    raw_out, eos_in, eos_out = (TopicSpec(f"{run}.{name}", 3, DAY_MS) for name in ("raw.out", "eos.in", "eos.out"))
-    asyncio.run(provision(target, topics, [raw_out, eos_in, eos_out]))
+    raw_out, eos_in, eos_out, cf_in, cf_out = (TopicSpec(f"{run}.{name}", 3, DAY_MS)
+                                               for name in ("raw.out", "eos.in", "eos.out", "cf.in", "cf.out"))
+    asyncio.run(provision(target, topics, [raw_out, eos_in, eos_out, cf_in, cf_out]))
     try:
         source = topics.ingress("planning")
         asyncio.run(preload(target.kafka("planning"), source, events, run))
         # the baseline copies with the admin's access: the same TLS and SCRAM cost, no ACL set of its own
         raw = timed("raw-pipe", target, f"{run}-raw", source,
                     [pipe_command(source, raw_out.name, f"{run}-raw", s.router_batch_records)], {})
+        copied = {name: timed(f"{name}-pipe", target, f"{run}-{name}", source, [command(
+            source, raw_out.name, f"{run}-{name}", s.router_batch_records)], {}).rate
+            for name, command in (("eos", partial(pipe_command, transactional=True)),
+                                  ("confluent", confluent_pipe_command))}
         routed = timed("router", target, router_group(topics), source, [router_command(run)], router_env(topics))
         # the same group again, now at the end of the preload: only the latency run's events
         routed_latency = latency_through(target, "router-latency", router_command(run), router_env(topics), topics,
@@ -115,6 +130,9 @@ def measure(target: Target, events: int, rate: int, seconds: int) -> tuple[Figur
         eos = latency_through(target, "eos-pipe", pipe_command(eos_in.name, eos_out.name, f"{run}-eos",
                                                                s.router_batch_records, transactional=True),
                               {}, topics, rate, seconds, run, eos_in.name, eos_out.name, sender=ADMIN)
+        confluent = latency_through(target, "confluent-pipe", confluent_pipe_command(
+            cf_in.name, cf_out.name, f"{run}-cf", s.router_batch_records), {}, topics, rate, seconds, run, cf_in.name,
+            cf_out.name, sender=ADMIN)
     finally:
         asyncio.run(remove(target, topics))
     two = routers_throughput(target, run, events, 2)
@@ -122,9 +140,11 @@ def measure(target: Target, events: int, rate: int, seconds: int) -> tuple[Figur
     figures = Figures(
         round(raw.rate), round(routed.rate), round(routed.rate / raw.rate, 3), round(two),
         round(two / routed.rate, 3), peer.events_per_s, rate, percentile(routed_latency, 0.5),
-        percentile(routed_latency, 0.99), len(routed_latency), percentile(eos, 0.5), percentile(eos, 0.99),
+        percentile(routed_latency, 0.99), len(routed_latency), round(copied["eos"]), percentile(eos, 0.5),
+        percentile(eos, 0.99), round(copied["confluent"]), percentile(confluent, 0.5), percentile(confluent, 0.99),
         peer.latency_p50_ms, peer.latency_p99_ms)
-    return figures, {"router": routed_latency, "transactional copy pipe": eos, "Kafka Streams peer": peer.latencies}
+    return figures, {"router": routed_latency, "transactional copy pipe": eos,
+                     "transactional copy pipe, confluent-kafka": confluent, "Kafka Streams peer": peer.latencies}
 
 
 def plaintext_target(s: Settings) -> tuple[Target, KafkaNode]:
@@ -146,8 +166,12 @@ ROWS = [
     ("Kafka Streams peer (same route, exactly_once_v2), events/s", "peer_events_per_s"),
     ("router latency, p50 ms", "latency_p50_ms"),
     ("router latency, p99 ms", "latency_p99_ms"),
+    ("transactional copy pipe (aiokafka), events/s", "eos_pipe_events_per_s"),
     ("transactional copy pipe latency (the floor), p50 ms", "eos_pipe_latency_p50_ms"),
     ("transactional copy pipe latency (the floor), p99 ms", "eos_pipe_latency_p99_ms"),
+    ("transactional copy pipe on confluent-kafka, events/s", "confluent_pipe_events_per_s"),
+    ("transactional copy pipe on confluent-kafka, p50 ms", "confluent_pipe_latency_p50_ms"),
+    ("transactional copy pipe on confluent-kafka, p99 ms", "confluent_pipe_latency_p99_ms"),
     ("Kafka Streams peer latency, p50 ms", "peer_latency_p50_ms"),
     ("Kafka Streams peer latency, p99 ms", "peer_latency_p99_ms"),
 ]
@@ -157,7 +181,9 @@ def plots(out: Path, name: str, figures: Figures, samples: dict[str, list[float]
     return [
         latency_cdf(samples, figures.latency_rate_per_s, name, out / f"latency-{name}.png"),
         throughput({"raw pipe": figures.raw_events_per_s, "1 router": figures.router_events_per_s,
-                    "2 routers": figures.routers_2_events_per_s, "Streams peer": figures.peer_events_per_s},
+                    "2 routers": figures.routers_2_events_per_s, "Streams peer": figures.peer_events_per_s,
+                    "EOS copy (aiokafka)": figures.eos_pipe_events_per_s,
+                    "EOS copy (librdkafka)": figures.confluent_pipe_events_per_s},
                    f"{name}, {os.cpu_count()} cores shared with the broker", out / f"throughput-{name}.png"),
     ]
 
