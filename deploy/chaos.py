@@ -429,7 +429,8 @@ def run_chaos(settings: Settings, cases: int, seconds: float, every: tuple[float
         table.add_row(check.what, f"{check.counted:,}", str(check.lost), str(check.duplicated))
     console.print(table)
     console.print(f"chaos: {mischief.said()}; {restarts} restarts by the supervisor; "
-                  f"{driver.missed_rounds} rounds of the front desk cut short")
+                  f"{driver.missed_rounds} rounds of the front desk cut short, {driver.enterprises.stale} actions "
+                  "on a case that had moved on (409, read again)")
     for finding in findings[:20]:
         console.print(f"[red]audit {finding.kind}[/red] at seq {finding.seq}: {finding.detail}")
     lost = sum(c.lost for c in checks)

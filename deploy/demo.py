@@ -196,7 +196,9 @@ def run_demo(settings: Settings, count: int, timeout: float, seed: int, serve: b
                     for s in ("completed", "rejected", "closed")}
         days = cases.calendar.working_days_between(cases.first, clock.now())
         console.print(f"report page: {page}; {wall:.0f} s of wall time for {days:.0f} working days of the district")
-        console.print("this run: " + ", ".join(f"{n} {s}" for s, n in outcomes.items()))
+        console.print("this run: " + ", ".join(f"{n} {s}" for s, n in outcomes.items())
+                      + f"; {cases.enterprises.stale} actions of enterprises on a case that had moved on since they "
+                        "read it (409, read again)")
         console.print(f"the stack's clock stays at {SPEED:,.0f}× real time for the commands that follow "
                       "(`concord clock real` goes back to real time)")
         console.print(watch.table())

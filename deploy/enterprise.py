@@ -44,6 +44,7 @@ class Enterprises:
         self.rng = random.Random(seed)
         self.calendar = calendar
         self.plans: dict[str, Plan] = {}
+        self.stale = 0  # actions the bureau refused (409) because the case had moved on since its view was read
 
     def new_application(self, now: datetime) -> tuple[CaseApplication, Plan]:
         candidate = application(self.rng)
@@ -81,25 +82,31 @@ class Enterprises:
         if view["status"] == "completed":
             return  # waits for a verification of an approval on commitment: nothing to do meanwhile
         own = {"authorization": f"Bearer {plan.token}"}
+
+        def send(action: str, body: dict[str, Any]) -> bool:
+            """Whether the bureau took it. 409: the case moved on since the view was read (another department's
+            opinion ended it, say); the next round reads it again."""
+            answer = bureau.post(f"/v1/cases/{case_id}/{action}", json=body, headers=own)
+            if answer.status_code == httpx.codes.CONFLICT:
+                self.stale += 1
+                return False
+            answer.raise_for_status()
+            return True
+
         if plan.promised and not plan.delivered and plan.deliver_after_days is not None and plan.submitted_at \
                 and self.calendar.working_days_between(plan.submitted_at, now) >= plan.deliver_after_days:
-            bureau.post(f"/v1/cases/{case_id}/documents", json={"documents": plan.promised},
-                        headers=own).raise_for_status()
-            plan.delivered = True
+            plan.delivered = send("documents", {"documents": plan.promised})
         for request_id in view["awaiting_supplement"]:
             seen = plan.supplement_seen.setdefault(request_id, now)
             if self.calendar.working_days_between(seen, now) >= plan.supplement_after_days:
-                documents = [f"补正材料 {request_id.split('/')[1]}"]
-                bureau.post(f"/v1/cases/{case_id}/supplements", json={"documents": documents},
-                            headers=own).raise_for_status()
-                plan.supplement_seen.clear()
+                if send("supplements", {"documents": [f"补正材料 {request_id.split('/')[1]}"]}):
+                    plan.supplement_seen.clear()
                 break  # one answer covers every open supplement request of the case
         if view["status"] == "rejected" and plan.resubmits and view["resubmissions"] == 0:
             plan.refused_at = plan.refused_at or now
             if self.calendar.working_days_between(plan.refused_at, now) >= 3:
-                revised = revise(Project.model_validate(view["project"]))
-                bureau.post(f"/v1/cases/{case_id}/resubmissions", json={"project": revised.model_dump(mode="json")},
-                            headers=own).raise_for_status()
+                send("resubmissions", {"project": revise(Project.model_validate(view["project"])).model_dump(
+                    mode="json")})
 
 
 def revise(project: Project) -> Project:
