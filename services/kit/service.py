@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 import zlib
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -41,9 +40,6 @@ Record: TypeAlias = ConsumerRecord[bytes, bytes]
 # case's events must stay in order (they share a key, and so a lane). Below the pool's size, which the API and
 # the outbox relay share.
 LANES = 4
-# A lane commits once its transaction has run this long, and goes on in a new one: what its handlers publish leaves
-# through the outbox only once they commit, and a long lane had held every event it caused until its last record.
-LANE_COMMIT_SECONDS = 0.02
 
 
 @dataclass
@@ -141,40 +137,33 @@ class DepartmentService:
         )
 
     async def _receive(self, message: KafkaMessage) -> None:
-        """A batch of delivered records, its cases spread over ``LANES`` lanes at once (one case's events stay in
-        order, in one lane), each event in a savepoint of its own. Offsets are committed after every lane's
-        transactions: a failure rolls back the transaction it happened in and the batch comes again (NACK; what
-        committed before is then a no-op, by the inbox); an event that keeps failing is parked, and the stream goes
-        on."""
+        """A batch of delivered records, its cases spread over ``LANES`` PostgreSQL transactions at once (one case's
+        events stay in order, in one lane), each event in a savepoint of its own. Offsets are committed after every
+        lane's transaction: a failure rolls its lane back and the batch comes again (NACK; what the other lanes
+        committed is then a no-op, by the inbox); an event that keeps failing is parked, and the stream goes on."""
         records = message.raw_message if isinstance(message.raw_message, tuple) else (message.raw_message,)
         lanes: list[list[Record]] = [[] for _ in range(LANES)]
         for record in records:
             lanes[zlib.crc32(record.key or b"") % LANES].append(record)
         outcomes = await asyncio.gather(*(self._receive_lane(lane) for lane in lanes if lane), return_exceptions=True)
+        self.receiver.settled([event_id for outcome in outcomes if isinstance(outcome, list) for event_id in outcome])
+        self.outbox.wake()
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
                 raise outcome
 
-    async def _receive_lane(self, records: list[Record]) -> None:
-        """Records in order, in transactions of about ``LANE_COMMIT_SECONDS`` each. Once one commits, what it
-        published is relayed, what it handled and parked is counted, and its events' attempts are forgotten."""
-        waiting = iter(records)
-        record = next(waiting, None)
-        while record is not None:
-            settled: list[str] = []
-            handled: Counter[str] = Counter()
-            async with self.pool.acquire() as connection, connection.transaction():
-                inbox = PgInbox(connection, self.department)
-                dispatch = self._dispatch(connection, handled)
-                deadline = time.monotonic() + LANE_COMMIT_SECONDS
-                while record is not None:
-                    settled += await self.receiver.receive(inbox, record, dispatch)
-                    record = next(waiting, None)
-                    if time.monotonic() >= deadline:
-                        break
-            count_committed(self.department, handled, inbox.parked)
-            self.receiver.settled(settled)
-            self.outbox.wake()
+    async def _receive_lane(self, records: list[Record]) -> list[str]:
+        """Records in one transaction; returns the event ids whose attempts are settled once it commits. What it
+        handled and parked is counted once it has committed."""
+        settled: list[str] = []
+        handled: Counter[str] = Counter()
+        async with self.pool.acquire() as connection, connection.transaction():
+            inbox = PgInbox(connection, self.department)
+            dispatch = self._dispatch(connection, handled)
+            for record in records:
+                settled += await self.receiver.receive(inbox, record, dispatch)
+        count_committed(self.department, handled, inbox.parked)
+        return settled
 
     def _dispatch(self, connection: asyncpg.Connection, handled: Counter[str]) -> Dispatch:
         """How a handler runs in a unit of work: with its context on the transaction's connection (and the outbox),

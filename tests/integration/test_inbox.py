@@ -7,7 +7,6 @@ import uuid
 from datetime import timedelta
 
 import asyncpg
-import pytest
 
 from base.clock import SystemClock
 from base.settings import Settings
@@ -15,7 +14,6 @@ from contracts.bureau import CaseCompleted, CaseOutcome
 from contracts.departments import GATEWAY
 from contracts.envelope import encode
 from gateway.topics import DAY_MS, TopicSpec
-from services.kit import service as service_module
 from services.kit.service import Context, DepartmentService
 from tests.factories import T0
 from tests.tools import eventually, isolated_topics, produce
@@ -106,51 +104,6 @@ async def test_a_batch_of_many_cases_is_handled_on_lanes_once_each_and_in_order_
         assert len(rows) == len(sent)
         for case in cases:
             assert [r["step"] for r in rows if r["case_id"] == case] == list(range(5))
-    finally:
-        stop.set()
-        await running
-        await setup.execute(f"DROP TABLE {table}")
-        await setup.close()
-
-
-async def test_a_long_lane_commits_as_it_goes_so_what_it_handled_is_seen_before_it_ends(
-        stack: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A lane commits once its transaction has run LANE_COMMIT_SECONDS (here: after every record), so that what
-    an event changed, and what its handler published, leaves before the lane's last record is handled. The
-    second event's handler looks for the first one's row from another connection: held in one transaction with
-    it, the row would not be there."""
-    monkeypatch.setattr(service_module, "LANE_COMMIT_SECONDS", 0.0)
-    run = uuid.uuid4().hex[:8]
-    isolated = stack.model_copy(update={"topic_namespace": f"chunks-{run}"})
-    topic = isolated.topics.deliver("coordination")
-    await isolated_topics(stack, [TopicSpec(topic, 1, DAY_MS), TopicSpec(isolated.topics.ingress("coordination"), 1,
-                                                                          DAY_MS)])
-    table = f"coordination.test_chunks_{run}"
-    setup = await asyncpg.connect(stack.dsn("coordination"))
-    await setup.execute(f"CREATE TABLE {table} (step int PRIMARY KEY)")
-    service = DepartmentService("coordination", isolated, SystemClock(), group=f"coordination.test-chunks-{run}")
-    case = f"G-CHUNK-{run}"
-    seen_first: list[bool] = []
-
-    @service.handles(CaseCompleted)
-    async def record(event: CaseCompleted, ctx: Context) -> None:
-        step = int((event.completed_at - T0).total_seconds())
-        if step == 1:
-            seen_first.append(bool(await setup.fetchval(f"SELECT count(*) FROM {table} WHERE step = 0")))
-        await ctx.connection.execute(f"INSERT INTO {table} (step) VALUES ($1)", step)
-
-    # both in the partition before the consumer starts: one batch, one lane (one case)
-    await produce(stack.kafka(GATEWAY), topic, *(
-        encode(CaseCompleted(case_id=case, outcome=CaseOutcome.COMPLETED, completed_at=T0 + timedelta(seconds=step)),
-               source="/t") for step in range(2)))
-    stop = asyncio.Event()
-    running = asyncio.create_task(service.run(stop))
-    try:
-        async def both_handled() -> bool:
-            return await setup.fetchval(f"SELECT count(*) FROM {table}") == 2
-
-        await eventually(both_handled)
-        assert seen_first == [True]
     finally:
         stop.set()
         await running
