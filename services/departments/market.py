@@ -22,12 +22,17 @@ VERTICAL_SYSTEM_RATE = 0.25  # the register's officer wants the provincial burea
 PROTECTED_RECORD_RATE = 0.15  # the representative's record is under protection: personal information law
 
 
+def licence_revoked(credit_code: str) -> bool:
+    """Whether the local stack's register has the enterprise's licence revoked: about 2 % of credit codes."""
+    return hashlib.sha256(credit_code.encode()).digest()[0] < 5
+
+
 def registration(case: CaseSubmitted, now: datetime) -> BusinessRegistration:
     """The register's entry for the applicant (the local stack's register is derived from the credit code)."""
     digest = hashlib.sha256(case.applicant_credit_code.encode()).digest()
     return BusinessRegistration(
         case_id=case.case_id, credit_code=case.applicant_credit_code, name=case.applicant_name,
-        status="revoked" if digest[0] < 5 else "in_business",  # about 2 % have lost their licence
+        status="revoked" if licence_revoked(case.applicant_credit_code) else "in_business",
         registered_capital_10k_cny=float(1_000 + int.from_bytes(digest[1:3], "big") % 50_000),
         established_on=date(2000 + digest[3] % 25, 1 + digest[4] % 12, 1 + digest[5] % 28),
         business_scope=f"{case.project.project_type} construction and operation",
