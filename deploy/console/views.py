@@ -5,6 +5,7 @@ viewer may see (None: the operator, everything) and returns plain data for the t
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -32,6 +33,8 @@ from services.bureau.catalogue import ServiceCatalogue
 from services.bureau.efficacy import RequestRow, report_from
 from services.bureau.model import RequestStatus
 
+log = logging.getLogger(__name__)
+
 RADIUS, CENTRE = 230, 300  # the exchange map's circle of departments (an SVG of 600 × 600)
 
 
@@ -58,7 +61,9 @@ class Sources:
     anchors: AnchorLog  # the audit chain's signed heads on the broker (followed: the latest of each chain)
     thresholds: Thresholds = field(default_factory=Thresholds)
     calendar: WorkingDayCalendar = field(default_factory=WorkingDayCalendar)
-    last_verification: dict[str, Any] | None = None
+    last_verification: dict[str, Any] | None = None  # the last verification of the whole chain that ended
+    verifying: dict[str, Any] | None = None  # the one under way: when it began, and by whom
+    _verification: asyncio.Task[None] | None = None
     _report: tuple[float, dict[str, Any]] | None = None
     _report_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _rebuild: asyncio.Task[None] | None = None
@@ -304,19 +309,36 @@ async def audit_state(src: Sources, viewer: str | None, limit: int = 50) -> dict
             " WHERE $1::text IS NULL OR sender = $1 OR entry -> 'delivered' ? $1 OR entry -> 'parties' ? $1"
             " ORDER BY seq DESC LIMIT $2", viewer, limit)
     return {"count": count, "head": last, "recent": [dict(r) for r in rows], "verification": src.last_verification,
+            "verifying": src.verifying,
             "anchor": described(src.anchors.latest.get(TABLE)), "key": src.anchors.key_id}
 
 
-async def verify_chain(src: Sources, by: str) -> dict[str, Any]:
-    """Verify the whole chain now, against its anchors too (as ``concord audit verify`` does); kept as the last
-    verification the audit view shows."""
+def start_verification(src: Sources, by: str) -> bool:
+    """Begin verifying the whole chain, against its anchors too (as ``concord audit verify`` does), unless a
+    verification is under way (False). It runs apart from the request that asked: on a long chain it takes
+    longer than a browser waits; the audit view shows it under way, then its outcome."""
+    if src._verification is not None and not src._verification.done():
+        return False
+    src.verifying = {"at": src.clock.now(), "by": by}
+    src._verification = asyncio.create_task(_verify_chain(src, by), name="console.verify-chain")
+    return True
+
+
+async def _verify_chain(src: Sources, by: str) -> None:
     started = time.monotonic()
-    async with src.pool.acquire() as connection:
-        result = await check(connection, src.anchors)
-    findings = result.findings
-    src.last_verification = {
-        "at": src.clock.now(), "by": by, "entries": result.count, "head": result.head, "ok": not findings,
-        "anchors": result.anchors, "seconds": round(time.monotonic() - started, 2),
-        "findings": [{"kind": str(f.kind), "seq": f.seq, "detail": f.detail} for f in findings[:50]],
-        "more": max(len(findings) - 50, 0)}
-    return src.last_verification
+    outcome: dict[str, Any] = {"at": src.clock.now(), "by": by}
+    try:
+        async with src.pool.acquire() as connection:
+            result = await check(connection, src.anchors)
+    except Exception as exc:  # a task nobody awaits: whatever stopped it is the outcome the view shows
+        log.exception("verifying the audit chain failed")
+        outcome |= {"ok": False, "failed": f"{type(exc).__name__}: {exc}", "findings": [], "more": 0}
+    else:
+        findings = result.findings
+        outcome |= {"entries": result.count, "head": result.head, "ok": not findings, "failed": None,
+                    "anchors": result.anchors,
+                    "findings": [{"kind": str(f.kind), "seq": f.seq, "detail": f.detail} for f in findings[:50]],
+                    "more": max(len(findings) - 50, 0)}
+    finally:
+        src.last_verification = outcome | {"seconds": round(time.monotonic() - started, 2)}
+        src.verifying = None

@@ -5,6 +5,7 @@ signed anchors on the broker (``against_anchors``); both together, as the comman
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
@@ -215,18 +216,26 @@ def _stored_entry(text: str) -> Mapping[str, Any]:
     return entry if isinstance(entry, dict) else {"": text}
 
 
-async def chain_rows(connection: asyncpg.Connection, table: str = TABLE) -> list[ChainRow]:
-    rows = await connection.fetch(
+async def _fetch_rows(connection: asyncpg.Connection, table: str) -> list[asyncpg.Record]:
+    rows: list[asyncpg.Record] = await connection.fetch(
         "SELECT seq, prev_hash, hash, entry::text AS entry, action, at, event_id, case_id, sender, contract,"
         f" version, topic, kafka_partition, kafka_offset, kafka_timestamp, scheme FROM {table_name(table)}"
         " ORDER BY seq"
     )
+    return rows
+
+
+def _chain_rows(records: Sequence[asyncpg.Record]) -> list[ChainRow]:
     return [
         ChainRow(r["seq"], r["prev_hash"], r["hash"], _stored_entry(r["entry"]),
                  Indexed(r["action"], r["at"], r["event_id"], r["case_id"], r["sender"], r["contract"], r["version"]),
                  Origin(r["topic"], r["kafka_partition"], r["kafka_offset"], r["kafka_timestamp"]), r["scheme"])
-        for r in rows
+        for r in records
     ]
+
+
+async def chain_rows(connection: asyncpg.Connection, table: str = TABLE) -> list[ChainRow]:
+    return _chain_rows(await _fetch_rows(connection, table))
 
 
 async def verify(connection: asyncpg.Connection, table: str = TABLE) -> list[Finding]:
@@ -251,7 +260,14 @@ async def check(connection: asyncpg.Connection, anchors: AnchorLog, table: str =
     (``against_anchors``): what ``concord audit verify`` and the console's verification report. The anchors are
     read first: the keeper anchors only what it committed, so the rows read after them hold every anchored seq."""
     readings = await anchors.read(table_name(table))  # first: every anchored seq is then in the rows read below
-    rows = await chain_rows(connection, table)
+    records = await _fetch_rows(connection, table)
+    # Parsing and hashing a long chain takes seconds of CPU: in a thread, so that the process (a gateway routing
+    # events, say) goes on meanwhile.
+    return await asyncio.to_thread(_checked, records, readings)
+
+
+def _checked(records: Sequence[asyncpg.Record], readings: Sequence[Reading]) -> Verification:
+    rows = _chain_rows(records)
     genuine = sorted((r.anchor for r in readings if isinstance(r, Anchored)), key=lambda a: a.seq)
     last = max(rows, key=lambda r: r.seq, default=None)
     findings = sorted(classify(rows) + against_anchors(rows, readings), key=lambda f: (f.seq, f.kind))
