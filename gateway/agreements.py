@@ -44,6 +44,8 @@ from gateway.lifecycle import (
     AWAITING,
     ESCALATES_WHEN_LATE,
     EXPIRY_NOTICE_WORKING_DAYS,
+    LIVE,
+    RULES,
     Refusal,
     Role,
     Status,
@@ -61,6 +63,7 @@ __all__ = ["Agreement", "AgreementPolicy", "AgreementRefused", "AgreementRequest
            "Status", "TransitionRefused"]
 
 DEFAULT_VALIDITY = timedelta(days=365)
+_LIVE = sorted(LIVE)  # as a query's parameter
 # Working days of an expiry notice lie within this many calendar days (the longest holidays included).
 EXPIRY_LOOKAHEAD = timedelta(days=EXPIRY_NOTICE_WORKING_DAYS * 3 + 10)
 
@@ -368,8 +371,7 @@ class AgreementStore:
             current = await self._locked(connection, agreement_id)
             step(current.status, Transition.RENEW, roles_of(by, current.provider, current.consumer))
             if await connection.fetchval(
-                "SELECT id FROM gateway.agreements WHERE renews = $1 AND status IN ('pending', 'countered', "
-                "'approved', 'suspended', 'escalated')", agreement_id,
+                "SELECT id FROM gateway.agreements WHERE renews = $1 AND status = ANY($2)", agreement_id, _LIVE,
             ):
                 raise TransitionRefused(Refusal.NOT_NOW, f"{agreement_id} has a renewal already")
             start = current.valid_until
@@ -490,10 +492,12 @@ class AgreementStore:
         return await self._step(agreement_id, by, Transition.UPHOLD, reasons, _decided_now)
 
     async def end_with_case(self, case_id: str) -> int:
-        """The case ended: so do the agreements for it that are in force or suspended. Returns how many ended."""
+        """The case ended: so do the agreements for it that stand or may (in force, suspended, or still being
+        decided). Returns how many ended."""
         ended = 0
         for row in await self.pool.fetch(
-            "SELECT id FROM gateway.agreements WHERE case_id = $1 AND status IN ('approved', 'suspended')", case_id,
+            "SELECT id FROM gateway.agreements WHERE case_id = $1 AND status = ANY($2)", case_id,
+            sorted(RULES[Transition.END].source),
         ):
             try:
                 await self._step(row["id"], EXCHANGE, Transition.END, f"case {case_id} ended",
@@ -605,7 +609,8 @@ class AgreementStore:
     async def sweep(self) -> tuple[int, int, int]:
         """On every pending step, remind the party awaited at half time and escalate to the coordination office
         when overdue (the office's own step is only reminded), once each; tell the consumer once, ahead of its end,
-        that an agreement in force expires. Returns (reminders, escalations, expiry notices) sent."""
+        that an agreement in force expires (unless its renewal is asked for already). Returns (reminders,
+        escalations, expiry notices) sent."""
         now = self.now
         reminders = escalations = notices = 0
         pending = [s.value for s in AWAITING]
@@ -624,9 +629,11 @@ class AgreementStore:
                 await self._escalate_late(connection, Agreement.from_row(row), now)
                 escalations += 1
             for row in await connection.fetch(
-                "SELECT * FROM gateway.agreements WHERE status = 'approved' AND expiry_noticed_at IS NULL"
-                " AND valid_from <= $1 AND valid_until > $1 AND valid_until <= $2 FOR UPDATE SKIP LOCKED",
-                now, now + EXPIRY_LOOKAHEAD,
+                "SELECT * FROM gateway.agreements a WHERE status = 'approved' AND expiry_noticed_at IS NULL"
+                " AND valid_from <= $1 AND valid_until > $1 AND valid_until <= $2 AND NOT EXISTS ("
+                "SELECT 1 FROM gateway.agreements r WHERE r.renews = a.id AND r.status = ANY($3))"  # renewing already
+                " FOR UPDATE OF a SKIP LOCKED",
+                now, now + EXPIRY_LOOKAHEAD, _LIVE,
             ):
                 agreement = Agreement.from_row(row)
                 if self.calendar.working_days_between(now, agreement.valid_until) > EXPIRY_NOTICE_WORKING_DAYS:

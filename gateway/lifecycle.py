@@ -11,6 +11,10 @@ allowed from which status, and by whom. Pure: the store (``gateway.agreements``)
                                           └─ uphold ─▶ UPHELD
 ```
 
+A case-scoped agreement ends with its case from any status that stands or may (``LIVE``): in force, suspended,
+or still being decided (pending, countered, escalated), so that nobody is reminded of, or escalated for, a
+request whose case is over.
+
 A pending status waits for one party (``AWAITING``): the provider's decision, the consumer's answer to a
 counter-offer, the coordination office's decision on an escalated refusal. Each has a statutory deadline, a
 reminder at half time and, but for the office's own, an escalation to the office when it passes."""
@@ -71,6 +75,10 @@ def _rule(by: set[Role], source: set[Status], target: Status | None, needs_reaso
 
 PROVIDER, CONSUMER, OFFICE, EXCHANGE = Role.PROVIDER, Role.CONSUMER, Role.OFFICE, Role.EXCHANGE
 S = Status
+# Asked and not decided against, or in force: an agreement that still stands or may. A renewal in one of these
+# is the renewal (no second is asked for, and no expiry notice urges one); a case's agreements in one of these
+# end with the case.
+LIVE = frozenset({S.PENDING, S.COUNTERED, S.ESCALATED, S.APPROVED, S.SUSPENDED})
 RULES: dict[Transition, Rule] = {
     Transition.APPROVE: _rule({PROVIDER}, {S.PENDING}, S.APPROVED, needs_reasons=False),
     Transition.REJECT: _rule({PROVIDER}, {S.PENDING}, S.REJECTED),
@@ -84,7 +92,7 @@ RULES: dict[Transition, Rule] = {
     Transition.ESCALATE: _rule({CONSUMER}, {S.REJECTED}, S.ESCALATED),
     Transition.PROCEED: _rule({OFFICE}, {S.ESCALATED}, S.APPROVED),
     Transition.UPHOLD: _rule({OFFICE}, {S.ESCALATED}, S.UPHELD),
-    Transition.END: _rule({EXCHANGE}, {S.APPROVED, S.SUSPENDED}, S.ENDED),
+    Transition.END: _rule({EXCHANGE}, set(LIVE), S.ENDED),  # its case ended: in force or still being decided
 }
 
 # Who must act while an agreement is in a pending status, and whether its lateness goes to the office.

@@ -1,5 +1,6 @@
 """Agreements as a lifecycle, end to end on the real exchange: counter-offers accepted and declined, suspension and
-resumption, windows relative to one case or to the approval, the expiry notice and renewal, refusals escalated to
+resumption, windows relative to one case or to the approval (a case's requests end with it, decided or not), the
+expiry notice and renewal (no notice once a renewal is asked for), refusals escalated to
 the coordination office (proceeded and upheld), the consumer's answer reminded and escalated on the clock; and the
 purpose of the granting agreement with every delivery and in its audit entry. Each test observes the deliver
 topics: what a consumer gets, and the notices each party is sent."""
@@ -242,6 +243,7 @@ async def test_a_case_scoped_agreement_is_decided_faster_covers_its_case_only_an
         [request] = await market.wait_for(changed(asked["id"], "requested"))
         assert payload(request)["case_id"] == case
         await act(http, tokens["bureau"], asked["id"], "approve")
+        undecided = await ask(http, tokens["planning"], CONTACT, scope={"case_id": case})  # left pending
 
         assert "market" in await publish(stack, tokens, case_event(case))
         assert "market" in await publish(stack, tokens, case_event(other))
@@ -259,6 +261,14 @@ async def test_a_case_scoped_agreement_is_decided_faster_covers_its_case_only_an
         [_, again] = await market.wait_for(case_submitted(case), count=2)
         assert sees_none(again, CONTACT) and header(again, "concord_agreement") is None
         await agreement_actions(stack, asked["id"], {"agreement_approved", "agreement_ended"})
+
+        async def closed() -> bool:  # a request still undecided ends with its case: nobody is reminded of it
+            response = await http.get(f"/v1/agreements/{undecided['id']}", headers=bearer(tokens["planning"]))
+            return bool(response.json()["status"] == "ended")
+
+        await eventually(closed)
+        await act(http, tokens["bureau"], undecided["id"], "approve", expect=409)
+        await agreement_actions(stack, undecided["id"], {"agreement_ended"})
 
 
 async def test_a_working_day_window_runs_from_approval_is_announced_ahead_of_its_end_and_ends(
@@ -317,6 +327,26 @@ async def test_the_consumer_told_ahead_of_the_end_renews_and_the_next_period_fol
         assert sees(seen, ["contact_phone"]) and header(seen, "concord_agreement") == renewal["id"]
         await agreement_actions(stack, renewal["id"], {"agreement_renewal_requested", "agreement_approved"})
         await act(http, tokens["environment"], renewal["id"], "revoke", {"reasons": "done"})
+
+
+async def test_no_expiry_notice_urges_a_renewal_asked_for_already(
+    stack: Settings, exchange: AppProcesses, tokens: dict[str, str], clock: AcceleratedClock
+) -> None:
+    async with httpx.AsyncClient(base_url=urls(stack)[0], timeout=30) as http:
+        await revoke_all(http, "devreform", tokens["devreform"])
+    async with httpx.AsyncClient(base_url=urls(stack)[0], timeout=30) as http, \
+            Tail(stack.kafka(ADMIN), "deliver.devreform") as devreform:
+        until = clock.now() + timedelta(days=21)  # its notice would be due some real seconds from now
+        asked = await ask(http, tokens["devreform"], ["contact_phone"], valid_until=until.isoformat())
+        await act(http, tokens["bureau"], asked["id"], "approve")
+        renewal = await act(http, tokens["devreform"], asked["id"], "renew", {"working_days": 10}, expect=201)
+        await clock_reaches(clock, until + timedelta(hours=1))  # the days a notice would have gone out in are past
+        await act(http, tokens["bureau"], renewal["id"], "approve")
+        await devreform.wait_for(changed(renewal["id"], "approved"))  # the marker: told after those days
+        told = await devreform.drain()
+        assert [r for r in told if changed(asked["id"], "approved")(r)]  # what the tail holds is from this test
+        assert not [r for r in told if changed(asked["id"], "expiring")(r)]
+        await act(http, tokens["devreform"], renewal["id"], "revoke", {"reasons": "done"})
 
 
 async def test_an_escalated_refusal_the_office_proceeds_with_comes_into_force_with_its_conditions(

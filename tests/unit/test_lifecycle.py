@@ -41,6 +41,9 @@ ALLOWED = {
     (Status.ESCALATED, Transition.UPHOLD, OFFICE): Status.UPHELD,
     (Status.APPROVED, Transition.END, EXCHANGE): Status.ENDED,
     (Status.SUSPENDED, Transition.END, EXCHANGE): Status.ENDED,
+    (Status.PENDING, Transition.END, EXCHANGE): Status.ENDED,  # a case-scoped request whose case ended first
+    (Status.COUNTERED, Transition.END, EXCHANGE): Status.ENDED,
+    (Status.ESCALATED, Transition.END, EXCHANGE): Status.ENDED,
 }
 
 
