@@ -76,8 +76,8 @@ DUE_PER_ROUND = 100
 RE_REVIEW_SHARE = 0.4  # a second look after a supplement takes this share of a first review
 DATA_REVIEW_SHARE = 0.3  # the review, once the data it waited for is decided, takes this share of a first one
 VERIFY_SHARE = 0.6  # a verification of an approval on commitment takes this share of a first review
-# Data a review asks for is asked for this many working days: the rest of the review with room to spare (an
-# agreement for one case's data, ended with the case, comes with the agreement lifecycle).
+# Data a review asks for is asked for its case alone (the agreement ends with the case), and for this many working
+# days at most: the rest of the review with room to spare.
 DATA_VALID_DAYS = 20
 # The changes of an agreement that answer the data a review waits for: it comes, it is withheld, or the consumer has
 # a move to make (a counter-offer to accept or decline, a refusal to escalate or bear).
@@ -311,7 +311,8 @@ class ReviewingDesk(Desk):
 
     async def ask_for_data(self, task: Task, provider: str, sharing: SharingRequest, unit: DeskUnit,
                            now: datetime) -> None:
-        sharing = replace(sharing, valid_until=self.calendar.add_working_days(now, DATA_VALID_DAYS))
+        sharing = replace(sharing, valid_until=self.calendar.add_working_days(now, DATA_VALID_DAYS),
+                          case_id=task.case_id)
         agreement_id = await self.agreements.request(self.code, sharing, key=task.task_id)  # one request per task
         await unit.store.lock_agreement(agreement_id)
         waiting = task.awaiting_data(agreement_id)

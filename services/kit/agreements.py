@@ -19,13 +19,15 @@ from contracts.refusal_grounds import SharingGround
 
 @dataclass(frozen=True)
 class SharingRequest:
-    """What a department asks a provider for: fields of a contract, for a purpose, on a legal basis, for a time."""
+    """What a department asks a provider for: fields of a contract, for a purpose, on a legal basis, for a time, and
+    for one case (its records only; the agreement ends with the case) or for all."""
 
     contract: str
     fields: tuple[str, ...]
     purpose: str
     legal_basis: str
     valid_until: datetime | None = None  # None: the gateway's default
+    case_id: str | None = None  # None: every case's records in its period
 
 
 @dataclass(frozen=True)
@@ -103,10 +105,12 @@ class HttpAgreements:
         return {"authorization": f"Bearer {self.settings.credentials(department).http_token}"}
 
     async def request(self, department: str, request: SharingRequest, key: str | None = None) -> str:
-        body = {"contract": request.contract, "fields": list(request.fields), "purpose": request.purpose,
-                "legal_basis": request.legal_basis}
+        body: dict[str, Any] = {"contract": request.contract, "fields": list(request.fields),
+                                "purpose": request.purpose, "legal_basis": request.legal_basis}
         if request.valid_until is not None:
             body["valid_until"] = request.valid_until.isoformat()
+        if request.case_id is not None:
+            body["scope"] = {"case_id": request.case_id}
         response = await self._call("POST", "/v1/agreements", department, body,
                                     {} if key is None else {"idempotency-key": key})
         response.raise_for_status()

@@ -92,6 +92,7 @@ async def test_a_review_that_needs_data_asks_its_provider_and_waits_giving_no_op
     consumer, request = agreements.requested[agreement_id]
     assert consumer == HOUSING and request.contract == "bureau.case-submitted"
     assert set(request.fields) == {"contact_person", "contact_phone"} and "G-1" in request.purpose
+    assert request.case_id == "G-1"  # that case's records alone; the agreement ends with it
     task = await unit.store.task("G-1/HOU-401/1")
     assert task is not None and task.status is TaskStatus.AWAITING_DATA and task.agreement_id == agreement_id
     [awaited] = unit.published
