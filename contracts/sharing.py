@@ -195,15 +195,16 @@ _GONE = object()
 
 
 def projected(payload: dict[str, Any], top: Mapping[str, Member], granted: frozenset[str],
-              key: bytes | None) -> dict[str, Any] | None:
+              key: bytes | None, masked: set[str] | None = None) -> dict[str, Any] | None:
     """The payload as a consumer granted these paths receives it: members it may not see removed, or masked where
-    the contract declares a mask (with the gateway's ``key`` for keyed hashes). None when nothing changes."""
-    value, changed = _object(payload, top, granted, key)
+    the contract declares a mask (with the gateway's ``key`` for keyed hashes). None when nothing changes. The
+    paths of the members masked are added to ``masked``, when given."""
+    value, changed = _object(payload, top, granted, key, masked)
     return value if changed else None
 
 
-def _object(value: dict[str, Any], declared: Mapping[str, Member], granted: frozenset[str], key: bytes | None
-            ) -> tuple[dict[str, Any], bool]:
+def _object(value: dict[str, Any], declared: Mapping[str, Member], granted: frozenset[str], key: bytes | None,
+            masked: set[str] | None) -> tuple[dict[str, Any], bool]:
     shown: dict[str, Any] = {}
     changed = False
     for name, member_value in value.items():
@@ -211,26 +212,29 @@ def _object(value: dict[str, Any], declared: Mapping[str, Member], granted: froz
         if member is None:  # a member of a free-form object: it goes where the object goes
             shown[name] = member_value
             continue
-        result, cut = _project(member_value, member, granted, key)
+        result, cut = _project(member_value, member, granted, key, masked)
         changed |= cut
         if result is not _GONE:
             shown[name] = result
     return (shown if changed else value), changed
 
 
-def _project(value: Any, member: Member, granted: frozenset[str], key: bytes | None) -> tuple[Any, bool]:
+def _project(value: Any, member: Member, granted: frozenset[str], key: bytes | None, masked: set[str] | None
+             ) -> tuple[Any, bool]:
     if not member.visible(granted):
         if member.mask is not None:
+            if masked is not None:
+                masked.add(member.path)
             return member.mask.apply(value, key), True
         return _GONE, True
     if not member.classed_below:
         return value, False
     if isinstance(value, dict):
-        return _object(value, member.members, granted, key)
+        return _object(value, member.members, granted, key, masked)
     if isinstance(value, list) and member.items is not None:
         shown, changed = [], False
         for item in value:
-            result, cut = _project(item, member.items, granted, key)
+            result, cut = _project(item, member.items, granted, key, masked)
             changed |= cut
             if result is not _GONE:
                 shown.append(result)

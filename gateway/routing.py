@@ -214,23 +214,27 @@ def route(
     headers = [*forwarded(record.headers, envelope), (SENDER_HEADER, record.sender.encode())]
     if record.timestamp is not None:
         headers.append((INGRESS_AT_HEADER, str(record.timestamp).encode()))
-    views: dict[frozenset[str], bytes] = {}  # consumers who see the same fields get the same bytes
+    views: dict[frozenset[str], tuple[bytes, list[str]]] = {}  # the same fields seen: the same bytes, and masks
 
-    def view(fields: frozenset[str]) -> bytes:
+    def view(fields: frozenset[str]) -> tuple[bytes, list[str]]:
         if fields not in views:
-            views[fields] = project(payload, contract, fields, record.value, mask_key)
+            masks: set[str] = set()
+            views[fields] = project(payload, contract, fields, record.value, mask_key, masks), sorted(masks)
         return views[fields]
 
     consumers = recipients(contract, payload, record.sender, policy, now)
     routed = Routed(event_id=envelope.id, contract=contract.id, consumers=tuple(consumers))
-    routed.records.append(Outgoing(topics.shared(contract.id), record.key, view(contract.shareable), headers))
+    routed.records.append(Outgoing(topics.shared(contract.id), record.key, view(contract.shareable)[0], headers))
     delivered: dict[str, list[str]] = {}
+    masked: dict[str, list[str]] = {}
     digests: dict[str, str] = {}
     granted: dict[str, dict[str, str]] = {}
     for consumer in consumers:
         grant = policy.grant(consumer, contract, envelope.subject, now)
         visible = visible_fields(contract, grant)
-        value = view(visible)
+        value, masks = view(visible)
+        if masks:
+            masked[consumer] = masks
         if under := purposes(grant, payload):
             granted[consumer] = under
         routed.records.append(Outgoing(topics.deliver(consumer), record.key, value,
@@ -239,16 +243,17 @@ def route(
         digests[consumer] = hashlib.sha256(value).hexdigest()
     routed.records.append(_audit(record, now, topics, action=AuditAction.ROUTED, event_id=envelope.id,
                                  case_id=envelope.subject, contract=contract.id, version=contract.version,
-                                 delivered=delivered, delivered_sha256=digests, purposes=granted or None))
+                                 delivered=delivered, masked=masked or None, delivered_sha256=digests,
+                                 purposes=granted or None))
     return routed
 
 
 def project(payload: dict[str, Any], contract: ContractVersion, visible: frozenset[str], original: bytes,
-            mask_key: bytes | None) -> bytes:
+            mask_key: bytes | None, masked: set[str] | None = None) -> bytes:
     """The payload as a consumer that sees the ``visible`` paths in clear receives it: the members it may not see,
     nested ones too, masked where the contract declares a mask and cut otherwise (the original bytes when nothing
-    changes)."""
-    shown = projected(payload, contract.members, visible, mask_key)
+    changes). The paths it masked are added to ``masked``, when given."""
+    shown = projected(payload, contract.members, visible, mask_key, masked)
     return original if shown is None else _dumps(shown)
 
 
@@ -318,6 +323,7 @@ def _audit(
     contract: str,
     version: int | None = None,
     delivered: dict[str, list[str]] | None = None,
+    masked: dict[str, list[str]] | None = None,
     delivered_sha256: dict[str, str] | None = None,
     purposes: dict[str, dict[str, str]] | None = None,
     rejection: Rejection | None = None,
@@ -325,7 +331,7 @@ def _audit(
     entry = AuditEntry(
         action=action, at=now, event_id=event_id, case_id=case_id, sender=record.sender, contract=contract,
         version=version, ingress=Ingress(record.topic, record.partition, record.offset), delivered=delivered,
-        delivered_sha256=delivered_sha256, purposes=purposes, reason=rejection.reason.value if rejection else None,
-        detail=rejection.detail if rejection else None,
+        masked=masked, delivered_sha256=delivered_sha256, purposes=purposes,
+        reason=rejection.reason.value if rejection else None, detail=rejection.detail if rejection else None,
     )
     return Outgoing(topics.audit, case_id.encode(), entry.to_json(), [])

@@ -54,7 +54,8 @@ class AuditEntry:
     contract: str | None = None
     version: int | None = None
     ingress: Ingress | None = None
-    delivered: dict[str, list[str]] | None = None  # consumer -> the fields it received
+    delivered: dict[str, list[str]] | None = None  # consumer -> the fields it received in clear
+    masked: dict[str, list[str]] | None = None  # consumer -> the paths it received masked (only those with a mask)
     delivered_sha256: dict[str, str] | None = None  # consumer -> SHA-256 (hex) of the bytes written to its topic
     purposes: dict[str, dict[str, str]] | None = None  # consumer -> {agreement id: purpose} its conditional fields
     # were delivered under

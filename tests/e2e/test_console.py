@@ -146,6 +146,8 @@ async def test_a_case_is_traced_end_to_end(browser: Browser, base: str, stack: S
     days = await page.locator("table.responses [data-working-days]").all_inner_texts()
     assert len(days) == len(view["requests"]) and all(d.strip() != "–" for d in days)
     assert "ms" in await page.locator("table.trace").inner_text()  # the exchange's transit to a consumer
+    # the applicant's contact went masked to a consumer without an agreement for it, and the audit entry says so
+    await expect(page.locator("table.trace [data-masked]").first).to_contain_text("contact_phone")
     await shot(page, "case")
     await page.close()
 

@@ -111,6 +111,18 @@ def test_the_audit_entry_holds_the_sha256_of_the_exact_bytes_delivered_to_each_c
     assert audit["delivered_sha256"]["housing"] != audit["delivered_sha256"]["planning"]  # they see other fields
 
 
+def test_the_audit_entry_names_the_fields_each_consumer_received_masked() -> None:
+    record = encode(case_submitted(), source="/concord/bureau")
+    routed = route(ingress(record, "bureau"), REGISTRY, OnlyContactFor("housing"), T0, LIMIT)
+    topics = by_topic(routed.records)
+    audit = json.loads(topics["audit.exchange"][0].value)
+    without = {t.removeprefix("deliver.") for t in topics if t.startswith("deliver.")} - {"housing"}
+    assert without and audit["masked"] == {c: ["contact_person", "contact_phone"] for c in without}
+    for consumer in without:  # masked, so not among the fields received in clear
+        assert not {"contact_person", "contact_phone"} & set(audit["delivered"][consumer])
+    assert {"contact_person", "contact_phone"} <= set(audit["delivered"]["housing"])  # its agreement: in clear
+
+
 def test_a_department_may_not_publish_a_contract_it_neither_owns_nor_is_delegated() -> None:
     record = encode(case_submitted(), source="/concord/planning")
     routed = route(ingress(record, "planning"), REGISTRY, NoAgreements(), T0, LIMIT)
