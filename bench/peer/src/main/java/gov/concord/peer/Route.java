@@ -185,6 +185,7 @@ final class Route implements Processor<byte[], byte[], byte[], Route.Out> {
         List<String> recipients = contract.recipientField() != null ? named
                 : contract.consumers().stream().filter(c -> !c.equals(sender)).sorted().toList();
         ObjectNode delivered = mapper.createObjectNode();
+        ObjectNode masked = mapper.createObjectNode();  // the fields each consumer was given masked
         ObjectNode digests = mapper.createObjectNode();  // the SHA-256 of the bytes each consumer was given
         for (String consumer : recipients) {
             Set<String> visible = contract.unconditional();  // no agreements: no conditional field
@@ -192,12 +193,20 @@ final class Route implements Processor<byte[], byte[], byte[], Route.Out> {
             outputs.add(new Output(DELIVER, topics.deliver(consumer), record.key(), delivery, headers));
             ArrayNode fields = delivered.putArray(consumer);
             present.stream().filter(visible::contains).sorted().forEach(fields::add);
+            List<String> hidden = present.stream()
+                    .filter(f -> !visible.contains(f) && contract.masks().containsKey(f)).sorted().toList();
+            if (!hidden.isEmpty()) {
+                hidden.forEach(masked.putArray(consumer)::add);
+            }
             digests.put(consumer, sha256(delivery));
         }
         ObjectNode entry = audit("routed", now, envelope.id(), envelope.subject(), sender, contract.id(), at);
         entry.put("version", contract.version());
-        entry.set("ingress", entry.remove("ingress"));  // the order AuditEntry writes: version, ingress, delivered
+        entry.set("ingress", entry.remove("ingress"));  // AuditEntry's order: version, ingress, delivered, masked
         entry.set("delivered", delivered);
+        if (!masked.isEmpty()) {
+            entry.set("masked", masked);
+        }
         entry.set("delivered_sha256", digests);
         outputs.add(new Output(AUDIT, topics.audit(), bytes(envelope.subject()), json(entry), new RecordHeaders()));
         return outputs;
