@@ -147,14 +147,14 @@ class DepartmentService:
             lanes[zlib.crc32(record.key or b"") % LANES].append(record)
         outcomes = await asyncio.gather(*(self._receive_lane(lane) for lane in lanes if lane), return_exceptions=True)
         self.receiver.settled([event_id for outcome in outcomes if isinstance(outcome, list) for event_id in outcome])
-        self.outbox.wake()
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
                 raise outcome
 
     async def _receive_lane(self, records: list[Record]) -> list[str]:
         """Records in one transaction; returns the event ids whose attempts are settled once it commits. What it
-        handled and parked is counted once it has committed."""
+        handled and parked is counted once it has committed, and what its handlers published is relayed then,
+        without waiting for the batch's other lanes."""
         settled: list[str] = []
         handled: Counter[str] = Counter()
         async with self.pool.acquire() as connection, connection.transaction():
@@ -162,6 +162,7 @@ class DepartmentService:
             dispatch = self._dispatch(connection, handled)
             for record in records:
                 settled += await self.receiver.receive(inbox, record, dispatch)
+        self.outbox.wake()
         count_committed(self.department, handled, inbox.parked)
         return settled
 
