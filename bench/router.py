@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import platform
 import shutil
 import sys
 import time
@@ -188,6 +189,26 @@ def plots(out: Path, name: str, figures: Figures, samples: dict[str, list[float]
     ]
 
 
+REFERENCE_STEPS = 5_000_000
+
+
+def machine() -> dict[str, object]:
+    """The machine the figures came from, and how fast it ran that day: shared machines of one kind differ by a
+    factor of three between days, so figures of different days compare only beside this reference (the seconds
+    one core takes for a fixed loop of Python, the best of three)."""
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() \
+        else platform.processor()
+
+    def loop() -> float:
+        started, total = time.perf_counter(), 0
+        for i in range(REFERENCE_STEPS):
+            total += i
+        return time.perf_counter() - started
+
+    return {"cpu": model, "cores": os.cpu_count(), "python_loop_s": round(min(loop() for _ in range(3)), 3)}
+
+
 def main(
     events: int = typer.Option(20_000, help="records preloaded for each throughput run"),
     rate: int = typer.Option(1_000, help="events per second for the latency runs"),
@@ -195,6 +216,7 @@ def main(
     plaintext: bool = typer.Option(True, help="also measure on a throwaway plaintext node"),
 ) -> None:
     s = Settings.from_environment()
+    host = machine()  # before the stack is up: the reference wants the cores to itself
     Stack(s).up()
     results = {"secured": measure(Target("secured", s, {}), events, rate, seconds)}
     if plaintext:
@@ -209,14 +231,15 @@ def main(
         shutil.rmtree(node.home, ignore_errors=True)  # kept when the measurement failed: its log says why
 
     table = Table("measure", *results, title=f"Router benchmark ({events:,} events per throughput run, latency at "
-                                             f"{rate:,} events/s for {seconds} s, {os.cpu_count()} cores)")
+                                             f"{rate:,} events/s for {seconds} s; {host['cores']} cores of "
+                                             f"{host['cpu']}, reference loop {host['python_loop_s']} s)")
     for label, key in ROWS:
         table.add_row(label, *(f"{getattr(figures, key):,}" for figures, _ in results.values()))
     console.print(table)
     out = s.stack_path / "bench"
     out.mkdir(parents=True, exist_ok=True)
     secured, _ = results["secured"]
-    report = {**asdict(secured), "secured": True, "cores": os.cpu_count(),
+    report = {**asdict(secured), "secured": True, "cores": host["cores"], "machine": host,
               "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
               "runs": {name: asdict(figures) for name, (figures, _) in results.items()}}
     (out / "bench.json").write_text(json.dumps(report, indent=2))
