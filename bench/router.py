@@ -193,12 +193,12 @@ REFERENCE_STEPS = 5_000_000
 
 
 def machine() -> dict[str, object]:
-    """The machine the figures came from, and how fast it ran that day: shared machines of one kind differ by a
-    factor of three between days, so figures of different days compare only beside this reference (the seconds
-    one core takes for a fixed loop of Python, the best of three)."""
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() \
-        else platform.processor()
+    """The machine the figures came from, and how fast one of its cores ran that day (the seconds a fixed loop of
+    Python takes, the best of three): the figures of one kind of shared machine have differed by a factor of three
+    between days, so figures of different days compare only beside this reference."""
+    cpuinfo = Path("/proc/cpuinfo")
+    models = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+              if line.startswith("model name")] if cpuinfo.exists() else []
 
     def loop() -> float:
         started, total = time.perf_counter(), 0
@@ -206,7 +206,8 @@ def machine() -> dict[str, object]:
             total += i
         return time.perf_counter() - started
 
-    return {"cpu": model, "cores": os.cpu_count(), "python_loop_s": round(min(loop() for _ in range(3)), 3)}
+    return {"cpu": models[0] if models else platform.processor(), "cores": os.cpu_count(),
+            "python_loop_s": round(min(loop() for _ in range(3)), 3)}
 
 
 def main(
@@ -216,7 +217,7 @@ def main(
     plaintext: bool = typer.Option(True, help="also measure on a throwaway plaintext node"),
 ) -> None:
     s = Settings.from_environment()
-    host = machine()  # before the stack is up: the reference wants the cores to itself
+    host = machine()  # before the stack starts: the loop has a core to itself
     Stack(s).up()
     results = {"secured": measure(Target("secured", s, {}), events, rate, seconds)}
     if plaintext:
