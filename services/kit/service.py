@@ -138,9 +138,10 @@ class DepartmentService:
 
     async def _receive(self, message: KafkaMessage) -> None:
         """A batch of delivered records, its cases spread over ``LANES`` PostgreSQL transactions at once (one case's
-        events stay in order, in one lane), each event in a savepoint of its own. Offsets are committed after every
-        lane's transaction: a failure rolls its lane back and the batch comes again (NACK; what the other lanes
-        committed is then a no-op, by the inbox); an event that keeps failing is parked, and the stream goes on."""
+        events stay in order, in one lane). Offsets are committed after every lane's transaction: a failure rolls
+        its lane back and the batch comes again (NACK; what the other lanes committed is then a no-op, by the
+        inbox); an event that keeps failing is parked (its last attempt in a savepoint of its own, which undoes its
+        handler's changes alone), and the stream goes on."""
         records = message.raw_message if isinstance(message.raw_message, tuple) else (message.raw_message,)
         lanes: list[list[Record]] = [[] for _ in range(LANES)]
         for record in records:

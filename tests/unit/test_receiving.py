@@ -1,6 +1,7 @@
 """How a department receives what the gateway delivers, on an in-memory inbox: once per event, unreadable input
 kept and passed over, a failing handler retried by the batch and then parked, never a stopped stream."""
 
+from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from typing import Any
 
@@ -62,6 +63,13 @@ def dispatch_to(desk: Desk) -> Dispatch:
     return dispatch
 
 
+async def in_lane(receive: Receiver, inbox: MemoryInbox, desk: Desk, record: ConsumerRecord[bytes, bytes]) -> list[str]:
+    """One record received in a lane's transaction (the fake's savepoint stands for it): what the receiver raises
+    rolls it all back, as the lane's rollback does."""
+    async with inbox.savepoint():
+        return await receive.receive(inbox, record, dispatch_to(desk))
+
+
 async def test_an_event_is_handled_once_however_often_it_is_delivered() -> None:
     inbox = MemoryInbox()
     desk = Desk(inbox)
@@ -112,9 +120,9 @@ async def test_a_failing_handler_is_retried_by_the_batch_and_its_changes_undone_
     record = delivered(encode(opinion_issued(), source="/concord/planning", id="e-5"))
     for _ in range(2):
         with pytest.raises(ConnectionError):
-            await receive.receive(inbox, record, dispatch_to(desk))
-        assert inbox.kept == {}  # neither the claim nor the handler's writes survive
-    assert await receive.receive(inbox, record, dispatch_to(desk)) == ["e-5"]
+            await in_lane(receive, inbox, desk, record)
+        assert inbox.kept == {}  # neither the claim nor the handler's writes survive the lane's rollback
+    assert await in_lane(receive, inbox, desk, record) == ["e-5"]
     assert desk.seen == [("G-TEST-1/NRP-101/1", "planning")]
 
 
@@ -125,8 +133,8 @@ async def test_a_handler_that_keeps_failing_parks_its_event_and_the_stream_goes_
     record = delivered(encode(opinion_issued(), source="/concord/planning", id="e-6"))
     for _ in range(MAX_ATTEMPTS - 1):
         with pytest.raises(ConnectionError):
-            await receive.receive(inbox, record, dispatch_to(desk))
-    assert await receive.receive(inbox, record, dispatch_to(desk)) == ["e-6"]
+            await in_lane(receive, inbox, desk, record)
+    assert await in_lane(receive, inbox, desk, record) == ["e-6"]
     outcome, detail = inbox.kept["e-6"]
     assert outcome is Outcome.PARKED and "the database went away" in detail and desk.seen == []
     receive.settled(["e-6"])
@@ -135,11 +143,35 @@ async def test_a_handler_that_keeps_failing_parks_its_event_and_the_stream_goes_
     assert desk.seen == [("G-TEST-1/NRP-101/2", "planning")]
 
 
+async def test_only_the_attempt_that_would_park_an_event_takes_a_savepoint_of_its_own() -> None:
+    """Any other failure rolls the lane back whole: a savepoint there would cost two round trips for nothing."""
+    inbox = MemoryInbox()
+    savepoint, taken = inbox.savepoint, [0]
+
+    def counted() -> AbstractAsyncContextManager[None]:
+        taken[0] += 1
+        return savepoint()
+
+    inbox.savepoint = counted  # type: ignore[method-assign]
+    receive = receiver()
+    handled = delivered(encode(opinion_issued(request_id="G-TEST-1/NRP-101/3"), source="/x", id="e-8"))
+    assert await in_lane(receive, inbox, Desk(inbox), handled) == ["e-8"]
+    assert taken[0] == 1  # the lane's own
+    desk, record = Desk(inbox, failures=MAX_ATTEMPTS), delivered(encode(opinion_issued(), source="/x", id="e-9"), 1)
+    for attempt in range(1, MAX_ATTEMPTS):
+        with pytest.raises(ConnectionError):
+            await in_lane(receive, inbox, desk, record)
+        assert taken[0] == 1 + attempt  # the lanes' own only
+    assert await in_lane(receive, inbox, desk, record) == ["e-9"]
+    assert taken[0] == 1 + MAX_ATTEMPTS + 1  # the last lane's, and the parking attempt's
+    assert inbox.kept["e-9"][0] is Outcome.PARKED and "side-effect:G-TEST-1/NRP-101/1" not in inbox.kept
+
+
 async def parked(receive: Receiver, inbox: MemoryInbox, desk: Desk, record: ConsumerRecord[bytes, bytes]) -> None:
     for _ in range(MAX_ATTEMPTS - 1):
         with pytest.raises(ConnectionError):
-            await receive.receive(inbox, record, dispatch_to(desk))
-    await receive.receive(inbox, record, dispatch_to(desk))
+            await in_lane(receive, inbox, desk, record)
+    await in_lane(receive, inbox, desk, record)
 
 
 async def test_a_parked_event_keeps_the_record_it_came_in_and_how_often_its_handler_ran() -> None:
