@@ -1,6 +1,6 @@
 """Credentials survive a broker restart, revoked ones included (they stay refused), and a consumer group starts from
-its committed offset right after one. On a secured node of the test's own (its own folder and ports), so that the
-stack's broker is not restarted under the other tests.
+its committed offset right after one (one restart shows both). On a secured node of the test's own (its own folder
+and ports), so that the stack's broker is not restarted under the other tests.
 
 Revocation never deletes a SCRAM user: Kafka 4.1 to 4.4 may drop every SCRAM credential of a restarted
 broker once the metadata log holds a removal. This test is the guard against going back to deleting."""
@@ -36,7 +36,12 @@ def node(stack: Settings) -> Iterator[KafkaNode]:
         shutil.rmtree(node.home, ignore_errors=True)
 
 
-async def test_credentials_in_force_still_work_and_revoked_ones_still_fail_after_a_restart(node: KafkaNode) -> None:
+async def test_after_a_restart_credentials_hold_and_a_group_starts_from_its_committed_offset(node: KafkaNode) -> None:
+    """One restart for both: before it, users are given passwords (some revoked) and a group commits an offset.
+    Right after it, a consumer subscribed before it starts, as FastStream's are, with the stable fetch of
+    ``base.offsets`` (the departments' services use it), asked for its group's offsets as soon as the restarted
+    broker listens, starts from the committed offset, not from its reset policy (the coordinator's answers while it
+    loads are in tests/unit/test_offsets.py); then the credentials in force work and the revoked ones still fail."""
     await asyncio.to_thread(node.start)
     await asyncio.to_thread(node.wait_ready)
     broker = BrokerAdmin(node.admin)
@@ -51,20 +56,6 @@ async def test_credentials_in_force_still_work_and_revoked_ones_still_fail_after
     await asyncio.to_thread(broker.disable_users, revoked)
     assert await answers(user(kept[0], "pw"), 5000) and not await answers(user(revoked[0], "pw"), 5000)
 
-    await asyncio.to_thread(node.stop)
-    await asyncio.to_thread(node.start)
-    await asyncio.to_thread(node.wait_ready)  # as the admin: its credential came through the restart too
-    assert all([await answers(user(name, "pw"), 5000) for name in kept])
-    assert not any([await answers(user(name, "pw"), 5000) for name in revoked])
-
-
-async def test_a_group_starts_from_its_committed_offset_right_after_the_broker_restarts(node: KafkaNode) -> None:
-    """A consumer subscribed before it starts, as FastStream's are, with the stable fetch of ``base.offsets`` (the
-    departments' services use it): asked for its group's offsets as soon as the restarted broker listens, it starts
-    from the committed offset, not from its reset policy (the coordinator's answers while it loads are in
-    tests/unit/test_offsets.py)."""
-    await asyncio.to_thread(node.start)
-    await asyncio.to_thread(node.wait_ready)
     access = node.admin.aiokafka()
     topic, group, committed = f"restart-{uuid.uuid4().hex[:6]}", f"group-{uuid.uuid4().hex[:6]}", 7
     admin = AIOKafkaAdminClient(**access)
@@ -104,3 +95,7 @@ async def test_a_group_starts_from_its_committed_offset_right_after_the_broker_r
     finally:
         GroupCoordinator._do_fetch_commit_offsets = original
     assert record.offset == committed
+
+    await asyncio.to_thread(node.wait_ready)  # as the admin: its credential came through the restart too
+    assert all([await answers(user(name, "pw"), 5000) for name in kept])
+    assert not any([await answers(user(name, "pw"), 5000) for name in revoked])
