@@ -26,6 +26,9 @@ RELOAD_SECONDS = 1.0  # how often a running process looks whether the stack's cl
 class Clock(Protocol):
     def now(self) -> datetime: ...
 
+    def real_seconds(self, span: timedelta) -> float:
+        """How long ``span`` of this clock's time takes in real time."""
+
 
 class ClockMisconfigured(Explained, ValueError):
     """The clock settings cannot give one clock; the message says what to set."""
@@ -34,6 +37,9 @@ class ClockMisconfigured(Explained, ValueError):
 class SystemClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
+
+    def real_seconds(self, span: timedelta) -> float:
+        return span.total_seconds()
 
 
 class AcceleratedClock:
@@ -49,6 +55,9 @@ class AcceleratedClock:
 
     def now(self) -> datetime:
         return self.start + timedelta(seconds=(time.time() - self.anchor) * self.speed)
+
+    def real_seconds(self, span: timedelta) -> float:
+        return span.total_seconds() / self.speed
 
 
 class ClockSetting(BaseModel):
@@ -109,6 +118,13 @@ class StackClock:
         if time.monotonic() - self._checked >= RELOAD_SECONDS:
             self._reload()
         return self._clock.now()
+
+    def real_seconds(self, span: timedelta) -> float:
+        """At the speed it runs now (a clock set anew later changes it: a wait should look again, RELOAD_SECONDS
+        at the most)."""
+        if time.monotonic() - self._checked >= RELOAD_SECONDS:
+            self._reload()
+        return self._clock.real_seconds(span)
 
 
 def clock_from(settings: Settings) -> Clock:

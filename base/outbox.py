@@ -22,6 +22,7 @@ log = logging.getLogger("concord.outbox")
 
 # Send one record; returns a future that completes when the broker has it.
 Send = Callable[[str, bytes, bytes | None, Headers], Awaitable[Awaitable[Any]]]
+RELAY_LIMIT = 500  # records a relay pass takes at most
 
 
 class Outbox:
@@ -57,32 +58,31 @@ class Outbox:
     def wake(self) -> None:
         self._wake.set()
 
-    async def relay_once(self, limit: int = 500) -> int:
-        """Send the oldest unsent records in order, then mark them sent."""
+    async def relay_once(self, limit: int = RELAY_LIMIT) -> int:
+        """Send the oldest unsent records in order, marked sent in the same transaction: if a send fails, the
+        transaction rolls back and they stay unsent. Taking and marking are one statement (rows another relay holds
+        are skipped), so a pass is three round trips to PostgreSQL (begin, take, commit) besides the sends."""
         async with self.pool.acquire() as connection, connection.transaction():
-            rows = await connection.fetch(
-                f"SELECT id, topic, key, value, headers FROM {self.schema}.outbox"
-                " WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED", limit,
-            )
-            if not rows:
-                return 0
+            rows = sorted(await connection.fetch(
+                f"UPDATE {self.schema}.outbox SET published_at = now() WHERE id IN ("
+                f" SELECT id FROM {self.schema}.outbox WHERE published_at IS NULL ORDER BY id LIMIT $1"
+                " FOR UPDATE SKIP LOCKED) RETURNING id, topic, key, value, headers", limit,
+            ), key=lambda row: row["id"])
             sent = [
                 await self.send(row["topic"], row["value"], row["key"],
                                 [(name, value.encode()) for name, value in json.loads(row["headers"])])
                 for row in rows
             ]
             await asyncio.gather(*sent)
-            await connection.execute(
-                f"UPDATE {self.schema}.outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
-                [row["id"] for row in rows],
-            )
             return len(rows)
 
     async def run(self, poll_seconds: float = 0.5) -> None:
+        """Relay whenever woken (a transaction that added events has committed) and every ``poll_seconds`` (what
+        another process added, or a relay that failed); passes follow one another while they come back full."""
         while True:
             self._wake.clear()
             try:
-                while await self.relay_once():
+                while await self.relay_once() == RELAY_LIMIT:
                     pass
             except Exception:
                 log.exception("%s outbox relay failed; retrying", self.schema)

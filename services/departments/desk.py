@@ -71,7 +71,8 @@ from services.kit.agreements import (
 from services.kit.service import Context, DepartmentService
 
 log = logging.getLogger("concord.desk")
-WORK_SECONDS = 0.1
+IDLE_SECONDS = 0.5  # the longest a desk waits without looking (for a change it was not told of, a clock set anew)
+RETRY_SECONDS = 0.1  # after a round that decided none of the tasks due (the gateway restarting, say)
 DUE_PER_ROUND = 100
 RE_REVIEW_SHARE = 0.4  # a second look after a supplement takes this share of a first review
 DATA_REVIEW_SHARE = 0.3  # the review, once the data it waited for is decided, takes this share of a first one
@@ -125,6 +126,14 @@ class PgDeskUnit:
             yield
 
 
+def next_look(due: datetime | None, clock: Clock) -> float:
+    """Real seconds until a desk looks again, given when its next task is due (None: no task is open, or the
+    officers decide): then, and ``IDLE_SECONDS`` at the most."""
+    if due is None:
+        return IDLE_SECONDS
+    return min(max(clock.real_seconds(due - clock.now()), 0.0), IDLE_SECONDS)
+
+
 class Desk(ABC):
     """The machinery every desk shares: tasks at the department's pace, the mode, rules that may fail."""
 
@@ -134,6 +143,8 @@ class Desk(ABC):
         self.service = DepartmentService(code, settings, clock)
         self.calendar = WorkingDayCalendar()
         self.scale = settings.response_scale
+        self._look = asyncio.Event()  # something changed that may make a task due sooner: look now
+        self.service.after_commit(self._look.set)
 
     @property
     def clock(self) -> Clock:
@@ -187,28 +198,46 @@ class Desk(ABC):
             if task is None or task.status not in OFFICERS_DECIDE:
                 raise TaskNotOpen(task_id)
             await decide(task, unit, self.clock.now())
-        self.service.outbox.wake()
+        self.service.committed()
 
     # --- the running desk ----------------------------------------------------------------------------
 
     async def work(self, stop: asyncio.Event) -> None:
-        """Decide what is due by the rules, unless the officers decide (human mode)."""
-        while not stop.is_set():
-            try:
-                async with self.service.pool.acquire() as connection:  # one cheap look first: mostly nothing is due
-                    due = await PgDeskStore(connection, self.code).rules_have_work(self.clock.now())
-                if due:
-                    async with self.service.pool.acquire() as connection, connection.transaction():
-                        unit = PgDeskUnit(connection, self.code,
-                                          lambda event: self.service.outbox.add(connection, event))
-                        decided = await self.decide_due(unit, self.clock.now()) \
-                            if await unit.store.mode() is Mode.RULES else 0
-                    if decided:
-                        self.service.outbox.wake()
-            except Exception:
-                log.exception("%s: deciding failed; retrying", self.code)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), WORK_SECONDS)
+        """Decide by the rules each task as it falls due (unless the officers decide): the desk waits until its
+        next task is due, or until its department has committed something that may change that (a task opened or
+        resumed, the mode set, an officer's decision), and ``IDLE_SECONDS`` at the most; no polling between."""
+        stopping = asyncio.create_task(self._look_when(stop))
+        try:
+            while not stop.is_set():
+                self._look.clear()
+                wait = await self.look()
+                if wait > 0:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._look.wait(), wait)
+        finally:
+            stopping.cancel()
+
+    async def _look_when(self, stop: asyncio.Event) -> None:
+        await stop.wait()
+        self._look.set()
+
+    async def look(self) -> float:
+        """One look: the tasks due decided by the rules, if any; returns the real seconds until the next look."""
+        try:
+            async with self.service.pool.acquire() as connection:  # one cheap look first: mostly nothing is due
+                due = await PgDeskStore(connection, self.code).next_decision()
+            if due is None or due > self.clock.now():
+                return next_look(due, self.clock)
+            async with self.service.pool.acquire() as connection, connection.transaction():
+                unit = PgDeskUnit(connection, self.code, lambda event: self.service.outbox.add(connection, event))
+                decided = await self.decide_due(unit, self.clock.now()) \
+                    if await unit.store.mode() is Mode.RULES else 0
+            if decided:
+                self.service.outbox.wake()  # what it published; the desk looks again at once anyway
+            return 0.0 if decided else RETRY_SECONDS
+        except Exception:
+            log.exception("%s: deciding failed; retrying", self.code)
+            return RETRY_SECONDS
 
     async def mode(self) -> Mode:
         async with self.service.pool.acquire() as connection:
@@ -217,6 +246,7 @@ class Desk(ABC):
     async def set_mode(self, mode: Mode) -> None:
         async with self.service.pool.acquire() as connection:
             await PgDeskStore(connection, self.code).set_mode(mode)
+        self.service.committed()
 
     async def tasks(self, status: str | None = None) -> list[Task]:
         async with self.service.pool.acquire() as connection:

@@ -104,12 +104,14 @@ class PgDeskStore:
             " ORDER BY decide_at LIMIT $3 FOR UPDATE SKIP LOCKED", TaskStatus.OPEN.value, now, limit)
         return [_task(r) for r in rows]
 
-    async def rules_have_work(self, now: datetime) -> bool:
-        """Whether the desk decides by the rules and a task is due: one statement, no transaction."""
-        return bool(await self.connection.fetchval(
-            f"SELECT (SELECT mode FROM {self.schema}.desk) = $1 AND coalesce((SELECT decide_at FROM {self.schema}.tasks"
-            " WHERE status = $2 ORDER BY decide_at LIMIT 1) <= $3, false)",  # the earliest: the index's first entry
-            Mode.RULES.value, TaskStatus.OPEN.value, now))
+    async def next_decision(self) -> datetime | None:
+        """When the desk next decides by the rules: its earliest open task's time to be decided, or None (no open
+        task, or officers decide). One statement, no transaction."""
+        due: datetime | None = await self.connection.fetchval(
+            f"SELECT CASE WHEN (SELECT mode FROM {self.schema}.desk) = $1 THEN (SELECT decide_at FROM {self.schema}"
+            ".tasks WHERE status = $2 ORDER BY decide_at LIMIT 1) END",  # the earliest: the index's first entry
+            Mode.RULES.value, TaskStatus.OPEN.value)
+        return due
 
     async def of_case(self, case_id: str) -> list[Task]:
         # FOR UPDATE: a task the desk is deciding now is read once that decision has committed, never before it (a

@@ -91,6 +91,7 @@ class DepartmentService:
         self._pool: asyncpg.Pool | None = None
         self._outbox: Outbox | None = None
         self.receiver = Receiver(department, self.handlers)
+        self._after_commit: list[Callable[[], None]] = []
         self.tracer = tracing.tracer(f"concord.{department}")
         # FastStream's consumer subscribes before it starts: its group's offsets are asked for stable from the first
         # assignment on, so that a broker just restarted does not send the department back to its reset policy.
@@ -114,6 +115,19 @@ class DepartmentService:
         if self._outbox is None:
             raise RuntimeError(f"{self.department} service is not started")
         return self._outbox
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` each time a unit of work of the department commits (events delivered and handled, a
+        parked one replayed, whatever else calls ``committed``): what it changed is there to be read."""
+        self._after_commit.append(callback)
+
+    def committed(self) -> None:
+        """A unit of work of the department has committed: its outbox relays what it published (once the service
+        is connected), and those who asked are told."""
+        if self._outbox is not None:
+            self._outbox.wake()
+        for callback in self._after_commit:
+            callback()
 
     def handles(self, model: type[E]) -> Callable[[Callable[[E, Context], Awaitable[None]]], Handler]:
         """Declare the handler of a contract this department consumes."""
@@ -154,8 +168,8 @@ class DepartmentService:
 
     async def _receive_lane(self, records: list[Record]) -> list[str]:
         """Records in one transaction; returns the event ids whose attempts are settled once it commits. What it
-        handled and parked is counted once it has committed, and what its handlers published is relayed then,
-        without waiting for the batch's other lanes."""
+        handled and parked is counted once it has committed, and what its handlers published is relayed then (and
+        whoever asked to be told of commits is told), without waiting for the batch's other lanes."""
         settled: list[str] = []
         handled: Counter[str] = Counter()
         async with self.pool.acquire() as connection, connection.transaction():
@@ -163,7 +177,7 @@ class DepartmentService:
             dispatch = self._dispatch(connection, handled)
             for record in records:
                 settled += await self.receiver.receive(inbox, record, dispatch)
-        self.outbox.wake()
+        self.committed()
         count_committed(self.department, handled, inbox.parked)
         return settled
 
@@ -191,7 +205,7 @@ class DepartmentService:
             error = await self.receiver.replay(inbox, parked, self._dispatch(connection, Counter()))
         if error is not None:
             return Replayed(self.department, event_id, Outcome.PARKED, error)
-        self.outbox.wake()
+        self.committed()
         return Replayed(self.department, event_id, Outcome.HANDLED)
 
     async def _traced(self, handler: Handler, event: Event, context: Context) -> None:

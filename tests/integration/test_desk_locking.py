@@ -76,9 +76,10 @@ async def test_a_suspension_waits_for_the_decision_in_progress_and_leaves_it_dec
         await suspending.close()
 
 
-async def test_the_desk_looks_for_work_in_one_statement_that_sees_only_a_due_task_under_the_rules(
+async def test_the_desk_learns_when_it_next_decides_in_one_statement_that_sees_only_open_tasks_under_the_rules(
         stack: Settings, clock: AcceleratedClock) -> None:
-    """The running desk opens a unit of work only when this says so: a task open and due, the desk in rules mode."""
+    """The running desk waits until then, and opens a unit of work only once it has come: the earliest open task's
+    time to be decided, and none while officers decide or while the task is held."""
     desk = ReviewingDesk(planning.REVIEWER, stack, clock)
     case_id = f"G-LOOK-{uuid.uuid4().hex[:8]}"
     now = clock.now()
@@ -97,13 +98,12 @@ async def test_the_desk_looks_for_work_in_one_statement_that_sees_only_a_due_tas
         await store.set_mode(Mode.RULES)
         await desk.on_request(request, PgDeskUnit(connection, PLANNING, publish), now)
         [task] = await store.of_case(case_id)
-        assert not await store.rules_have_work(task.decide_at - timedelta(seconds=1))
-        assert await store.rules_have_work(task.decide_at)
+        assert await store.next_decision() == task.decide_at
         await store.set_mode(Mode.HUMAN)
-        assert not await store.rules_have_work(task.decide_at)
+        assert await store.next_decision() is None
         await store.set_mode(Mode.RULES)
         await store.save(task.held())
-        assert not await store.rules_have_work(task.decide_at + timedelta(days=30))
+        assert await store.next_decision() is None
     finally:
         await unit.rollback()
         await connection.close()

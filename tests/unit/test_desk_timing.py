@@ -1,0 +1,75 @@
+"""When a desk decides: it waits, in real time, until its next task is due on the stack's clock (however fast that
+runs), or until its department commits something that may change that, and looks again then; never longer than
+``IDLE_SECONDS``."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from base.calendar import CHINA
+from base.clock import AcceleratedClock, StackClock, SystemClock, record
+from base.settings import Settings
+from services.departments.desk import IDLE_SECONDS, next_look
+from tests.unit.test_desks import planning_desk
+
+START = datetime(2026, 3, 2, 9, 0, tzinfo=CHINA)
+
+
+def test_a_span_of_a_clocks_time_lasts_as_long_in_real_time_as_its_speed_says(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    hour = timedelta(hours=1)
+    assert SystemClock().real_seconds(hour) == 3600.0
+    assert AcceleratedClock(START, 1000.0).real_seconds(hour) == pytest.approx(3.6)
+    monkeypatch.setattr("base.clock.RELOAD_SECONDS", 0.0)  # look at the file on every reading
+    settings = Settings(stack_dir=tmp_path)
+    stack = StackClock(settings)
+    assert stack.real_seconds(hour) == 3600.0  # no clock recorded: real time
+    record(settings, 100_000.0, START)
+    assert stack.real_seconds(hour) == pytest.approx(0.036)
+    record(settings, 10.0)  # set anew while it runs: the span lasts as long as the new speed says
+    assert stack.real_seconds(hour) == pytest.approx(360.0)
+
+
+def test_the_next_look_is_when_the_next_task_is_due_and_never_later_than_the_idle_bound() -> None:
+    clock = AcceleratedClock(START, 100_000.0)
+    now = clock.now()
+    assert next_look(None, clock) == IDLE_SECONDS  # nothing open, or officers decide
+    assert next_look(now - timedelta(days=1), clock) == 0.0  # overdue: at once
+    in_ten_minutes = next_look(now + timedelta(minutes=10), clock)
+    assert 0.0 < in_ten_minutes <= 600 / 100_000
+    assert next_look(now + timedelta(days=30), clock) == IDLE_SECONDS  # far off: looked at again meanwhile
+
+
+class Looking:
+    """A desk's looks, each told as it happens; each says the next task is due an hour of real time later."""
+
+    def __init__(self) -> None:
+        self.looks = 0
+        self.looked: asyncio.Queue[int] = asyncio.Queue()
+
+    async def look(self) -> float:
+        self.looks += 1
+        self.looked.put_nowait(self.looks)
+        return 3600.0
+
+    async def next(self) -> int:
+        return await asyncio.wait_for(self.looked.get(), 5)
+
+
+async def test_a_waiting_desk_looks_again_as_soon_as_its_department_commits_and_stops_when_told(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    desk = planning_desk()
+    looking = Looking()
+    monkeypatch.setattr(desk, "look", looking.look)
+    stop = asyncio.Event()
+    working = asyncio.create_task(desk.work(stop))
+    assert await looking.next() == 1
+    desk.service.committed()  # a task opened, say: its department committed a unit of work
+    assert await looking.next() == 2
+    stop.set()
+    await asyncio.wait_for(working, 5)  # not an hour: stopping wakes it
+    assert looking.looks == 2
