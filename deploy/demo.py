@@ -21,7 +21,7 @@ from base.runtime import terminal
 from base.settings import REPORTER, Settings
 from contracts.departments import BUREAU, OPERATOR
 from deploy.enterprise import Enterprises
-from deploy.processes import AppProcesses, Memory, memory
+from deploy.processes import AppProcesses, Usage, usage
 from deploy.stack import KafkaNode, kafka_nodes, ready
 from services.bureau.model import CaseStatus
 
@@ -47,21 +47,23 @@ async def clock_start(settings: Settings) -> datetime:
     return max(now, latest) if latest else now
 
 
-def resident(node: KafkaNode) -> Callable[[], Memory | None]:
-    return lambda: memory(node.pid())
+def resident(node: KafkaNode) -> Callable[[], Usage | None]:
+    return lambda: usage(node.pid())
 
 
-class MemoryWatch:
-    """Each process's resident memory through the run: when each quarter of the cases has finished, and its peak
-    (the kernel's high-water mark), so that a run shows whether memory stays flat."""
+class UsageWatch:
+    """Each process's resident memory through the run (when each quarter of the cases has finished, and its peak:
+    the kernel's high-water mark), so that a run shows whether memory stays flat; and the CPU time each had used
+    by the end (of its latest start, for one restarted), what the run cost."""
 
     MARKS = (0.25, 0.5, 0.75, 1.0)
 
-    def __init__(self, processes: dict[str, Callable[[], Memory | None]]) -> None:
+    def __init__(self, processes: dict[str, Callable[[], Usage | None]]) -> None:
         self.processes = processes
         self.at: dict[str, dict[float, float]] = {name: {} for name in processes}
         self.last: dict[str, float] = {}
         self.peak: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
 
     def sample(self, share_finished: float) -> None:
         for name, read in self.processes.items():
@@ -70,17 +72,19 @@ class MemoryWatch:
                 continue
             self.peak[name] = max(self.peak.get(name, 0.0), now.peak_mib)
             self.last[name] = now.rss_mib
+            self.cpu[name] = now.cpu_s
             for mark in self.MARKS:
                 if share_finished >= mark and mark not in self.at[name]:
                     self.at[name][mark] = now.rss_mib
 
     def table(self) -> Table:
-        table = Table("process", *(f"{mark:.0%}" for mark in self.MARKS), "at the end", "peak",
-                      title="resident memory (MiB) of each process when this share of the cases had finished")
+        table = Table("process", *(f"{mark:.0%}" for mark in self.MARKS), "at the end", "peak", "CPU s",
+                      title="resident memory (MiB) of each process when this share of the cases had finished; "
+                            "the CPU seconds it had used")
         for name in self.processes:
             marks = [f"{self.at[name][m]:,.0f}" if m in self.at[name] else "" for m in self.MARKS]
             table.add_row(name, *marks, *(f"{figures[name]:,.0f}" if name in figures else ""
-                                          for figures in (self.last, self.peak)))
+                                          for figures in (self.last, self.peak, self.cpu)))
         return table
 
 
@@ -174,7 +178,7 @@ def run_demo(settings: Settings, count: int, timeout: float, seed: int, serve: b
         apps.start_exchange()
         apps.wait_ready()
         brokers = kafka_nodes(settings)
-        watch = MemoryWatch({**{name: process.memory for name, process in apps.processes.items()},
+        watch = UsageWatch({**{name: process.usage for name, process in apps.processes.items()},
                              **{"kafka broker" + (f" {node.node_id}" if len(brokers) > 1 else ""): resident(node)
                                 for node in brokers}})
         console.print(f"gateway, bureau and departments up on a clock {SPEED:,.0f}× real time "

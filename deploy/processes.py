@@ -22,22 +22,29 @@ from deploy.stack import StackError, port_open
 
 
 @dataclass(frozen=True)
-class Memory:
+class Usage:
     rss_mib: float  # resident now
     peak_mib: float  # the most it was resident at any time (the kernel's high-water mark)
+    cpu_s: float  # the CPU time it has used since it started, user and system
 
 
-def memory(pid: int | None) -> Memory | None:
-    """A process's resident memory, from /proc (Linux); None when it is gone."""
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def usage(pid: int | None) -> Usage | None:
+    """A process's resident memory and CPU time, from /proc (Linux); None when it is gone."""
     if pid is None:
         return None
     try:
         status = Path(f"/proc/{pid}/status").read_text()
+        stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
     fields = {name: value for name, _, value in (line.partition(":") for line in status.splitlines())}
+    counters = stat.rpartition(")")[2].split()  # after the command's name, which may hold anything
     try:
-        return Memory(int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024)
+        return Usage(int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024,
+                     (int(counters[11]) + int(counters[12])) / TICKS)  # utime and stime: fields 14 and 15
     except (KeyError, ValueError, IndexError):  # a zombie has no memory lines
         return None
 
@@ -66,8 +73,8 @@ class AppProcess:
     def alive(self) -> bool:
         return self.process.poll() is None
 
-    def memory(self) -> Memory | None:
-        return memory(self.process.pid) if self.alive() else None
+    def usage(self) -> Usage | None:
+        return usage(self.process.pid) if self.alive() else None
 
     def restart(self) -> None:
         self.restarts += 1

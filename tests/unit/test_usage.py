@@ -1,0 +1,42 @@
+"""What the demo says of each process: its resident memory through the run and the CPU time it used, read from
+/proc (a process of the test's own) and set out in one table."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+import time
+
+from rich.console import Console
+
+from deploy.demo import UsageWatch
+from deploy.processes import Usage, usage
+
+
+def test_a_process_s_usage_is_its_memory_and_the_cpu_time_it_has_used() -> None:
+    busy = subprocess.Popen([sys.executable, "-c", "import time\nend = time.process_time() + 0.5\n"
+                             "while time.process_time() < end: pass\nimport sys; sys.stdin.read()"],
+                            stdin=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while (now := usage(busy.pid)) is not None and now.cpu_s < 0.5 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert now is not None and 0.5 <= now.cpu_s < 30
+        assert 0 < now.rss_mib <= now.peak_mib
+    finally:
+        busy.communicate(b"")
+    assert usage(busy.pid) is None  # gone
+    assert usage(None) is None
+
+
+def test_the_table_shows_each_process_s_memory_by_quarter_its_peak_and_its_cpu_seconds() -> None:
+    readings = iter([Usage(100, 110, 1.0), Usage(120, 130, 5.0), Usage(118, 140, 12.4)])
+    watch = UsageWatch({"bureau": lambda: next(readings), "gone": lambda: None})
+    for share in (0.25, 0.5, 1.0):
+        watch.sample(share)
+    console = Console(width=200, record=True, file=io.StringIO())
+    console.print(watch.table())
+    [bureau] = [line for line in console.export_text().splitlines() if "bureau" in line]
+    assert [cell.strip() for cell in bureau.strip("│ ").split("│")] == \
+        ["bureau", "100", "120", "118", "118", "118", "140", "12"]  # a sample past two marks fills both
