@@ -214,6 +214,15 @@ async def find(connection: asyncpg.Connection, ids: list[str], statuses: list[Ca
     return [r["case_id"] for r in rows], total
 
 
+async def next_due(connection: asyncpg.Connection) -> datetime | None:
+    """When the bureau next has something to do by the clock: a case's next check, or a sharing request it
+    provides data for to be answered (None: nothing). One statement, on the two tables' partial indexes."""
+    due: datetime | None = await connection.fetchval(
+        "SELECT least((SELECT min(next_check_at) FROM bureau.cases WHERE next_check_at IS NOT NULL),"
+        " (SELECT min(decide_at) FROM bureau.sharing_requests WHERE decided_at IS NULL))")
+    return due
+
+
 async def due_for_check(connection: asyncpg.Connection, now: datetime, limit: int = 200) -> list[str]:
     rows = await connection.fetch(
         "SELECT case_id FROM bureau.cases WHERE next_check_at <= $1 ORDER BY next_check_at LIMIT $2", now, limit

@@ -5,7 +5,6 @@ departments' reviews wait for, the answers to sharing requests for the data it p
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -29,6 +28,7 @@ from services.bureau.catalogue import ServiceCatalogue, load_catalogue
 from services.bureau.model import Case, CaseApplication, CaseStateError, CaseStatus, DataWait, NotOurRequest
 from services.bureau.repository import Cases, PgCases
 from services.kit.agreements import Agreements, HttpAgreements, answer
+from services.kit.due import RETRY_SECONDS, WhenDue, until_due
 from services.kit.service import Context, DepartmentService
 
 log = logging.getLogger("concord.bureau")
@@ -36,7 +36,6 @@ log = logging.getLogger("concord.bureau")
 AGENTS = ("王芳", "李强", "张伟", "刘洋", "陈静")  # the agency team (代办员)
 CASE_TOKEN = "case"  # the prefix of applicants' case tokens
 LEFT_TO_OFFICERS = "officers"  # a sharing request no review waits for: the bureau's rules leave it to its officers
-WATCH_SECONDS = 0.1
 
 
 class UnknownCase(KeyError):
@@ -68,6 +67,7 @@ class Bureau:
         self.calendar = WorkingDayCalendar()
         self.agreements: Agreements = agreements or HttpAgreements(settings)
         self.scale = settings.response_scale
+        self.due = WhenDue(self.service)
         self.service.handles(OpinionIssued)(self.on_opinion)
         self.service.handles(bureau_v1.OpinionIssued)(self.on_first_opinion)
         self.service.handles(ConflictResolved)(self.on_resolution)
@@ -112,7 +112,7 @@ class Bureau:
             if key is not None:
                 await connection.execute("INSERT INTO bureau.submissions (idempotency_key, case_id) VALUES ($1, $2)",
                                          key, case.case_id)
-        self.service.outbox.wake()
+        self.service.committed()
         return case, token, True
 
     @staticmethod
@@ -170,7 +170,7 @@ class Bureau:
                 raise UnknownCase(case_id)
             events = change(case)
             await self._store(unit, case, events)
-        self.service.outbox.wake()
+        self.service.committed()
         return case
 
     async def provide_supplement(self, case_id: str, documents: list[str]) -> Case:
@@ -332,26 +332,37 @@ class Bureau:
         return answered
 
     async def watch(self, stop: asyncio.Event) -> None:
-        """Promises, suspensions, reminders and escalations as the (accelerated) clock moves."""
-        while not stop.is_set():
-            try:
-                await self.check_due()
-                await self.answer_sharing_requests()
-            except Exception:
-                log.exception("deadline watch failed; retrying")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), WATCH_SECONDS)
+        """Promises, suspensions, reminders and escalations as the (accelerated) clock moves, and the answers to the
+        sharing requests the bureau provides data for: each looked at when it falls due, or when the bureau commits
+        something that may change that; no polling between (``services.kit.due``)."""
+        await self.due.run(self.look, stop)
+
+    async def look(self) -> float:
+        """One look: the cases whose time has come checked and the sharing requests due answered, if any; returns
+        the real seconds until the next look."""
+        try:
+            async with self.service.pool.acquire() as connection:
+                due = await repository.next_due(connection)
+            if due is None or due > self.clock.now():
+                return until_due(due, self.clock)
+            done = await self.check_due() + await self.answer_sharing_requests()
+            return 0.0 if done else RETRY_SECONDS
+        except Exception:
+            log.exception("deadline watch failed; retrying")
+            return RETRY_SECONDS
 
     async def check_due(self) -> int:
+        """The cases whose time has come, checked each in its own transaction; returns how many were."""
         now = self.clock.now()
         async with self.service.pool.acquire() as connection:
             due = await repository.due_for_check(connection, now)
+        checked = 0
         for case_id in due:
             try:
                 await self._change(case_id, lambda c: c.check_time(now, self.calendar))
+                checked += 1
             except Exception:  # one case's fault must not hold up the others' deadlines
                 log.exception("deadline watch: case %s failed", case_id)
-        return len(due)
-
+        return checked
 
 __all__ = ["Bureau", "CaseStateError", "UnknownCase"]

@@ -68,11 +68,10 @@ from services.kit.agreements import (
     SharingRequest,
     answer,
 )
+from services.kit.due import RETRY_SECONDS, WhenDue, until_due
 from services.kit.service import Context, DepartmentService
 
 log = logging.getLogger("concord.desk")
-IDLE_SECONDS = 0.5  # the longest a desk waits without looking (for a change it was not told of, a clock set anew)
-RETRY_SECONDS = 0.1  # after a round that decided none of the tasks due (the gateway restarting, say)
 DUE_PER_ROUND = 100
 RE_REVIEW_SHARE = 0.4  # a second look after a supplement takes this share of a first review
 DATA_REVIEW_SHARE = 0.3  # the review, once the data it waited for is decided, takes this share of a first one
@@ -126,14 +125,6 @@ class PgDeskUnit:
             yield
 
 
-def next_look(due: datetime | None, clock: Clock) -> float:
-    """Real seconds until a desk looks again, given when its next task is due (None: no task is open, or the
-    officers decide): then, and ``IDLE_SECONDS`` at the most."""
-    if due is None:
-        return IDLE_SECONDS
-    return min(max(clock.real_seconds(due - clock.now()), 0.0), IDLE_SECONDS)
-
-
 class Desk(ABC):
     """The machinery every desk shares: tasks at the department's pace, the mode, rules that may fail."""
 
@@ -143,8 +134,7 @@ class Desk(ABC):
         self.service = DepartmentService(code, settings, clock)
         self.calendar = WorkingDayCalendar()
         self.scale = settings.response_scale
-        self._look = asyncio.Event()  # something changed that may make a task due sooner: look now
-        self.service.after_commit(self._look.set)
+        self.due = WhenDue(self.service)
 
     @property
     def clock(self) -> Clock:
@@ -203,23 +193,10 @@ class Desk(ABC):
     # --- the running desk ----------------------------------------------------------------------------
 
     async def work(self, stop: asyncio.Event) -> None:
-        """Decide by the rules each task as it falls due (unless the officers decide): the desk waits until its
-        next task is due, or until its department has committed something that may change that (a task opened or
-        resumed, the mode set, an officer's decision), and ``IDLE_SECONDS`` at the most; no polling between."""
-        stopping = asyncio.create_task(self._look_when(stop))
-        try:
-            while not stop.is_set():
-                self._look.clear()
-                wait = await self.look()
-                if wait > 0:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._look.wait(), wait)
-        finally:
-            stopping.cancel()
-
-    async def _look_when(self, stop: asyncio.Event) -> None:
-        await stop.wait()
-        self._look.set()
+        """Decide by the rules each task as it falls due (unless the officers decide): the desk looks when its next
+        task is due, or when its department has committed something that may change that (a task opened or resumed,
+        the mode set, an officer's decision); no polling between (``services.kit.due``)."""
+        await self.due.run(self.look, stop)
 
     async def look(self) -> float:
         """One look: the tasks due decided by the rules, if any; returns the real seconds until the next look."""
@@ -227,7 +204,7 @@ class Desk(ABC):
             async with self.service.pool.acquire() as connection:  # one cheap look first: mostly nothing is due
                 due = await PgDeskStore(connection, self.code).next_decision()
             if due is None or due > self.clock.now():
-                return next_look(due, self.clock)
+                return until_due(due, self.clock)
             async with self.service.pool.acquire() as connection, connection.transaction():
                 unit = PgDeskUnit(connection, self.code, lambda event: self.service.outbox.add(connection, event))
                 decided = await self.decide_due(unit, self.clock.now()) \

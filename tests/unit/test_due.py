@@ -1,6 +1,6 @@
-"""When a desk decides: it waits, in real time, until its next task is due on the stack's clock (however fast that
-runs), or until its department commits something that may change that, and looks again then; never longer than
-``IDLE_SECONDS``."""
+"""Work that falls due on the stack's clock (a desk's decisions, the bureau's deadlines and answers): the worker
+waits, in real time, until its next piece of work is due (however fast the clock runs), or until its department
+commits something that may change that, and looks again then; never longer than ``IDLE_SECONDS``."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ import pytest
 from base.calendar import CHINA
 from base.clock import AcceleratedClock, StackClock, SystemClock, record
 from base.settings import Settings
-from services.departments.desk import IDLE_SECONDS, next_look
-from tests.unit.test_desks import planning_desk
+from services.bureau.service import Bureau
+from services.kit.due import IDLE_SECONDS, until_due
+from tests.unit.test_desks import SETTINGS, planning_desk
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=CHINA)
 
@@ -34,18 +35,18 @@ def test_a_span_of_a_clocks_time_lasts_as_long_in_real_time_as_its_speed_says(
     assert stack.real_seconds(hour) == pytest.approx(360.0)
 
 
-def test_the_next_look_is_when_the_next_task_is_due_and_never_later_than_the_idle_bound() -> None:
+def test_the_next_look_is_when_the_next_work_is_due_and_never_later_than_the_idle_bound() -> None:
     clock = AcceleratedClock(START, 100_000.0)
     now = clock.now()
-    assert next_look(None, clock) == IDLE_SECONDS  # nothing open, or officers decide
-    assert next_look(now - timedelta(days=1), clock) == 0.0  # overdue: at once
-    in_ten_minutes = next_look(now + timedelta(minutes=10), clock)
+    assert until_due(None, clock) == IDLE_SECONDS  # nothing open, or officers decide
+    assert until_due(now - timedelta(days=1), clock) == 0.0  # overdue: at once
+    in_ten_minutes = until_due(now + timedelta(minutes=10), clock)
     assert 0.0 < in_ten_minutes <= 600 / 100_000
-    assert next_look(now + timedelta(days=30), clock) == IDLE_SECONDS  # far off: looked at again meanwhile
+    assert until_due(now + timedelta(days=30), clock) == IDLE_SECONDS  # far off: looked at again meanwhile
 
 
 class Looking:
-    """A desk's looks, each told as it happens; each says the next task is due an hour of real time later."""
+    """A worker's looks, each told as it happens; each says the next work is due an hour of real time later."""
 
     def __init__(self) -> None:
         self.looks = 0
@@ -60,15 +61,21 @@ class Looking:
         return await asyncio.wait_for(self.looked.get(), 5)
 
 
-async def test_a_waiting_desk_looks_again_as_soon_as_its_department_commits_and_stops_when_told(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    desk = planning_desk()
+@pytest.mark.parametrize("worker", ["desk", "bureau"])
+async def test_a_waiting_worker_looks_again_as_soon_as_its_department_commits_and_stops_when_told(
+        worker: str, monkeypatch: pytest.MonkeyPatch) -> None:
     looking = Looking()
-    monkeypatch.setattr(desk, "look", looking.look)
     stop = asyncio.Event()
-    working = asyncio.create_task(desk.work(stop))
+    if worker == "desk":
+        desk = planning_desk()
+        monkeypatch.setattr(desk, "look", looking.look)
+        service, working = desk.service, asyncio.create_task(desk.work(stop))
+    else:
+        bureau = Bureau(SETTINGS, SystemClock())
+        monkeypatch.setattr(bureau, "look", looking.look)
+        service, working = bureau.service, asyncio.create_task(bureau.watch(stop))
     assert await looking.next() == 1
-    desk.service.committed()  # a task opened, say: its department committed a unit of work
+    service.committed()  # a task opened or a case moved, say: its department committed a unit of work
     assert await looking.next() == 2
     stop.set()
     await asyncio.wait_for(working, 5)  # not an hour: stopping wakes it
