@@ -365,4 +365,5 @@ class Bureau:
                 log.exception("deadline watch: case %s failed", case_id)
         return checked
 
+
 __all__ = ["Bureau", "CaseStateError", "UnknownCase"]
