@@ -47,7 +47,7 @@ async def clock_start(settings: Settings) -> datetime:
     return max(now, latest) if latest else now
 
 
-def resident(node: KafkaNode) -> Callable[[], Usage | None]:
+def node_usage(node: KafkaNode) -> Callable[[], Usage | None]:
     return lambda: usage(node.pid())
 
 
@@ -179,8 +179,8 @@ def run_demo(settings: Settings, count: int, timeout: float, seed: int, serve: b
         apps.wait_ready()
         brokers = kafka_nodes(settings)
         watch = UsageWatch({**{name: process.usage for name, process in apps.processes.items()},
-                             **{"kafka broker" + (f" {node.node_id}" if len(brokers) > 1 else ""): resident(node)
-                                for node in brokers}})
+                            **{"kafka broker" + (f" {node.node_id}" if len(brokers) > 1 else ""): node_usage(node)
+                               for node in brokers}})
         console.print(f"gateway, bureau and departments up on a clock {SPEED:,.0f}× real time "
                       f"(logs in {apps.log_dir}; a component that dies is started again)")
         console.print(f"operators' console: {settings.gateway_address}/console/ (log in with the operator's "
