@@ -114,17 +114,18 @@ class StackClock:
             self._clock = setting.clock() if setting else SystemClock()
             self._stamp = stamp
 
-    def now(self) -> datetime:
+    def _current(self) -> Clock:
         if time.monotonic() - self._checked >= RELOAD_SECONDS:
             self._reload()
-        return self._clock.now()
+        return self._clock
+
+    def now(self) -> datetime:
+        return self._current().now()
 
     def real_seconds(self, span: timedelta) -> float:
         """At the speed it runs now (a clock set anew later changes it: a wait should look again, RELOAD_SECONDS
         at the most)."""
-        if time.monotonic() - self._checked >= RELOAD_SECONDS:
-            self._reload()
-        return self._clock.real_seconds(span)
+        return self._current().real_seconds(span)
 
 
 def clock_from(settings: Settings) -> Clock:

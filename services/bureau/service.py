@@ -67,7 +67,7 @@ class Bureau:
         self.calendar = WorkingDayCalendar()
         self.agreements: Agreements = agreements or HttpAgreements(settings)
         self.scale = settings.response_scale
-        self.due = WhenDue(self.service)
+        self.due = WhenDue(self.service, "deadline watch")
         self.service.handles(OpinionIssued)(self.on_opinion)
         self.service.handles(bureau_v1.OpinionIssued)(self.on_first_opinion)
         self.service.handles(ConflictResolved)(self.on_resolution)
@@ -340,16 +340,12 @@ class Bureau:
     async def look(self) -> float:
         """One look: the cases whose time has come checked and the sharing requests due answered, if any; returns
         the real seconds until the next look."""
-        try:
-            async with self.service.pool.acquire() as connection:
-                due = await repository.next_due(connection)
-            if due is None or due > self.clock.now():
-                return until_due(due, self.clock)
-            done = await self.check_due() + await self.answer_sharing_requests()
-            return 0.0 if done else RETRY_SECONDS
-        except Exception:
-            log.exception("deadline watch failed; retrying")
-            return RETRY_SECONDS
+        async with self.service.pool.acquire() as connection:
+            due = await repository.next_due(connection)
+        if due is None or due > self.clock.now():
+            return until_due(due, self.clock)
+        done = await self.check_due() + await self.answer_sharing_requests()
+        return 0.0 if done else RETRY_SECONDS
 
     async def check_due(self) -> int:
         """The cases whose time has come, checked each in its own transaction; returns how many were."""

@@ -134,7 +134,7 @@ class Desk(ABC):
         self.service = DepartmentService(code, settings, clock)
         self.calendar = WorkingDayCalendar()
         self.scale = settings.response_scale
-        self.due = WhenDue(self.service)
+        self.due = WhenDue(self.service, "desk deciding by the rules")
 
     @property
     def clock(self) -> Clock:
@@ -200,21 +200,16 @@ class Desk(ABC):
 
     async def look(self) -> float:
         """One look: the tasks due decided by the rules, if any; returns the real seconds until the next look."""
-        try:
-            async with self.service.pool.acquire() as connection:  # one cheap look first: mostly nothing is due
-                due = await PgDeskStore(connection, self.code).next_decision()
-            if due is None or due > self.clock.now():
-                return until_due(due, self.clock)
-            async with self.service.pool.acquire() as connection, connection.transaction():
-                unit = PgDeskUnit(connection, self.code, lambda event: self.service.outbox.add(connection, event))
-                decided = await self.decide_due(unit, self.clock.now()) \
-                    if await unit.store.mode() is Mode.RULES else 0
-            if decided:
-                self.service.outbox.wake()  # what it published; the desk looks again at once anyway
-            return 0.0 if decided else RETRY_SECONDS
-        except Exception:
-            log.exception("%s: deciding failed; retrying", self.code)
-            return RETRY_SECONDS
+        async with self.service.pool.acquire() as connection:  # one cheap look first: mostly nothing is due
+            due = await PgDeskStore(connection, self.code).next_decision()
+        if due is None or due > self.clock.now():
+            return until_due(due, self.clock)
+        async with self.service.pool.acquire() as connection, connection.transaction():
+            unit = PgDeskUnit(connection, self.code, lambda event: self.service.outbox.add(connection, event))
+            decided = await self.decide_due(unit, self.clock.now()) if await unit.store.mode() is Mode.RULES else 0
+        if decided:
+            self.service.outbox.wake()  # what it published; the desk looks again at once anyway
+        return 0.0 if decided else RETRY_SECONDS
 
     async def mode(self) -> Mode:
         async with self.service.pool.acquire() as connection:

@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from base.clock import Clock
 from services.kit.service import DepartmentService
 
+log = logging.getLogger("concord.due")
 IDLE_SECONDS = 0.5
-RETRY_SECONDS = 0.1  # after a look that did none of the work due (a component it needs restarting, say)
+RETRY_SECONDS = 0.1  # after a look that failed, or did none of the work due (a component it needs restarting, say)
 
 
 def until_due(due: datetime | None, clock: Clock) -> float:
@@ -26,9 +28,11 @@ def until_due(due: datetime | None, clock: Clock) -> float:
 
 
 class WhenDue:
-    """Looks whenever work may be due: a look does what is due and says how many real seconds until the next."""
+    """Looks whenever work may be due: a look does what is due and says how many real seconds until the next (a
+    look that fails is logged as the ``what`` of the department, and tried again after ``RETRY_SECONDS``)."""
 
-    def __init__(self, service: DepartmentService) -> None:
+    def __init__(self, service: DepartmentService, what: str) -> None:
+        self.what = f"{service.department} {what}"
         self._look = asyncio.Event()  # something committed that may make work due sooner: look now
         service.after_commit(self._look.set)
 
@@ -37,7 +41,11 @@ class WhenDue:
         try:
             while not stop.is_set():
                 self._look.clear()
-                wait = await look()
+                try:
+                    wait = await look()
+                except Exception:
+                    log.exception("%s failed; trying again", self.what)
+                    wait = RETRY_SECONDS
                 if wait > 0:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._look.wait(), wait)

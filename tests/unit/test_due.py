@@ -80,3 +80,25 @@ async def test_a_waiting_worker_looks_again_as_soon_as_its_department_commits_an
     stop.set()
     await asyncio.wait_for(working, 5)  # not an hour: stopping wakes it
     assert looking.looks == 2
+
+
+async def test_a_look_that_fails_is_tried_again_shortly_and_the_worker_goes_on(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    desk = planning_desk()
+    looking = Looking()
+
+    async def failing_first() -> float:
+        if looking.looks == 0:
+            looking.looks += 1
+            looking.looked.put_nowait(looking.looks)
+            raise ConnectionError("PostgreSQL is restarting")
+        return await looking.look()
+
+    monkeypatch.setattr(desk, "look", failing_first)
+    stop = asyncio.Event()
+    working = asyncio.create_task(desk.work(stop))
+    assert await looking.next() == 1
+    assert await looking.next() == 2  # no commit told it: the retry after the failure did
+    stop.set()
+    await asyncio.wait_for(working, 5)
+    assert looking.looks == 2

@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import subprocess
 import sys
-import time
 
 from rich.console import Console
 
@@ -15,17 +14,17 @@ from deploy.processes import Usage, usage
 
 
 def test_a_process_s_usage_is_its_memory_and_the_cpu_time_it_has_used() -> None:
-    busy = subprocess.Popen([sys.executable, "-c", "import time\nend = time.process_time() + 0.5\n"
-                             "while time.process_time() < end: pass\nimport sys; sys.stdin.read()"],
-                            stdin=subprocess.PIPE)
+    """A child burns half a second of CPU, says so on a line of its own, and waits: its usage is read then."""
+    busy = subprocess.Popen([sys.executable, "-c", "import sys, time\nend = time.process_time() + 0.5\n"
+                             "while time.process_time() < end: pass\nprint('burnt', flush=True)\nsys.stdin.read()"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 30
-        while (now := usage(busy.pid)) is not None and now.cpu_s < 0.5 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        assert busy.stdout is not None and busy.stdout.readline() == "burnt\n"
+        now = usage(busy.pid)
         assert now is not None and 0.5 <= now.cpu_s < 30
         assert 0 < now.rss_mib <= now.peak_mib
     finally:
-        busy.communicate(b"")
+        busy.communicate("")
     assert usage(busy.pid) is None  # gone
     assert usage(None) is None
 
