@@ -61,6 +61,10 @@ class AppProcess:
         self.log_path = log_dir / f"{name}.log"
         self.restarts = 0
         self.stopping = False  # stopped on purpose: not to be restarted
+        # Held by whoever changes which process runs or whether it should: the supervisor while it watches, and
+        # ``stop`` and ``restart``. Without it a supervisor that saw the old process dead could start a second one
+        # beside the one ``restart`` just started, and nobody would stop the first.
+        self.lock = threading.RLock()
         self.process = self._spawn()
 
     def _spawn(self) -> subprocess.Popen[bytes]:
@@ -77,11 +81,16 @@ class AppProcess:
         return usage(self.process.pid) if self.alive() else None
 
     def restart(self) -> None:
-        self.restarts += 1
-        self.process = self._spawn()
+        """Start the component again, whether it died or was stopped on purpose; supervised, it is watched again."""
+        with self.lock:
+            self.restarts += 1
+            self.stopping = False
+            self.process = self._spawn()
 
     def stop(self, sig: signal.Signals = signal.SIGTERM, timeout: float = 20.0) -> None:
-        self.stopping = True
+        """Stop the component (and anything it started) for good: ``sig``, and after ``timeout`` SIGKILL."""
+        with self.lock:
+            self.stopping = True
         if not self.alive():
             return
         with contextlib.suppress(ProcessLookupError):
@@ -90,7 +99,8 @@ class AppProcess:
         try:
             self.process.wait(timeout)
         except subprocess.TimeoutExpired:
-            self.process.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
 
 
@@ -120,27 +130,31 @@ class Supervisor(threading.Thread):
         self.answered: dict[str, float] = {}  # last healthy answer since the current start
         self.probed: dict[str, float] = {}
         self.due: dict[str, float] = {}  # components waiting to be started again, and when
+        self.watching: dict[str, subprocess.Popen[bytes]] = {}  # the process each of the above is about
 
     def run(self) -> None:
         with httpx.Client(timeout=2.0) as client:
             while not self.halt.wait(0.25):
                 for process in self.processes():
-                    if process.stopping:
-                        continue
-                    try:
-                        self._watch(process, client)
-                    except Exception as exc:  # the supervisor outlives whatever goes wrong with one component
-                        self.say(f"supervisor: watching {process.name} failed: {type(exc).__name__}: {exc}")
+                    with process.lock:
+                        if process.stopping:
+                            continue
+                        try:
+                            self._watch(process, client)
+                        except Exception as exc:  # the supervisor outlives whatever goes wrong with one component
+                            self.say(f"supervisor: watching {process.name} failed: {type(exc).__name__}: {exc}")
 
     def _watch(self, process: AppProcess, client: httpx.Client) -> None:
         now = time.monotonic()
         name = process.name
+        if self.watching.get(name) is not process.process:  # first seen, or started again by someone else
+            self._forget(name)
+            self.watching[name] = process.process
         if name in self.due:
             if now >= self.due[name]:
-                del self.due[name]
                 process.restart()
-                self.started[name] = time.monotonic()
-                self.answered.pop(name, None)
+                self._forget(name)
+                self.watching[name] = process.process
             return
         started = self.started.setdefault(name, now)
         code = process.process.poll()
@@ -165,6 +179,11 @@ class Supervisor(threading.Thread):
             process.process.wait()
             self._schedule(process, f"{name} failed its health check for {failing:.0f} s and was killed", started,
                            now)
+
+    def _forget(self, name: str) -> None:
+        """What was known of a process that is no longer the one running as ``name`` (the backoff stays)."""
+        for known in (self.due, self.started, self.answered, self.probed):
+            known.pop(name, None)
 
     def _schedule(self, process: AppProcess, what: str, started: float, now: float) -> None:
         low, high = self.BACKOFF_SECONDS
@@ -257,7 +276,8 @@ class AppProcesses:
 
     def stop_all(self) -> None:
         for process in self.processes.values():
-            process.stopping = True
+            with process.lock:
+                process.stopping = True
         self.supervisor.stop()
         for process in reversed(list(self.processes.values())):
             process.stop()

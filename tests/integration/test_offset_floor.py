@@ -73,7 +73,6 @@ async def test_a_router_whose_group_offsets_went_back_routes_nothing_twice(
         await eventually(set_back, timeout=60)
         assert await inspector.committed(stack.router_group, list(back_to)) == back_to
     finally:
-        gateway.stopping = False
         gateway.restart()
 
     async def ready() -> bool:  # (not exchange.wait_ready: it fails on processes other tests left dead in it)
