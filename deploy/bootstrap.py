@@ -56,9 +56,16 @@ class ComponentFailed(RuntimeError):
     """A part of the process stopped on an error: the process exits non-zero so that its supervisor restarts it."""
 
 
-async def run_parts(name: str, parts: dict[str, Coroutine[Any, Any, None]], stop: asyncio.Event) -> None:
+# A stopping process has this long for its parts to end and as long again to close its clients and pools: both
+# together well inside the 20 s its supervisor waits before it kills it (deploy/processes.py: AppProcess.stop).
+STOP_GRACE_SECONDS = 8.0
+
+
+async def run_parts(name: str, parts: dict[str, Coroutine[Any, Any, None]], stop: asyncio.Event,
+                    grace: float = STOP_GRACE_SECONDS) -> None:
     """Run a process's parts until ``stop`` is set or one of them ends; a part that failed makes the process
-    fail (after every part has stopped)."""
+    fail (after every part has stopped). A part still running ``grace`` seconds after the stop is cancelled, and
+    the log names it."""
     tasks = [asyncio.create_task(coroutine, name=part) for part, coroutine in parts.items()]
     waiting = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait([*tasks, waiting], return_when=asyncio.FIRST_COMPLETED)
@@ -67,10 +74,30 @@ async def run_parts(name: str, parts: dict[str, Coroutine[Any, Any, None]], stop
         if task.get_name() in failed:
             log.error("%s part %s failed", name, task.get_name(), exc_info=task.exception())
     stop.set()
+    _, late = await asyncio.wait(tasks, timeout=grace)
+    for task in late:
+        log.warning("%s part %s had not stopped %g s after the stop: cancelled", name, task.get_name(), grace)
+        task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     waiting.cancel()
     if failed:
         raise ComponentFailed(f"{name} parts failed: {', '.join(failed)}")
+
+
+async def close_all(name: str, closers: dict[str, Callable[[], Awaitable[object]]],
+                    budget: float = STOP_GRACE_SECONDS) -> None:
+    """Close a stopping process's clients and pools in order, within ``budget`` seconds in all: one that takes
+    longer (a pool waiting for a connection still in use, a client for a broker that does not answer) is left to
+    the process's exit, which closes its sockets, and the log names it; the others are still closed."""
+    deadline = asyncio.get_running_loop().time() + budget
+    for what, close in closers.items():
+        try:
+            async with asyncio.timeout(max(deadline - asyncio.get_running_loop().time(), 0.5)):
+                await close()
+        except TimeoutError:
+            log.warning("%s: closing its %s took too long: left to the exit", name, what)
+        except Exception:  # one failing close does not keep the others open
+            log.exception("%s: closing its %s failed", name, what)
 
 
 async def serve(app: object, host: str, port: int, stop: asyncio.Event) -> None:
@@ -160,13 +187,11 @@ async def gateway(settings: Settings, clock: Clock, stop: asyncio.Event, instanc
     try:
         await run_parts("gateway", parts, stop)
     finally:
-        await producer.stop()
-        await enforcement.close()
-        await verdicts.close()
+        closers: dict[str, Callable[[], Awaitable[object]]] = {
+            "producer": producer.stop, "enforcement": enforcement.close, "verdicts": verdicts.close}
         if reporter is not None:
-            await reporter.close()
-            await inspector.close()
-        await pool.close()
+            closers |= {"reporter pool": reporter.close, "inspector": inspector.close}
+        await close_all("gateway", closers | {"pool": pool.close})
 
 
 def answers(pool: asyncpg.Pool) -> Callable[[], Awaitable[str | None]]:
@@ -190,8 +215,7 @@ async def bureau(settings: Settings, clock: Clock, stop: asyncio.Event) -> None:
         await run_parts("bureau", {"api": serve(api, settings.bureau_host, settings.bureau_port, stop),
                                    "deadline-watch": service.watch(stop)}, stop)
     finally:
-        await service.service.stop()
-        await identity.close()
+        await close_all("bureau", {"service": service.service.stop, "identity client": identity.close})
 
 
 def desk_of(code: str, settings: Settings, clock: Clock) -> Desk:
@@ -225,6 +249,5 @@ async def departments(settings: Settings, clock: Clock, codes: list[str], stop: 
         parts |= {f"{code}-desk": desk.work(stop) for code, desk in desks.items()}
         await run_parts("departments", parts, stop)
     finally:
-        for desk in desks.values():
-            await desk.service.stop()
-        await identity.close()
+        await close_all("departments", {**{f"{code} service": desk.service.stop for code, desk in desks.items()},
+                                        "identity client": identity.close})

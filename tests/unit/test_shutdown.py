@@ -1,0 +1,68 @@
+"""A process stops in bounded time whatever its parts do: a part that ignores the stop is cancelled after the
+grace, a close that hangs is left to the exit, and the log names each; the well-behaved ones stop or close as
+usual. (Its supervisor kills a process that takes longer than 20 s, which loses the clean stop.)"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+from deploy.bootstrap import ComponentFailed, close_all, run_parts
+
+
+async def test_a_part_that_ignores_the_stop_is_cancelled_after_the_grace_and_named(
+        caplog: pytest.LogCaptureFixture) -> None:
+    stop = asyncio.Event()
+    ended: list[str] = []
+
+    async def polite() -> None:
+        await stop.wait()
+        ended.append("polite")
+
+    async def deaf() -> None:
+        try:
+            await asyncio.Event().wait()  # never set: it does not listen to the stop
+        except asyncio.CancelledError:
+            ended.append("deaf cancelled")
+            raise
+
+    asyncio.get_running_loop().call_soon(stop.set)
+    with caplog.at_level(logging.WARNING, "concord.process"):
+        await asyncio.wait_for(run_parts("test", {"polite": polite(), "deaf": deaf()}, stop, grace=0.2), 10)
+    assert sorted(ended) == ["deaf cancelled", "polite"]
+    [warning] = [r.getMessage() for r in caplog.records]
+    assert warning == "test part deaf had not stopped 0.2 s after the stop: cancelled"
+
+
+async def test_a_part_that_fails_stops_the_others_and_the_process_fails() -> None:
+    stop = asyncio.Event()
+
+    async def broken() -> None:
+        raise RuntimeError("the database went away")
+
+    with pytest.raises(ComponentFailed, match="parts failed: broken"):
+        await asyncio.wait_for(run_parts("test", {"broken": broken(), "waiting": stop.wait()}, stop), 10)
+    assert stop.is_set()
+
+
+async def test_a_close_that_hangs_is_left_to_the_exit_and_the_others_are_still_closed(
+        caplog: pytest.LogCaptureFixture) -> None:
+    closed: list[str] = []
+
+    async def hangs() -> None:
+        await asyncio.Event().wait()
+
+    async def fails() -> None:
+        raise OSError("connection reset")
+
+    async def closes(what: str) -> None:
+        closed.append(what)
+
+    with caplog.at_level(logging.WARNING, "concord.process"):
+        await asyncio.wait_for(close_all("test", {"producer": hangs, "client": fails, "pool": lambda: closes("pool")},
+                                         budget=0.2), 10)
+    assert closed == ["pool"]
+    assert [r.getMessage() for r in caplog.records] == ["test: closing its producer took too long: left to the exit",
+                                                        "test: closing its client failed"]
