@@ -76,7 +76,8 @@ async def run_parts(name: str, parts: dict[str, Coroutine[Any, Any, None]], stop
     stop.set()
     _, late = await asyncio.wait(tasks, timeout=grace)
     for task in late:
-        log.warning("%s part %s had not stopped %g s after the stop: cancelled", name, task.get_name(), grace)
+        log.warning("%s part %s had not stopped %g s after the stop: cancelled; it was waiting in %s", name,
+                    task.get_name(), grace, waiting_in(task))
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     waiting.cancel()
@@ -88,16 +89,42 @@ async def close_all(name: str, closers: dict[str, Callable[[], Awaitable[object]
                     budget: float = STOP_GRACE_SECONDS) -> None:
     """Close a stopping process's clients and pools in order, within ``budget`` seconds in all: one that takes
     longer (a pool waiting for a connection still in use, a client for a broker that does not answer) is left to
-    the process's exit, which closes its sockets, and the log names it; the others are still closed."""
+    the process's exit, which closes its sockets, and the log names it and where it waited; the others are still
+    closed."""
     deadline = asyncio.get_running_loop().time() + budget
     for what, close in closers.items():
+        closing = asyncio.ensure_future(close())
+        await asyncio.wait([closing], timeout=max(deadline - asyncio.get_running_loop().time(), 0.5))
+        late = not closing.done()
+        if late:
+            log.warning("%s: closing its %s took too long: left to the exit; it was waiting in %s", name, what,
+                        waiting_in(closing))
+            closing.cancel()
         try:
-            async with asyncio.timeout(max(deadline - asyncio.get_running_loop().time(), 0.5)):
-                await close()
-        except TimeoutError:
-            log.warning("%s: closing its %s took too long: left to the exit", name, what)
+            await closing
+        except asyncio.CancelledError:
+            if not late:
+                raise
         except Exception:  # one failing close does not keep the others open
             log.exception("%s: closing its %s failed", name, what)
+
+
+def waiting_in(task: asyncio.Future[Any]) -> str:
+    """Where a suspended task waits: each coroutine of its chain of awaits, outermost first (file:line name)."""
+    frames: list[str] = []
+    awaited: Any = task.get_coro() if isinstance(task, asyncio.Task) else None
+    while awaited is not None and len(frames) < 40:
+        frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "gi_frame", None) \
+            or getattr(awaited, "ag_frame", None)
+        if frame is None:
+            break
+        where = "/".join(frame.f_code.co_filename.split("/")[-2:])  # the package and the module
+        frames.append(f"{where}:{frame.f_lineno} {frame.f_code.co_name}")
+        awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "gi_yieldfrom", None) \
+            or getattr(awaited, "ag_await", None)
+        if isinstance(awaited, asyncio.Task):
+            awaited = awaited.get_coro()
+    return " > ".join(frames) or "(no frame)"
 
 
 async def serve(app: object, host: str, port: int, stop: asyncio.Event) -> None:
