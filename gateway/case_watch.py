@@ -10,7 +10,7 @@ import logging
 
 from aiokafka import AIOKafkaConsumer
 
-from base.kafka import KafkaAccess
+from base.kafka import KafkaAccess, stop_client
 from contracts.bureau import CaseCompleted
 from contracts.topics import Topics
 from gateway.agreements import AgreementStore
@@ -44,4 +44,4 @@ async def watch_cases(kafka: KafkaAccess, topics: Topics, agreements: AgreementS
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), RETRY_SECONDS)
         finally:
-            await consumer.stop()
+            await stop_client(consumer.stop, "the case watch's consumer")

@@ -11,7 +11,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import BaseModel
 
-from base.kafka import KafkaAccess
+from base.kafka import KafkaAccess, stop_client
 from contracts.envelope import (
     CONTENT_TYPE,
     EXCHANGE_HEADER_PREFIX,
@@ -93,7 +93,7 @@ class Inspector:
 
     async def close(self) -> None:
         if self.consumer is not None:
-            await self.consumer.stop()
+            await stop_client(self.consumer.stop, "the inspector's consumer")
             self.consumer = None
 
     async def read_at(self, topic: str, partition: int, offset: int, registry: Registry,

@@ -20,7 +20,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from prometheus_client import Gauge, Histogram
 
-from base.kafka import KafkaAccess
+from base.kafka import KafkaAccess, stop_client
 from contracts.departments import SERVICE_DEPARTMENTS
 from contracts.topics import Topics
 from gateway.audit.chain import TABLE
@@ -241,7 +241,7 @@ class LagWatch:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), self.every_seconds)
         finally:
-            await consumer.stop()
+            await stop_client(consumer.stop, "the lag watch's consumer")
             await admin.close()
 
     def latest(self) -> LagSample | None:

@@ -28,7 +28,7 @@ from opentelemetry.trace import SpanKind
 
 from base import tracing
 from base.clock import Clock
-from base.kafka import TRANSACTION_RETRY_BACKOFF_MS, quick_transaction_retries
+from base.kafka import TRANSACTION_RETRY_BACKOFF_MS, quick_transaction_retries, stop_client
 from base.offsets import fetch_stable_offsets
 from base.settings import Settings
 from contracts.departments import GATEWAY, SERVICE_DEPARTMENTS
@@ -162,7 +162,7 @@ class Router:
         old, self.producer = self.producer, self._new_producer()
         self.fence = GroupFence(self.producer)
         with contextlib.suppress(Exception):
-            await old.stop()
+            await stop_client(old.stop, f"router {self.instance}'s failed producer")
         await self.producer.start()
         self._partitions.clear()
         log.warning("router %s: new transactional producer after a failed transaction", self.instance)
@@ -182,8 +182,8 @@ class Router:
     async def stop(self) -> None:
         async with self.batch_lock:
             await self.settle()
-        await self.consumer.stop()
-        await self.producer.stop()
+        await stop_client(self.consumer.stop, f"router {self.instance}'s consumer")
+        await stop_client(self.producer.stop, f"router {self.instance}'s producer")
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         stop = stop or asyncio.Event()

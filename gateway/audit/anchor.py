@@ -30,7 +30,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, StrictInt, StrictStr,
 from base.clock import Clock
 from base.credentials import CredentialsMissing
 from base.errors import Explained
-from base.kafka import KafkaAccess
+from base.kafka import KafkaAccess, stop_client
 from gateway.audit.chain import canonical
 from gateway.topics import partitions_of
 
@@ -250,7 +250,7 @@ class Anchoring:
             log.error("audit keeper: the anchor of seq %s was not published before stopping",
                       self.pending[0] if self.pending else None)
         finally:
-            await self.producer.stop()
+            await stop_client(self.producer.stop, "the anchor producer")
 
 
 # --- reading -------------------------------------------------------------------------------------------------
@@ -323,7 +323,7 @@ class AnchorLog:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), RETRY_SECONDS)
             finally:
-                await consumer.stop()
+                await stop_client(consumer.stop, "the anchor log's reader")
 
 
 def described(found: Reading | None) -> dict[str, Any] | None:

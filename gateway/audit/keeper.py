@@ -17,6 +17,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from base.clock import Clock, SystemClock
+from base.kafka import stop_client
 from base.settings import Settings
 from contracts.departments import GATEWAY
 from gateway.audit.anchor import ANCHOR_SECONDS, Anchoring, signing_key
@@ -144,7 +145,7 @@ class AuditKeeper:
         try:
             await self.anchoring.stop()
         finally:
-            await self.consumer.stop()
+            await stop_client(self.consumer.stop, "the audit keeper's consumer")
             if self.connection is not None:
                 await self.connection.close()
                 self.connection = None

@@ -23,6 +23,7 @@ from opentelemetry.trace import SpanKind
 from base import tracing
 from base.clock import Clock
 from base.db import component_pool
+from base.kafka import stop_client
 from base.offsets import stable_offsets_in_every_group
 from base.outbox import Outbox
 from base.settings import Settings
@@ -248,7 +249,7 @@ class DepartmentService:
     async def stop(self) -> None:
         self._relay.cancel()
         await asyncio.gather(self._relay, return_exceptions=True)
-        await self.broker.stop()
+        await stop_client(self.broker.stop, f"{self.department}'s broker clients")
         await self.disconnect()
 
     async def run(self, stop: asyncio.Event) -> None:

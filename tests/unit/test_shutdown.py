@@ -1,6 +1,7 @@
 """A process stops in bounded time whatever its parts do: a part that ignores the stop is cancelled after the
-grace, a close that hangs is left to the exit, and the log names each; the well-behaved ones stop or close as
-usual. (Its supervisor kills a process that takes longer than 20 s, which loses the clean stop.)"""
+grace, a close that hangs is left to the exit, a Kafka client's stop is bounded, and the log names each; the
+well-behaved ones stop or close as usual. (Its supervisor kills a process that takes longer than 20 s, which loses
+the clean stop.)"""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import re
 
 import pytest
 
+from base.kafka import stop_client
 from deploy.bootstrap import ComponentFailed, close_all, run_parts
 
 
@@ -70,3 +72,22 @@ async def test_a_close_that_hangs_is_left_to_the_exit_and_the_others_are_still_c
     assert hung.startswith("test: closing its producer took too long: left to the exit; it was waiting in ")
     assert re.search(r"unit/test_shutdown\.py:\d+ hangs > asyncio/locks\.py:\d+ wait$", hung)
     assert failed == "test: closing its client failed"
+
+
+async def test_a_kafka_client_whose_stop_hangs_is_let_go_of_after_a_bound(caplog: pytest.LogCaptureFixture) -> None:
+    """Closing a TLS connection waits for the broker's close_notify, which a dropped connection never gets."""
+    stops: list[str] = []
+
+    async def hangs() -> None:
+        stops.append("begun")
+        await asyncio.Event().wait()
+
+    async def stops_at_once() -> None:
+        stops.append("stopped")
+
+    with caplog.at_level(logging.WARNING, "concord.kafka"):
+        await asyncio.wait_for(stop_client(hangs, "the test's consumer", seconds=0.2), 10)
+        await asyncio.wait_for(stop_client(stops_at_once, "the test's producer", seconds=0.2), 10)
+    assert stops == ["begun", "stopped"]
+    [warning] = [r.getMessage() for r in caplog.records]
+    assert warning == "stopping the test's consumer took more than 0.2 s: left to the process's exit"
