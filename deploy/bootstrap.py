@@ -5,6 +5,7 @@ environment or a global. Three processes: the gateway, the bureau, and departmen
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
@@ -24,6 +25,7 @@ from base.settings import REPORTER, Settings
 from contracts.departments import BUREAU, COORDINATION, EXCHANGE, GATEWAY
 from deploy.console.app import create_console
 from deploy.console.views import Sources
+from deploy.stack import answers as broker_answers
 from gateway.agreements import AgreementStore
 from gateway.api import GatewayState, create_api
 from gateway.audit import AnchorLog, AuditKeeper
@@ -127,6 +129,39 @@ def waiting_in(task: asyncio.Future[Any]) -> str:
     return " > ".join(frames) or "(no frame)"
 
 
+DEPENDENCY_POLL_SECONDS = 1.0
+
+
+async def dependencies_answer(settings: Settings, principal: str, stop: asyncio.Event) -> bool:
+    """Wait until the broker and PostgreSQL both answer ``principal`` (said once in the log while they do not); False
+    if the process is stopped meanwhile. A process started while either is down (restarting, say) goes on as soon as
+    it is back, instead of exiting at once and waiting out its supervisor's growing backoff."""
+    waiting: list[str] = []
+    while not stop.is_set():
+        missing = [what for what, answered in (("Kafka", await broker_answers(settings.kafka(principal))),
+                                               ("PostgreSQL", await database_answers(settings.dsn(principal))))
+                   if not answered]
+        if not missing:
+            if waiting:
+                log.info("%s: %s answers again; starting", principal, " and ".join(waiting))
+            return True
+        if missing != waiting:
+            log.warning("%s: waiting for %s to answer", principal, " and ".join(missing))
+            waiting = missing
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), DEPENDENCY_POLL_SECONDS)
+    return False
+
+
+async def database_answers(dsn: str) -> bool:
+    try:
+        connection = await asyncpg.connect(dsn, timeout=3)
+    except (OSError, asyncpg.PostgresError, TimeoutError):
+        return False
+    await connection.close()
+    return True
+
+
 async def serve(app: object, host: str, port: int, stop: asyncio.Event) -> None:
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off"))  # type: ignore[arg-type]
     serving = asyncio.create_task(server.serve())
@@ -151,6 +186,8 @@ async def gateway(settings: Settings, clock: Clock, stop: asyncio.Event, instanc
     where the API is). Several gateway processes share the routing as one consumer group; the other parts are safe
     to run in several at once. A process without the API answers its health probes on ``health_port``."""
     keep_audit = serve_api if keep_audit is None else keep_audit
+    if not await dependencies_answer(settings, GATEWAY, stop):
+        return
     dsn = settings.dsn(GATEWAY)
     kafka = settings.kafka(GATEWAY)
     pool = await component_pool(dsn, min_size=2, max_size=10)
@@ -233,6 +270,8 @@ def answers(pool: asyncpg.Pool) -> Callable[[], Awaitable[str | None]]:
 
 async def bureau(settings: Settings, clock: Clock, stop: asyncio.Event) -> None:
     """The bureau's service, its deadline watch and its case API."""
+    if not await dependencies_answer(settings, BUREAU, stop):
+        return
     service = Bureau(settings, clock)
     identity = GatewayIdentity(settings.gateway_address)
     await service.service.start()
@@ -264,6 +303,8 @@ def department_service(code: str, settings: Settings, clock: Clock) -> Departmen
 async def departments(settings: Settings, clock: Clock, codes: list[str], stop: asyncio.Event) -> None:
     """Several departments' services in one process (each its own consumer group, schema and principal), with
     one API for their desks."""
+    if not await dependencies_answer(settings, codes[0], stop):
+        return
     desks = {code: desk_of(code, settings, clock) for code in codes}
     identity = GatewayIdentity(settings.gateway_address)
     for desk in desks.values():
