@@ -25,7 +25,6 @@ from base.settings import REPORTER, Settings
 from contracts.departments import BUREAU, COORDINATION, EXCHANGE, GATEWAY
 from deploy.console.app import create_console
 from deploy.console.views import Sources
-from deploy.stack import answers as broker_answers
 from gateway.agreements import AgreementStore
 from gateway.api import GatewayState, create_api
 from gateway.audit import AnchorLog, AuditKeeper
@@ -133,12 +132,14 @@ DEPENDENCY_POLL_SECONDS = 1.0
 
 
 async def dependencies_answer(settings: Settings, principal: str, stop: asyncio.Event) -> bool:
-    """Wait until the broker and PostgreSQL both answer ``principal`` (said once in the log while they do not); False
-    if the process is stopped meanwhile. A process started while either is down (restarting, say) goes on as soon as
-    it is back, instead of exiting at once and waiting out its supervisor's growing backoff."""
+    """Wait until the broker listens and PostgreSQL lets ``principal`` in (said once in the log while either does
+    not); False if the process is stopped meanwhile. A process started while either is down (restarting, say) goes
+    on as soon as it is back, instead of exiting at once and waiting out its supervisor's growing backoff. Only
+    absence is waited for: a broker or database that is there but refuses the principal lets the start go on, to
+    fail with the reason."""
     waiting: list[str] = []
     while not stop.is_set():
-        missing = [what for what, answered in (("Kafka", await broker_answers(settings.kafka(principal))),
+        missing = [what for what, answered in (("Kafka", await broker_listens(settings.kafka(principal).bootstrap)),
                                                ("PostgreSQL", await database_answers(settings.dsn(principal))))
                    if not answered]
         if not missing:
@@ -153,11 +154,30 @@ async def dependencies_answer(settings: Settings, principal: str, stop: asyncio.
     return False
 
 
+async def broker_listens(bootstrap: str) -> bool:
+    """Whether one of the broker's bootstrap addresses takes a connection (whom it lets in is the start's to find)."""
+    for address in bootstrap.split(","):
+        host, _, port = address.strip().rpartition(":")
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(host.strip("[]"), int(port)), 3)
+        except (OSError, TimeoutError, ValueError):
+            continue
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+        return True
+    return False
+
+
 async def database_answers(dsn: str) -> bool:
+    """Whether PostgreSQL is there to be connected to: not when nothing listens or it is starting or stopping (a
+    refusal of the role or its password is an answer)."""
     try:
         connection = await asyncpg.connect(dsn, timeout=3)
-    except (OSError, asyncpg.PostgresError, TimeoutError):
+    except (OSError, TimeoutError, asyncpg.CannotConnectNowError):
         return False
+    except asyncpg.PostgresError:
+        return True
     await connection.close()
     return True
 

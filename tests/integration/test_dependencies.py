@@ -1,6 +1,7 @@
-"""A process waits for the broker and PostgreSQL at its start instead of exiting: it goes on as soon as both answer
-its principal, says which one it waits for, and ends quietly when it is stopped meanwhile. (The chaos run restarts
-both while components are started again: `tests/e2e/test_chaos.py`.)"""
+"""A process waits for the broker and PostgreSQL at its start instead of exiting: it goes on as soon as both are
+there, says which one it waits for, and ends quietly when it is stopped meanwhile; one that is there but refuses
+the principal is not waited for (the start fails with the reason). The chaos run restarts both while components
+are started again: `tests/e2e/test_chaos.py`."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ import asyncio
 import logging
 import socket
 
+import asyncpg
 import pytest
 
 from base.settings import Settings
 from contracts.departments import GATEWAY
-from deploy.bootstrap import dependencies_answer
+from deploy.bootstrap import database_answers, dependencies_answer
 from tests.tools import eventually
 
 
@@ -45,3 +47,14 @@ async def test_a_broker_that_does_not_answer_is_waited_for_until_the_process_is_
         stop.set()
         assert await asyncio.wait_for(waiting, 30) is False
     assert ours(caplog) == ["gateway: waiting for Kafka to answer"]
+
+
+async def test_a_database_that_refuses_the_principal_is_not_waited_for(
+        stack: Settings, caplog: pytest.LogCaptureFixture) -> None:
+    """A wrong password is a fault to report (the start goes on and fails with it), not an outage to wait out."""
+    wrong = stack.dsn(GATEWAY).replace("@", "x@", 1)
+    with pytest.raises(asyncpg.InvalidPasswordError):
+        await asyncpg.connect(wrong)
+    assert await asyncio.wait_for(database_answers(wrong), 30)
+    nowhere = wrong.replace(f":{stack.postgres_port}/", f":{closed_port()}/")
+    assert nowhere != wrong and not await asyncio.wait_for(database_answers(nowhere), 30)
