@@ -60,6 +60,7 @@ class ComponentFailed(RuntimeError):
 # A stopping process has this long for its parts to end and as long again to close its clients and pools: both
 # together well inside the 20 s its supervisor waits before it kills it (deploy/processes.py: AppProcess.stop).
 STOP_GRACE_SECONDS = 8.0
+Closers = dict[str, Callable[[], Awaitable[object]]]  # what a process closes as it stops, by name, in order
 
 
 async def run_parts(name: str, parts: dict[str, Coroutine[Any, Any, None]], stop: asyncio.Event,
@@ -86,8 +87,7 @@ async def run_parts(name: str, parts: dict[str, Coroutine[Any, Any, None]], stop
         raise ComponentFailed(f"{name} parts failed: {', '.join(failed)}")
 
 
-async def close_all(name: str, closers: dict[str, Callable[[], Awaitable[object]]],
-                    budget: float = STOP_GRACE_SECONDS) -> None:
+async def close_all(name: str, closers: Closers, budget: float = STOP_GRACE_SECONDS) -> None:
     """Close a stopping process's clients and pools in order, within ``budget`` seconds in all: one that takes
     longer (a pool waiting for a connection still in use, a client for a broker that does not answer) is left to
     the process's exit, which closes its sockets, and the log names it and where it waited; the others are still
@@ -205,14 +205,25 @@ async def gateway(settings: Settings, clock: Clock, stop: asyncio.Event, instanc
     watch and the relay of the exchange's own notices (``serve_api``); the audit keeper (``keep_audit``, by default
     where the API is). Several gateway processes share the routing as one consumer group; the other parts are safe
     to run in several at once. A process without the API answers its health probes on ``health_port``."""
-    keep_audit = serve_api if keep_audit is None else keep_audit
     if not await dependencies_answer(settings, GATEWAY, stop):
         return
+    closing: Closers = {}  # each client and pool as it is made: closed last made first, also after a failed start
+    try:
+        await _gateway(settings, clock, stop, closing, instance, serve_api, route,
+                       serve_api if keep_audit is None else keep_audit, health_port)
+    finally:
+        await close_all("gateway", dict(reversed(closing.items())))
+
+
+async def _gateway(settings: Settings, clock: Clock, stop: asyncio.Event, closing: Closers, instance: str | None,
+                   serve_api: bool, route: bool, keep_audit: bool, health_port: int | None) -> None:
     dsn = settings.dsn(GATEWAY)
     kafka = settings.kafka(GATEWAY)
     pool = await component_pool(dsn, min_size=2, max_size=10)
+    closing["pool"] = pool.close
     producer = AIOKafkaProducer(**kafka.aiokafka(), enable_idempotence=True, linger_ms=2,
                                 max_request_size=8 * 1024 * 1024)
+    closing["producer"] = producer.stop  # also when its start fails: it has connections to let go of
     await producer.start()
 
     async def send(topic: str, value: bytes, key: bytes | None, headers: list[tuple[str, bytes]]) -> Awaitable[Any]:
@@ -225,6 +236,7 @@ async def gateway(settings: Settings, clock: Clock, stop: asyncio.Event, instanc
     for problem in await registry.sync_catalogue():
         log.error("contract catalogue: %s", problem)
     enforcement = await Enforcement.connect(pool, dsn)
+    closing["enforcement"] = enforcement.close
     # Routing allocates many short-lived objects and no cycles worth chasing: collect rarely, and leave
     # everything allocated at start-up out of the collections.
     gc.freeze()
@@ -232,17 +244,19 @@ async def gateway(settings: Settings, clock: Clock, stop: asyncio.Event, instanc
     parts: dict[str, Coroutine[Any, Any, None]] = {}
     health = Health()
     verdicts = Verdicts(pool, dsn)
-    reporter: asyncpg.Pool | None = None
+    closing["verdicts"] = verdicts.close
     if serve_api:
         await verdicts.start()
         agreements = AgreementStore(pool, notices, WorkingDayCalendar())
         flows, lags = FlowWatch(pool), LagWatch(kafka, topics, settings.router_group)
         inspector = Inspector(kafka)
+        closing["inspector"] = inspector.close
         state = GatewayState(settings, kafka, pool, producer, registry, agreements, enforcement,
                              CredentialStore(pool), clock, verdicts, flows, lags, inspector)
         api = create_api(state)
         health = api.health
         reporter = await component_pool(settings.dsn(REPORTER), min_size=1, max_size=4)
+        closing["reporter pool"] = reporter.close
         anchors = AnchorLog(kafka, topics.audit_anchor, verifying_key(settings.secrets.anchor_public_file))
         sources = Sources(pool, reporter, enforcement, agreements, flows, lags, clock, load_catalogue(),
                           inspector.read_at, BatchLatency(BATCH_SECONDS), anchors)
@@ -268,14 +282,7 @@ async def gateway(settings: Settings, clock: Clock, stop: asyncio.Event, instanc
         keeper = AuditKeeper(settings, clock=clock)
         health.alive("audit-keeper", keeper.stalled)
         parts["audit-keeper"] = keeper.run(stop)
-    try:
-        await run_parts("gateway", parts, stop)
-    finally:
-        closers: dict[str, Callable[[], Awaitable[object]]] = {
-            "producer": producer.stop, "enforcement": enforcement.close, "verdicts": verdicts.close}
-        if reporter is not None:
-            closers |= {"reporter pool": reporter.close, "inspector": inspector.close}
-        await close_all("gateway", closers | {"pool": pool.close})
+    await run_parts("gateway", parts, stop)
 
 
 def answers(pool: asyncpg.Pool) -> Callable[[], Awaitable[str | None]]:
@@ -294,14 +301,16 @@ async def bureau(settings: Settings, clock: Clock, stop: asyncio.Event) -> None:
         return
     service = Bureau(settings, clock)
     identity = GatewayIdentity(settings.gateway_address)
-    await service.service.start()
+    closing: Closers = {"identity client": identity.close}
     try:
+        await service.service.start()
+        closing["service"] = service.service.stop
         api = bureau_api(service, identity, settings.http_max_body_bytes)
         api.health.ready("bureau", service.service.ready)
         await run_parts("bureau", {"api": serve(api, settings.bureau_host, settings.bureau_port, stop),
                                    "deadline-watch": service.watch(stop)}, stop)
     finally:
-        await close_all("bureau", {"service": service.service.stop, "identity client": identity.close})
+        await close_all("bureau", dict(reversed(closing.items())))
 
 
 def desk_of(code: str, settings: Settings, clock: Clock) -> Desk:
@@ -327,9 +336,11 @@ async def departments(settings: Settings, clock: Clock, codes: list[str], stop: 
         return
     desks = {code: desk_of(code, settings, clock) for code in codes}
     identity = GatewayIdentity(settings.gateway_address)
-    for desk in desks.values():
-        await desk.service.start()
+    closing: Closers = {"identity client": identity.close}
     try:
+        for code, desk in desks.items():
+            await desk.service.start()
+            closing[f"{code} service"] = desk.service.stop
         api = desks_api(desks, identity, settings.http_max_body_bytes)
         for code, desk in desks.items():
             api.health.ready(code, desk.service.ready)
@@ -337,5 +348,4 @@ async def departments(settings: Settings, clock: Clock, codes: list[str], stop: 
         parts |= {f"{code}-desk": desk.work(stop) for code, desk in desks.items()}
         await run_parts("departments", parts, stop)
     finally:
-        await close_all("departments", {**{f"{code} service": desk.service.stop for code, desk in desks.items()},
-                                        "identity client": identity.close})
+        await close_all("departments", dict(reversed(closing.items())))

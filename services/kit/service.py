@@ -242,8 +242,14 @@ class DepartmentService:
         return future
 
     async def start(self) -> None:
+        """Connect, consume and relay; a start that fails lets go of what it had connected before raising."""
         await self.connect()
-        await self.broker.start()
+        try:
+            await self.broker.start()
+        except BaseException:
+            await stop_client(self.broker.stop, f"{self.department}'s broker clients")
+            await self.disconnect()
+            raise
         self._relay = asyncio.create_task(self.outbox.run(), name=f"{self.department}-outbox")
 
     async def stop(self) -> None:

@@ -11,10 +11,13 @@ import socket
 
 import asyncpg
 import pytest
+from aiokafka.errors import KafkaConnectionError
 
+from base.clock import SystemClock
 from base.settings import Settings
 from contracts.departments import GATEWAY
 from deploy.bootstrap import database_answers, dependencies_answer
+from services.kit.service import DepartmentService
 from tests.tools import eventually
 
 
@@ -58,3 +61,13 @@ async def test_a_database_that_refuses_the_principal_is_not_waited_for(
     assert await asyncio.wait_for(database_answers(wrong), 30)
     nowhere = wrong.replace(f":{stack.postgres_port}/", f":{closed_port()}/")
     assert nowhere != wrong and not await asyncio.wait_for(database_answers(nowhere), 30)
+
+
+async def test_a_service_whose_start_fails_lets_go_of_its_database(stack: Settings) -> None:
+    """The broker went away between the wait and the start: the start fails, and the pool it had made is closed (a
+    process's stop closes only what started)."""
+    service = DepartmentService("planning", stack.model_copy(update={"kafka_bootstrap": f"127.0.0.1:{closed_port()}"}),
+                                SystemClock())
+    with pytest.raises(KafkaConnectionError):
+        await asyncio.wait_for(service.start(), 60)
+    assert service.pool.is_closing()
