@@ -52,8 +52,7 @@ async def test_a_broker_that_does_not_answer_is_waited_for_until_the_process_is_
     assert ours(caplog) == ["gateway: waiting for Kafka to answer"]
 
 
-async def test_a_database_that_refuses_the_principal_is_not_waited_for(
-        stack: Settings, caplog: pytest.LogCaptureFixture) -> None:
+async def test_a_database_that_refuses_the_principal_is_not_waited_for(stack: Settings) -> None:
     """A wrong password is a fault to report (the start goes on and fails with it), not an outage to wait out."""
     wrong = stack.dsn(GATEWAY).replace("@", "x@", 1)
     with pytest.raises(asyncpg.InvalidPasswordError):

@@ -75,7 +75,7 @@ async def test_a_close_that_hangs_is_left_to_the_exit_and_the_others_are_still_c
 
 
 async def test_a_kafka_client_whose_stop_hangs_is_let_go_of_after_a_bound(caplog: pytest.LogCaptureFixture) -> None:
-    """Closing a TLS connection waits for the broker's close_notify, which a dropped connection never gets."""
+    """A client's stop waits for its connections to close, which was seen taking longer than a whole process may."""
     stops: list[str] = []
 
     async def hangs() -> None:
