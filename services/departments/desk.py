@@ -159,11 +159,32 @@ class Desk(ABC):
 
     # --- deciding ------------------------------------------------------------------------------------
 
-    async def decide_due(self, unit: DeskUnit, now: datetime) -> int:
-        """Decide by the rules every task due now, each in a savepoint of its own: a rule that fails parks its
-        task with the error (for an officer), and the others are decided."""
+    async def decide_round(self, unit_of_work: Callable[[], AbstractAsyncContextManager[DeskUnit]],
+                           now: datetime) -> int:
+        """One round of decisions by the rules (none while the officers decide), in one unit of work: every task
+        due, together; and only when a rule fails (rarely), the round undone and decided again task by task
+        (``decide_due`` alone), so that the failing task parks, or stays due while the gateway restarts, and the
+        others are decided. Taking the agreement API's steps again is safe (a request carries an idempotency key;
+        a step found taken already is taken)."""
+        try:
+            async with unit_of_work() as unit:
+                return await self.decide_due(unit, now, alone=False) if await unit.store.mode() is Mode.RULES else 0
+        except Exception as exc:
+            log.info("%s: a rule failed in a round of decisions (%s); deciding it again task by task", self.code,
+                     type(exc).__name__)
+        async with unit_of_work() as unit:
+            return await self.decide_due(unit, now) if await unit.store.mode() is Mode.RULES else 0
+
+    async def decide_due(self, unit: DeskUnit, now: datetime, alone: bool = True) -> int:
+        """Decide by the rules every task due now. ``alone``: each in a savepoint of its own, so that a rule that
+        fails parks its task with the error (for an officer) and the others are decided. Not alone: all in the
+        unit's transaction, two round trips a task fewer, and the first failure raises (``decide_round``)."""
         decided = 0
         for task in await unit.store.due(now, DUE_PER_ROUND):
+            if not alone:
+                await self.apply_rules(task, unit, now)
+                decided += 1
+                continue
             try:
                 async with unit.savepoint():
                     await self.apply_rules(task, unit, now)
@@ -182,13 +203,18 @@ class Desk(ABC):
     async def decide_by_officer(self, task_id: str, decide: Callable[[Task, DeskUnit, datetime], Awaitable[None]]
                                 ) -> None:
         """An officer's decision on a task still open, waiting, or parked."""
-        async with self.service.pool.acquire() as connection, connection.transaction():
-            unit = PgDeskUnit(connection, self.code, lambda event: self.service.outbox.add(connection, event))
+        async with self.unit_of_work() as unit:
             task = await unit.store.task(task_id, for_update=True)
             if task is None or task.status not in OFFICERS_DECIDE:
                 raise TaskNotOpen(task_id)
             await decide(task, unit, self.clock.now())
         self.service.committed()
+
+    @contextlib.asynccontextmanager
+    async def unit_of_work(self) -> AsyncIterator[DeskUnit]:
+        """A transaction of the department's database, with what it publishes going to its outbox."""
+        async with self.service.pool.acquire() as connection, connection.transaction():
+            yield PgDeskUnit(connection, self.code, lambda event: self.service.outbox.add(connection, event))
 
     # --- the running desk ----------------------------------------------------------------------------
 
@@ -204,9 +230,7 @@ class Desk(ABC):
             due = await PgDeskStore(connection, self.code).next_decision()
         if due is None or due > self.clock.now():
             return until_due(due, self.clock)
-        async with self.service.pool.acquire() as connection, connection.transaction():
-            unit = PgDeskUnit(connection, self.code, lambda event: self.service.outbox.add(connection, event))
-            decided = await self.decide_due(unit, self.clock.now()) if await unit.store.mode() is Mode.RULES else 0
+        decided = await self.decide_round(self.unit_of_work, self.clock.now())
         if decided:
             self.service.outbox.wake()  # what it published; the desk looks again at once anyway
         return 0.0 if decided else RETRY_SECONDS

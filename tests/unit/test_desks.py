@@ -1,6 +1,9 @@
 """The desks' handlers on an in-memory unit: tasks opened by requests, decided at the department's pace, held
 while a case is suspended, parked when a rule fails; the coordination office's conflicts."""
 
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -23,8 +26,9 @@ from contracts.bureau import (
 )
 from contracts.coordination import ConflictResolved, Resolution
 from services.departments import coordination, planning
-from services.departments.desk import CoordinationDesk, ReviewingDesk
+from services.departments.desk import CoordinationDesk, DeskUnit, ReviewingDesk
 from services.departments.rules import CaseFile, Opinion, Pace
+from services.departments.store import Mode
 from services.departments.tasks import TaskKind, TaskStatus
 from tests.factories import conflict_raised, opinion_requested
 from tests.fakes import MemoryDeskUnit
@@ -71,11 +75,6 @@ async def test_a_redelivered_request_keeps_the_task_it_opened() -> None:
 
 
 async def test_a_rule_that_fails_parks_its_task_with_the_error_and_the_others_are_decided() -> None:
-    def fragile(req: OpinionRequested, file: CaseFile) -> Opinion:
-        if req.case_id == "G-BAD":
-            raise ZeroDivisionError("a land area of zero")
-        return Opinion(Decision.APPROVED)
-
     desk, unit = planning_desk(decide=fragile), MemoryDeskUnit()
     for case_id in ("G-1", "G-BAD", "G-2"):
         await desk.on_request(request(case_id), unit, MONDAY)
@@ -87,6 +86,56 @@ async def test_a_rule_that_fails_parks_its_task_with_the_error_and_the_others_ar
     assert await desk.decide_due(unit, LATER + timedelta(days=1)) == 0  # parked for an officer, not retried
     officer = parked.decided(Decision.APPROVED.value, "规划科 赵敏", LATER)
     assert officer.status is TaskStatus.DECIDED and officer.error is None
+
+
+class CountedUnit(MemoryDeskUnit):
+    """An in-memory unit that counts its savepoints (two round trips each on PostgreSQL) and, as a transaction,
+    undoes whatever a unit of work that raises had done."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.savepoints = 0
+
+    def savepoint(self) -> AbstractAsyncContextManager[None]:
+        self.savepoints += 1
+        return super().savepoint()
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[DeskUnit]:
+        async with super().savepoint():
+            yield self
+
+
+def fragile(req: OpinionRequested, file: CaseFile) -> Opinion:
+    if req.case_id == "G-BAD":
+        raise ZeroDivisionError("a land area of zero")
+    return Opinion(Decision.APPROVED)
+
+
+async def test_a_round_of_decisions_takes_no_savepoint_unless_a_rule_fails() -> None:
+    desk, unit = planning_desk(), CountedUnit()
+    for case_id in ("G-1", "G-2", "G-3"):
+        await desk.on_request(request(case_id), unit, MONDAY)
+    assert await desk.decide_round(unit.transaction, LATER) == 3
+    assert unit.savepoints == 0 and len(unit.published) == 3
+
+
+async def test_a_round_in_which_a_rule_fails_is_undone_and_decided_again_task_by_task() -> None:
+    desk, unit = planning_desk(decide=fragile), CountedUnit()
+    for case_id in ("G-1", "G-BAD", "G-2"):
+        await desk.on_request(request(case_id), unit, MONDAY)
+    assert await desk.decide_round(unit.transaction, LATER) == 2
+    assert sorted(e.case_id for e in unit.published if isinstance(e, OpinionIssued)) == ["G-1", "G-2"]  # once each
+    parked = await unit.store.task("G-BAD/NRP-101/1")
+    assert parked is not None and parked.status is TaskStatus.PARKED
+    assert unit.savepoints == 3  # the second time, one a task
+
+
+async def test_no_round_is_decided_while_the_officers_decide() -> None:
+    desk, unit = planning_desk(), CountedUnit()
+    await desk.on_request(request(), unit, MONDAY)
+    await unit.store.set_mode(Mode.HUMAN)
+    assert await desk.decide_round(unit.transaction, LATER) == 0 and unit.published == []
 
 
 async def test_a_suspended_case_holds_its_tasks_and_they_are_decided_after_it_resumes() -> None:
