@@ -294,7 +294,7 @@ class AnchorLog:
                     found += [reading(r.offset, r.value, chain, self.public)
                               for records in batch.values() for r in records if r.key == chain.encode()]
         finally:
-            await consumer.stop()
+            await stop_client(consumer.stop, "a reader of the anchor log")
         return sorted(found, key=lambda r: r.offset)
 
     async def run(self, stop: asyncio.Event) -> None:
