@@ -165,7 +165,7 @@ class Desk(ABC):
         due, together; and only when a rule fails (rarely), the round undone and decided again task by task
         (``decide_due`` alone), so that the failing task parks, or stays due while the gateway restarts, and the
         others are decided. Taking the agreement API's steps again is safe (a request carries an idempotency key;
-        a step found taken already is taken)."""
+        a step the gateway finds already taken counts as done)."""
         try:
             async with unit_of_work() as unit:
                 return await self.decide_due(unit, now, alone=False) if await unit.store.mode() is Mode.RULES else 0
