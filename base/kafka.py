@@ -4,13 +4,14 @@ client is let go of."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
+
+from base.stopping import within
 
 log = logging.getLogger("concord.kafka")
 
@@ -116,14 +117,5 @@ async def stop_client(stop: Callable[[], Awaitable[object]], what: str, seconds:
     cancelled, with a warning: the sockets close with the process, and nothing the exchange relies on is lost with
     an unfinished stop (an outbox record is sent again, a transaction left open is aborted by the broker, a group
     member not heard of leaves at its session timeout)."""
-    stopping = asyncio.ensure_future(stop())
-    await asyncio.wait([stopping], timeout=seconds)
-    late = not stopping.done()
-    if late:
-        log.warning("stopping %s took more than %g s: left to the process's exit", what, seconds)
-        stopping.cancel()
-    try:
-        await stopping
-    except asyncio.CancelledError:
-        if not late:
-            raise
+    await within(stop(), seconds,
+                 lambda _: log.warning("stopping %s took more than %g s: left to the process's exit", what, seconds))

@@ -22,6 +22,7 @@ from base.health import Health, serve_health
 from base.http import GatewayIdentity
 from base.outbox import Outbox
 from base.settings import REPORTER, Settings
+from base.stopping import within
 from contracts.departments import BUREAU, COORDINATION, EXCHANGE, GATEWAY
 from deploy.console.app import create_console
 from deploy.console.views import Sources
@@ -94,18 +95,13 @@ async def close_all(name: str, closers: Closers, budget: float = STOP_GRACE_SECO
     closed."""
     deadline = asyncio.get_running_loop().time() + budget
     for what, close in closers.items():
-        closing = asyncio.ensure_future(close())
-        await asyncio.wait([closing], timeout=max(deadline - asyncio.get_running_loop().time(), 0.5))
-        late = not closing.done()
-        if late:
+
+        def late(closing: asyncio.Future[Any], what: str = what) -> None:
             log.warning("%s: closing its %s took too long: left to the exit; it was waiting in %s", name, what,
                         waiting_in(closing))
-            closing.cancel()
+
         try:
-            await closing
-        except asyncio.CancelledError:
-            if not late:
-                raise
+            await within(close(), max(deadline - asyncio.get_running_loop().time(), 0.5), late)
         except Exception:  # one failing close does not keep the others open
             log.exception("%s: closing its %s failed", name, what)
 

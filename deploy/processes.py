@@ -152,9 +152,7 @@ class Supervisor(threading.Thread):
             self.watching[name] = process.process
         if name in self.due:
             if now >= self.due[name]:
-                process.restart()
-                self._forget(name)
-                self.watching[name] = process.process
+                process.restart()  # a new process: the next look forgets what was known of the old one
             return
         started = self.started.setdefault(name, now)
         code = process.process.poll()

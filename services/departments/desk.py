@@ -166,14 +166,16 @@ class Desk(ABC):
         (``decide_due`` alone), so that the failing task parks, or stays due while the gateway restarts, and the
         others are decided. Taking the agreement API's steps again is safe (a request carries an idempotency key;
         a step the gateway finds already taken counts as done)."""
-        try:
+        async def decided(alone: bool) -> int:
             async with unit_of_work() as unit:
-                return await self.decide_due(unit, now, alone=False) if await unit.store.mode() is Mode.RULES else 0
+                return await self.decide_due(unit, now, alone) if await unit.store.mode() is Mode.RULES else 0
+
+        try:
+            return await decided(alone=False)
         except Exception as exc:
             log.info("%s: a rule failed in a round of decisions (%s); deciding it again task by task", self.code,
                      type(exc).__name__)
-        async with unit_of_work() as unit:
-            return await self.decide_due(unit, now) if await unit.store.mode() is Mode.RULES else 0
+        return await decided(alone=True)
 
     async def decide_due(self, unit: DeskUnit, now: datetime, alone: bool = True) -> int:
         """Decide by the rules every task due now. ``alone``: each in a savepoint of its own, so that a rule that

@@ -1,0 +1,25 @@
+"""Work on the way out that may hang (a client letting go of its connections, a pool waiting for one in use),
+given a bound: past it, whoever asked is told where the work waits, and the work is cancelled."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+
+async def within(work: Awaitable[object], seconds: float, late: Callable[[asyncio.Future[Any]], None]) -> None:
+    """Await ``work`` for ``seconds`` at most. Past them ``late`` is called with the work's task (still suspended
+    where it waits, for a log to say where) and the work is cancelled; the cancellation is not raised, whatever
+    else the work raises is."""
+    task = asyncio.ensure_future(work)
+    await asyncio.wait([task], timeout=seconds)
+    overran = not task.done()
+    if overran:
+        late(task)
+        task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        if not overran:
+            raise
