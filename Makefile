@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: venv up down status reset topics demo chaos test test-unit test-stack lint typecheck check bench bench-console clean
+.PHONY: venv up down status reset topics demo chaos test test-unit lint typecheck check bench bench-console clean
 
 venv: $(VENV)/.installed
 
@@ -35,9 +35,9 @@ demo: venv          ## the main job: stack, gateway, services, and cases of the 
 chaos: venv         ## cases carried through an exchange being broken on purpose, then reconciled (a few minutes)
 	$(BIN)/concord chaos
 
-test: venv          ## unit tests, then integration and end-to-end tests on the real stack
+test: venv          ## every test: those on the real stack, and the others in a second pytest beside them
 	$(BIN)/python -m tests.datacontract
-	$(BIN)/pytest
+	$(BIN)/python -m tests.run
 
 test-unit: venv     ## the fast layer only: no I/O
 	$(BIN)/pytest tests/unit

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import fcntl
 import hashlib
 import json
 import os
@@ -207,17 +208,24 @@ class KafkaNode:
         return KafkaAccess(self.bootstrap, "SASL_SSL", ADMIN, secrets_.kafka_admin_password(), str(secrets_.ca_file))
 
     def fetch_runtime(self) -> None:
+        """The Kafka runtime's jars in the cache, fetched by Maven once. Stacks may share a cache (a test's cluster
+        uses the session stack's): whoever comes second waits for the first one's fetch, under a lock on the file."""
         if (self.libs / ".complete").exists():
             return
         self.libs.mkdir(parents=True, exist_ok=True)
-        result = subprocess.run(
-            ["mvn", "-q", "-B", "-f", str(KAFKA_DIR / "pom.xml"), "dependency:copy-dependencies",
-             f"-DoutputDirectory={self.libs}", "-DincludeScope=runtime"],
-            capture_output=True, text=True,
-        )
-        if result.returncode != 0:
-            raise StackError(f"Maven could not fetch the Kafka runtime: {result.stdout[-400:]}{result.stderr[-400:]}")
-        (self.libs / ".complete").touch()
+        with (self.libs.parent / f"{self.libs.name}.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if (self.libs / ".complete").exists():
+                return
+            result = subprocess.run(
+                ["mvn", "-q", "-B", "-f", str(KAFKA_DIR / "pom.xml"), "dependency:copy-dependencies",
+                 f"-DoutputDirectory={self.libs}", "-DincludeScope=runtime"],
+                capture_output=True, text=True,
+            )
+            if result.returncode != 0:
+                raise StackError("Maven could not fetch the Kafka runtime: "
+                                 f"{result.stdout[-400:]}{result.stderr[-400:]}")
+            (self.libs / ".complete").touch()
 
     def _java(self, main: str, *args: str) -> list[str]:
         return [

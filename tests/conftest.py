@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 import pytest_asyncio
@@ -18,7 +17,6 @@ from contracts.departments import PRINCIPALS
 from deploy.processes import AppProcesses
 from deploy.stack import ready
 
-STACK_LAYERS = ("integration", "e2e")
 CLOCK_SPEED = 100_000.0  # ten working days of a sharing request pass in about twelve real seconds
 RESPONSE_SCALE = 0.1  # departments answer in a tenth of their usual time, so a four-stage case takes seconds
 CHROMIUM = "/usr/bin/chromium"  # Debian's package: Playwright's own browser downloads are not reachable here
@@ -26,10 +24,11 @@ CLOCK_START = datetime(2026, 3, 2, 9, 0, tzinfo=CHINA)  # a Monday morning, what
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests on the stack are marked ``stack``; those marked ``disruptive`` (they restart the broker and the database
-    under the session's exchange, and stop it) run after all the others."""
+    """Tests that use the session's stack (the ``stack`` fixture) are marked ``stack``: ``make test`` runs them in
+    one pytest and all the others beside it in a second (``tests.run``). Those marked ``disruptive`` (they restart
+    the broker and the database under the session's exchange, and stop it) run after all the others."""
     for item in items:
-        if any(part in STACK_LAYERS for part in Path(str(item.fspath)).parts):
+        if "stack" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.stack)
     items.sort(key=lambda item: item.get_closest_marker("disruptive") is not None)
 
