@@ -76,8 +76,8 @@ def classify(rows: Sequence[ChainRow]) -> list[Finding]:
         if row.scheme == Scheme.ENTRY and first_record is not None and row.seq > first_record:
             problems.append(f"it is hashed without its record, after seq {first_record} was hashed with it")
         derived = Indexed.of(row.entry)
-        columns = [f.name for f in fields(Indexed) if getattr(row.indexed, f.name) != getattr(derived, f.name)]
-        if columns:
+        if derived != row.indexed:
+            columns = [f.name for f in fields(Indexed) if getattr(row.indexed, f.name) != getattr(derived, f.name)]
             problems.append(f"column {', '.join(columns)} differs from its entry")
         changed.append(bool(problems))
         if problems:
