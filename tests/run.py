@@ -1,14 +1,20 @@
-"""``make test``: every test, in two pytest runs at once. One runs the tests on the session's stack (marked
-``stack``: one stack, one exchange, in their order, the disruptive ones last); the other, beside it, runs all the
-others (no I/O, files alone, or a stack of their own such as the three-broker cluster), which use the second core
-while the first run mostly waits on the stack. The other run's report is printed after the stack's; the status is
-the worse of the two. Arguments go to both runs (``python -m tests.run -x``, or paths to narrow them)."""
+"""``make test``: every test, in two pytest runs. One runs the tests on the session's stack (marked ``stack``: one
+stack, one exchange, in their order, the disruptive ones last); the other runs all the others (no I/O, files alone,
+or a stack of their own such as the three-broker cluster), using the second core while the first run mostly waits
+on the stack. The second starts once the first run's first test has (the stack up and the exchange started: those
+starts take both cores), or once that run has ended. The second run's report is printed after the first's; the
+status is the worse of the two. Arguments go to both runs (``python -m tests.run -x``, or paths to narrow them)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
+import time
+from pathlib import Path
+
+from tests.conftest import FIRST_TEST_STARTED
 
 NOTHING_COLLECTED = 5  # pytest's exit status when a run selects no test
 
@@ -23,18 +29,22 @@ def worse(statuses: list[int]) -> int:
 
 def main(arguments: list[str]) -> int:
     pytest = [sys.executable, "-m", "pytest"]
-    with tempfile.TemporaryFile("w+", encoding="utf-8") as report:
-        # no cache of its own: two runs writing .pytest_cache at once would trample each other's
-        beside = subprocess.Popen([*pytest, "-p", "no:cacheprovider", "-m", "not stack", *arguments],
-                                  stdout=report, stderr=subprocess.STDOUT)
+    with tempfile.TemporaryDirectory() as folder, (Path(folder) / "report").open("w+", encoding="utf-8") as report:
+        started = Path(folder) / "first-test-started"
+        on_stack = subprocess.Popen([*pytest, "-m", "stack", *arguments],
+                                    env={**os.environ, FIRST_TEST_STARTED: str(started)})
         try:
-            on_stack = subprocess.run([*pytest, "-m", "stack", *arguments]).returncode
+            while not started.exists() and on_stack.poll() is None:
+                time.sleep(0.5)
+            # no cache of its own: two runs writing .pytest_cache at once would trample each other's
+            beside = subprocess.run([*pytest, "-p", "no:cacheprovider", "-m", "not stack", *arguments],
+                                    stdout=report, stderr=subprocess.STDOUT).returncode
         finally:
-            other = beside.wait()
+            status = on_stack.wait()
         report.seek(0)
-        print(f"\n{'=' * 30} the tests beside the stack's {'=' * 30}", flush=True)
+        print(f"\n{'=' * 30} the tests beside those on the stack {'=' * 30}", flush=True)
         sys.stdout.write(report.read())
-    return worse([on_stack, other])
+    return worse([status, beside])
 
 
 if __name__ == "__main__":
