@@ -35,9 +35,9 @@ demo: venv          ## the main job: stack, gateway, services, and cases of the 
 chaos: venv         ## cases carried through an exchange being broken on purpose, then reconciled (a few minutes)
 	$(BIN)/concord chaos
 
-test: venv          ## every test: those on the real stack, and the others in a second pytest beside them
+test: venv          ## unit tests, then integration and end-to-end tests on the real stack
 	$(BIN)/python -m tests.datacontract
-	$(BIN)/python -m tests.run
+	$(BIN)/pytest
 
 test-unit: venv     ## the fast layer only: no I/O
 	$(BIN)/pytest tests/unit

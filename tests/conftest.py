@@ -3,7 +3,6 @@ Kafka and PostgreSQL as processes), started here when it is not already up."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -19,28 +18,20 @@ from contracts.departments import PRINCIPALS
 from deploy.processes import AppProcesses
 from deploy.stack import ready
 
+STACK_LAYERS = ("integration", "e2e")
 CLOCK_SPEED = 100_000.0  # ten working days of a sharing request pass in about twelve real seconds
 RESPONSE_SCALE = 0.1  # departments answer in a tenth of their usual time, so a four-stage case takes seconds
 CHROMIUM = "/usr/bin/chromium"  # Debian's package: Playwright's own browser downloads are not reachable here
 CLOCK_START = datetime(2026, 3, 2, 9, 0, tzinfo=CHINA)  # a Monday morning, whatever day the tests run on
-FIRST_TEST_STARTED = "CONCORD_TESTS_FIRST_STARTED"  # a file to make when the first test starts (tests.run)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests that use the session's stack (the ``stack`` fixture) are marked ``stack``: ``make test`` runs them in
-    one pytest and all the others beside it in a second (``tests.run``). Those marked ``disruptive`` (they restart
-    the broker and the database under the session's exchange, and stop it) run after all the others."""
+    """Tests on the stack are marked ``stack``; those marked ``disruptive`` (they restart the broker and the database
+    under the session's exchange, and stop it) run after all the others."""
     for item in items:
-        if "stack" in getattr(item, "fixturenames", ()):
+        if any(part in STACK_LAYERS for part in Path(str(item.fspath)).parts):
             item.add_marker(pytest.mark.stack)
     items.sort(key=lambda item: item.get_closest_marker("disruptive") is not None)
-
-
-def pytest_runtest_call(item: pytest.Item) -> None:
-    """Tells ``tests.run`` that the first test is past its setup (the stack up, the exchange started): the tests
-    beside these may start now without slowing the stack's start down."""
-    if (started := os.environ.get(FIRST_TEST_STARTED)) and not Path(started).exists():
-        Path(started).touch()
 
 
 @pytest.fixture(scope="session")
