@@ -21,6 +21,7 @@ import os
 import pwd
 import re
 import secrets
+import shlex
 import shutil
 import signal
 import socket
@@ -230,6 +231,7 @@ class KafkaNode:
     def _java(self, main: str, *args: str) -> list[str]:
         return [
             "java", f"-Xmx{self.settings.kafka_heap}", f"-Xms{self.settings.kafka_heap}",
+            *shlex.split(self.settings.kafka_jvm_options),
             f"-Dlog4j2.configurationFile={KAFKA_DIR / 'log4j2.properties'}",
             f"-Dkafka.logs.dir={self.home}",
             "-cp", f"{self.libs}/*", main, *args,

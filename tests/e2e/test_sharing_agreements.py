@@ -101,7 +101,10 @@ async def test_conditional_fields_flow_only_under_an_agreement_in_force(
             (sent.contact_phone, sent.contact_person)
         assert "agent" not in payload(seen)
 
-        replay = await http.post(f"/v1/agreements/{agreement['id']}/backfill", headers=bearer(tokens["housing"]))
+        # a backfill reads the contract's shared topic from its start before it answers: given as long as the
+        # command line gives it (base.runtime.api_client)
+        replay = await http.post(f"/v1/agreements/{agreement['id']}/backfill", headers=bearer(tokens["housing"]),
+                                 timeout=60)
         assert replay.status_code == 200 and replay.json()["events"] >= 1
         replayed = await housing.wait_for(lambda r: header(r, "concord_backfill") == agreement["id"]
                                           and r.key == during.encode())

@@ -88,3 +88,13 @@ def test_ports_that_would_collide_are_refused_with_the_rule(tmp_path: Path) -> N
 def test_replication_keeps_acknowledged_writes_through_the_loss_of_one_node(
         brokers: int, factor: int, min_insync: int) -> None:
     assert Replication.on(brokers) == Replication(factor, min_insync)
+
+
+def test_the_brokers_jvm_takes_the_options_given_before_its_main_class(tmp_path: Path) -> None:
+    settings = stack(tmp_path, kafka_jvm_options="-XX:TieredStopAtLevel=1  -Dconcord.note='two words'")
+    [node] = kafka_nodes(settings)
+    command = node._java("kafka.Kafka", "server.properties")
+    assert command[0] == "java" and command[-2:] == ["kafka.Kafka", "server.properties"]
+    assert command.index("-XX:TieredStopAtLevel=1") < command.index("-cp")
+    assert "-Dconcord.note=two words" in command
+    assert "-XX:TieredStopAtLevel=1" not in kafka_nodes(stack(tmp_path, kafka_jvm_options=""))[0]._java("kafka.Kafka")
