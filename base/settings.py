@@ -31,9 +31,10 @@ class Settings(BaseSettings):
     kafka_controller_port: int = 19093  # and its controller port kafka_controller_port + 2i
     kafka_brokers: int | None = Field(default=None, ge=1)  # Kafka nodes, each broker and controller; see brokers
     kafka_heap: str = "512m"
-    # More options for the broker's JVM, as a shell would split them. The test session starts its brokers with
-    # "-XX:TieredStopAtLevel=1" (tests/conftest.py): a JIT compiler that does not optimise as far starts a broker in
-    # about half the time and spends far less CPU compiling, at some cost in peak throughput.
+    # More options for the broker's JVM, as a shell would split them. "-XX:TieredStopAtLevel=1" (the three-broker
+    # cluster of tests/integration/test_cluster.py) starts a broker in about half the time, but with no optimising
+    # compiler it moves bulk data a few times slower (the router fuzz test: 129 s against 30): the stack and the
+    # demo keep the JVM's defaults.
     kafka_jvm_options: str = ""
     postgres_port: int = 15432
     postgres_user: str = "concord"  # the cluster's superuser: migrations, roles and stack tooling only

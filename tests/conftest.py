@@ -3,7 +3,6 @@ Kafka and PostgreSQL as processes), started here when it is not already up."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -20,11 +19,6 @@ from deploy.processes import AppProcesses
 from deploy.stack import ready
 
 STACK_LAYERS = ("integration", "e2e")
-# The brokers this session starts (its stack's, the three-broker cluster's, those the chaos run and the restart
-# tests start again) compile with C1 alone: each starts in about half the time, and the session's CPU goes to the
-# exchange rather than to optimising the broker's code for a peak throughput no test needs. A stack already
-# running is used as it is; set the variable (even empty) to choose otherwise.
-os.environ.setdefault("CONCORD_KAFKA_JVM_OPTIONS", "-XX:TieredStopAtLevel=1")
 CLOCK_SPEED = 100_000.0  # ten working days of a sharing request pass in about twelve real seconds
 RESPONSE_SCALE = 0.1  # departments answer in a tenth of their usual time, so a four-stage case takes seconds
 CHROMIUM = "/usr/bin/chromium"  # Debian's package: Playwright's own browser downloads are not reachable here
