@@ -26,6 +26,7 @@ from base.stopping import within
 from contracts.departments import BUREAU, COORDINATION, EXCHANGE, GATEWAY
 from deploy.console.app import create_console
 from deploy.console.views import Sources
+from deploy.stack import port_open
 from gateway.agreements import AgreementStore
 from gateway.api import GatewayState, create_api
 from gateway.audit import AnchorLog, AuditKeeper
@@ -152,17 +153,9 @@ async def dependencies_answer(settings: Settings, principal: str, stop: asyncio.
 
 async def broker_listens(bootstrap: str) -> bool:
     """Whether one of the broker's bootstrap addresses takes a connection (whom it lets in is the start's to find)."""
-    for address in bootstrap.split(","):
-        host, _, port = address.strip().rpartition(":")
-        try:
-            _, writer = await asyncio.wait_for(asyncio.open_connection(host.strip("[]"), int(port)), 3)
-        except (OSError, TimeoutError, ValueError):
-            continue
-        writer.close()
-        with contextlib.suppress(OSError):
-            await writer.wait_closed()
-        return True
-    return False
+    addresses = [address.strip().rpartition(":") for address in bootstrap.split(",")]
+    return await asyncio.to_thread(lambda: any(port.isdigit() and port_open(int(port), host.strip("[]"))
+                                               for host, _, port in addresses))
 
 
 async def database_answers(dsn: str) -> bool:
