@@ -29,6 +29,7 @@ class Usage:
 
 
 TICKS = os.sysconf("SC_CLK_TCK")
+STOP_SECONDS = 20.0  # what a component told to stop is given before it is killed
 
 
 def usage(pid: int | None) -> Usage | None:
@@ -87,17 +88,26 @@ class AppProcess:
             self.stopping = False
             self.process = self._spawn()
 
-    def stop(self, sig: signal.Signals = signal.SIGTERM, timeout: float = 20.0) -> None:
+    def stop(self, sig: signal.Signals = signal.SIGTERM, timeout: float = STOP_SECONDS) -> None:
         """Stop the component (and anything it started) for good: ``sig``, and after ``timeout`` SIGKILL."""
+        self.signal_stop(sig)
+        self.wait_stopped(timeout)
+
+    def signal_stop(self, sig: signal.Signals = signal.SIGTERM) -> None:
+        """Tell the component to stop for good (``wait_stopped`` waits for it)."""
         with self.lock:
             self.stopping = True
         if not self.alive():
             return
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGCONT)  # a paused process cannot stop
-        self.process.send_signal(sig)
+        with contextlib.suppress(ProcessLookupError):
+            self.process.send_signal(sig)
+
+    def wait_stopped(self, timeout: float) -> None:
+        """Wait for a component told to stop; after ``timeout`` seconds, SIGKILL it and what it started."""
         try:
-            self.process.wait(timeout)
+            self.process.wait(max(timeout, 0.0))
         except subprocess.TimeoutExpired:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGKILL)
@@ -277,8 +287,13 @@ class AppProcesses:
             with process.lock:
                 process.stopping = True
         self.supervisor.stop()
-        for process in reversed(list(self.processes.values())):
-            process.stop()
+        # all told at once and waited for together: each takes a second or two to close its clients, and one by one
+        # the exchange's processes took as long as all of them
+        for process in self.processes.values():
+            process.signal_stop()
+        deadline = time.monotonic() + STOP_SECONDS
+        for process in self.processes.values():
+            process.wait_stopped(deadline - time.monotonic())
 
     def __enter__(self) -> AppProcesses:
         return self

@@ -22,17 +22,18 @@ from base.offsets import stable_offsets_in_every_group
 from base.settings import Settings
 from deploy.stack import KafkaNode, answers, port_open
 from gateway.provisioning import BrokerAdmin
-from tests.tools import eventually
+from tests.tools import QUICK_START, eventually
 
 
 @pytest.fixture
 def node(stack: Settings) -> Iterator[KafkaNode]:
-    node = KafkaNode(stack, home=stack.stack_path / f"restart-{uuid.uuid4().hex[:6]}",
+    quick = stack.model_copy(update={"kafka_jvm_options": QUICK_START})  # it starts twice and moves 20 records
+    node = KafkaNode(quick, home=stack.stack_path / f"restart-{uuid.uuid4().hex[:6]}",
                      port=stack.kafka_port + 200, controller_port=stack.kafka_controller_port + 200)
     try:
         yield node
     finally:
-        node.stop()
+        node.kill()  # its folder goes with it: nothing to shut down cleanly for
         shutil.rmtree(node.home, ignore_errors=True)
 
 

@@ -25,7 +25,7 @@ from contracts.bureau import StageCompleted
 from contracts.envelope import KafkaRecord, encode, encode_payload
 from deploy.processes import AppProcesses
 from deploy.stack import Stack, kafka_nodes, ready, stop_nodes
-from tests.tools import Inspector, Record, Tail, eventually, header
+from tests.tools import QUICK_START, Inspector, Record, Tail, eventually, header
 
 BROKERS = 3
 PORT_OFFSET = 8  # the cluster's ports follow the session stack's: Kafka +8 to +13, PostgreSQL +8
@@ -34,9 +34,6 @@ MALFORMED_EVERY = 10  # one event in ten cannot be parsed: the router dead-lette
 INGRESS = "ingress.bureau"
 SHARED = "shared.bureau.stage-completed"
 DEADLETTER = "deadletter.bureau"
-# The cluster's JVMs compile with C1 alone: three brokers start on two cores in about half the time (the little
-# data this test moves does not need the optimising compiler; the stack's brokers keep it).
-QUICK_START = "-XX:TieredStopAtLevel=1"
 # What the admin client may be told while a node goes or comes back.
 CHANGING = {KafkaError._TIMED_OUT, KafkaError._TRANSPORT}
 
