@@ -30,7 +30,7 @@ from contracts.bureau import Decision, OpinionIssued
 from contracts.coordination import ConflictResolved
 from contracts.departments import BUREAU, COORDINATION, EXCHANGE, GATEWAY
 from contracts.envelope import SENDER_HEADER
-from deploy.demo import ARRIVAL_WORKING_DAYS, SPEED, CaseDriver, clock_start, drive
+from deploy.demo import SPEED, CaseDriver, clock_start, drive
 from deploy.processes import AppProcesses
 from deploy.stack import PostgresCluster, StackError, kafka_nodes, port_open, ready
 from gateway import audit as audit_log
@@ -403,7 +403,7 @@ def settle(settings: Settings, timeout: float = SETTLE_SECONDS) -> None:
 
 
 def run_chaos(settings: Settings, cases: int, seconds: float, every: tuple[float, float], seed: int,
-              timeout: float, arrival_days: float = ARRIVAL_WORKING_DAYS) -> int:
+              timeout: float) -> int:
     """Returns the exit status: 0 when every case finished and nothing was lost or duplicated."""
     from base.clock import record
 
@@ -416,10 +416,9 @@ def run_chaos(settings: Settings, cases: int, seconds: float, every: tuple[float
     with AppProcesses(settings, {}, say=console.print) as apps, \
             httpx.Client(base_url=base, headers=front_desk, timeout=30.0) as bureau:
         start_exchange(apps, settings)
-        console.print(f"chaos: {cases} cases coming in over {arrival_days:g} working days on a clock {SPEED:,.0f}× "
-                      f"real time; components killed every {every[0]:.0f}-{every[1]:.0f} s for {seconds:.0f} s (logs "
-                      f"in {apps.log_dir})")
-        driver = CaseDriver(clock, cases, seed, bureau, arrival_days)
+        console.print(f"chaos: {cases} cases on a clock {SPEED:,.0f}× real time; components killed every "
+                      f"{every[0]:.0f}-{every[1]:.0f} s for {seconds:.0f} s (logs in {apps.log_dir})")
+        driver = CaseDriver(clock, cases, seed, bureau)
         monkey = Monkey(settings, apps, seconds, every, seed)
         monkey.start()
         drive(driver, timeout, lambda share: None)

@@ -272,14 +272,12 @@ def chaos(
     every_max: float = typer.Option(8.0, help="the longest pause between two kills (seconds)"),
     seed: int = typer.Option(2027, help="seed of the sample projects and of the mischief"),
     timeout: float = typer.Option(1800.0, help="seconds of real time to wait for every case to finish"),
-    arrival_days: float = typer.Option(20.0, help="the working days of the district over which the cases come in "
-                                                  "(at 100,000×, 20 of them take about 25 s)"),
 ) -> None:
     """Carry cases through an exchange that is being broken (components killed, a router paused, the broker and
     PostgreSQL restarted), then reconcile: exit 1 on any case unfinished, record lost or effect duplicated."""
     from deploy.chaos import run_chaos
 
-    raise typer.Exit(run_chaos(_settings(), cases, seconds, (every_min, every_max), seed, timeout, arrival_days))
+    raise typer.Exit(run_chaos(_settings(), cases, seconds, (every_min, every_max), seed, timeout))
 
 
 @app.command()

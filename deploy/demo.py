@@ -115,8 +115,7 @@ class CaseDriver:
     and acted on until each has ended. A component that restarts meanwhile costs a round, never a case: submissions
     carry an idempotency key, and what an enterprise does is decided again from the case as the bureau shows it."""
 
-    def __init__(self, clock: Clock, count: int, seed: int, bureau: httpx.Client,
-                 arrival_working_days: float = ARRIVAL_WORKING_DAYS) -> None:
+    def __init__(self, clock: Clock, count: int, seed: int, bureau: httpx.Client) -> None:
         self.clock = clock
         self.count = count
         self.bureau = bureau
@@ -124,7 +123,7 @@ class CaseDriver:
         self.enterprises = Enterprises(seed, self.calendar)
         self.run = uuid.uuid4().hex[:12]  # the idempotency keys' prefix: this run's own
         self.first = clock.now()
-        self.arrival = self.calendar.add_working_time(self.first, arrival_working_days) - self.first
+        self.arrival = self.calendar.add_working_time(self.first, ARRIVAL_WORKING_DAYS) - self.first
         self.finished: dict[str, dict] = {}  # type: ignore[type-arg]
         self.missed_rounds = 0  # rounds cut short by a component that did not answer
 

@@ -21,10 +21,8 @@ LAST_LINE = re.compile(r"chaos: cases (\d+)/(\d+) finished, kills (\d+), restart
 async def test_cases_finish_with_nothing_lost_or_applied_twice_while_the_exchange_is_broken(
         stack: Settings, exchange: AppProcesses) -> None:
     exchange.stop_all()
-    # The cases come in over five working days (about six seconds), so that every one is under way when the broker
-    # and PostgreSQL go down, and the run ends once the last has made its way round the outages.
     ran = await run_concord("chaos", "--cases", "24", "--seconds", "30", "--every-min", "2", "--every-max", "4",
-                            "--arrival-days", "5", env={"CONCORD_RESPONSE_SCALE": str(RESPONSE_SCALE)}, timeout=600)
+                            env={"CONCORD_RESPONSE_SCALE": str(RESPONSE_SCALE)}, timeout=600)
     lines = ran.out.strip().splitlines()
     assert ran.code == 0, ran.out[-3000:] + ran.err[-2000:]
     result = LAST_LINE.fullmatch(lines[-1].strip())
