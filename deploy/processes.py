@@ -270,16 +270,17 @@ class AppProcesses:
 
     def wait_http(self, url: str, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            dead = [p.name for p in self.processes.values() if not p.alive() and p.name not in self.supervised]
-            if dead:
-                raise RuntimeError(f"{', '.join(dead)} exited; see {self.log_dir}")
-            try:
-                if httpx.get(url, timeout=1.0).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
+        with httpx.Client(timeout=1.0) as client:  # one for the wait: each new client loads the CA bundle (~50 ms)
+            while time.monotonic() < deadline:
+                dead = [p.name for p in self.processes.values() if not p.alive() and p.name not in self.supervised]
+                if dead:
+                    raise RuntimeError(f"{', '.join(dead)} exited; see {self.log_dir}")
+                try:
+                    if client.get(url).status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.3)
         raise RuntimeError(f"{url} did not answer within {timeout:.0f}s; see {self.log_dir}")
 
     def stop_all(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import ssl
 import sys
 import time
 import uuid
@@ -32,10 +33,18 @@ from gateway.provisioning import provisioner
 from gateway.topics import TopicSpec, ensure_topics
 
 Record = ConsumerRecord[bytes, bytes]
+# One TLS context for every HTTP client of the tests: httpx otherwise loads the CA bundle for each client it makes
+# (about 50 ms of CPU), and the tests make a client for most of their calls to an API.
+TLS = ssl.create_default_context()
 # For the brokers a test starts of its own (a cluster, a node to restart): their JVMs compile with C1 alone and start
 # in about half the time on two cores; the little data such a test moves does not need the optimising compiler (the
 # stack's broker keeps it: without it the router fuzz test's records moved four times slower).
 QUICK_START = "-XX:TieredStopAtLevel=1"
+
+
+def http_client(**options: Any) -> httpx.AsyncClient:
+    """An ``httpx.AsyncClient`` with these options, on the tests' one TLS context."""
+    return httpx.AsyncClient(verify=TLS, **options)
 
 
 def header(record: Record, name: str) -> str | None:

@@ -17,7 +17,7 @@ from contracts.bureau import Project
 from contracts.departments import BUREAU
 from services.bureau.samples import application
 from services.departments.market import licence_revoked
-from tests.tools import bearer
+from tests.tools import bearer, http_client
 
 FINAL = ("completed", "rejected", "closed")
 CALENDAR = WorkingDayCalendar()
@@ -26,13 +26,13 @@ View = dict[str, Any]
 
 def bureau(stack: Settings) -> httpx.AsyncClient:
     """The bureau's API as its front desk (the bureau's token)."""
-    return httpx.AsyncClient(base_url=f"http://{stack.bureau_host}:{stack.bureau_port}", timeout=30,
+    return http_client(base_url=f"http://{stack.bureau_host}:{stack.bureau_port}", timeout=30,
                              headers=bearer(stack.credentials(BUREAU).http_token))
 
 
 def desks(stack: Settings, department: str) -> httpx.AsyncClient:
     """The desks' API as one department's officers (its token)."""
-    return httpx.AsyncClient(base_url=f"http://{stack.departments_host}:{stack.departments_port}", timeout=30,
+    return http_client(base_url=f"http://{stack.departments_host}:{stack.departments_port}", timeout=30,
                              headers=bearer(stack.credentials(department).http_token))
 
 

@@ -11,7 +11,6 @@ from datetime import datetime
 from pathlib import Path
 
 import asyncpg
-import httpx
 
 from base.clock import AcceleratedClock
 from base.settings import ADMIN, Settings
@@ -31,7 +30,7 @@ from tests.e2e.cases import (
     submit,
     task_of,
 )
-from tests.tools import Tail, bearer, clock_reaches, eventually, header
+from tests.tools import Tail, bearer, clock_reaches, eventually, header, http_client
 
 OFFICE = Project(name="恒泰商业综合体项目", project_type="commercial", land_area_m2=20_000, floor_area_m2=40_000,
                  investment_10k_cny=30_000, industry_code="K7010", location="城东街道")
@@ -57,7 +56,7 @@ async def test_a_case_goes_through_all_four_stages(stack: Settings, exchange: Ap
     # Housing's fire acceptance of a commercial building asked the bureau for the applicant's contact: for this
     # case's records alone, and the agreement ended with the case, whatever the bureau answered.
     async def ended_with_the_case() -> bool:
-        async with httpx.AsyncClient(base_url=stack.gateway_address, timeout=30,
+        async with http_client(base_url=stack.gateway_address, timeout=30,
                                      headers=bearer(stack.credentials(HOUSING).http_token)) as http:
             mine = [a for a in (await http.get("/v1/agreements")).json() if case_id in a["purpose"]]
         return bool(mine) and all(a["case_id"] == case_id and a["status"] in ("ended", "rejected", "declined",

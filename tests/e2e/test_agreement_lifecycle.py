@@ -27,7 +27,7 @@ from gateway.lifecycle import ANSWER_WITHIN_WORKING_DAYS, CASE_ANSWER_WITHIN_WOR
 from tests.e2e.cases import officers_decide
 from tests.e2e.test_sharing_agreements import CONTACT, case_submitted, payload, revoke_all, submit_case, urls
 from tests.factories import case_submitted as case_event
-from tests.tools import Record, Tail, bearer, clock_reaches, eventually, header
+from tests.tools import Record, Tail, bearer, clock_reaches, eventually, header, http_client
 
 PURPOSE = "arrange the site visit of the review 现场踏勘"
 BASIS = "《政务数据共享条例》(2025) 第十四条"
@@ -69,7 +69,7 @@ async def publish(stack: Settings, tokens: dict[str, str], event: Event) -> list
             "time": datetime.now().astimezone().isoformat(),
             "dataschema": f"urn:concord:contract:{contract.id}:{contract.version}",
             "datacontenttype": "application/json", "data": event.model_dump(mode="json")}
-    async with httpx.AsyncClient(base_url=urls(stack)[0], timeout=30) as http:
+    async with http_client(base_url=urls(stack)[0], timeout=30) as http:
         response = await http.post("/v1/events", json=body, headers=bearer(tokens["bureau"]))
     assert response.status_code == 200, response.text
     return list(response.json()["delivered_to"])
@@ -80,7 +80,7 @@ async def audit_of(stack: Settings, match: Callable[[dict[str, Any]], bool], **q
     found: list[dict[str, Any]] = []
 
     async def kept() -> bool:
-        async with httpx.AsyncClient(base_url=urls(stack)[0], timeout=30) as http:
+        async with http_client(base_url=urls(stack)[0], timeout=30) as http:
             entries = (await http.get("/v1/audit", params={"limit": 10_000, **query},
                                       headers=bearer(stack.credentials(OPERATOR).http_token))).json()
         found[:] = [e for e in entries if match(e)]
@@ -120,9 +120,9 @@ def sees_none(record: Record, fields: list[str]) -> bool:
 async def test_a_counter_offer_accepted_puts_the_offered_fields_in_force_with_the_purpose_on_every_delivery(
     stack: Settings, exchange: AppProcesses, tokens: dict[str, str]
 ) -> None:
-    async with httpx.AsyncClient(base_url=urls(stack)[0], timeout=30) as http:
+    async with http_client(base_url=urls(stack)[0], timeout=30) as http:
         await revoke_all(http, "water", tokens["water"])
-    async with httpx.AsyncClient(base_url=urls(stack)[0], timeout=30) as http, \
+    async with http_client(base_url=urls(stack)[0], timeout=30) as http, \
             Tail(stack.kafka(ADMIN), "deliver.water") as water, Tail(stack.kafka(ADMIN), "deliver.bureau") as bureau:
         asked = await ask(http, tokens["water"], CONTACT)
         await act(http, tokens["water"], asked["id"], "counter-offer", {"reasons": "mine", "fields": ["contact_phone"]},
@@ -166,9 +166,9 @@ async def test_a_counter_offer_accepted_puts_the_offered_fields_in_force_with_th
 async def test_a_declined_counter_offer_closes_the_agreement(
     stack: Settings, exchange: AppProcesses, tokens: dict[str, str], clock: AcceleratedClock
 ) -> None:
-    async with httpx.AsyncClient(base_url=urls(stack)[0], timeout=30) as http:
+    async with http_client(base_url=urls(stack)[0], timeout=30) as http:
         await revoke_all(http, "devreform", tokens["devreform"])
-    async with httpx.AsyncClient(base_url=urls(stack)[0], timeout=30) as http, \
+    async with http_client(base_url=urls(stack)[0], timeout=30) as http, \
             Tail(stack.kafka(ADMIN), "deliver.devreform") as devreform, \
             Tail(stack.kafka(ADMIN), "deliver.bureau") as bureau:
         until = clock.now() + timedelta(days=200)
@@ -196,9 +196,9 @@ async def test_a_declined_counter_offer_closes_the_agreement(
 async def test_a_suspension_stops_deliveries_at_once_and_resumption_restarts_them_the_consumer_told(
     stack: Settings, exchange: AppProcesses, tokens: dict[str, str]
 ) -> None:
-    async with httpx.AsyncClient(base_url=urls(stack)[0], timeout=30) as http:
+    async with http_client(base_url=urls(stack)[0], timeout=30) as http:
         await revoke_all(http, "planning", tokens["planning"])
-    async with httpx.AsyncClient(base_url=urls(stack)[0], timeout=30) as http, \
+    async with http_client(base_url=urls(stack)[0], timeout=30) as http, \
             Tail(stack.kafka(ADMIN), "deliver.planning") as planning:
         asked = await ask(http, tokens["planning"], CONTACT)
         await act(http, tokens["bureau"], asked["id"], "approve")
@@ -232,9 +232,9 @@ async def test_a_case_scoped_agreement_is_decided_faster_covers_its_case_only_an
     stack: Settings, exchange: AppProcesses, tokens: dict[str, str]
 ) -> None:
     case, other = f"G-SCOPE-{uuid.uuid4().hex[:8]}", f"G-OTHER-{uuid.uuid4().hex[:8]}"
-    async with httpx.AsyncClient(base_url=urls(stack)[0], timeout=30) as http:
+    async with http_client(base_url=urls(stack)[0], timeout=30) as http:
         await revoke_all(http, "market", tokens["market"])
-    async with httpx.AsyncClient(base_url=urls(stack)[0], timeout=30) as http, \
+    async with http_client(base_url=urls(stack)[0], timeout=30) as http, \
             Tail(stack.kafka(ADMIN), "deliver.market") as market:
         asked = await ask(http, tokens["market"], CONTACT, scope={"case_id": case})
         assert asked["case_id"] == case
@@ -274,9 +274,9 @@ async def test_a_case_scoped_agreement_is_decided_faster_covers_its_case_only_an
 async def test_a_working_day_window_runs_from_approval_is_announced_ahead_of_its_end_and_ends(
     stack: Settings, exchange: AppProcesses, tokens: dict[str, str], clock: AcceleratedClock
 ) -> None:
-    async with httpx.AsyncClient(base_url=urls(stack)[0], timeout=30) as http:
+    async with http_client(base_url=urls(stack)[0], timeout=30) as http:
         await revoke_all(http, "airdefence", tokens["airdefence"])
-    async with httpx.AsyncClient(base_url=urls(stack)[0], timeout=30) as http, \
+    async with http_client(base_url=urls(stack)[0], timeout=30) as http, \
             Tail(stack.kafka(ADMIN), "deliver.airdefence") as airdefence:
         # four working days (two real seconds or more): the case below is delivered within them
         asked = await ask(http, tokens["airdefence"], ["contact_phone"], window={"working_days": 4})
@@ -298,9 +298,9 @@ async def test_a_working_day_window_runs_from_approval_is_announced_ahead_of_its
 async def test_the_consumer_told_ahead_of_the_end_renews_and_the_next_period_follows_without_a_gap(
     stack: Settings, exchange: AppProcesses, tokens: dict[str, str], clock: AcceleratedClock
 ) -> None:
-    async with httpx.AsyncClient(base_url=urls(stack)[0], timeout=30) as http:
+    async with http_client(base_url=urls(stack)[0], timeout=30) as http:
         await revoke_all(http, "environment", tokens["environment"])
-    async with httpx.AsyncClient(base_url=urls(stack)[0], timeout=30) as http, \
+    async with http_client(base_url=urls(stack)[0], timeout=30) as http, \
             Tail(stack.kafka(ADMIN), "deliver.environment") as environment, \
             Tail(stack.kafka(ADMIN), "deliver.bureau") as bureau:
         until = clock.now() + timedelta(days=14)  # about six real seconds
@@ -333,9 +333,9 @@ async def test_the_consumer_told_ahead_of_the_end_renews_and_the_next_period_fol
 async def test_no_expiry_notice_urges_a_renewal_asked_for_already(
     stack: Settings, exchange: AppProcesses, tokens: dict[str, str], clock: AcceleratedClock
 ) -> None:
-    async with httpx.AsyncClient(base_url=urls(stack)[0], timeout=30) as http:
+    async with http_client(base_url=urls(stack)[0], timeout=30) as http:
         await revoke_all(http, "devreform", tokens["devreform"])
-    async with httpx.AsyncClient(base_url=urls(stack)[0], timeout=30) as http, \
+    async with http_client(base_url=urls(stack)[0], timeout=30) as http, \
             Tail(stack.kafka(ADMIN), "deliver.devreform") as devreform:
         until = clock.now() + timedelta(days=21)  # its notice would be due some real seconds from now
         asked = await ask(http, tokens["devreform"], ["contact_phone"], valid_until=until.isoformat())
@@ -353,9 +353,9 @@ async def test_no_expiry_notice_urges_a_renewal_asked_for_already(
 async def test_an_escalated_refusal_the_office_proceeds_with_comes_into_force_with_its_conditions(
     stack: Settings, exchange: AppProcesses, tokens: dict[str, str]
 ) -> None:
-    async with httpx.AsyncClient(base_url=urls(stack)[0], timeout=30) as http:
+    async with http_client(base_url=urls(stack)[0], timeout=30) as http:
         await revoke_all(http, "housing", tokens["housing"])
-    async with httpx.AsyncClient(base_url=urls(stack)[0], timeout=30) as http, \
+    async with http_client(base_url=urls(stack)[0], timeout=30) as http, \
             Tail(stack.kafka(ADMIN), "deliver.housing") as housing, \
             Tail(stack.kafka(ADMIN), "deliver.bureau") as bureau, \
             Tail(stack.kafka(ADMIN), "deliver.coordination") as coordination, \
@@ -397,9 +397,9 @@ async def test_an_escalated_refusal_the_office_proceeds_with_comes_into_force_wi
 async def test_an_escalated_refusal_the_office_upholds_stays_refused(
     stack: Settings, exchange: AppProcesses, tokens: dict[str, str]
 ) -> None:
-    async with httpx.AsyncClient(base_url=urls(stack)[0], timeout=30) as http:
+    async with http_client(base_url=urls(stack)[0], timeout=30) as http:
         await revoke_all(http, "water", tokens["water"])
-    async with httpx.AsyncClient(base_url=urls(stack)[0], timeout=30) as http, \
+    async with http_client(base_url=urls(stack)[0], timeout=30) as http, \
             Tail(stack.kafka(ADMIN), "deliver.water") as water, Tail(stack.kafka(ADMIN), "deliver.bureau") as bureau, \
             officers_decide(stack, "coordination"):
         asked = await ask(http, tokens["water"], CONTACT)
@@ -422,7 +422,7 @@ async def test_an_escalated_refusal_the_office_upholds_stays_refused(
 async def test_an_unanswered_counter_offer_is_reminded_to_the_consumer_and_escalated_on_the_case_deadline(
     stack: Settings, exchange: AppProcesses, tokens: dict[str, str]
 ) -> None:
-    async with httpx.AsyncClient(base_url=urls(stack)[0], timeout=30) as http, \
+    async with http_client(base_url=urls(stack)[0], timeout=30) as http, \
             Tail(stack.kafka(ADMIN), "deliver.devreform") as devreform, \
             Tail(stack.kafka(ADMIN), "deliver.coordination") as coordination:
         asked = await ask(http, tokens["devreform"], CONTACT, scope={"case_id": f"G-LATE-{uuid.uuid4().hex[:8]}"})
@@ -451,7 +451,7 @@ async def test_a_request_sent_again_with_its_idempotency_key_asks_the_provider_o
 ) -> None:
     key = {"idempotency-key": f"review-{uuid.uuid4().hex}"}
     body = {"contract": "bureau.case-submitted", "fields": CONTACT, "purpose": PURPOSE, "legal_basis": BASIS}
-    async with httpx.AsyncClient(base_url=urls(stack)[0], timeout=30) as http, \
+    async with http_client(base_url=urls(stack)[0], timeout=30) as http, \
             Tail(stack.kafka(ADMIN), "deliver.bureau") as bureau:
         first = await http.post("/v1/agreements", json=body, headers=bearer(tokens["environment"]) | key)
         assert first.status_code == 201, first.text

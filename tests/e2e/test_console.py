@@ -22,7 +22,7 @@ from deploy.processes import AppProcesses
 from tests.e2e.cases import follow, submit
 from tests.factories import opinion_issued, project
 from tests.integration.test_ingest_and_rejections import structured
-from tests.tools import bearer
+from tests.tools import bearer, http_client
 
 SHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "console"
 EDGE = "planning>bureau>bureau.opinion-issued"
@@ -50,7 +50,7 @@ async def shot(page: Page, name: str) -> None:
 
 
 async def send(base: str, token: str, body: dict[str, Any]) -> httpx.Response:
-    async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+    async with http_client(base_url=base, timeout=30) as http:
         return await http.post("/v1/events", json=body, headers=bearer(token))
 
 

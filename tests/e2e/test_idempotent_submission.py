@@ -6,13 +6,11 @@ from __future__ import annotations
 import random
 import uuid
 
-import httpx
-
 from base.settings import Settings
 from deploy.processes import AppProcesses
 from services.bureau.samples import application
 from tests.e2e.cases import bureau
-from tests.tools import bearer
+from tests.tools import bearer, http_client
 
 
 async def test_a_submission_sent_again_with_its_key_opens_no_second_case(
@@ -26,7 +24,7 @@ async def test_a_submission_sent_again_with_its_key_opens_no_second_case(
         other = await http.post("/v1/cases", content=body, headers={**headers, "idempotency-key": f"{key}-2"})
     assert (first.status_code, again.status_code, other.status_code) == (201, 200, 201), first.text
     assert again.json()["case_id"] == first.json()["case_id"] != other.json()["case_id"]
-    async with httpx.AsyncClient(base_url=f"http://{stack.bureau_host}:{stack.bureau_port}", timeout=30) as http:
+    async with http_client(base_url=f"http://{stack.bureau_host}:{stack.bureau_port}", timeout=30) as http:
         case = f"/v1/cases/{first.json()['case_id']}"
         assert (await http.get(case, headers=bearer(again.json()["case_token"]))).status_code == 200
         assert (await http.get(case, headers=bearer(first.json()["case_token"]))).status_code == 401

@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import uuid
 
-import httpx
-
 from base.settings import Settings
 from contracts.base import Sharing
 from contracts.departments import SERVICE_DEPARTMENTS
@@ -15,7 +13,7 @@ from deploy.processes import AppProcesses
 from gateway.masking import MASKS
 from tests.factories import opinion_issued
 from tests.integration.test_ingest_and_rejections import structured
-from tests.tools import bearer, concord, eventually, run_concord
+from tests.tools import bearer, concord, eventually, http_client, run_concord
 
 
 async def test_lag_lists_every_departments_consumer(exchange: AppProcesses) -> None:
@@ -41,7 +39,7 @@ async def test_tail_masks_as_the_console_does_and_rejections_say_why(
     secret = f"私密-{uuid.uuid4().hex[:10]}"
     body = structured(opinion_issued(f"G-TAIL-{uuid.uuid4().hex[:8]}"))
     body["data"] |= {"officer": secret, "unexpected": "x"}
-    async with httpx.AsyncClient(base_url=stack.gateway_address, timeout=30) as http:
+    async with http_client(base_url=stack.gateway_address, timeout=30) as http:
         answer = await http.post("/v1/events", json=body, headers=bearer(tokens["planning"]))
     assert answer.status_code == 422, answer.text
 

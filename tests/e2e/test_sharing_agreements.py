@@ -17,7 +17,7 @@ from base.settings import ADMIN, Settings
 from contracts.masks import KeyedHash
 from deploy.processes import AppProcesses
 from services.bureau.samples import application
-from tests.tools import Record, Tail, bearer, clock_reaches, header
+from tests.tools import Record, Tail, bearer, clock_reaches, header, http_client
 
 CONTACT = ["contact_person", "contact_phone"]
 
@@ -35,7 +35,7 @@ def urls(stack: Settings) -> tuple[str, str]:
 
 
 async def submit_case(stack: Settings, seed: int) -> str:
-    async with httpx.AsyncClient(base_url=urls(stack)[1], headers=bearer(stack.credentials("bureau").http_token)) \
+    async with http_client(base_url=urls(stack)[1], headers=bearer(stack.credentials("bureau").http_token)) \
             as http:
         response = await http.post("/v1/cases", content=application(random.Random(seed)).model_dump_json(),
                                    headers={"content-type": "application/json"})
@@ -71,9 +71,9 @@ async def test_conditional_fields_flow_only_under_an_agreement_in_force(
     stack: Settings, exchange: AppProcesses, tokens: dict[str, str]
 ) -> None:
     gateway = urls(stack)[0]
-    async with httpx.AsyncClient(base_url=gateway) as http:
+    async with http_client(base_url=gateway) as http:
         await revoke_all(http, "housing", tokens["housing"])
-    async with httpx.AsyncClient(base_url=gateway) as http, \
+    async with http_client(base_url=gateway) as http, \
             Tail(stack.kafka(ADMIN), "deliver.housing") as housing, \
             Tail(stack.kafka(ADMIN), "deliver.bureau") as bureau:
         before = await submit_case(stack, 101)
@@ -126,7 +126,7 @@ async def test_a_not_shared_field_never_reaches_any_deliver_topic(
     stack: Settings, exchange: AppProcesses, tokens: dict[str, str]
 ) -> None:
     consumers = ["devreform", "planning", "environment", "housing", "airdefence", "market", "water", "coordination"]
-    async with httpx.AsyncClient(base_url=urls(stack)[0]) as http:
+    async with http_client(base_url=urls(stack)[0]) as http:
         refused = await http.post("/v1/agreements", headers=bearer(tokens["housing"]), json={
             "contract": "bureau.case-submitted", "fields": ["agent"], "purpose": "to know the agent",
             "legal_basis": "none that allows it"})
@@ -149,7 +149,7 @@ async def test_a_not_shared_field_never_reaches_any_deliver_topic(
 async def test_unconditional_fields_are_granted_at_once_and_make_a_consumer(
     stack: Settings, exchange: AppProcesses, tokens: dict[str, str]
 ) -> None:
-    async with httpx.AsyncClient(base_url=urls(stack)[0]) as http, \
+    async with http_client(base_url=urls(stack)[0]) as http, \
             Tail(stack.kafka(ADMIN), "deliver.coordination") as coordination:
         response = await http.post("/v1/agreements", headers=bearer(tokens["coordination"]), json={
             "contract": "bureau.opinion-issued", "fields": ["request_id", "case_id", "decision", "reasons"],
@@ -166,7 +166,7 @@ async def test_unconditional_fields_are_granted_at_once_and_make_a_consumer(
 async def test_an_unanswered_request_is_reminded_at_half_time_and_escalated_when_overdue(
     stack: Settings, exchange: AppProcesses, tokens: dict[str, str], clock: AcceleratedClock
 ) -> None:
-    async with httpx.AsyncClient(base_url=urls(stack)[0]) as http, \
+    async with http_client(base_url=urls(stack)[0]) as http, \
             Tail(stack.kafka(ADMIN), "deliver.bureau") as bureau, \
             Tail(stack.kafka(ADMIN), "deliver.coordination") as coordination:
         agreement = await request_agreement(http, tokens["airdefence"], ["contact_phone"])
@@ -192,9 +192,9 @@ async def test_an_unanswered_request_is_reminded_at_half_time_and_escalated_when
 async def test_an_expired_agreement_stops_delivery(
     stack: Settings, exchange: AppProcesses, tokens: dict[str, str], clock: AcceleratedClock
 ) -> None:
-    async with httpx.AsyncClient(base_url=urls(stack)[0]) as http:
+    async with http_client(base_url=urls(stack)[0]) as http:
         await revoke_all(http, "environment", tokens["environment"])
-    async with httpx.AsyncClient(base_url=urls(stack)[0]) as http, \
+    async with http_client(base_url=urls(stack)[0]) as http, \
             Tail(stack.kafka(ADMIN), "deliver.environment") as environment:
         until = clock.now() + timedelta(days=6)  # about 2.6 real seconds: the case below is seen before
         agreement = await request_agreement(http, tokens["environment"], ["contact_phone"],

@@ -13,8 +13,6 @@ import sys
 from datetime import datetime, timedelta
 from typing import Any
 
-import httpx
-
 from base.settings import ADMIN, Settings
 from contracts.bureau import Project
 from deploy.processes import AppProcesses
@@ -23,14 +21,14 @@ from tests.e2e.cases import FINAL, decide, desks, follow, officers_decide, reque
 from tests.e2e.test_agency_service import OFFICE
 from tests.e2e.test_agreement_lifecycle import agreement_actions, audit_of, changed, sent
 from tests.e2e.test_sharing_agreements import payload
-from tests.tools import Tail, bearer, eventually
+from tests.tools import Tail, bearer, eventually, http_client
 
 PHARMA = Project(name="博源生物医药产业园项目", project_type="industrial", land_area_m2=30_000, floor_area_m2=36_000,
                  investment_10k_cny=20_000, industry_code="C2710", location="经开区")
 
 
 async def agreement(stack: Settings, agreement_id: str, department: str) -> dict[str, Any]:
-    async with httpx.AsyncClient(base_url=stack.gateway_address, timeout=30,
+    async with http_client(base_url=stack.gateway_address, timeout=30,
                                  headers=bearer(stack.credentials(department).http_token)) as http:
         response = await http.get(f"/v1/agreements/{agreement_id}")
     assert response.status_code == 200, response.text
@@ -99,7 +97,7 @@ async def test_an_officers_binding_refusal_the_review_disputes_is_escalated_and_
             s["hold"] == "data" and s["department"] == "environment" for s in v["stuck"]), timeout=60)
         [wait] = request(view, "EEB-101")["data_waits"]
         assert (wait["provider"], wait["fields"], wait["until"]) == ("market", ["legal_representative"], None)
-        async with httpx.AsyncClient(base_url=f"http://{stack.departments_host}:{stack.departments_port}",
+        async with http_client(base_url=f"http://{stack.departments_host}:{stack.departments_port}",
                                      headers=bearer(stack.credentials("market").http_token), timeout=30) as http:
             tasks = (await http.get("/v1/departments/market/tasks", params={"status": "open"})).json()
         task = next(t for t in tasks if t["task_id"] == wait["agreement_id"])
@@ -170,7 +168,7 @@ async def test_a_refusal_on_a_binding_ground_taken_to_the_office_is_upheld(
 ) -> None:
     asked = {"contract": "bureau.case-submitted", "fields": ["contact_phone"], "legal_basis": "《消防法》第十五条",
              "purpose": "call the applicant about the fire acceptance"}
-    async with httpx.AsyncClient(base_url=stack.gateway_address, timeout=30) as http, \
+    async with http_client(base_url=stack.gateway_address, timeout=30) as http, \
             Tail(stack.kafka(ADMIN), "deliver.housing") as housing, \
             Tail(stack.kafka(ADMIN), "deliver.coordination") as office:
         as_housing = bearer(stack.credentials("housing").http_token)
@@ -206,7 +204,7 @@ async def test_a_counter_offer_holding_what_the_review_needs_is_accepted_by_its_
         case_id, agreement_id = await waiting_for_the_legal_representative(stack)
         asked = await agreement(stack, agreement_id, "market")
         shorter = datetime.fromisoformat(asked["valid_until"]) - timedelta(days=7)
-        async with httpx.AsyncClient(base_url=stack.gateway_address, timeout=30) as http:
+        async with http_client(base_url=stack.gateway_address, timeout=30) as http:
             offered = await http.post(f"/v1/agreements/{agreement_id}/counter-offer",
                                       headers=bearer(stack.credentials("market").http_token), json={
                                           "valid_until": shorter.isoformat(), "ground": "vertical_system",

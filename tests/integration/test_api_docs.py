@@ -9,14 +9,13 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
 import pytest
 from playwright.async_api import Browser, Route, expect
 
 from base.http import unauthorised
 from base.settings import Settings
 from deploy.processes import AppProcesses
-from tests.tools import bearer, undocumented
+from tests.tools import bearer, http_client, undocumented
 
 EXTERNAL = re.compile(r"(?i)\b[a-z][a-z0-9+.-]*://|[\"'(]//")  # an absolute or protocol-relative URL
 REFERENCED = re.compile(r"""(?:src|href|spec-url)=["']([^"']+)["']|url: *'([^']+)'""")
@@ -36,7 +35,7 @@ def urls(stack: Settings, exchange: AppProcesses) -> dict[str, str]:
 @pytest.mark.parametrize("page", ["/docs", "/redoc"])
 @pytest.mark.parametrize("api", ["gateway", "bureau", "desks"])
 async def test_a_docs_page_loads_only_what_the_api_serves(urls: dict[str, str], api: str, page: str) -> None:
-    async with httpx.AsyncClient(base_url=urls[api], timeout=30) as http:
+    async with http_client(base_url=urls[api], timeout=30) as http:
         html = await http.get(page)
         assert html.status_code == 200 and html.headers["content-type"].startswith("text/html")
         assert not EXTERNAL.search(html.text), EXTERNAL.search(html.text)
@@ -57,7 +56,7 @@ async def test_a_docs_page_loads_only_what_the_api_serves(urls: dict[str, str], 
 @pytest.mark.parametrize("api", ["gateway", "bureau", "desks"])
 async def test_a_missing_or_malformed_token_gets_the_one_401(urls: dict[str, str], api: str) -> None:
     sent = [None, "", "Bearer", "Basic dXNlcjpwYXNz", "token-without-a-scheme", "Bearer not-a-token"]
-    async with httpx.AsyncClient(base_url=urls[api], timeout=30) as http:
+    async with http_client(base_url=urls[api], timeout=30) as http:
         document = (await http.get("/openapi.json")).json()
         path, url = AUTHENTICATED[api]
         answers = [await http.get(url, headers={} if value is None else {"authorization": value}) for value in sent]
@@ -95,7 +94,7 @@ async def test_error_answers_have_the_bodies_their_document_gives(urls: dict[str
     ]
     wrong: list[str] = []
     for api, method, path, sent, status in requests:
-        async with httpx.AsyncClient(base_url=urls[api], timeout=60) as http:
+        async with http_client(base_url=urls[api], timeout=60) as http:
             document = (await http.get("/openapi.json")).json()
             answer = await http.request(method, **{"url": path, **sent})
         if answer.status_code != status:
@@ -116,7 +115,7 @@ async def test_swagger_ui_renders_without_the_internet_and_authorizes_with_a_bea
             outside.append(route.request.url)
             await route.abort()
 
-    async with httpx.AsyncClient(base_url=urls["gateway"], timeout=30) as http:
+    async with http_client(base_url=urls["gateway"], timeout=30) as http:
         document = (await http.get("/openapi.json")).json()
     page = await browser.new_page()
     refused: list[str] = []  # what the pages' content security policy kept the browser from loading

@@ -10,13 +10,12 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from base.settings import Settings
 from deploy.processes import AppProcesses
 from tests.integration.test_registry_api import gateway_url, licence_schema
-from tests.tools import Ran, bearer, run_concord
+from tests.tools import Ran, bearer, http_client, run_concord
 
 
 @pytest.fixture
@@ -80,7 +79,7 @@ async def test_check_and_publish_a_file_then_see_how_a_changed_version_differs(
     assert (ran.code, ran.out) == (0, f"{contract_id}: new, would be v2, compatible under BACKWARD\n"), ran
     ran = await run_concord("contracts", "publish", unnumbered, env=market)
     assert (ran.code, ran.out) == (0, f"{contract_id}: registered as v2\n"), ran
-    async with httpx.AsyncClient(base_url=gateway_url(stack)) as http:
+    async with http_client(base_url=gateway_url(stack)) as http:
         assert (await http.get(f"/v1/contracts/{contract_id}/versions")).json() == [1, 2]
 
     breaking = versioned(edited, 3)
@@ -120,7 +119,7 @@ async def test_compat_says_its_verdict_and_takes_the_mode_and_versions_from_the_
     ran = await run_concord("contracts", "compat", "--mode", "forward", old, new)
     assert (ran.code, ran.out) == (0, "compatible (FORWARD): v2 against v1\n"), ran
 
-    async with httpx.AsyncClient(base_url=gateway_url(stack), headers=bearer(tokens["market"])) as http:
+    async with http_client(base_url=gateway_url(stack), headers=bearer(tokens["market"])) as http:
         assert (await http.post(f"/v1/contracts/{contract_id}/versions", json={"schema": v1})).status_code == 201
         assert (await http.put(f"/v1/contracts/{contract_id}/config",
                                json={"compatibility": "FORWARD"})).status_code == 200

@@ -11,7 +11,6 @@ import sys
 from collections.abc import AsyncIterator
 
 import asyncpg
-import httpx
 import pytest
 import pytest_asyncio
 from aiokafka import AIOKafkaProducer
@@ -23,7 +22,7 @@ from base.settings import REPORTER, Settings
 from contracts.departments import GATEWAY
 from deploy.processes import AppProcesses
 from gateway.provisioning import provisioner
-from tests.tools import bearer
+from tests.tools import bearer, http_client
 
 
 async def concord(*args: str) -> tuple[int, str]:
@@ -59,7 +58,7 @@ async def connects(credentials: Credentials) -> bool:
 
 
 async def http_status(url: str, path: str, token: str) -> int:
-    async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+    async with http_client(base_url=url, timeout=30) as http:
         return (await http.get(path, headers=bearer(token))).status_code
 
 

@@ -10,7 +10,6 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import pytest
 import pytest_asyncio
 
@@ -20,7 +19,7 @@ from deploy.processes import AppProcesses
 from services.bureau.samples import application
 from tests.e2e.cases import officers_decide
 from tests.integration.test_registry_api import licence_schema
-from tests.tools import bearer, undocumented
+from tests.tools import bearer, http_client, undocumented
 
 THROUGH = "through"  # neither 401 nor 403: what the endpoint answers then depends on the resource's state
 ANYONE = {"none": THROUGH, "planning": THROUGH, "operator": THROUGH}
@@ -51,7 +50,7 @@ class World:
 
 
 async def submit(url: str, token: str, seed: int) -> dict[str, Any]:
-    async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+    async with http_client(base_url=url, timeout=30) as http:
         response = await http.post("/v1/cases", content=application(random.Random(seed)).model_dump_json(),
                                    headers={**bearer(token), "content-type": "application/json"})
     assert response.status_code == 201, response.text
@@ -64,7 +63,7 @@ async def world(stack: Settings, exchange: AppProcesses, tokens: dict[str, str])
             "desks": f"http://{stack.departments_host}:{stack.departments_port}"}
     case = await submit(urls["bureau"], tokens["bureau"], 301)
     other = await submit(urls["bureau"], tokens["bureau"], 302)
-    async with httpx.AsyncClient(base_url=urls["gateway"], timeout=30) as http:
+    async with http_client(base_url=urls["gateway"], timeout=30) as http:
         asked = await http.post("/v1/agreements", headers=bearer(tokens["housing"]), json={
             "contract": "bureau.case-submitted", "fields": ["contact_phone"], "purpose": "authorisation matrix",
             "legal_basis": "《建设工程消防设计审查验收管理暂行规定》第十五条"})
@@ -203,7 +202,7 @@ async def test_every_endpoint_answers_each_caller_as_the_trust_model_says(world:
     wrong: list[str] = []
     documents = {}
     for api, url in world.urls.items():
-        async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+        async with http_client(base_url=url, timeout=30) as http:
             documents[api] = (await http.get("/openapi.json")).json()
     async with officers_decide(stack, COORDINATION):
         await _ask_every_row(world, documents, wrong)
@@ -215,7 +214,7 @@ async def _ask_every_row(world: World, documents: dict[str, Any], wrong: list[st
         path = row.path.format(**row.params)
         for caller, expected in row.expect.items():
             token = token_of(world, caller)
-            async with httpx.AsyncClient(base_url=world.urls[row.api], timeout=30) as http:
+            async with http_client(base_url=world.urls[row.api], timeout=30) as http:
                 response = await http.request(row.method, path, params=row.query, json=row.body,
                                               headers=bearer(token) if token else {})
             status = response.status_code
@@ -229,7 +228,7 @@ async def _ask_every_row(world: World, documents: dict[str, Any], wrong: list[st
 
 @pytest.mark.parametrize("api", ["gateway", "bureau", "desks"])
 async def test_the_table_covers_every_endpoint_the_api_publishes(world: World, api: str) -> None:
-    async with httpx.AsyncClient(base_url=world.urls[api], timeout=30) as http:
+    async with http_client(base_url=world.urls[api], timeout=30) as http:
         document = (await http.get("/openapi.json")).json()
     published = {(method.upper(), path) for path, item in document["paths"].items() for method in item}
     covered = {(row.method, row.path) for row in rows(world) if row.api == api}
@@ -242,7 +241,7 @@ async def test_the_table_covers_every_endpoint_the_api_publishes(world: World, a
 
 
 async def test_a_department_reads_only_what_concerns_it(world: World) -> None:
-    async with httpx.AsyncClient(base_url=world.urls["gateway"], timeout=30) as http:
+    async with http_client(base_url=world.urls["gateway"], timeout=30) as http:
         entries = (await http.get("/v1/audit", headers=bearer(world.tokens["housing"]))).json()
         agreements = (await http.get("/v1/agreements", headers=bearer(world.tokens["housing"]))).json()
         refusals = (await http.get("/v1/rejections", headers=bearer(world.tokens["planning"]))).json()
@@ -261,10 +260,10 @@ async def test_bodies_are_bounded_before_they_are_parsed(world: World) -> None:
             yield b"[" * 65536
 
     token = bearer(world.tokens["planning"])
-    async with httpx.AsyncClient(base_url=world.urls["gateway"], timeout=60) as http:
+    async with http_client(base_url=world.urls["gateway"], timeout=60) as http:
         declared = await http.post("/v1/events", content=b"{" + b" " * (3 * 1024 * 1024) + b"}", headers=token)
         streamed = await http.post("/v1/events", content=chunks(), headers=token)
-    async with httpx.AsyncClient(base_url=world.urls["bureau"], timeout=60) as http:
+    async with http_client(base_url=world.urls["bureau"], timeout=60) as http:
         case = await http.post("/v1/cases", content=b" " * (1024 * 1024), headers=bearer(world.tokens["bureau"]))
         nul = await http.get("/v1/cases/G%00X", headers=bearer(world.tokens["bureau"]))
     assert (declared.status_code, streamed.status_code, case.status_code) == (413, 413, 413)

@@ -8,7 +8,6 @@ import uuid
 from typing import Any
 
 import asyncpg
-import httpx
 
 from base.settings import ADMIN, Settings
 from base.tokens import parse, salted_hash
@@ -16,7 +15,7 @@ from contracts.departments import OPERATOR
 from contracts.envelope import encode_payload
 from deploy.processes import AppProcesses
 from tests.factories import case_submitted, opinion_issued
-from tests.tools import Tail, bearer, eventually, header, produce
+from tests.tools import Tail, bearer, eventually, header, http_client, produce
 
 
 def gateway_url(stack: Settings) -> str:
@@ -37,7 +36,7 @@ async def audited(stack: Settings, event_id: str) -> dict[str, Any]:
     found: dict[str, Any] = {}
 
     async def kept() -> bool:
-        async with httpx.AsyncClient(base_url=gateway_url(stack)) as http:
+        async with http_client(base_url=gateway_url(stack)) as http:
             operator = bearer(stack.credentials(OPERATOR).http_token)
             for entry in (await http.get("/v1/audit", params={"limit": 10_000}, headers=operator)).json():
                 if entry.get("event_id") == event_id:
@@ -54,7 +53,7 @@ async def test_an_event_over_http_is_routed_like_any_other(
 ) -> None:
     case_id = f"G-HTTP-{uuid.uuid4().hex[:8]}"
     body = structured(opinion_issued(case_id))
-    async with httpx.AsyncClient(base_url=gateway_url(stack)) as http, \
+    async with http_client(base_url=gateway_url(stack)) as http, \
             Tail(stack.kafka(ADMIN), "deliver.bureau") as bureau:
         response = await http.post("/v1/events", json=body, headers=bearer(tokens["planning"]))
         assert response.status_code == 200, response.text  # the router's verdict, not a guess
@@ -88,7 +87,7 @@ async def test_bad_events_over_http_are_refused_with_the_reason_and_dead_lettere
     invalid = structured(opinion_issued(f"G-HTTP-{uuid.uuid4().hex[:8]}"))
     invalid["data"]["decision"] = "perhaps"
     forged = structured(case_submitted(f"G-HTTP-{uuid.uuid4().hex[:8]}"))
-    async with httpx.AsyncClient(base_url=gateway_url(stack), headers=bearer(tokens["planning"])) as http, \
+    async with http_client(base_url=gateway_url(stack), headers=bearer(tokens["planning"])) as http, \
             Tail(stack.kafka(ADMIN), "deadletter.planning") as dead:
         schema = await http.post("/v1/events", json=invalid)
         assert schema.status_code == 422 and schema.json()["reason"] == "schema_violation"
@@ -115,7 +114,7 @@ async def test_the_same_event_posted_twice_is_routed_once_and_another_under_its_
     delivered once; another event under the same id is refused. Every answer is final."""
     body = structured(opinion_issued(f"G-HTTP-{uuid.uuid4().hex[:8]}"))
     other = body | {"data": body["data"] | {"decision": "approved_with_conditions", "conditions": ["保留绿地"]}}
-    async with httpx.AsyncClient(base_url=gateway_url(stack), headers=bearer(tokens["planning"])) as http, \
+    async with http_client(base_url=gateway_url(stack), headers=bearer(tokens["planning"])) as http, \
             Tail(stack.kafka(ADMIN), "deliver.bureau") as bureau:
         first = await http.post("/v1/events", json=body)
         again = await http.post("/v1/events", json=body)
@@ -144,7 +143,7 @@ async def test_a_body_that_is_no_cloudevent_is_told_what_is_wrong_with_it(
     event = structured(opinion_issued(f"G-HTTP-{uuid.uuid4().hex[:8]}"))
     no_data = {k: v for k, v in event.items() if k != "data"} | {"data_base64": ""}
     nameless = {k: v for k, v in event.items() if k not in ("id", "type")}
-    async with httpx.AsyncClient(base_url=gateway_url(stack), headers=bearer(tokens["planning"])) as http:
+    async with http_client(base_url=gateway_url(stack), headers=bearer(tokens["planning"])) as http:
         for body, says in ((no_data, "data_base64 holds no bytes"),
                            (nameless, "CloudEvents attributes missing: id, type"),
                            ([event], "the body is a JSON list, not an object")):

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import httpx
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
@@ -30,7 +29,7 @@ from deploy.processes import AppProcesses
 from services.bureau.samples import application
 from tests.factories import case_submitted, opinion_issued
 from tests.integration.test_ingest_and_rejections import structured
-from tests.tools import Tail, bearer, eventually, header
+from tests.tools import Tail, bearer, eventually, header, http_client
 
 
 def urls(stack: Settings) -> dict[str, str]:
@@ -40,7 +39,7 @@ def urls(stack: Settings) -> dict[str, str]:
 
 async def scrape(url: str, token: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
     """Every sample of a process's /metrics: (name, labels) -> value."""
-    async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+    async with http_client(base_url=url, timeout=30) as http:
         response = await http.get("/metrics", headers=bearer(token))
     assert response.status_code == 200, response.text
     return {(s.name, frozenset(s.labels.items())): s.value
@@ -57,7 +56,7 @@ async def test_the_gateway_counts_what_its_router_routed_delivered_and_refused(
     gateway, operator = stack.gateway_address, tokens[OPERATOR]
     contract = "bureau.opinion-issued"
     before = await scrape(gateway, operator)
-    async with httpx.AsyncClient(base_url=gateway, timeout=30) as http:
+    async with http_client(base_url=gateway, timeout=30) as http:
         for _ in range(3):
             body = structured(opinion_issued(f"G-METRICS-{uuid.uuid4().hex[:8]}"))
             routed = await http.post("/v1/events", json=body, headers=bearer(tokens["planning"]))
@@ -79,7 +78,7 @@ async def test_the_gateway_counts_what_its_router_routed_delivered_and_refused(
     assert value(after, "concord_delivered_total", **delivered_to) >= \
         value(before, "concord_delivered_total", **delivered_to) + 3
     assert value(after, "concord_router_batch_seconds_count") > value(before, "concord_router_batch_seconds_count")
-    async with httpx.AsyncClient(base_url=gateway, timeout=30) as http:
+    async with http_client(base_url=gateway, timeout=30) as http:
         assert (await http.get("/metrics", headers=bearer(tokens["planning"]))).status_code == 403
         assert (await http.get("/metrics")).status_code == 401
 
@@ -88,7 +87,7 @@ async def test_the_bureau_and_the_desks_serve_their_metrics_to_the_operator_only
     stack: Settings, exchange: AppProcesses, tokens: dict[str, str]
 ) -> None:
     for name in ("bureau", "desks"):
-        async with httpx.AsyncClient(base_url=urls(stack)[name], timeout=30) as http:
+        async with http_client(base_url=urls(stack)[name], timeout=30) as http:
             assert (await http.get("/metrics")).status_code == 401, name
             assert (await http.get("/metrics", headers=bearer(tokens["planning"]))).status_code == 403, name
             assert (await http.get("/metrics", headers=bearer(tokens["bureau"]))).status_code == 403, name
@@ -106,7 +105,7 @@ async def test_the_desks_count_the_events_their_services_handled(
                    if name == "concord_handled_total" and ("type", "bureau.case-submitted") in labels)
 
     before = await handled()
-    async with httpx.AsyncClient(base_url=urls(stack)["bureau"], timeout=30) as http:
+    async with http_client(base_url=urls(stack)["bureau"], timeout=30) as http:
         submitted = await http.post("/v1/cases", content=application(random.Random(1101)).model_dump_json(),
                                     headers={**bearer(tokens["bureau"]), "content-type": "application/json"})
     assert submitted.status_code == 201, submitted.text
@@ -217,7 +216,7 @@ async def test_an_event_leaves_spans_of_its_ingest_routing_and_handling_in_the_s
     with collector() as spans, traced(exchange, {"OTEL_EXPORTER_OTLP_ENDPOINT": spans.endpoint,
                                                  "OTEL_BSP_SCHEDULE_DELAY": "100",
                                                  "CONCORD_LOG_FORMAT": "json"}) as logs:
-        async with httpx.AsyncClient(base_url=stack.gateway_address, timeout=30) as http, \
+        async with http_client(base_url=stack.gateway_address, timeout=30) as http, \
                 Tail(stack.kafka(ADMIN), "deliver.bureau") as bureau:
             sent = await http.post("/v1/events", json=body, headers={
                 **bearer(tokens["planning"]), "traceparent": f"00-{trace_id}-{sender_span}-01"})

@@ -16,7 +16,7 @@ from contracts.envelope import encode
 from deploy.processes import AppProcesses
 from gateway.verdicts import verdicts_of
 from tests.factories import T0
-from tests.tools import Inspector, eventually, produce
+from tests.tools import Inspector, eventually, http_client, produce
 
 EVENTS = 12
 
@@ -77,7 +77,7 @@ async def test_a_router_whose_group_offsets_went_back_routes_nothing_twice(
 
     async def ready() -> bool:  # (not exchange.wait_ready: it fails on processes other tests left dead in it)
         try:
-            async with httpx.AsyncClient() as http:
+            async with http_client() as http:
                 return (await http.get(exchange.health_url(stack.gateway_port, "readyz"))).status_code == 200
         except httpx.HTTPError:
             return False

@@ -6,13 +6,12 @@ import copy
 import uuid
 from typing import Any
 
-import httpx
 import pytest
 
 from base.settings import Settings
 from contracts.bureau import CaseSubmitted
 from deploy.processes import AppProcesses
-from tests.tools import bearer
+from tests.tools import bearer, http_client
 
 
 def gateway_url(stack: Settings) -> str:
@@ -42,7 +41,7 @@ def contract_id() -> str:
 
 
 async def test_contracts_in_code_are_registered_and_served(stack: Settings, exchange: AppProcesses) -> None:
-    async with httpx.AsyncClient(base_url=gateway_url(stack)) as http:
+    async with http_client(base_url=gateway_url(stack)) as http:
         listed = {c["id"]: c for c in (await http.get("/v1/contracts")).json()}
         assert listed["bureau.case-submitted"]["owner"] == "bureau"
         assert 1 in listed["bureau.case-submitted"]["versions"]
@@ -60,7 +59,7 @@ async def test_registering_versions_under_a_compatibility_mode(
     v2_breaking = copy.deepcopy(v1)
     v2_breaking["properties"]["capital"] = {"type": "number", "x-sharing": "unconditional"}
     v2_breaking["required"].append("capital")  # a new required field: old events no longer valid
-    async with httpx.AsyncClient(base_url=gateway_url(stack), headers=bearer(tokens["market"])) as http:
+    async with http_client(base_url=gateway_url(stack), headers=bearer(tokens["market"])) as http:
         created = await http.post(f"/v1/contracts/{contract_id}/versions", json={"schema": v1})
         assert created.status_code == 201 and created.json()["version"] == 1
         again = await http.post(f"/v1/contracts/{contract_id}/versions", json={"schema": v1})
@@ -89,7 +88,7 @@ async def test_a_contract_must_class_every_field_and_only_its_owner_registers_it
     no_basis = licence_schema(contract_id)
     del no_basis["properties"]["legal_person_id"]["x-legal-basis"]
     open_model = licence_schema(contract_id) | {"additionalProperties": True}
-    async with httpx.AsyncClient(base_url=gateway_url(stack)) as http:
+    async with http_client(base_url=gateway_url(stack)) as http:
         url = f"/v1/contracts/{contract_id}/versions"
         for bad, expected in [(unclassed, "sharing class"), (no_basis, "x-legal-basis"), (open_model, "closed")]:
             response = await http.post(url, json={"schema": bad}, headers=bearer(tokens["market"]))
@@ -111,7 +110,7 @@ async def test_versions_are_numbered_by_what_is_registered(
     v3 = copy.deepcopy(v2)
     v3["properties"]["district"] = {"type": "string", "x-sharing": "unconditional"}
     url = f"/v1/contracts/{contract_id}/versions"
-    async with httpx.AsyncClient(base_url=gateway_url(stack), headers=bearer(tokens["market"])) as http:
+    async with http_client(base_url=gateway_url(stack), headers=bearer(tokens["market"])) as http:
         # no version named: the registry gives the next free one, and the stored schema names it
         assert (await http.post(url, json={"schema": v1})).json()["version"] == 1
         assert (await http.post(url, json={"schema": v2 | {"x-contract": {**v2["x-contract"], "version": 2}}})
@@ -145,7 +144,7 @@ async def test_a_refusal_says_its_kind_and_the_body_is_the_schema_alone(
     breaking = copy.deepcopy(v1)
     breaking["required"].append("legal_person_id")
     url = f"/v1/contracts/{contract_id}/versions"
-    async with httpx.AsyncClient(base_url=gateway_url(stack), headers=bearer(tokens["market"])) as http:
+    async with http_client(base_url=gateway_url(stack), headers=bearer(tokens["market"])) as http:
         extra = await http.post(url, json={"schema": v1, "version": 1})
         assert extra.status_code == 422  # a member the body does not have is refused, not ignored
         assert (await http.post(url, json={"schema": v1})).status_code == 201

@@ -9,8 +9,6 @@ import json
 import uuid
 from typing import Any
 
-import httpx
-
 from base.settings import ADMIN, Settings
 from contracts.envelope import encode, encode_payload
 from contracts.masks import KeyedHash
@@ -18,7 +16,7 @@ from deploy.processes import AppProcesses
 from tests.e2e.test_sharing_agreements import revoke_all
 from tests.factories import business_registration
 from tests.integration.test_registry_api import gateway_url, licence_schema
-from tests.tools import Tail, bearer, produce, run_concord
+from tests.tools import Tail, bearer, http_client, produce, run_concord
 
 REPRESENTATIVE = "legal_representative"
 SUBMITTED, CONTACT = "bureau.case-submitted", "contact_person"
@@ -34,7 +32,7 @@ async def test_the_catalogue_shows_who_receives_a_conditional_field_under_an_agr
 ) -> None:
     # The bureau's rules answer only the requests a review of its cases waits for: this one is its officer's (here,
     # the test's). Environment takes no contact of the applicant by its own rules.
-    async with httpx.AsyncClient(base_url=gateway_url(stack)) as http:
+    async with http_client(base_url=gateway_url(stack)) as http:
         assert (await http.get("/v1/catalogue")).status_code == 401
         await revoke_all(http, "environment", tokens["environment"])
         requested = await http.post("/v1/agreements", headers=bearer(tokens["environment"]), json={
@@ -91,7 +89,7 @@ async def test_registration_refuses_a_class_the_gateway_cannot_apply_and_a_neste
         {"type": "string"}]}
     masked = copy.deepcopy(licence_schema(contract_id))
     masked["properties"]["legal_person_id"]["x-mask"] = {"kind": "first-characters"}
-    async with httpx.AsyncClient(base_url=gateway_url(stack), headers=bearer(tokens["market"])) as http:
+    async with http_client(base_url=gateway_url(stack), headers=bearer(tokens["market"])) as http:
         for schema, said in ((chosen, "oneOf"), (masked, "x-mask")):
             refused = await http.post(f"/v1/contracts/{contract_id}/versions", json={"schema": schema})
             assert refused.status_code == 422 and refused.json()["kind"] == "invalid", refused.text
