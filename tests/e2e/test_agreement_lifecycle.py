@@ -278,7 +278,7 @@ async def test_a_working_day_window_runs_from_approval_is_announced_ahead_of_its
         await revoke_all(http, "airdefence", tokens["airdefence"])
     async with http_client(base_url=urls(stack)[0], timeout=30) as http, \
             Tail(stack.kafka(ADMIN), "deliver.airdefence") as airdefence:
-        # four working days (two real seconds or more): the case below is delivered within them
+        # four working days (1.7 real seconds or more): the case below is delivered within them
         asked = await ask(http, tokens["airdefence"], ["contact_phone"], window={"working_days": 4})
         approved = await act(http, tokens["bureau"], asked["id"], "approve")
         assert approved["working_days"] == 4 and at(approved["valid_from"]) == at(approved["decided_at"])
