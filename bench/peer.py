@@ -30,6 +30,7 @@ import os
 import shutil
 import subprocess
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -134,8 +135,9 @@ def write_config(path: Path, access: KafkaAccess, application_id: str, topics: T
     return path
 
 
-def command(jar: Path, config: Path) -> list[str]:
-    return ["java", f"-Xmx{HEAP}", "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn", "-jar", str(jar), str(config)]
+def command(jar: Path, config: Path, jvm_options: Sequence[str] = ()) -> list[str]:
+    return ["java", f"-Xmx{HEAP}", *jvm_options, "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn", "-jar", str(jar),
+            str(config)]
 
 
 def wait_routed(target: Target, peer: Processes, group: str, topic: str, timeout: float = 300.0) -> None:

@@ -36,9 +36,9 @@ Record = ConsumerRecord[bytes, bytes]
 # One TLS context for every HTTP client of the tests: httpx otherwise loads the CA bundle for each client it makes
 # (about 50 ms of CPU), and the tests make a client for most of their calls to an API.
 TLS = ssl.create_default_context()
-# For the brokers a test starts of its own (a cluster, a node to restart): their JVMs compile with C1 alone and start
-# in about half the time on two cores; the little data such a test moves does not need the optimising compiler (the
-# stack's broker keeps it: without it the router fuzz test's records moved four times slower).
+# For the JVMs a test starts of its own (a cluster's brokers, a broker to restart, the Kafka Streams peer): with C1
+# alone they start in about half the time on two cores; the little data such a test moves does not need the
+# optimising compiler (the stack's broker keeps it: without it the router fuzz test's records moved four times slower).
 QUICK_START = "-XX:TieredStopAtLevel=1"
 
 

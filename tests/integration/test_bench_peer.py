@@ -29,7 +29,7 @@ from contracts.topics import Topics
 from gateway.registry import Registry
 from gateway.routing import IngressRecord, NoAgreements, Outgoing, route
 from tests.factories import business_registration, case_submitted, opinion_issued
-from tests.tools import Record, Tail, namespaced_exchange
+from tests.tools import QUICK_START, Record, Tail, namespaced_exchange
 
 WORDED = {"schema_violation", "malformed_payload"}  # refusals whose detail is the validator's or parser's words
 
@@ -43,7 +43,8 @@ async def peer(stack: Settings) -> AsyncIterator[Topics]:
         contracts = await asyncio.to_thread(write_contracts, folder / "contracts")
         config = write_config(folder / "peer.properties", stack.kafka(GATEWAY), f"{GATEWAY}.{topics.namespace}",
                               topics, contracts, commit_interval_ms=50)
-        with Processes(Target("test", stack, {}), f"peer-{topics.namespace}", [command(jar, config)], {}) as p:
+        peer = command(jar, config, [QUICK_START])  # a JVM that moves a handful of records: C1 alone starts faster
+        with Processes(Target("test", stack, {}), f"peer-{topics.namespace}", [peer], {}) as p:
             await asyncio.to_thread(p.wait_for, RUNNING, START_SECONDS)
             yield topics
 
