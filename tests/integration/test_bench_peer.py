@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shlex
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -43,7 +44,7 @@ async def peer(stack: Settings) -> AsyncIterator[Topics]:
         contracts = await asyncio.to_thread(write_contracts, folder / "contracts")
         config = write_config(folder / "peer.properties", stack.kafka(GATEWAY), f"{GATEWAY}.{topics.namespace}",
                               topics, contracts, commit_interval_ms=50)
-        peer = command(jar, config, [QUICK_START])  # a JVM that moves a handful of records: C1 alone starts faster
+        peer = command(jar, config, shlex.split(QUICK_START))  # it moves a handful of records: C1 alone starts faster
         with Processes(Target("test", stack, {}), f"peer-{topics.namespace}", [peer], {}) as p:
             await asyncio.to_thread(p.wait_for, RUNNING, START_SECONDS)
             yield topics
