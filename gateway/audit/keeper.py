@@ -106,6 +106,7 @@ class AuditKeeper:
         self.batch_records = batch_records
         self.table = table_name(table)
         self.insert = insert_into(self.table)
+        self.prepare = prepare_from(self.table)
         self.access = settings.kafka(GATEWAY)
         self.anchoring = Anchoring(self.access, settings.topics.audit_anchor, self.table,
                                    signing_key(settings.secrets.anchor_key_file), clock or SystemClock(),
@@ -196,14 +197,18 @@ class AuditKeeper:
     async def _append(self, records: list[tuple[int, ConsumerRecord]]) -> int:
         connection = await self._connected()
         async with connection.transaction():
+            # The lock is a statement of its own: a statement reads what was committed when it began, and what
+            # follows must see every append committed before the lock was granted.
             await connection.execute("SELECT pg_advisory_xact_lock($1)", APPEND_LOCK)
-            stored = await _positions(connection, self.topic)
-            fresh = [(partition, r) for partition, r in records if r.offset >= stored.get(partition, 0)]
-            if not fresh:
+            decoded = [decode_entry(r.value, r.key, r.timestamp) for _, r in records]
+            state = await connection.fetchrow(self.prepare, self.topic, [canonical(entry) for entry in decoded])
+            stored = {int(p): o for p, o in json.loads(state["stored"] or "{}").items()}
+            kept = [i for i, (partition, r) in enumerate(records) if r.offset >= stored.get(partition, 0)]
+            if not kept:
                 return 0
-            entries = await _as_stored(connection, [decode_entry(r.value, r.key, r.timestamp) for _, r in fresh])
-            last = await connection.fetchrow(f"SELECT seq, hash FROM {self.table} ORDER BY seq DESC LIMIT 1")
-            seq, prev_hash = (last["seq"], last["hash"]) if last else (0, GENESIS)
+            fresh = [records[i] for i in kept]
+            entries = [(text, json.loads(text)) for text in (state["texts"][i] for i in kept)]
+            seq, prev_hash = (state["seq"], state["hash"]) if state["seq"] is not None else (0, GENESIS)
             rows = self._rows(fresh, entries, seq, prev_hash)
             try:
                 async with connection.transaction():  # a savepoint: a row PostgreSQL refuses is taken alone below
@@ -211,13 +216,8 @@ class AuditKeeper:
             except UNSTORABLE:
                 rows = await self._append_one_by_one(connection, fresh, entries, seq, prev_hash)
             following = {partition: record.offset + 1 for partition, record in fresh}
-            await connection.executemany(
-                f"INSERT INTO {POSITIONS} (topic, kafka_partition, next_offset) VALUES ($1, $2, $3)"
-                " ON CONFLICT (topic, kafka_partition) DO UPDATE"
-                " SET next_offset = EXCLUDED.next_offset, updated_at = now()",
-                [(self.topic, partition, offset) for partition, offset in following.items()],
-            )
-            await connection.execute("SELECT pg_notify($1, '')", AUDIT_CHANNEL)  # delivered when this commits
+            # the offsets after them, and a notification delivered when this commits
+            await connection.execute(MOVE_ON, self.topic, list(following), list(following.values()), AUDIT_CHANNEL)
         head, _ = rows[-1]
         self.anchoring.grew(head.seq, head.hash)  # committed: the head is the keeper's to anchor
         return len(rows)
@@ -267,6 +267,23 @@ def insert_into(table: str) -> str:
             " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12, $13, $14, $15, $16)")
 
 
+def prepare_from(table: str) -> str:
+    """What an append reads once it holds the lock, in one statement: the stored offsets by partition (a JSON
+    object), the chain's last row (seq and hash, null when empty) and each entry ($2) as jsonb stores it (jsonb
+    writes some numbers in its own notation, 1e+16 as 10000000000000000, so the hash is taken over what the row
+    will give back to ``verify``)."""
+    return (f"SELECT (SELECT json_object_agg(kafka_partition, next_offset) FROM {POSITIONS} WHERE topic = $1)::text"
+            " AS stored, last.seq, last.hash,"
+            " ARRAY(SELECT e::jsonb::text FROM unnest($2::text[]) WITH ORDINALITY AS t(e, n) ORDER BY n) AS texts"
+            f" FROM (SELECT 1) AS one LEFT JOIN LATERAL (SELECT seq, hash FROM {table} ORDER BY seq DESC LIMIT 1)"
+            " AS last ON true")
+
+
+MOVE_ON = (f"WITH moved AS (INSERT INTO {POSITIONS} (topic, kafka_partition, next_offset)"
+           " SELECT $1, p, o FROM unnest($2::int[], $3::bigint[]) AS t(p, o)"
+           " ON CONFLICT (topic, kafka_partition) DO UPDATE SET next_offset = EXCLUDED.next_offset, updated_at = now()"
+           " RETURNING 1) SELECT pg_notify($4, '')")
+
 UNSTORABLE = (asyncpg.DataError, asyncpg.ProgramLimitExceededError)
 
 
@@ -285,8 +302,7 @@ async def _positions(connection: asyncpg.Connection, topic: str) -> dict[int, in
 
 
 async def _as_stored(connection: asyncpg.Connection, entries: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
-    """Each entry as jsonb text and as read back from it. jsonb writes some numbers in its own notation
-    (1e+16 as 10000000000000000), so the hash is taken over what the row will give back to ``verify``."""
+    """Each entry as jsonb text and as read back from it (as ``prepare_from`` reads them)."""
     rows = await connection.fetch(
         "SELECT e::jsonb::text AS text FROM unnest($1::text[]) WITH ORDINALITY AS t(e, n) ORDER BY n",
         [canonical(entry) for entry in entries],

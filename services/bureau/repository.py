@@ -86,17 +86,24 @@ def _stamps(raw: str) -> dict[int, datetime]:
     return {int(k): datetime.fromisoformat(v) for k, v in json.loads(raw).items()}
 
 
+# A case with its requests and conflicts in one statement (the bureau loads a case for every event it handles): the
+# rows of the two come as arrays of the tables' row types, which asyncpg reads as records.
+LOAD = ("SELECT c.*,"
+        " ARRAY(SELECT r FROM bureau.requests r WHERE r.case_id = c.case_id ORDER BY r.requested_at, r.request_id)"
+        " AS case_requests,"
+        " ARRAY(SELECT x FROM bureau.conflicts x WHERE x.case_id = c.case_id ORDER BY x.raised_at) AS case_conflicts"
+        " FROM bureau.cases c WHERE c.case_id = $1")
+
+
 async def load(connection: asyncpg.Connection, case_id: str, *, for_update: bool = False) -> Case | None:
-    row = await connection.fetchrow(
-        "SELECT * FROM bureau.cases WHERE case_id = $1" + (" FOR UPDATE" if for_update else ""), case_id
-    )
-    if row is None:
+    """A case, with its requests and conflicts; ``for_update``: locked for the unit of work. The lock is taken by
+    a statement of its own: a statement reads what was committed when it began, so one that waited for the lock
+    would read the requests as they were before the unit of work that held it, and a save would write them back."""
+    if for_update and await connection.fetchval(
+            "SELECT true FROM bureau.cases WHERE case_id = $1 FOR UPDATE", case_id) is None:
         return None
-    requests = await connection.fetch(
-        "SELECT * FROM bureau.requests WHERE case_id = $1 ORDER BY requested_at, request_id", case_id
-    )
-    conflicts = await connection.fetch("SELECT * FROM bureau.conflicts WHERE case_id = $1 ORDER BY raised_at", case_id)
-    return _case(row, requests, conflicts)
+    row = await connection.fetchrow(LOAD, case_id)
+    return None if row is None else _case(row, row["case_requests"], row["case_conflicts"])
 
 
 async def load_many(connection: asyncpg.Connection, case_ids: list[str]) -> list[Case]:
