@@ -21,8 +21,10 @@ from base.runtime import terminal
 from base.settings import REPORTER, Settings
 from contracts.departments import BUREAU, OPERATOR
 from deploy.enterprise import Enterprises
+from deploy.migrate import COMPONENT_ROLES
 from deploy.processes import AppProcesses, Usage, usage
 from deploy.stack import KafkaNode, kafka_nodes, ready
+from deploy.statements import counted, per_hop, start_counting
 from services.bureau.model import CaseStatus
 
 console = terminal()
@@ -185,6 +187,7 @@ def run_demo(settings: Settings, count: int, timeout: float, seed: int, serve: b
                       f"(logs in {apps.log_dir}; a component that dies is started again)")
         console.print(f"operators' console: {settings.gateway_address}/console/ (log in with the operator's "
                       f"http_token, in {settings.secrets.credentials_file(OPERATOR)})")
+        uncounted = asyncio.run(start_counting(settings.admin_dsn))
         started = time.monotonic()
         cases = CaseDriver(clock, count, seed, bureau)
         drive(cases, timeout, watch.sample)
@@ -206,6 +209,13 @@ def run_demo(settings: Settings, count: int, timeout: float, seed: int, serve: b
         console.print(f"the stack's clock stays at {SPEED:,.0f}× real time for the commands that follow "
                       "(`concord clock real` goes back to real time)")
         console.print(watch.table())
+        if uncounted is None:
+            exchange = figures["exchange"]
+            assert isinstance(exchange, dict)
+            console.print(per_hop(asyncio.run(counted(settings.admin_dsn)), int(exchange["hops"]),
+                                  frozenset(COMPONENT_ROLES)))
+        else:
+            console.print(f"PostgreSQL's statements not counted: {uncounted}")
         console.print(f"cases completed: {len(cases.finished)}/{count}")
         if serve:
             console.print(f"the exchange keeps running for the console at {settings.gateway_address}/console/; "

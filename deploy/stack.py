@@ -72,6 +72,8 @@ def postgres_bin() -> Path | None:
     return candidates[-1].parent if candidates else None
 
 
+# Loaded by the stack's PostgreSQL: what each role's statements cost, counted (`concord demo` prints statements a hop).
+STATEMENT_STATISTICS = "pg_stat_statements"
 POSTGRES_MISSING = "PostgreSQL server binaries are missing: install them with `apt-get install -y postgresql`"
 
 
@@ -441,7 +443,8 @@ class PostgresCluster:
         self.log_file.touch()
         self._chown(self.log_file)
         options = (f"-p {self.settings.postgres_port} -c listen_addresses=127.0.0.1 "
-                   f"-c unix_socket_directories={self.data} -c max_connections=200 -c fsync=on")
+                   f"-c unix_socket_directories={self.data} -c max_connections=200 -c fsync=on "
+                   f"-c shared_preload_libraries={STATEMENT_STATISTICS}")
         result = subprocess.run(
             self._as_owner([self._bin("pg_ctl"), "-D", str(self.data), "-l", str(self.log_file),
                             "-o", options, "-w", "-t", "60", "start"]),
