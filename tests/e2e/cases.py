@@ -67,17 +67,18 @@ async def follow(stack: Settings, case_id: str, until: Callable[[View], bool], *
     raise AssertionError(f"{case_id} did not get there in {timeout}s: {view['status']} at stage {view['stage']}")
 
 
-async def task_of(stack: Settings, department: str, case_id: str, task_id: str | None = None,
-                  timeout: float = 30) -> dict[str, Any]:
-    """The department's open task for the case, or that very task (waits until it is on the desk)."""
+async def task_of(stack: Settings, department: str, case_id: str | None, task_id: str | None = None,
+                  timeout: float = 30, status: str = "open") -> dict[str, Any]:
+    """The department's open task for the case, or that very task (waits until it is on the desk, in ``status``:
+    the desk takes what it is sent up in its own time)."""
     deadline = time.monotonic() + timeout
     async with desks(stack, department) as http:
         while time.monotonic() < deadline:
-            for task in (await http.get(f"/v1/departments/{department}/tasks", params={"status": "open"})).json():
-                if task["case_id"] == case_id and task_id in (None, task["task_id"]):
+            for task in (await http.get(f"/v1/departments/{department}/tasks", params={"status": status})).json():
+                if case_id in (None, task["case_id"]) and task_id in (None, task["task_id"]):
                     return dict(task)
             await asyncio.sleep(0.2)
-    raise AssertionError(f"no open task of {department} for {case_id}")
+    raise AssertionError(f"no {status} task {task_id or ''} of {department} for {case_id or 'any case'}")
 
 
 @asynccontextmanager

@@ -17,7 +17,7 @@ from base.settings import ADMIN, Settings
 from contracts.bureau import Project
 from deploy.processes import AppProcesses
 from services.departments.coordination import SHARING_CONDITIONS
-from tests.e2e.cases import FINAL, decide, desks, follow, officers_decide, request, submit
+from tests.e2e.cases import FINAL, decide, follow, officers_decide, request, submit, task_of
 from tests.e2e.test_agency_service import OFFICE
 from tests.e2e.test_agreement_lifecycle import agreement_actions, audit_of, changed, sent
 from tests.e2e.test_sharing_agreements import payload
@@ -97,10 +97,7 @@ async def test_an_officers_binding_refusal_the_review_disputes_is_escalated_and_
             s["hold"] == "data" and s["department"] == "environment" for s in v["stuck"]), timeout=60)
         [wait] = request(view, "EEB-101")["data_waits"]
         assert (wait["provider"], wait["fields"], wait["until"]) == ("market", ["legal_representative"], None)
-        async with http_client(base_url=f"http://{stack.departments_host}:{stack.departments_port}",
-                                     headers=bearer(stack.credentials("market").http_token), timeout=30) as http:
-            tasks = (await http.get("/v1/departments/market/tasks", params={"status": "open"})).json()
-        task = next(t for t in tasks if t["task_id"] == wait["agreement_id"])
+        task = await task_of(stack, "market", None, wait["agreement_id"])  # the bureau may know of it first
         assert task["kind"] == "sharing" and task["item_code"] == "market.business-registration"
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "deploy.cli", "tasks", "decide", "market", task["task_id"], "--decision",
@@ -150,9 +147,7 @@ async def test_a_refusal_on_the_providers_judgement_is_escalated_and_the_office_
     [wait] = assessment["data_waits"]
     assert (wait["outcome"], wait["escalated"], wait["ground"]) == ("shared", True, None)
     assert not any("withheld" in c for c in assessment["conditions"])  # the review had the data
-    async with desks(stack, "coordination") as http:
-        tasks = (await http.get("/v1/departments/coordination/tasks", params={"status": "decided"})).json()
-    [task] = [t for t in tasks if t["task_id"] == f"refusal:{agreement_id}"]
+    task = await task_of(stack, "coordination", None, f"refusal:{agreement_id}", status="decided")
     assert (task["kind"], task["decision"], task["decided_by"]) == \
         ("refusal", "proceed_with_conditions", "joint meeting rules")
     # the typed ground from the API to the audit log and the report
