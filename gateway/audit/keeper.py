@@ -267,6 +267,11 @@ def insert_into(table: str) -> str:
             " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12, $13, $14, $15, $16)")
 
 
+def stored_texts(parameter: int) -> str:
+    """A query of the entries given as text in parameter ``parameter``, each as jsonb stores it, in their order."""
+    return f"SELECT e::jsonb::text AS text FROM unnest(${parameter}::text[]) WITH ORDINALITY AS t(e, n) ORDER BY n"
+
+
 def prepare_from(table: str) -> str:
     """What an append reads once it holds the lock, in one statement: the stored offsets by partition (a JSON
     object), the chain's last row (seq and hash, null when empty) and each entry ($2) as jsonb stores it (jsonb
@@ -274,7 +279,7 @@ def prepare_from(table: str) -> str:
     will give back to ``verify``)."""
     return (f"SELECT (SELECT json_object_agg(kafka_partition, next_offset) FROM {POSITIONS} WHERE topic = $1)::text"
             " AS stored, last.seq, last.hash,"
-            " ARRAY(SELECT e::jsonb::text FROM unnest($2::text[]) WITH ORDINALITY AS t(e, n) ORDER BY n) AS texts"
+            f" ARRAY({stored_texts(2)}) AS texts"
             f" FROM (SELECT 1) AS one LEFT JOIN LATERAL (SELECT seq, hash FROM {table} ORDER BY seq DESC LIMIT 1)"
             " AS last ON true")
 
@@ -303,8 +308,5 @@ async def _positions(connection: asyncpg.Connection, topic: str) -> dict[int, in
 
 async def _as_stored(connection: asyncpg.Connection, entries: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
     """Each entry as jsonb text and as read back from it (as ``prepare_from`` reads them)."""
-    rows = await connection.fetch(
-        "SELECT e::jsonb::text AS text FROM unnest($1::text[]) WITH ORDINALITY AS t(e, n) ORDER BY n",
-        [canonical(entry) for entry in entries],
-    )
+    rows = await connection.fetch(stored_texts(1), [canonical(entry) for entry in entries])
     return [(r["text"], json.loads(r["text"])) for r in rows]
