@@ -10,10 +10,10 @@ import zlib
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeAlias, TypeVar
+from typing import Any, TypeAlias, TypeVar, cast
 
 import asyncpg
-from aiokafka import ConsumerRecord
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from faststream import AckPolicy, FastStream
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
@@ -31,6 +31,7 @@ from contracts.base import Event
 from contracts.departments import DEPARTMENTS
 from contracts.envelope import Envelope, Headers, new_traceparent
 from contracts.exchange import EventRejected
+from services.kit.commits import Commits
 from services.kit.inbox import Dispatch, Handler, Outcome, PgInbox, Receiver
 from services.kit.metrics import count_committed
 
@@ -94,13 +95,15 @@ class DepartmentService:
         self.receiver = Receiver(department, self.handlers)
         self._after_commit: list[Callable[[], None]] = []
         self.tracer = tracing.tracer(f"concord.{department}")
+        self.commits = Commits(department)
+        self._committing: asyncio.Task[None] | None = None
         # FastStream's consumer subscribes before it starts: its group's offsets are asked for stable from the first
         # assignment on, so that a broker just restarted does not send the department back to its reset policy.
         stable_offsets_in_every_group()
         self.broker.subscriber(
             self.settings.topics.deliver(department), group_id=group or department, auto_offset_reset="earliest",
-            isolation_level="read_committed", ack_policy=AckPolicy.NACK_ON_ERROR, batch=True, max_records=200,
-            batch_timeout_ms=20,
+            isolation_level="read_committed", ack_policy=AckPolicy.MANUAL, batch=True, max_records=200,
+            batch_timeout_ms=20, listener=self.commits,
             description=f"events delivered to {department} by the gateway",
         )(self._receive)
         self.handles(EventRejected)(self._on_rejected)
@@ -153,10 +156,11 @@ class DepartmentService:
 
     async def _receive(self, message: KafkaMessage) -> None:
         """A batch of delivered records, its cases spread over ``LANES`` PostgreSQL transactions at once (one case's
-        events stay in order, in one lane). Offsets are committed after every lane's transaction: a failure rolls
-        its lane back and the batch comes again (NACK; what the other lanes committed is then a no-op, by the
-        inbox); an event that keeps failing is parked (its last attempt in a savepoint of its own, which undoes its
-        handler's changes alone), and the stream goes on."""
+        events stay in order, in one lane). Once every lane's transaction has committed, the offsets after the batch
+        are to be committed (``services.kit.commits``); a failure rolls its lane back and the batch comes again
+        (NACK; what the other lanes committed is then a no-op, by the inbox); an event that keeps failing is parked
+        (its last attempt in a savepoint of its own, which undoes its handler's changes alone), and the stream goes
+        on."""
         records = message.raw_message if isinstance(message.raw_message, tuple) else (message.raw_message,)
         lanes: list[list[Record]] = [[] for _ in range(LANES)]
         for record in records:
@@ -165,7 +169,9 @@ class DepartmentService:
         self.receiver.settled([event_id for outcome in outcomes if isinstance(outcome, list) for event_id in outcome])
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
+                await message.nack()  # back to the batch's first records: it comes again
                 raise outcome
+        self.commits.handled(cast(AIOKafkaConsumer, message.consumer), records)
 
     async def _receive_lane(self, records: list[Record]) -> list[str]:
         """Records in one transaction; returns the event ids whose attempts are settled once it commits. What it
@@ -251,10 +257,13 @@ class DepartmentService:
             await self.disconnect()
             raise
         self._relay = asyncio.create_task(self.outbox.run(), name=f"{self.department}-outbox")
+        self._committing = asyncio.create_task(self.commits.run(), name=f"{self.department}-commits")
 
     async def stop(self) -> None:
         self._relay.cancel()
         await asyncio.gather(self._relay, return_exceptions=True)
+        if self._committing is not None:
+            await self.commits.stop(self._committing)
         await stop_client(self.broker.stop, f"{self.department}'s broker clients")
         await self.disconnect()
 
