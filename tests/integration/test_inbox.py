@@ -1,4 +1,5 @@
-"""The kit's inbox on the real Kafka and PostgreSQL: an event delivered twice changes state once."""
+"""The kit's inbox on the real Kafka and PostgreSQL: an event delivered twice changes state once; the group's offsets
+follow what was handled (``services.kit.commits``), and a group sent back gets records it had handled as no-ops."""
 
 from __future__ import annotations
 
@@ -9,14 +10,14 @@ from datetime import timedelta
 import asyncpg
 
 from base.clock import SystemClock
-from base.settings import Settings
+from base.settings import ADMIN, Settings
 from contracts.bureau import CaseCompleted, CaseOutcome
 from contracts.departments import GATEWAY
 from contracts.envelope import encode
 from gateway.topics import DAY_MS, TopicSpec
 from services.kit.service import Context, DepartmentService
 from tests.factories import T0
-from tests.tools import eventually, isolated_topics, produce
+from tests.tools import Inspector, eventually, isolated_topics, produce
 
 
 async def test_the_same_event_id_delivered_twice_changes_state_once(stack: Settings) -> None:
@@ -104,6 +105,76 @@ async def test_a_batch_of_many_cases_is_handled_on_lanes_once_each_and_in_order_
         assert len(rows) == len(sent)
         for case in cases:
             assert [r["step"] for r in rows if r["case_id"] == case] == list(range(5))
+    finally:
+        stop.set()
+        await running
+        await setup.execute(f"DROP TABLE {table}")
+        await setup.close()
+
+
+async def test_offsets_follow_what_was_handled_and_a_group_sent_back_finds_its_records_handled(stack: Settings) -> None:
+    """The offsets are committed a little after the units of work (and at the latest when the service stops), not
+    with each batch; a crash before that commit sends the group back, and what it then gets again is a no-op."""
+    run = uuid.uuid4().hex[:8]
+    isolated = stack.model_copy(update={"topic_namespace": f"commits-{run}"})
+    topic = isolated.topics.deliver("coordination")
+    await isolated_topics(stack, [TopicSpec(topic, 1, DAY_MS), TopicSpec(isolated.topics.ingress("coordination"), 1,
+                                                                          DAY_MS)])
+    table = f"coordination.test_commits_{run}"
+    setup = await asyncpg.connect(stack.dsn("coordination"))
+    await setup.execute(f"CREATE TABLE {table} (case_id text PRIMARY KEY, seen int NOT NULL)")
+    group, inspector = f"coordination.test-commits-{run}", Inspector(stack.kafka(ADMIN))
+    cases = [f"G-CO-{run}-{i}" for i in range(3)]
+
+    def service() -> DepartmentService:
+        department = DepartmentService("coordination", isolated, SystemClock(), group=group)
+
+        @department.handles(CaseCompleted)
+        async def count(event: CaseCompleted, ctx: Context) -> None:
+            await ctx.connection.execute(
+                f"INSERT INTO {table} VALUES ($1, 1) ON CONFLICT (case_id) DO UPDATE SET seen = {table}.seen + 1",
+                event.case_id)
+
+        return department
+
+    async def seen() -> dict[str, int]:
+        return dict(await setup.fetch(f"SELECT case_id, seen FROM {table}"))
+
+    async def committed() -> int:
+        return (await inspector.committed(group, [(topic, 0)])).get((topic, 0), -1)
+
+    try:
+        stop = asyncio.Event()
+        running = asyncio.create_task(service().run(stop))
+        await produce(stack.kafka(GATEWAY), topic, *[
+            encode(CaseCompleted(case_id=case, outcome=CaseOutcome.COMPLETED, completed_at=T0), source="/t")
+            for case in cases[:2]])
+
+        async def all_committed() -> bool:
+            return await committed() == 2
+
+        await eventually(all_committed)  # without a stop: the interval's commit
+        assert await seen() == {cases[0]: 1, cases[1]: 1}
+        await produce(stack.kafka(GATEWAY), topic, encode(
+            CaseCompleted(case_id=cases[2], outcome=CaseOutcome.COMPLETED, completed_at=T0), source="/t"))
+
+        async def third_seen() -> bool:
+            return cases[2] in await seen()
+
+        await eventually(third_seen)
+        stop.set()
+        await running
+        assert await committed() == 3  # stopping committed what was handled
+
+        await inspector.set_committed(group, {(topic, 0): 0})  # as if a crash had come before any commit
+        stop = asyncio.Event()
+        running = asyncio.create_task(service().run(stop))
+
+        async def taken_again() -> bool:
+            return await committed() == 3  # committed once the records sent again were received
+
+        await eventually(taken_again)
+        assert await seen() == {case: 1 for case in cases}  # received again, handled once
     finally:
         stop.set()
         await running
