@@ -24,7 +24,7 @@ from deploy.enterprise import Enterprises
 from deploy.migrate import COMPONENT_ROLES
 from deploy.processes import AppProcesses, Usage, usage
 from deploy.stack import KafkaNode, kafka_nodes, ready
-from deploy.statements import counted, per_hop, start_counting
+from deploy.statements import counted, hops_so_far, per_hop, start_counting
 from services.bureau.model import CaseStatus
 
 console = terminal()
@@ -188,6 +188,7 @@ def run_demo(settings: Settings, count: int, timeout: float, seed: int, serve: b
         console.print(f"operators' console: {settings.gateway_address}/console/ (log in with the operator's "
                       f"http_token, in {settings.secrets.credentials_file(OPERATOR)})")
         uncounted = asyncio.run(start_counting(settings.admin_dsn))
+        hops_before = asyncio.run(hops_so_far(settings.admin_dsn))  # of runs before this one on the same stack
         started = time.monotonic()
         cases = CaseDriver(clock, count, seed, bureau)
         drive(cases, timeout, watch.sample)
@@ -210,10 +211,8 @@ def run_demo(settings: Settings, count: int, timeout: float, seed: int, serve: b
                       "(`concord clock real` goes back to real time)")
         console.print(watch.table())
         if uncounted is None:
-            exchange = figures["exchange"]
-            assert isinstance(exchange, dict)
-            console.print(per_hop(asyncio.run(counted(settings.admin_dsn)), int(exchange["hops"]),
-                                  frozenset(COMPONENT_ROLES)))
+            hops = asyncio.run(hops_so_far(settings.admin_dsn)) - hops_before
+            console.print(per_hop(asyncio.run(counted(settings.admin_dsn)), hops, frozenset(COMPONENT_ROLES)))
         else:
             console.print(f"PostgreSQL's statements not counted: {uncounted}")
         console.print(f"cases completed: {len(cases.finished)}/{count}")

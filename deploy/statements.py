@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncpg
 
+from contracts.departments import SERVICE_DEPARTMENTS
 from deploy.stack import STATEMENT_STATISTICS
 
 
@@ -32,6 +33,20 @@ async def counted(admin_dsn: str) -> dict[str, int]:
     finally:
         await connection.close()
     return {row["role"]: row["calls"] for row in rows}
+
+
+# The hops between departments the database holds, every run's (a hop: an event a department handled, with the
+# exchange's transit; the efficacy report's ``exchange.hops`` counts the same).
+HOPS = "SELECT " + " + ".join(f"(SELECT count(*) FROM {d}.transits)" for d in SERVICE_DEPARTMENTS)
+
+
+async def hops_so_far(admin_dsn: str) -> int:
+    """``HOPS`` now: a run's hops are the difference between its end and its start."""
+    connection = await asyncpg.connect(admin_dsn)
+    try:
+        return int(await connection.fetchval(HOPS))
+    finally:
+        await connection.close()
 
 
 def per_hop(calls: dict[str, int], hops: int, roles: frozenset[str]) -> str:
