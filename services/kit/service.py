@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import zlib
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeAlias, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer
 from faststream import AckPolicy, FastStream
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
@@ -33,15 +32,12 @@ from contracts.envelope import Envelope, Headers, new_traceparent
 from contracts.exchange import EventRejected
 from services.kit.commits import Commits
 from services.kit.inbox import Dispatch, Handler, Outcome, PgInbox, Receiver
+from services.kit.lanes import Lanes, Record
 from services.kit.metrics import count_committed
 
 log = logging.getLogger("concord.kit")
 E = TypeVar("E", bound=Event)
-Record: TypeAlias = ConsumerRecord[bytes, bytes]
-# A batch's cases are handled on this many connections at once: a handler mostly waits for PostgreSQL, and one
-# case's events must stay in order (they share a key, and so a lane). Below the pool's size, which the API and
-# the outbox relay share.
-LANES = 4
+STOP_SECONDS = 5.0  # for the lanes to finish what they took, when the service stops
 
 
 @dataclass
@@ -96,6 +92,7 @@ class DepartmentService:
         self._after_commit: list[Callable[[], None]] = []
         self.tracer = tracing.tracer(f"concord.{department}")
         self.commits = Commits(department)
+        self.lanes = Lanes(department, self._unit_of_work, self.commits.handled)
         self._committing: asyncio.Task[None] | None = None
         # FastStream's consumer subscribes before it starts: its group's offsets are asked for stable from the first
         # assignment on, so that a broker just restarted does not send the department back to its reset policy.
@@ -155,28 +152,19 @@ class DepartmentService:
         )
 
     async def _receive(self, message: KafkaMessage) -> None:
-        """A batch of delivered records, its cases spread over ``LANES`` PostgreSQL transactions at once (one case's
-        events stay in order, in one lane). Once every lane's transaction has committed, the offsets after the batch
-        are to be committed (``services.kit.commits``); a failure rolls its lane back and the batch comes again
-        (NACK; what the other lanes committed is then a no-op, by the inbox); an event that keeps failing is parked
-        (its last attempt in a savepoint of its own, which undoes its handler's changes alone), and the stream goes
-        on."""
+        """A batch of delivered records, queued on the department's lanes (``services.kit.lanes``: one case's events
+        in order on one lane, each lane's records in units of work of their own); their offsets are committed once
+        they are handled (``services.kit.commits``). A unit of work that fails is rolled back and comes again (what
+        its handlers changed is undone, the inbox with it); an event that keeps failing is parked (its last attempt
+        in a savepoint of its own, which undoes its handler's changes alone), and the stream goes on."""
         records = message.raw_message if isinstance(message.raw_message, tuple) else (message.raw_message,)
-        lanes: list[list[Record]] = [[] for _ in range(LANES)]
-        for record in records:
-            lanes[zlib.crc32(record.key or b"") % LANES].append(record)
-        outcomes = await asyncio.gather(*(self._receive_lane(lane) for lane in lanes if lane), return_exceptions=True)
-        self.receiver.settled([event_id for outcome in outcomes if isinstance(outcome, list) for event_id in outcome])
-        for outcome in outcomes:
-            if isinstance(outcome, BaseException):
-                await message.nack()  # back to the batch's first records: it comes again
-                raise outcome
-        self.commits.handled(cast(AIOKafkaConsumer, message.consumer), records)
+        self.commits.taken(cast(AIOKafkaConsumer, message.consumer), records)
+        await self.lanes.put(records)
 
-    async def _receive_lane(self, records: list[Record]) -> list[str]:
-        """Records in one transaction; returns the event ids whose attempts are settled once it commits. What it
-        handled and parked is counted once it has committed, and what its handlers published is relayed then (and
-        whoever asked to be told of commits is told), without waiting for the batch's other lanes."""
+    async def _unit_of_work(self, records: list[Record]) -> None:
+        """Records in one transaction. What it handled and parked is counted once it has committed, and what its
+        handlers published is relayed then (and whoever asked to be told of commits is told); the attempts of the
+        events it settled are forgotten."""
         settled: list[str] = []
         handled: Counter[str] = Counter()
         async with self.pool.acquire() as connection, connection.transaction():
@@ -184,9 +172,9 @@ class DepartmentService:
             dispatch = self._dispatch(connection, handled)
             for record in records:
                 settled += await self.receiver.receive(inbox, record, dispatch)
+        self.receiver.settled(settled)
         self.committed()
         count_committed(self.department, handled, inbox.parked)
-        return settled
 
     def _dispatch(self, connection: asyncpg.Connection, handled: Counter[str]) -> Dispatch:
         """How a handler runs in a unit of work: with its context on the transaction's connection (and the outbox),
@@ -250,20 +238,27 @@ class DepartmentService:
     async def start(self) -> None:
         """Connect, consume and relay; a start that fails lets go of what it had connected before raising."""
         await self.connect()
+        self.lanes.start()
         try:
             await self.broker.start()
         except BaseException:
             await stop_client(self.broker.stop, f"{self.department}'s broker clients")
+            await self.lanes.stop()
             await self.disconnect()
             raise
         self._relay = asyncio.create_task(self.outbox.run(), name=f"{self.department}-outbox")
         self._committing = asyncio.create_task(self.commits.run(), name=f"{self.department}-commits")
 
     async def stop(self) -> None:
+        """Fetch no more, let the lanes finish what they took (``STOP_SECONDS`` at most), commit how far they got,
+        then let go of the broker and the database."""
         self._relay.cancel()
         await asyncio.gather(self._relay, return_exceptions=True)
         if self._committing is not None:
+            self.commits.pause()
+            await self.lanes.idle(STOP_SECONDS)
             await self.commits.stop(self._committing)
+        await self.lanes.stop()
         await stop_client(self.broker.stop, f"{self.department}'s broker clients")
         await self.disconnect()
 

@@ -64,9 +64,9 @@ async def test_the_same_event_id_delivered_twice_changes_state_once(stack: Setti
 
 
 async def test_a_batch_of_many_cases_is_handled_on_lanes_once_each_and_in_order_per_case(stack: Settings) -> None:
-    """The kit spreads a batch's cases over several transactions at once (services.kit.service.LANES): a handler
-    that fails once rolls back only its lane, the batch comes again, and every event ends handled once, each
-    case's events in the order sent."""
+    """The kit spreads a batch's cases over several transactions at once (services.kit.lanes): a handler
+    that fails once rolls back only its lane's unit of work, which comes again, and every event ends handled once,
+    each case's events in the order sent."""
     run = uuid.uuid4().hex[:8]
     isolated = stack.model_copy(update={"topic_namespace": f"lanes-{run}"})
     topic = isolated.topics.deliver("coordination")
