@@ -1,7 +1,7 @@
 """Receiving: how a department takes what the gateway delivers. Each record is decoded, handed to the handler of
 its contract, and remembered in the inbox by its event id, so that a redelivered copy is a no-op. Nothing a
-record holds stops the stream: an unreadable record is kept as such, a handler that fails is retried (the batch
-rolls back and comes again) and, after ``MAX_ATTEMPTS``, its event is parked with the error and the record it came
+record holds stops the stream: an unreadable record is kept as such, a handler that fails is retried (its unit of
+work rolls back and comes again, ``services.kit.lanes``) and, after ``MAX_ATTEMPTS``, its event is parked with the error and the record it came
 in, for an operator to run again once the cause is fixed (``Receiver.replay``, ``concord inbox replay``).
 
 The rules are in ``Receiver``, over an ``Inbox`` (the department's table in PostgreSQL, ``PgInbox``; the fast
@@ -234,8 +234,8 @@ class Receiver:
         self._attempts: dict[str, int] = {}
 
     async def receive(self, inbox: Inbox, record: ConsumerRecord[bytes, bytes], dispatch: Dispatch) -> list[str]:
-        """Handle one record in the batch's unit of work; returns the event ids whose attempts are settled (to
-        be forgotten once the batch commits). Raises when the handler failed and may be retried."""
+        """Handle one record in its unit of work; returns the event ids whose attempts are settled (to be forgotten
+        once the unit of work commits). Raises when the handler failed and may be retried."""
         sender = (dict(record.headers).get(SENDER_HEADER) or b"").decode("utf-8", "replace").replace("\x00", "")[:64]
         try:
             envelope = decode(record.headers, record.key)
@@ -256,8 +256,8 @@ class Receiver:
         try:
             transit = Transit.of(record.headers, record.timestamp)
             # Only the attempt that parks the event if it fails needs a savepoint, to undo the handler's changes alone:
-            # any other failure rolls the lane's whole transaction back (the batch comes again). Two round trips
-            # fewer an event.
+            # any other failure rolls the lane's whole unit of work back (and it comes again). Two round trips fewer
+            # an event.
             parks_on_failure = self._attempts.get(envelope.id, 0) + 1 >= MAX_ATTEMPTS
             async with inbox.savepoint() if parks_on_failure else contextlib.nullcontext():
                 if not await inbox.claim(envelope.id, envelope.type, sender, transit):
@@ -272,7 +272,7 @@ class Receiver:
             if attempts < MAX_ATTEMPTS:
                 log.warning("%s: handling %s failed (attempt %d): %s", self.department, envelope.id, attempts, exc)
                 await asyncio.sleep(self.backoff_seconds * attempts)  # a transient fault may pass meanwhile
-                raise  # the batch rolls back and comes again
+                raise  # the unit of work rolls back and comes again
             log.exception("%s: parking %s after %d attempts", self.department, envelope.id, attempts)
             await inbox.park(envelope.id, envelope.type, sender, Delivered.of(record), attempts, repr(exc)[:2000])
         return [envelope.id]
@@ -307,6 +307,6 @@ class Receiver:
         return None
 
     def settled(self, event_ids: list[str]) -> None:
-        """The batch committed: these events' attempts are over (a rolled-back park must count on)."""
+        """Their unit of work committed: these events' attempts are over (a rolled-back park must count on)."""
         for event_id in event_ids:
             self._attempts.pop(event_id, None)

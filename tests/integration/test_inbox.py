@@ -20,12 +20,19 @@ from tests.factories import T0
 from tests.tools import Inspector, eventually, isolated_topics, produce
 
 
+async def coordination_alone(stack: Settings, namespace: str) -> tuple[Settings, str]:
+    """Settings whose topics are the test's own, empty, of one partition (the coordination office's deliver and
+    ingress topics made), and the deliver topic."""
+    isolated = stack.model_copy(update={"topic_namespace": namespace})
+    topic = isolated.topics.deliver("coordination")
+    await isolated_topics(stack, [TopicSpec(topic, 1, DAY_MS), TopicSpec(isolated.topics.ingress("coordination"), 1,
+                                                                          DAY_MS)])
+    return isolated, topic
+
+
 async def test_the_same_event_id_delivered_twice_changes_state_once(stack: Settings) -> None:
     run = uuid.uuid4().hex[:8]
-    isolated = stack.model_copy(update={"topic_namespace": f"inbox-{run}"})  # topics of its own, empty
-    topic = isolated.topics.deliver("coordination")
-    ingress = isolated.topics.ingress("coordination")
-    await isolated_topics(stack, [TopicSpec(topic, 1, DAY_MS), TopicSpec(ingress, 1, DAY_MS)])
+    isolated, topic = await coordination_alone(stack, f"inbox-{run}")
     table = f"coordination.test_counts_{run}"
     setup = await asyncpg.connect(stack.dsn("coordination"))  # the table is the department's own
     await setup.execute(f"CREATE TABLE {table} (case_id text PRIMARY KEY, seen int NOT NULL)")
@@ -68,10 +75,7 @@ async def test_a_batch_of_many_cases_is_handled_on_lanes_once_each_and_in_order_
     that fails once rolls back only its lane's unit of work, which comes again, and every event ends handled once,
     each case's events in the order sent."""
     run = uuid.uuid4().hex[:8]
-    isolated = stack.model_copy(update={"topic_namespace": f"lanes-{run}"})
-    topic = isolated.topics.deliver("coordination")
-    await isolated_topics(stack, [TopicSpec(topic, 1, DAY_MS), TopicSpec(isolated.topics.ingress("coordination"), 1,
-                                                                          DAY_MS)])
+    isolated, topic = await coordination_alone(stack, f"lanes-{run}")
     table = f"coordination.test_lanes_{run}"
     setup = await asyncpg.connect(stack.dsn("coordination"))
     await setup.execute(f"CREATE TABLE {table} (id bigserial PRIMARY KEY, case_id text NOT NULL, step int NOT NULL)")
@@ -116,10 +120,7 @@ async def test_offsets_follow_what_was_handled_and_a_group_sent_back_finds_its_r
     """The offsets are committed a little after the units of work (and at the latest when the service stops), not
     with each batch; a crash before that commit sends the group back, and what it then gets again is a no-op."""
     run = uuid.uuid4().hex[:8]
-    isolated = stack.model_copy(update={"topic_namespace": f"commits-{run}"})
-    topic = isolated.topics.deliver("coordination")
-    await isolated_topics(stack, [TopicSpec(topic, 1, DAY_MS), TopicSpec(isolated.topics.ingress("coordination"), 1,
-                                                                          DAY_MS)])
+    isolated, topic = await coordination_alone(stack, f"commits-{run}")
     table = f"coordination.test_commits_{run}"
     setup = await asyncpg.connect(stack.dsn("coordination"))
     await setup.execute(f"CREATE TABLE {table} (case_id text PRIMARY KEY, seen int NOT NULL)")
