@@ -1,8 +1,9 @@
 """Receiving: how a department takes what the gateway delivers. Each record is decoded, handed to the handler of
 its contract, and remembered in the inbox by its event id, so that a redelivered copy is a no-op. Nothing a
 record holds stops the stream: an unreadable record is kept as such, a handler that fails is retried (its unit of
-work rolls back and comes again, ``services.kit.lanes``) and, after ``MAX_ATTEMPTS``, its event is parked with the error and the record it came
-in, for an operator to run again once the cause is fixed (``Receiver.replay``, ``concord inbox replay``).
+work rolls back and comes again, ``services.kit.lanes``) and, after ``MAX_ATTEMPTS``, its event is parked with the
+error and the record it came in, for an operator to run again once the cause is fixed (``Receiver.replay``,
+``concord inbox replay``).
 
 The rules are in ``Receiver``, over an ``Inbox`` (the department's table in PostgreSQL, ``PgInbox``; the fast
 tests use an in-memory one)."""
