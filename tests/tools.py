@@ -210,11 +210,15 @@ class Inspector:
     async def _result(future: Any) -> Any:
         return await asyncio.to_thread(future.result, 30)
 
-    async def assignment(self, group: str) -> dict[str, set[tuple[str, int]]]:
-        """Each member's client id and the partitions it holds."""
+    async def members(self, group: str) -> list[tuple[str, set[tuple[str, int]]]]:
+        """Each member's client id and the partitions it holds (members of one client id each on its own)."""
         [(_, described)] = self.client.describe_consumer_groups([group]).items()
         members = (await self._result(described)).members
-        return {m.client_id: {(tp.topic, tp.partition) for tp in m.assignment.topic_partitions} for m in members}
+        return [(m.client_id, {(tp.topic, tp.partition) for tp in m.assignment.topic_partitions}) for m in members]
+
+    async def assignment(self, group: str) -> dict[str, set[tuple[str, int]]]:
+        """Each member's client id and the partitions it holds (members of distinct client ids)."""
+        return dict(await self.members(group))
 
     async def coordinator(self, group: str) -> int:
         """The node id of the broker that coordinates the group."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 import asyncpg
@@ -20,13 +21,13 @@ from tests.factories import T0
 from tests.tools import Inspector, eventually, isolated_topics, produce
 
 
-async def coordination_alone(stack: Settings, namespace: str) -> tuple[Settings, str]:
-    """Settings whose topics are the test's own, empty, of one partition (the coordination office's deliver and
-    ingress topics made), and the deliver topic."""
+async def coordination_alone(stack: Settings, namespace: str, partitions: int = 1) -> tuple[Settings, str]:
+    """Settings whose topics are the test's own, empty (the coordination office's deliver topic of ``partitions``
+    and its ingress topic made), and the deliver topic."""
     isolated = stack.model_copy(update={"topic_namespace": namespace})
     topic = isolated.topics.deliver("coordination")
-    await isolated_topics(stack, [TopicSpec(topic, 1, DAY_MS), TopicSpec(isolated.topics.ingress("coordination"), 1,
-                                                                          DAY_MS)])
+    await isolated_topics(stack, [TopicSpec(topic, partitions, DAY_MS),
+                                  TopicSpec(isolated.topics.ingress("coordination"), 1, DAY_MS)])
     return isolated, topic
 
 
@@ -179,5 +180,67 @@ async def test_offsets_follow_what_was_handled_and_a_group_sent_back_finds_its_r
     finally:
         stop.set()
         await running
+        await setup.execute(f"DROP TABLE {table}")
+        await setup.close()
+
+
+async def test_a_partition_given_to_another_instance_is_committed_as_far_as_it_was_handled(stack: Settings) -> None:
+    """Two instances of a department in one group: when the second joins, the first commits how far it handled the
+    partitions it gives up (both commit on a timer of an hour here: only that revocation can have committed), and
+    every event is handled once, each case's in order, across the move."""
+    run = uuid.uuid4().hex[:8]
+    isolated, topic = await coordination_alone(stack, f"moves-{run}", partitions=2)
+    table = f"coordination.test_moves_{run}"
+    setup = await asyncpg.connect(stack.dsn("coordination"))
+    await setup.execute(f"CREATE TABLE {table} (id bigserial PRIMARY KEY, case_id text NOT NULL, step int NOT NULL)")
+    group, inspector = f"coordination.test-moves-{run}", Inspector(stack.kafka(ADMIN))
+    cases = [f"G-MV-{run}-{i}" for i in range(6)]
+    partitions = {(topic, 0), (topic, 1)}
+
+    def instance() -> DepartmentService:
+        department = DepartmentService("coordination", isolated, SystemClock(), group=group)
+        department.commits.interval_seconds = 3600
+
+        @department.handles(CaseCompleted)
+        async def record(event: CaseCompleted, ctx: Context) -> None:
+            await ctx.connection.execute(f"INSERT INTO {table} (case_id, step) VALUES ($1, $2)", event.case_id,
+                                         int((event.completed_at - T0).total_seconds()))
+
+        return department
+
+    async def steps(first: int, last: int) -> None:
+        await produce(stack.kafka(GATEWAY), topic, *[
+            encode(CaseCompleted(case_id=case, outcome=CaseOutcome.COMPLETED,
+                                 completed_at=T0 + timedelta(seconds=step)), source="/t")
+            for step in range(first, last) for case in cases])
+
+    def handled(count: int) -> Callable[[], Awaitable[bool]]:
+        async def check() -> bool:
+            return await setup.fetchval(f"SELECT count(*) FROM {table}") == count
+        return check
+
+    stops = [asyncio.Event(), asyncio.Event()]
+    running: list[asyncio.Task[None]] = []
+    try:
+        running.append(asyncio.create_task(instance().run(stops[0])))
+        await steps(0, 3)
+        await eventually(handled(3 * len(cases)))
+        assert set((await inspector.committed(group, sorted(partitions))).values()) <= {-1, -1001}  # none yet
+        running.append(asyncio.create_task(instance().run(stops[1])))
+
+        async def both_hold_a_partition() -> bool:
+            return sorted(len(held) for _, held in await inspector.members(group)) == [1, 1]
+
+        await eventually(both_hold_a_partition)
+        assert await inspector.caught_up(group, partitions)  # what the first had handled, committed on revocation
+        await steps(3, 6)
+        await eventually(handled(6 * len(cases)))
+        rows = await setup.fetch(f"SELECT case_id, step FROM {table} ORDER BY id")
+        for case in cases:
+            assert [r["step"] for r in rows if r["case_id"] == case] == list(range(6))
+    finally:
+        for stop in stops:
+            stop.set()
+        await asyncio.gather(*running)
         await setup.execute(f"DROP TABLE {table}")
         await setup.close()
