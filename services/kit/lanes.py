@@ -93,7 +93,7 @@ class Lanes:
                 except Exception as exc:  # a handler's failure is logged by the receiver; this says what came of it
                     log.warning("%s: lane %d's unit of work rolled back (%r); trying it again", self.name, lane, exc)
                     await asyncio.sleep(RETRY_PAUSE_SECONDS)
+            self.done(taken)
             self._outstanding -= len(taken)
             if not self._outstanding:
                 self._idle.set()
-            self.done(taken)
