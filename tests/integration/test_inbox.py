@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import timedelta
 
 import asyncpg
@@ -14,7 +15,7 @@ from base.clock import SystemClock
 from base.settings import ADMIN, Settings
 from contracts.bureau import CaseCompleted, CaseOutcome
 from contracts.departments import GATEWAY
-from contracts.envelope import encode
+from contracts.envelope import KafkaRecord, encode
 from gateway.topics import DAY_MS, TopicSpec
 from services.kit.service import Context, DepartmentService
 from tests.factories import T0
@@ -31,12 +32,38 @@ async def coordination_alone(stack: Settings, namespace: str, partitions: int = 
     return isolated, topic
 
 
+STEPS = "id bigserial PRIMARY KEY, case_id text NOT NULL, step int NOT NULL"  # a table of handled steps, in order
+
+
+@asynccontextmanager
+async def coordination_table(stack: Settings, table: str, columns: str) -> AsyncIterator[asyncpg.Connection]:
+    """A table of the coordination office's own for the test's handlers, dropped afterwards; yields a connection of
+    the office's role."""
+    setup = await asyncpg.connect(stack.dsn("coordination"))
+    await setup.execute(f"CREATE TABLE {table} ({columns})")
+    try:
+        yield setup
+    finally:
+        await setup.execute(f"DROP TABLE {table}")
+        await setup.close()
+
+
+@asynccontextmanager
+async def running(service: DepartmentService) -> AsyncIterator[None]:
+    """The service consuming and relaying until the block ends (and stopped then)."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(service.run(stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        await task
+
+
 async def test_the_same_event_id_delivered_twice_changes_state_once(stack: Settings) -> None:
     run = uuid.uuid4().hex[:8]
     isolated, topic = await coordination_alone(stack, f"inbox-{run}")
     table = f"coordination.test_counts_{run}"
-    setup = await asyncpg.connect(stack.dsn("coordination"))  # the table is the department's own
-    await setup.execute(f"CREATE TABLE {table} (case_id text PRIMARY KEY, seen int NOT NULL)")
     service = DepartmentService("coordination", isolated, SystemClock(), group=f"coordination.test-inbox-{run}")
 
     @service.handles(CaseCompleted)
@@ -49,9 +76,8 @@ async def test_the_same_event_id_delivered_twice_changes_state_once(stack: Setti
     twice, once = f"G-IN-{uuid.uuid4().hex[:8]}", f"G-IN-{uuid.uuid4().hex[:8]}"
     repeated = encode(CaseCompleted(case_id=twice, outcome=CaseOutcome.COMPLETED, completed_at=T0), source="/t")
     other = encode(CaseCompleted(case_id=once, outcome=CaseOutcome.COMPLETED, completed_at=T0), source="/t")
-    stop = asyncio.Event()
-    running = asyncio.create_task(service.run(stop))
-    try:
+    async with coordination_table(stack, table, "case_id text PRIMARY KEY, seen int NOT NULL") as setup, \
+            running(service):
         # The gateway delivers at least once: the same record may arrive again after a retry.
         await produce(stack.kafka(GATEWAY), topic, repeated, repeated, other)  # only the gateway delivers
 
@@ -64,11 +90,6 @@ async def test_the_same_event_id_delivered_twice_changes_state_once(stack: Setti
         outcome = await setup.fetchval("SELECT outcome FROM coordination.inbox WHERE event_id = $1",
                                        dict(repeated.headers)["ce_id"].decode())
         assert outcome == "handled"
-    finally:
-        stop.set()
-        await running
-        await setup.execute(f"DROP TABLE {table}")
-        await setup.close()
 
 
 async def test_a_batch_of_many_cases_is_handled_on_lanes_once_each_and_in_order_per_case(stack: Settings) -> None:
@@ -78,8 +99,6 @@ async def test_a_batch_of_many_cases_is_handled_on_lanes_once_each_and_in_order_
     run = uuid.uuid4().hex[:8]
     isolated, topic = await coordination_alone(stack, f"lanes-{run}")
     table = f"coordination.test_lanes_{run}"
-    setup = await asyncpg.connect(stack.dsn("coordination"))
-    await setup.execute(f"CREATE TABLE {table} (id bigserial PRIMARY KEY, case_id text NOT NULL, step int NOT NULL)")
     service = DepartmentService("coordination", isolated, SystemClock(), group=f"coordination.test-lanes-{run}")
     cases = [f"G-LANE-{run}-{i}" for i in range(8)]
     failing = (cases[3], 2)
@@ -96,9 +115,7 @@ async def test_a_batch_of_many_cases_is_handled_on_lanes_once_each_and_in_order_
     sent = [encode(CaseCompleted(case_id=case, outcome=CaseOutcome.COMPLETED,
                                  completed_at=T0 + timedelta(seconds=step)), source="/t")
             for step in range(5) for case in cases]
-    stop = asyncio.Event()
-    running = asyncio.create_task(service.run(stop))
-    try:
+    async with coordination_table(stack, table, STEPS) as setup, running(service):
         await produce(stack.kafka(GATEWAY), topic, *sent)
 
         async def all_handled() -> bool:
@@ -110,11 +127,6 @@ async def test_a_batch_of_many_cases_is_handled_on_lanes_once_each_and_in_order_
         assert len(rows) == len(sent)
         for case in cases:
             assert [r["step"] for r in rows if r["case_id"] == case] == list(range(5))
-    finally:
-        stop.set()
-        await running
-        await setup.execute(f"DROP TABLE {table}")
-        await setup.close()
 
 
 async def test_offsets_follow_what_was_handled_and_a_group_sent_back_finds_its_records_handled(stack: Settings) -> None:
@@ -123,8 +135,6 @@ async def test_offsets_follow_what_was_handled_and_a_group_sent_back_finds_its_r
     run = uuid.uuid4().hex[:8]
     isolated, topic = await coordination_alone(stack, f"commits-{run}")
     table = f"coordination.test_commits_{run}"
-    setup = await asyncpg.connect(stack.dsn("coordination"))
-    await setup.execute(f"CREATE TABLE {table} (case_id text PRIMARY KEY, seen int NOT NULL)")
     group, inspector = f"coordination.test-commits-{run}", Inspector(stack.kafka(ADMIN))
     cases = [f"G-CO-{run}-{i}" for i in range(3)]
 
@@ -139,49 +149,40 @@ async def test_offsets_follow_what_was_handled_and_a_group_sent_back_finds_its_r
 
         return department
 
-    async def seen() -> dict[str, int]:
-        return dict(await setup.fetch(f"SELECT case_id, seen FROM {table}"))
-
     async def committed() -> int:
         return (await inspector.committed(group, [(topic, 0)])).get((topic, 0), -1)
 
-    try:
-        stop = asyncio.Event()
-        running = asyncio.create_task(service().run(stop))
-        await produce(stack.kafka(GATEWAY), topic, *[
-            encode(CaseCompleted(case_id=case, outcome=CaseOutcome.COMPLETED, completed_at=T0), source="/t")
-            for case in cases[:2]])
+    def completed(case: str) -> KafkaRecord:
+        return encode(CaseCompleted(case_id=case, outcome=CaseOutcome.COMPLETED, completed_at=T0), source="/t")
 
-        async def all_committed() -> bool:
-            return await committed() == 2
+    async with coordination_table(stack, table, "case_id text PRIMARY KEY, seen int NOT NULL") as setup:
+        async def seen() -> dict[str, int]:
+            return dict(await setup.fetch(f"SELECT case_id, seen FROM {table}"))
 
-        await eventually(all_committed)  # without a stop: the interval's commit
-        assert await seen() == {cases[0]: 1, cases[1]: 1}
-        await produce(stack.kafka(GATEWAY), topic, encode(
-            CaseCompleted(case_id=cases[2], outcome=CaseOutcome.COMPLETED, completed_at=T0), source="/t"))
+        async with running(service()):
+            await produce(stack.kafka(GATEWAY), topic, *[completed(case) for case in cases[:2]])
 
-        async def third_seen() -> bool:
-            return cases[2] in await seen()
+            async def all_committed() -> bool:
+                return await committed() == 2
 
-        await eventually(third_seen)
-        stop.set()
-        await running
+            await eventually(all_committed)  # without a stop: the interval's commit
+            assert await seen() == {cases[0]: 1, cases[1]: 1}
+            await produce(stack.kafka(GATEWAY), topic, completed(cases[2]))
+
+            async def third_seen() -> bool:
+                return cases[2] in await seen()
+
+            await eventually(third_seen)
         assert await committed() == 3  # stopping committed what was handled
 
         await inspector.set_committed(group, {(topic, 0): 0})  # as if a crash had come before any commit
-        stop = asyncio.Event()
-        running = asyncio.create_task(service().run(stop))
+        async with running(service()):
 
-        async def taken_again() -> bool:
-            return await committed() == 3  # committed once the records sent again were received
+            async def taken_again() -> bool:
+                return await committed() == 3  # committed once the records sent again were received
 
-        await eventually(taken_again)
-        assert await seen() == {case: 1 for case in cases}  # received again, handled once
-    finally:
-        stop.set()
-        await running
-        await setup.execute(f"DROP TABLE {table}")
-        await setup.close()
+            await eventually(taken_again)
+            assert await seen() == {case: 1 for case in cases}  # received again, handled once
 
 
 async def test_a_partition_given_to_another_instance_is_committed_as_far_as_it_was_handled(stack: Settings) -> None:
@@ -191,8 +192,6 @@ async def test_a_partition_given_to_another_instance_is_committed_as_far_as_it_w
     run = uuid.uuid4().hex[:8]
     isolated, topic = await coordination_alone(stack, f"moves-{run}", partitions=2)
     table = f"coordination.test_moves_{run}"
-    setup = await asyncpg.connect(stack.dsn("coordination"))
-    await setup.execute(f"CREATE TABLE {table} (id bigserial PRIMARY KEY, case_id text NOT NULL, step int NOT NULL)")
     group, inspector = f"coordination.test-moves-{run}", Inspector(stack.kafka(ADMIN))
     cases = [f"G-MV-{run}-{i}" for i in range(6)]
     partitions = {(topic, 0), (topic, 1)}
@@ -214,33 +213,25 @@ async def test_a_partition_given_to_another_instance_is_committed_as_far_as_it_w
                                  completed_at=T0 + timedelta(seconds=step)), source="/t")
             for step in range(first, last) for case in cases])
 
-    def handled(count: int) -> Callable[[], Awaitable[bool]]:
-        async def check() -> bool:
-            return await setup.fetchval(f"SELECT count(*) FROM {table}") == count
-        return check
+    async with coordination_table(stack, table, STEPS) as setup:
+        def handled(count: int) -> Callable[[], Awaitable[bool]]:
+            async def check() -> bool:
+                return await setup.fetchval(f"SELECT count(*) FROM {table}") == count
+            return check
 
-    stops = [asyncio.Event(), asyncio.Event()]
-    running: list[asyncio.Task[None]] = []
-    try:
-        running.append(asyncio.create_task(instance().run(stops[0])))
-        await steps(0, 3)
-        await eventually(handled(3 * len(cases)))
-        assert set((await inspector.committed(group, sorted(partitions))).values()) <= {-1, -1001}  # none yet
-        running.append(asyncio.create_task(instance().run(stops[1])))
+        async with running(instance()):
+            await steps(0, 3)
+            await eventually(handled(3 * len(cases)))
+            assert set((await inspector.committed(group, sorted(partitions))).values()) <= {-1, -1001}  # none yet
+            async with running(instance()):
 
-        async def both_hold_a_partition() -> bool:
-            return sorted(len(held) for _, held in await inspector.members(group)) == [1, 1]
+                async def both_hold_a_partition() -> bool:
+                    return sorted(len(held) for _, held in await inspector.members(group)) == [1, 1]
 
-        await eventually(both_hold_a_partition)
-        assert await inspector.caught_up(group, partitions)  # what the first had handled, committed on revocation
-        await steps(3, 6)
-        await eventually(handled(6 * len(cases)))
+                await eventually(both_hold_a_partition)
+                assert await inspector.caught_up(group, partitions)  # the first's handling, committed on revocation
+                await steps(3, 6)
+                await eventually(handled(6 * len(cases)))
         rows = await setup.fetch(f"SELECT case_id, step FROM {table} ORDER BY id")
         for case in cases:
             assert [r["step"] for r in rows if r["case_id"] == case] == list(range(6))
-    finally:
-        for stop in stops:
-            stop.set()
-        await asyncio.gather(*running)
-        await setup.execute(f"DROP TABLE {table}")
-        await setup.close()
