@@ -100,8 +100,8 @@ async def test_revocation_waits_for_what_was_taken_then_commits_and_forgets_the_
     commits.taken(consumer, [first, second])
     commits.handled([first])
     revoking = asyncio.create_task(commits.on_partitions_revoked({A}))
-    await asyncio.sleep(0)
-    assert not revoking.done() and consumer.commits == []  # 3 is still being handled
+    await eventually(lambda: not commits._progress.is_set())  # the marker: it waits for progress, 3 still under way
+    assert not revoking.done() and consumer.commits == []
     commits.handled([second])
     await revoking
     assert consumer.commits == [{A: 4}]

@@ -10,6 +10,7 @@ import zlib
 from aiokafka import ConsumerRecord
 
 from services.kit.lanes import RETRY_PAUSE_SECONDS, Lanes, Record
+from tests.tools import eventually
 
 LANES = 4
 
@@ -47,14 +48,6 @@ class Recorder:
         self.done.append([r.offset for r in records])
 
 
-async def until(check: object, rounds: int = 200) -> None:
-    for _ in range(rounds):
-        if check():  # type: ignore[operator]
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("not reached")
-
-
 async def test_a_slow_case_holds_up_its_own_lane_alone_and_each_case_stays_in_order() -> None:
     recorder = Recorder()
     slow, quick = key_on(0), key_on(1)
@@ -64,7 +57,7 @@ async def test_a_slow_case_holds_up_its_own_lane_alone_and_each_case_stays_in_or
     try:
         await lanes.put([record(slow, 0), record(quick, 1)])
         await lanes.put([record(quick, 2), record(slow, 3)])
-        await until(lambda: sorted(o for unit in recorder.done for o in unit) == [1, 2])  # the slow lane is held
+        await eventually(lambda: sorted(o for unit in recorder.done for o in unit) == [1, 2])  # the slow lane is held
         assert not await lanes.idle(0)  # its records are not done: no wait needed to tell
         recorder.held[slow].set()
         assert await lanes.idle(5)
@@ -109,10 +102,10 @@ async def test_a_full_lane_makes_the_consumer_wait() -> None:
     lanes.start()
     try:
         await lanes.put([record(key, 0)])  # taken by the lane, held
-        await until(lambda: not lanes._queues[0])
+        await eventually(lambda: not lanes._queues[0])
         await lanes.put([record(key, 1), record(key, 2)])  # the lane's queue is full now
         putting = asyncio.create_task(lanes.put([record(key, 3)]))
-        await until(lambda: not lanes._room[0].is_set())  # the marker: it found the lane full and waits for room
+        await eventually(lambda: not lanes._room[0].is_set())  # the marker: it found the lane full and waits for room
         assert not putting.done() and list(lanes._queues[0]) == [record(key, 1), record(key, 2)]
         recorder.held[key].set()
         await asyncio.wait_for(putting, 5)
