@@ -1,7 +1,8 @@
 """The gateway router: consumes every ingress topic as one consumer group, routes each batch, and writes
 the outputs and the input offsets in one Kafka transaction (exactly once in effect).
 
-Two stages overlap: while one batch's transaction is on its way to the broker, the next batch is routed.
+Two stages overlap: while one batch's transaction is on its way to the broker, the next batch is routed, and
+what was fetched meanwhile joins it once that transaction has committed (``_top_up``).
 Transactions still commit one after the other, in fetch order; a failed one is settled on the broker by a new
 producer (``recover``) and both batches are routed again from the group's committed offsets; a rebalance waits
 for the transaction in flight. Each transaction commits its offsets in the group generation its batch was fetched
@@ -195,8 +196,9 @@ class Router:
             await self.stop()
 
     async def step(self, timeout_ms: int = 200) -> int:
-        """Fetch one batch, route it while the previous transaction completes, then start its own
-        transaction. Returns the number of records routed (0 when none, or when the batch was given up)."""
+        """Fetch one batch, route it while the previous transaction completes, add what was fetched meanwhile, then
+        start its own transaction. Returns the number of records routed (0 when none, or when the batch was given
+        up)."""
         generation = self.generation
         batch = await self.consumer.getmany(timeout_ms=timeout_ms, max_records=self.settings.router_batch_records)
         membership = Membership.of(self.consumer)  # the group generation these partitions were fetched in
@@ -228,9 +230,36 @@ class Router:
             if routed_batch is None:
                 await self._rewind(self.consumer.assignment())
                 return 0
-            offsets = self._take_raised() | {tp: records[-1].offset + 1 for tp, records in batch.items()}
+            offsets = {tp: records[-1].offset + 1 for tp, records in batch.items()}
+            routed_batch += await self._top_up(len(routed_batch), offsets, membership)
+            offsets = self._take_raised() | offsets
             self._in_flight = asyncio.create_task(self._commit(routed_batch, offsets, membership, taken_ns))
             return len(routed_batch)
+
+    async def _top_up(self, taken: int, offsets: dict[TopicPartition, int], membership: Membership) -> RoutedBatch:
+        """What was fetched while the transaction before committed, routed to join the batch that waited for it
+        (``taken`` records, whose ``offsets`` are moved past what joins): as if it were the next batch, committed
+        with this one, it need not wait for one more transaction. Only records already fetched, while the batch has
+        room (under full load a batch is full: nothing joins); whatever keeps them out leaves them to the next
+        step, from where they were."""
+        room = self.settings.router_batch_records - taken
+        more = await self.consumer.getmany(timeout_ms=0, max_records=room) if room > 0 else {}
+        if not more:
+            return []
+        routed: RoutedBatch | None = None
+        if Membership.of(self.consumer) == membership:
+            try:
+                routed = await asyncio.wait_for(self._route_batch(more), PREPARE_TIMEOUT_SECONDS)
+            except Exception:
+                log.exception("router %s: records fetched to join a batch could not be routed; they come again",
+                              self.instance)
+        if routed is None:
+            for tp, records in more.items():
+                if tp in self.consumer.assignment():
+                    self.consumer.seek(tp, records[0].offset)
+            return []
+        offsets.update({tp: records[-1].offset + 1 for tp, records in more.items()})
+        return routed
 
     async def _floor(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
         """Where routing must at least go on from: what the audit log shows decided, where it lies within the

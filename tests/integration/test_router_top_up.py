@@ -1,0 +1,164 @@
+"""What the router fetched while a transaction committed joins the batch that waited for that transaction, in one
+transaction with it; if it cannot be routed then, it comes again in the next batch. Either way each event is
+routed once and the group's offsets end past it.
+
+The router is driven step by step in the test, its first transaction held back until the test lets it go, so that
+the order of fetches is the test's: A is taken and committing; B is fetched by the next step, which then waits for
+A's transaction; C arrives only after that fetch."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaProducer, TopicPartition
+
+from base.clock import AcceleratedClock
+from base.settings import ADMIN, Settings
+from contracts.departments import BUREAU, GATEWAY
+from contracts.envelope import KafkaRecord, encode
+from contracts.topics import Topics
+from gateway.enforcement import Enforcement
+from gateway.router import Router
+from tests.factories import case_submitted
+from tests.tools import Inspector, Tail, eventually, namespaced_exchange
+
+CONTRACT = "bureau.case-submitted"
+
+
+@dataclass
+class Driven:
+    router: Router
+    topics: Topics
+    settings: Settings
+    release: asyncio.Event  # lets the router's first transaction go on
+    producer: AIOKafkaProducer
+    offsets: list[int]  # of what was sent, in order
+
+    async def send(self, record: KafkaRecord) -> TopicPartition:
+        """Sent as the bureau; where it landed (each test's records share one key: one partition, in order)."""
+        sent = await self.producer.send_and_wait(self.topics.ingress(BUREAU), record.value, key=record.key,
+                                                 headers=record.headers)
+        self.offsets.append(sent.offset)
+        return TopicPartition(sent.topic, sent.partition)
+
+    async def step_until_routed(self) -> int:
+        async with asyncio.timeout(30):
+            while not (routed := await self.router.step(timeout_ms=100)):
+                pass
+            return routed
+
+
+@asynccontextmanager
+async def driven_router(stack: Settings, clock: AcceleratedClock) -> AsyncIterator[Driven]:
+    """A router of its own on a namespace of the test's own, started but not running: the test calls its steps."""
+    run = uuid.uuid4().hex[:8]
+    async with namespaced_exchange(stack, "topup") as topics:
+        settings = stack.model_copy(update={"topic_namespace": topics.namespace,
+                                            "router_group": f"{stack.router_group}.topup-{run}"})
+        pool = await asyncpg.create_pool(settings.dsn(GATEWAY), min_size=1, max_size=2)
+        enforcement = await Enforcement.connect(pool, settings.dsn(GATEWAY))
+        router = Router(settings, enforcement, clock, f"topup-{run}")
+        release = asyncio.Event()
+        commit = router._commit
+
+        async def held(*args: Any) -> None:
+            await release.wait()
+            await commit(*args)
+
+        router._commit = held  # type: ignore[method-assign]
+        producer = AIOKafkaProducer(**settings.kafka(BUREAU).aiokafka(), enable_idempotence=True)
+        await producer.start()
+        await router.start()
+        try:
+            yield Driven(router, topics, settings, release, producer, [])
+        finally:
+            release.set()
+            await router.stop()
+            await producer.stop()
+            await enforcement.close()
+            await pool.close()
+
+
+async def _fetched_past(router: Router, tp: TopicPartition, offset: int) -> None:
+    """Wait until the router's consumer has taken the record at ``offset`` out of its fetched records."""
+    async def past() -> bool:
+        return await router.consumer.position(tp) > offset
+
+    await eventually(past, timeout=30)
+
+
+async def _buffered(router: Router, tp: TopicPartition, offset: int) -> None:
+    """Wait until a fetch response with the record at ``offset`` has reached the router's consumer (its last known
+    high watermark is past it: the response that said so held the record, fetched from the position before it)."""
+    async def arrived() -> bool:
+        highwater = router.consumer.highwater(tp)
+        return highwater is not None and highwater > offset
+
+    await eventually(arrived, timeout=30)
+
+
+async def _three_events(driven: Driven) -> tuple[int, int]:
+    """A is taken and committing (held); B is fetched by the next step, which waits for A; C arrives after that
+    fetch and before A's transaction goes on. Returns what the step that took B routed, and their partition."""
+    case_id = f"TOPUP-{uuid.uuid4().hex[:8]}"
+    a, b, c = (encode(case_submitted(case_id), source="/concord/bureau") for _ in range(3))
+    tp = await driven.send(a)
+    assert await driven.step_until_routed() == 1
+    await driven.send(b)
+    second = asyncio.create_task(driven.router.step(timeout_ms=5_000))
+    await _fetched_past(driven.router, tp, driven.offsets[1])
+    await driven.send(c)
+    await _buffered(driven.router, tp, driven.offsets[2])
+    assert not second.done()  # it waits for A's transaction
+    driven.release.set()
+    return await second, tp.partition
+
+
+async def _committed(driven: Driven, partition: int) -> int:
+    await driven.router.settle()
+    inspector = Inspector(driven.settings.kafka(ADMIN))
+    topic = driven.topics.ingress(BUREAU)
+    return (await inspector.committed(driven.settings.router_group, [(topic, partition)]))[(topic, partition)]
+
+
+async def test_what_arrives_while_a_transaction_commits_joins_the_batch_that_waited_for_it(
+        stack: Settings, clock: AcceleratedClock) -> None:
+    async with driven_router(stack, clock) as driven:
+        async with Tail(stack.kafka(ADMIN), driven.topics.shared(CONTRACT)) as shared:
+            routed, partition = await _three_events(driven)
+            assert routed == 2  # B, and C with it: one transaction
+            assert await _committed(driven, partition) == driven.offsets[2] + 1
+            await shared.wait_for(lambda r: True, count=3)
+            events = await shared.drain()
+        assert len(events) == 3 and len({dict(r.headers)["ce_id"] for r in events}) == 3  # each once
+
+
+async def test_what_cannot_be_routed_to_join_a_batch_comes_again_in_the_next(
+        stack: Settings, clock: AcceleratedClock) -> None:
+    async with driven_router(stack, clock) as driven:
+        route_batch = driven.router._route_batch
+        calls = 0
+
+        async def third_fails(batch: Any) -> Any:
+            nonlocal calls
+            calls += 1
+            if calls == 3:  # A, B, then C on its own: the batch C was to join
+                raise ConnectionError("the database does not answer")
+            return await route_batch(batch)
+
+        driven.router._route_batch = third_fails  # type: ignore[method-assign]
+        async with Tail(stack.kafka(ADMIN), driven.topics.shared(CONTRACT)) as shared:
+            routed, partition = await _three_events(driven)
+            assert (routed, calls) == (1, 3)  # B alone: C was to join it, and was sent back to where it was
+            assert await _committed(driven, partition) == driven.offsets[1] + 1
+            assert await driven.step_until_routed() == 1  # C, in the next batch
+            assert await _committed(driven, partition) == driven.offsets[2] + 1
+            await shared.wait_for(lambda r: True, count=3)
+            events = await shared.drain()
+        assert len(events) == 3 and len({dict(r.headers)["ce_id"] for r in events}) == 3
