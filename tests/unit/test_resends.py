@@ -51,6 +51,18 @@ def test_any_headers_a_record_holds_have_a_digest() -> None:
     assert content_digest(None, b"", strange) != content_digest(None, b"", strange[1:])
 
 
+def test_a_digest_is_what_it_was_when_the_ids_seen_were_recorded() -> None:
+    """The digests of the ids already seen are kept in PostgreSQL: a digest computed anew must equal the one kept,
+    or every resend after an upgrade would be refused as another event under a used id."""
+    headers = [("ce_type", b"bureau.opinion-issued"),
+               ("traceparent", b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"), ("ce_id", b"e-1"),
+               ("content-type", b"application/json"), ("ce_sentat", b"1767225600000"), ("ce_subject", None),
+               ("ce_\udcff", b"\xff"), ("ce_id", b"e-0")]
+    assert content_digest(b"G-1", b'{"decision":"approved"}', headers).hex() == (
+        "84324d4453204729d66de34603bae7d3c032632822fdfaa8d6d986716d4f9177")
+    assert content_digest(None, b"", []).hex() == "13c6a7b85fcb0443c1d31dafe22561aac714fbaa99d3b9a56474d8dda0c9aee0"
+
+
 def seen(position: str, record: KafkaRecord = EVENT, sender: str = "planning") -> Seen:
     return Seen(sender, "e-1", position, digest(record))
 
