@@ -88,25 +88,38 @@ async def preload(sender: KafkaAccess, topic: str, events: int, run: str) -> Non
         await producer.stop()
 
 
-async def consumed(admin_access: KafkaAccess, group: str, topic: str) -> tuple[int, int]:
-    """(records the group has committed past, records in the topic)."""
-    admin = AIOKafkaAdminClient(**admin_access.aiokafka())
-    consumer = AIOKafkaConsumer(**admin_access.aiokafka())
-    await admin.start()
-    await consumer.start()
-    try:
+class Consumption:
+    """How far a group has committed through a topic, asked of the broker again and again over one admin client and
+    one consumer kept for the whole measurement: a client made anew for each look would cost a TLS handshake and a
+    SCRAM exchange every time (a quarter of a core at twenty looks a second), taken from the processes measured."""
+
+    def __init__(self, admin_access: KafkaAccess, group: str, topic: str) -> None:
+        self.group = group
+        self.topic = topic
+        self.admin = AIOKafkaAdminClient(**admin_access.aiokafka())
+        self.consumer = AIOKafkaConsumer(**admin_access.aiokafka())
+        self.partitions: list[TopicPartition] = []
+
+    async def __aenter__(self) -> Consumption:
+        await self.admin.start()
+        await self.consumer.start()
+        await self.consumer._client.set_topics([self.topic])
+        self.partitions = [TopicPartition(self.topic, p) for p in self.consumer.partitions_for_topic(self.topic) or ()]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.consumer.stop()
+        await self.admin.close()
+
+    async def consumed(self) -> tuple[int, int]:
+        """(records the group has committed past, records in the topic)."""
         try:
-            offsets = await admin.list_consumer_group_offsets(group)
+            offsets = await self.admin.list_consumer_group_offsets(self.group)
         except GroupCoordinatorNotAvailableError:  # a fresh node makes its offsets topic on the first group
             offsets = {}
-        await consumer._client.set_topics([topic])
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        ends = await consumer.end_offsets(partitions)
-        done = sum(meta.offset for tp, meta in offsets.items() if tp.topic == topic and meta.offset > 0)
+        ends = await self.consumer.end_offsets(self.partitions)
+        done = sum(meta.offset for tp, meta in offsets.items() if tp.topic == self.topic and meta.offset > 0)
         return done, sum(ends.values())
-    finally:
-        await consumer.stop()
-        await admin.close()
 
 
 class Processes:
@@ -162,11 +175,16 @@ def timed(name: str, target: Target, group: str, topic: str, commands: Sequence[
     """Run pipe processes (one group) over the preloaded topic; time them from the group's first commit to its
     last, so that process start-up is not counted."""
     with Processes(target, name.split()[0], commands, env) as processes:
-        first: tuple[float, int] | None = None
+        return asyncio.run(_timed(name, target, group, topic, processes))
+
+
+async def _timed(name: str, target: Target, group: str, topic: str, processes: Processes) -> Run:
+    first: tuple[float, int] | None = None
+    async with Consumption(target.kafka(ADMIN), group, topic) as consumption:
         with Progress(console=console, transient=True) as progress:
             task = progress.add_task(f"{name} ({target.name})", total=None)
             while True:
-                done, total = asyncio.run(consumed(target.kafka(ADMIN), group, topic))
+                done, total = await consumption.consumed()
                 now = time.monotonic()
                 progress.update(task, completed=done, total=total)
                 if done and first is None:
@@ -174,7 +192,7 @@ def timed(name: str, target: Target, group: str, topic: str, commands: Sequence[
                 if first and done >= total:
                     return Run(name, done - first[1], now - first[0])
                 processes.check()
-                time.sleep(0.05)
+                await asyncio.sleep(0.05)
 
 
 async def latency(target: Target, topics: Topics, rate: int, seconds: int, run: str, source: str | None = None,

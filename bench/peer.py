@@ -38,7 +38,7 @@ from base.credentials import write_secret
 from base.errors import Explained
 from base.kafka import KafkaAccess
 from base.settings import ADMIN, Settings
-from bench.measure import Processes, Target, consumed, latency, percentile, preload, provision, remove, timed
+from bench.measure import Consumption, Processes, Target, latency, percentile, preload, provision, remove, timed
 from contracts.departments import GATEWAY, SERVICE_DEPARTMENTS
 from contracts.topics import Topics
 
@@ -142,14 +142,19 @@ def command(jar: Path, config: Path, jvm_options: Sequence[str] = ()) -> list[st
 
 def wait_routed(target: Target, peer: Processes, group: str, topic: str, timeout: float = 300.0) -> None:
     """Return once the peer's group has committed past every record in the topic."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        done, total = asyncio.run(consumed(target.kafka(ADMIN), group, topic))
-        if done >= total:
-            return
-        peer.check()
-        time.sleep(0.2)
-    raise PeerError(f"the peer did not route {topic} within {timeout:.0f}s; see {peer.log_path}")
+
+    async def routed() -> None:
+        async with Consumption(target.kafka(ADMIN), group, topic) as consumption:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                done, total = await consumption.consumed()
+                if done >= total:
+                    return
+                peer.check()
+                await asyncio.sleep(0.2)
+        raise PeerError(f"the peer did not route {topic} within {timeout:.0f}s; see {peer.log_path}")
+
+    asyncio.run(routed())
 
 
 def measure_peer(target: Target, run: str, events: int, rate: int, seconds: int) -> PeerFigures:
