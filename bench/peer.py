@@ -177,8 +177,8 @@ def measure_peer(target: Target, run: str, events: int, rate: int, seconds: int)
 
     # The same application id again, so it resumes after the preload; committing more often, as latency wants.
     # A JVM compiles its hot code in its first seconds (3 to 4 s of latency at first on this machine, then about
-    # 0.1 s): a burst of records it routes before the measurement warms it. CPython, the router's, has no such
-    # phase.
+    # 0.1 s): a burst of records it routes warms it, before the warm-up at the measured rate that every pipe has
+    # (bench.measure.latency).
     config = write_config(folder / f"{target.name}-latency.properties", access, application_id, topics, contracts,
                           LATENCY_COMMIT_INTERVAL_MS, mask_key=key)
     with Processes(target, "peer-latency", [command(jar, config)], {}) as peer:
