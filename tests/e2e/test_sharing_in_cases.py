@@ -159,7 +159,7 @@ async def test_a_refusal_on_the_providers_judgement_is_escalated_and_the_office_
     if reported["status"] == "ended":  # asked for this case alone, the agreement ends with it: the case went on
         at_gateway = await agreement(stack, agreement_id, "environment")
         assert at_gateway["conditions"] == list(SHARING_CONDITIONS) and at_gateway["ended_at"] is not None
-        assert (await follow(stack, case_id, lambda v: v["status"] in FINAL, timeout=5))["status"] in FINAL
+        await follow(stack, case_id, lambda v: v["status"] in FINAL, timeout=5)  # fails unless the case has ended
     else:
         assert reported["status"] == "approved"  # the office's order
 

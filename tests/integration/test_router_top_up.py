@@ -103,7 +103,7 @@ async def _buffered(router: Router, tp: TopicPartition, offset: int) -> None:
     await eventually(arrived, timeout=30)
 
 
-async def _three_events(driven: Driven) -> tuple[int, int]:
+async def _three_events(driven: Driven) -> tuple[int, TopicPartition]:
     """A is taken and committing (held); B is fetched by the next step, which waits for A; C arrives after that
     fetch and before A's transaction goes on. Returns what the step that took B routed, and their partition."""
     case_id = f"TOPUP-{uuid.uuid4().hex[:8]}"
@@ -117,23 +117,24 @@ async def _three_events(driven: Driven) -> tuple[int, int]:
     await _buffered(driven.router, tp, driven.offsets[2])
     assert not second.done()  # it waits for A's transaction
     driven.release.set()
-    return await second, tp.partition
+    return await second, tp
 
 
-async def _committed(driven: Driven, partition: int) -> int:
+async def _committed(driven: Driven, tp: TopicPartition) -> int:
+    """The group's committed offset of the partition, once the transaction in flight has settled."""
     await driven.router.settle()
-    inspector = Inspector(driven.settings.kafka(ADMIN))
-    topic = driven.topics.ingress(BUREAU)
-    return (await inspector.committed(driven.settings.router_group, [(topic, partition)]))[(topic, partition)]
+    partition = (tp.topic, tp.partition)
+    committed = await Inspector(driven.settings.kafka(ADMIN)).committed(driven.settings.router_group, [partition])
+    return committed[partition]
 
 
 async def test_what_arrives_while_a_transaction_commits_joins_the_batch_that_waited_for_it(
         stack: Settings, clock: AcceleratedClock) -> None:
     async with driven_router(stack, clock) as driven:
         async with Tail(stack.kafka(ADMIN), driven.topics.shared(CONTRACT)) as shared:
-            routed, partition = await _three_events(driven)
+            routed, tp = await _three_events(driven)
             assert routed == 2  # B, and C with it: one transaction
-            assert await _committed(driven, partition) == driven.offsets[2] + 1
+            assert await _committed(driven, tp) == driven.offsets[2] + 1
             await shared.wait_for(lambda r: True, count=3)
             events = await shared.drain()
         assert len(events) == 3 and len({dict(r.headers)["ce_id"] for r in events}) == 3  # each once
@@ -154,11 +155,11 @@ async def test_what_cannot_be_routed_to_join_a_batch_comes_again_in_the_next(
 
         driven.router._route_batch = third_fails  # type: ignore[method-assign]
         async with Tail(stack.kafka(ADMIN), driven.topics.shared(CONTRACT)) as shared:
-            routed, partition = await _three_events(driven)
+            routed, tp = await _three_events(driven)
             assert (routed, calls) == (1, 3)  # B alone: C was to join it, and was sent back to where it was
-            assert await _committed(driven, partition) == driven.offsets[1] + 1
+            assert await _committed(driven, tp) == driven.offsets[1] + 1
             assert await driven.step_until_routed() == 1  # C, in the next batch
-            assert await _committed(driven, partition) == driven.offsets[2] + 1
+            assert await _committed(driven, tp) == driven.offsets[2] + 1
             await shared.wait_for(lambda r: True, count=3)
             events = await shared.drain()
         assert len(events) == 3 and len({dict(r.headers)["ce_id"] for r in events}) == 3
