@@ -50,5 +50,5 @@ def parse(token: str) -> PresentedToken | None:
     """The parts of a well-formed token; None for anything else (checked before any lookup)."""
     if len(token) > MAX_TOKEN_LENGTH:
         return None
-    match = TOKEN.match(token)
+    match = TOKEN.fullmatch(token)
     return PresentedToken(match["kind"], match["id"], match["secret"]) if match else None

@@ -121,7 +121,7 @@ def contract(
 
     def declare(model: type[M]) -> type[M]:
         owner = id.partition(".")[0]
-        if not CONTRACT_ID.match(id):
+        if not CONTRACT_ID.fullmatch(id):
             raise ValueError(f"contract id {id!r} is not <owner>.<name>")
         members = {owner, *publishers, *consumers}
         unknown = members - set(DEPARTMENTS) - {EXCHANGE}

@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from cloudevents.core.bindings import kafka as ce_kafka
@@ -55,6 +55,8 @@ EXTENSION_VALUE = re.compile(r"^[\x20-\x7e]{0,256}$")
 TRACE = re.compile(r"^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
 ATTRIBUTE_RULES = {"ce_id": ID, "ce_source": SOURCE, "ce_type": CONTRACT_TYPE, "ce_subject": SUBJECT,
                    "ce_time": TIME, "ce_dataschema": DATASCHEMA}
+REQUIRED_RULES = tuple((name, name[3:], ATTRIBUTE_RULES[name]) for name in REQUIRED_HEADERS)
+JSON_BYTES = JSON.encode()
 
 
 @dataclass(frozen=True)
@@ -64,8 +66,7 @@ class KafkaRecord:
     headers: Headers
 
 
-@dataclass(frozen=True)
-class Envelope:
+class Envelope(NamedTuple):  # decoded for every record routed: a named tuple, at a fifth of a dataclass's cost
     id: str
     source: str
     type: str
@@ -146,7 +147,7 @@ def _checked(name: str, value: bytes | None) -> str | None:
     except UnicodeDecodeError:
         return None
     rule = ATTRIBUTE_RULES.get(name)
-    return text if rule is None or rule.match(text) else None
+    return text if rule is None or rule.fullmatch(text) else None
 
 
 def _clip(value: bytes | None, limit: int = 60) -> str:
@@ -165,10 +166,14 @@ def decode(headers: RawHeaders, key: bytes | None) -> Envelope:
     size = 0
     header_map: dict[str, bytes | None] = {}  # a name given twice: its last value (whether that is allowed below)
     repeated: set[str] = set()
+    extensions: list[str] = []  # ce_ names beyond the standard attributes, once each
     for name, value in headers:  # one pass: this runs for every record the router takes
         size += (len(name) if name.isascii() else len(name.encode("utf-8", "replace"))) + (len(value) if value else 0)
-        if name in header_map and (name.startswith("ce_") or name in (CONTENT_TYPE, TRACEPARENT)):
-            repeated.add(name)
+        if name in header_map:
+            if name.startswith("ce_") or name in (CONTENT_TYPE, TRACEPARENT):
+                repeated.add(name)
+        elif name.startswith("ce_") and name not in STANDARD_HEADERS:
+            extensions.append(name)
         header_map[name] = value
     if size > MAX_HEADER_BYTES:
         raise EnvelopeError(f"{size} bytes of headers: at most {MAX_HEADER_BYTES}")
@@ -180,23 +185,26 @@ def decode(headers: RawHeaders, key: bytes | None) -> Envelope:
     if missing:
         raise EnvelopeError(f"missing {', '.join(missing)}")
     content_type = header_map.get(CONTENT_TYPE) or b""
-    if content_type.split(b";")[0].strip() != JSON.encode():
+    if content_type.split(b";")[0].strip() != JSON_BYTES:
         raise EnvelopeError(f"content-type must be {JSON}, got {_clip(content_type)}")
     found: dict[str, str] = {}
-    for name in REQUIRED_HEADERS:  # each given once (checked above): the map holds its one value
-        text = _checked(name, header_map[name])
-        if text is None:
-            raise EnvelopeError(f"{name} {_clip(header_map[name])} breaks the exchange's rules for it")
-        found[name[3:]] = text
+    for name, attribute_name, rule in REQUIRED_RULES:  # each given once (checked above): the map holds its value
+        value = header_map[name] or b""
+        try:
+            text = value.decode("ascii")
+        except UnicodeDecodeError:
+            text = ""  # which no rule allows
+        if not rule.fullmatch(text):
+            raise EnvelopeError(f"{name} {_clip(value)} breaks the exchange's rules for it")
+        found[attribute_name] = text
     try:
         time = datetime.fromisoformat(found["time"])
     except ValueError as exc:
         raise EnvelopeError(f"ce_time is not an RFC 3339 time: {exc}") from exc
     if time.tzinfo is None:
         raise EnvelopeError("ce_time needs a time zone offset (RFC 3339)")
-    extensions = [name for name in header_map if name.startswith("ce_") and name not in STANDARD_HEADERS]
-    bad = [name for name in extensions if not EXTENSION.match(name)
-           or not EXTENSION_VALUE.match((header_map[name] or b"").decode("ascii", "replace"))]
+    bad = [name for name in extensions if not EXTENSION.fullmatch(name)
+           or not EXTENSION_VALUE.fullmatch((header_map[name] or b"").decode("ascii", "replace"))]
     if bad or len(extensions) > MAX_EXTENSIONS:
         raise EnvelopeError(f"extension attributes: names ce_ and 1 to 20 lower-case letters or digits, values of "
                             f"at most 256 printable characters, at most {MAX_EXTENSIONS} of them")
@@ -212,7 +220,7 @@ def decode(headers: RawHeaders, key: bytes | None) -> Envelope:
     return Envelope(
         id=found["id"], source=found["source"], type=found["type"], subject=found["subject"],
         time=time, dataschema=found["dataschema"], contract=contract,
-        traceparent=trace if TRACE.match(trace) else None,
+        traceparent=trace if TRACE.fullmatch(trace) else None,
     )
 
 

@@ -79,7 +79,7 @@ class BirthYear:
     takes: ClassVar[frozenset[str]] = frozenset({"string"})
 
     def apply(self, value: Any, key: bytes | None) -> str:
-        found = ID_NUMBER.match(value) if isinstance(value, str) else None
+        found = ID_NUMBER.fullmatch(value) if isinstance(value, str) else None
         if found is None:
             return WITHHELD
         year, month, day = (int(part) for part in found.groups())

@@ -8,7 +8,7 @@ import asyncio
 import hashlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import asyncpg
 from aiokafka import TopicPartition
@@ -19,8 +19,7 @@ from gateway.registry import Registry, load_registry
 from gateway.verdicts import decided_through
 
 
-@dataclass(frozen=True)
-class Seen:
+class Seen(NamedTuple):  # one for every record routed
     sender: str
     event_id: str
     position: str  # topic/partition/offset where it entered
@@ -36,27 +35,33 @@ class Copy:
     same_content: bool
 
 
-def _carries_content(name: str) -> bool:
-    """The headers that say what an event is: its CloudEvents attributes and content type. Not the trace context
-    nor when its outbox took it (``ce_sentat``), which say how a copy travelled."""
-    return (name.startswith("ce_") and name != SENT_AT) or name == CONTENT_TYPE
-
-
 def content_digest(key: bytes | None, value: bytes, headers: RawHeaders) -> bytes:
     """SHA-256 of what a record says: its key, its value and its content-bearing headers (in any order). Two
-    copies of one event have the same digest, whatever trace or send time each carries."""
-    digest = hashlib.sha256()
+    copies of one event have the same digest, whatever trace or send time each carries. Each part is hashed as
+    0x00 when absent, else 0x01, its length (8 bytes, big-endian) and its bytes; the parts are gathered and hashed
+    at once (the router digests every record it takes)."""
+    parts: list[bytes] = []
+    for data in (key, value, *_content_headers(headers)):
+        if data is None:
+            parts.append(b"\x00")
+        else:
+            parts += (b"\x01", len(data).to_bytes(8, "big"), data)
+    return hashlib.sha256(b"".join(parts)).digest()
 
-    def part(data: bytes | None) -> None:
-        digest.update(b"\x00" if data is None else b"\x01" + len(data).to_bytes(8, "big") + data)
 
-    part(key)
-    part(value)
-    for name, data in sorted(((n, v) for n, v in headers if _carries_content(n)),
-                             key=lambda header: (header[0], header[1] is not None, header[1] or b"")):
-        part(name.encode("utf-8", "surrogatepass"))
-        part(data)
-    return digest.digest()
+def _content_headers(headers: RawHeaders) -> list[bytes | None]:
+    """The headers that say what an event is, name then value, in the order of their names (and values: null
+    first): its CloudEvents attributes and content type; not the trace context nor when its outbox took it
+    (``ce_sentat``), which say how a copy travelled."""
+    carried = [(n, v) for n, v in headers if (n.startswith("ce_") and n != SENT_AT) or n == CONTENT_TYPE]
+    try:
+        carried.sort()  # the same order as below where no name comes twice with a null value
+    except TypeError:
+        carried.sort(key=lambda header: (header[0], header[1] is not None, header[1] or b""))
+    out: list[bytes | None] = []
+    for name, data in carried:
+        out += (name.encode("utf-8", "surrogatepass"), data)
+    return out
 
 
 def copies_of(candidates: Sequence[Seen], first: Mapping[tuple[str, str], tuple[str, bytes | None]]

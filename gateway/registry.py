@@ -298,7 +298,7 @@ def problems_with(contract_id: str, schema: Mapping[str, Any]) -> list[str]:
     problems = _self_contained(schema)
     if problems:
         return problems
-    if not CONTRACT_ID.match(contract_id) or len(contract_id) > 128:
+    if not CONTRACT_ID.fullmatch(contract_id) or len(contract_id) > 128:
         problems.append(f"contract id {contract_id[:130]!r} is not <owner>.<name>")
     meta = schema.get("x-contract")
     if not isinstance(meta, dict):
@@ -321,7 +321,7 @@ def problems_with(contract_id: str, schema: Mapping[str, Any]) -> list[str]:
     properties = schema.get("properties", {})
     for name, prop in properties.items():
         sharing = prop.get("x-sharing") if isinstance(prop, dict) else None
-        if not FIELD_NAME.match(name):
+        if not FIELD_NAME.fullmatch(name):
             problems.append(f"field {name[:70]!r}: a name is a letter or _ then up to 63 letters, digits, _ or -")
         elif sharing not in {s.value for s in Sharing}:
             problems.append(f"field {name!r} has no sharing class (x-sharing: unconditional, conditional, not_shared)")

@@ -68,6 +68,8 @@ def _replace(record_headers: list[tuple[str, bytes]], name: str, value: bytes | 
     ("ce_id", b"a\x00b", "ce_id"),
     ("ce_id", b"x" * 300, "ce_id"),
     ("ce_id", b"\xff\xfe", "ce_id"),
+    ("ce_id", b"e-1\n", "ce_id"),  # a pattern's $ would let one line break through at the end
+    ("ce_source", b"/concord/bureau\n", "ce_source"),
     ("ce_subject", b"G TEST 1", "ce_subject"),
     ("ce_subject", b"G" * 129, "ce_subject"),
     ("ce_time", b"yesterday", "ce_time"),
@@ -91,6 +93,8 @@ def test_repeated_attributes_too_many_headers_and_a_missing_key_are_refused() ->
         decode(record.headers, None)
     with pytest.raises(EnvelopeError, match="extension"):
         decode([*record.headers, ("ce_Bad-Name", b"v")], record.key)
+    with pytest.raises(EnvelopeError, match="extension"):
+        decode([*record.headers, ("ce_region\n", b"v")], record.key)
 
 
 def test_only_the_envelope_travels_on_and_a_malformed_traceparent_is_dropped() -> None:

@@ -49,6 +49,7 @@ def test_any_headers_a_record_holds_have_a_digest() -> None:
     strange = [("ce_id", None), ("ce_id", b"x"), ("ce_\udcff", b"\xff"), ("content-type", None), ("x", b"y")]
     assert len(content_digest(None, b"", strange)) == 32
     assert content_digest(None, b"", strange) != content_digest(None, b"", strange[1:])
+    assert content_digest(None, b"", strange) == content_digest(None, b"", strange[::-1])  # a name twice, once null
 
 
 def test_a_digest_is_what_it_was_when_the_ids_seen_were_recorded() -> None:
