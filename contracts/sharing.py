@@ -194,6 +194,20 @@ def _member(path: str, schemas: list[Mapping[str, Any]], root: Mapping[str, Any]
 _GONE = object()
 
 
+def cut_alone(top: Mapping[str, Member], granted: frozenset[str]) -> frozenset[str] | None:
+    """The top-level members a consumer granted these paths does not receive, when leaving them out is all that
+    ``projected`` does for it (no member masked, none it sees with a class below it); else None."""
+    cut: set[str] = set()
+    for name, member in top.items():
+        if not member.visible(granted):
+            if member.mask is not None:
+                return None
+            cut.add(name)
+        elif member.classed_below:
+            return None
+    return frozenset(cut)
+
+
 def projected(payload: dict[str, Any], top: Mapping[str, Member], granted: frozenset[str],
               key: bytes | None, masked: set[str] | None = None) -> dict[str, Any] | None:
     """The payload as a consumer granted these paths receives it: members it may not see removed, or masked where

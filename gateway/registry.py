@@ -28,7 +28,7 @@ from contracts.catalogue import CATALOGUE
 from contracts.compatibility import Mode, incompatibilities
 from contracts.departments import DEPARTMENTS, EXCHANGE
 from contracts.documents import declared_version, is_version_number
-from contracts.sharing import Member, resolve
+from contracts.sharing import Member, cut_alone, resolve
 from contracts.sharing import members as members_of
 from contracts.sharing import problems as sharing_problems
 from gateway.audit.entry import AuditAction
@@ -108,6 +108,7 @@ class ContractVersion:
     sharing: dict[str, Sharing] = field(init=False)  # by path: every field and nested member that declares a class
     validator: Draft202012Validator = field(init=False, repr=False, compare=False)
     compiled: Callable[[Any], Any] | None = field(init=False, repr=False, compare=False)
+    cuts: dict[frozenset[str], frozenset[str] | None] = field(init=False, repr=False, compare=False)  # cut_alone's
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "members", members_of(self.schema))
@@ -115,6 +116,14 @@ class ContractVersion:
                                              if m.declared})
         object.__setattr__(self, "validator", ContractValidator(self.schema, format_checker=FORMATS))
         object.__setattr__(self, "compiled", _compiled(self.schema))
+        object.__setattr__(self, "cuts", {})
+
+    def cut_alone(self, visible: frozenset[str]) -> frozenset[str] | None:
+        """The top-level fields a consumer that sees ``visible`` does not receive, when leaving them out is all its
+        projection does (``contracts.sharing.cut_alone``); kept for each set of fields seen."""
+        if visible not in self.cuts:
+            self.cuts[visible] = cut_alone(self.members, visible)
+        return self.cuts[visible]
 
     @classmethod
     def from_schema(cls, schema: Mapping[str, Any]) -> ContractVersion:

@@ -113,6 +113,7 @@ class Router:
         self.instance = instance or f"{socket.gethostname()}-{os.getpid()}"
         self.batch_lock = asyncio.Lock()
         self._partitions: dict[str, list[int]] = {}
+        self._key_hashes: dict[bytes, int] = {}  # Batches.partition's
         self._in_flight: asyncio.Task[None] | None = None
         self._committed: dict[TopicPartition, int] = {}  # what our transactions committed since the assignment
         self._raised: dict[TopicPartition, int] = {}  # offsets raised to the audit log's floor, to be committed
@@ -369,7 +370,7 @@ class Router:
         for topic in {out.topic for _, routed in routed_batch for out in routed.records} - self._partitions.keys():
             self._partitions[topic] = sorted(await self.producer.partitions_for(topic))
         async with self.producer.transaction():
-            batches = Batches(self.producer, self._partitions)
+            batches = Batches(self.producer, self._partitions, self._key_hashes)
             for _, routed in routed_batch:
                 for out in routed.records:
                     batches.add(out.topic, out.key, out.value, out.headers)

@@ -2,15 +2,21 @@ import hashlib
 import json
 from datetime import datetime
 
+import orjson
+from hypothesis import given
+from hypothesis import strategies as st
+
 from contracts.base import Sharing
 from contracts.envelope import SENDER_HEADER, KafkaRecord, encode, encode_payload
 from contracts.masks import KeyedHash
+from contracts.sharing import projected
 from contracts.topics import TOPICS
 from gateway import routing
 from gateway.registry import ContractVersion, Registry
 from gateway.rejections import Reason
 from gateway.routing import DETAIL_HEADER, REASON_HEADER, IngressRecord, NoAgreements, Outgoing
 from tests.factories import T0, case_submitted, opinion_issued, opinion_requested
+from tests.unit.test_masks import NESTED_VERSION
 
 REGISTRY = Registry.from_catalogue()
 LIMIT = 1024 * 1024
@@ -194,3 +200,27 @@ def test_a_record_without_any_cloudevents_header_is_refused_and_the_notice_still
     assert routed.rejection is not None and routed.rejection.reason is Reason.MALFORMED_ENVELOPE
     notice = json.loads(by_topic(routed.records)["deliver.planning"][0].value)
     assert notice["subject"] == "ingress.planning/2/9" and notice["event_id"] == ""
+
+
+JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers(-2**63, 2**63 - 1) | st.text(max_size=8),
+                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner,
+                                                                                         max_size=3), max_leaves=6)
+CONTRACTS = [*REGISTRY, NESTED_VERSION]
+
+
+@given(st.sampled_from(CONTRACTS), st.data())
+def test_a_projection_that_only_leaves_fields_out_gives_what_the_whole_projection_gives(
+        contract: ContractVersion, data: st.DataObject) -> None:
+    """``project`` leaves top-level fields out without going through every member when that is all a consumer's
+    projection does (``ContractVersion.cut_alone``): the bytes, and what is masked, are those of ``projected``."""
+    granted = st.sets(st.sampled_from(sorted(contract.conditional))) if contract.conditional else st.just(set())
+    visible = contract.unconditional | data.draw(granted)
+    names = [*sorted(contract.members), "not-declared"]
+    payload = data.draw(st.dictionaries(st.sampled_from(names), JSON_VALUES, max_size=len(names)))
+    original = json.dumps(payload).encode()
+    masked: set[str] = set()
+    masked_whole: set[str] = set()
+    shown = projected(payload, contract.members, visible, MASK_KEY, masked_whole)
+    assert routing.project(payload, contract, visible, original, MASK_KEY, masked) == (
+        original if shown is None else orjson.dumps(shown))
+    assert masked == masked_whole
