@@ -1,7 +1,9 @@
 """The router's benchmark (`make bench`): throughput against a raw aiokafka pipe of the same records on the same
 broker, with one router process and with two in one group; end-to-end latency at a fixed rate (ingress produce
 to a read_committed deliver consume) beside the floor of Kafka transactions (a transactional pipe that copies
-each record and does nothing else); and the same route as a Kafka Streams application (bench/peer.py) measured
+each record and does nothing else, and the same pipe writing each record three times, as many records as the
+router writes: how fast this client could move the router's output with no routing at all); and the same route as a
+Kafka Streams application (bench/peer.py) measured
 the same way. Prints a table, writes ``<stack>/bench/bench.json`` and PNG plots beside it.
 
 Everything is measured on the secured stack (SASL/SCRAM-SHA-512 over TLS, ACLs; the router as the gateway's
@@ -57,6 +59,7 @@ class Figures:
     eos_pipe_events_per_s: float  # a transactional copy pipe and nothing else (aiokafka, as the router)
     eos_pipe_latency_p50_ms: float  # the floor of transactions here
     eos_pipe_latency_p99_ms: float
+    eos_pipe_3_events_per_s: float  # the same pipe writing each input three times: the router's output volume
     confluent_pipe_events_per_s: float  # the same pipe on confluent-kafka (librdkafka): is the client the bound?
     confluent_pipe_latency_p50_ms: float
     confluent_pipe_latency_p99_ms: float
@@ -76,9 +79,11 @@ def router_group(topics: Topics) -> str:
     return f"{GATEWAY}.{topics.namespace}-router"
 
 
-def pipe_command(source: str, target: str, group: str, batch: int, transactional: bool = False) -> list[str]:
+def pipe_command(source: str, target: str, group: str, batch: int, transactional: bool = False, copies: int = 1
+                 ) -> list[str]:
     return [sys.executable, "-m", "bench.raw_pipe", "--principal", ADMIN, "--source", source, "--target", target,
-            "--group", group, "--batch", str(batch), *(["--transactional"] if transactional else [])]
+            "--group", group, "--batch", str(batch), "--copies", str(copies),
+            *(["--transactional"] if transactional else [])]
 
 
 def confluent_pipe_command(source: str, target: str, group: str, batch: int) -> list[str]:
@@ -123,6 +128,7 @@ def measure(target: Target, events: int, rate: int, seconds: int) -> tuple[Figur
         copied = {name: timed(f"{name}-pipe", target, f"{run}-{name}", source, [command(
             source, raw_out.name, f"{run}-{name}", s.router_batch_records)], {}).rate
             for name, command in (("eos", partial(pipe_command, transactional=True)),
+                                  ("eos3", partial(pipe_command, transactional=True, copies=3)),
                                   ("confluent", confluent_pipe_command))}
         routed = timed("router", target, router_group(topics), source, [router_command(run)], router_env(topics))
         # the same group again, now at the end of the preload: only the latency run's events
@@ -142,8 +148,8 @@ def measure(target: Target, events: int, rate: int, seconds: int) -> tuple[Figur
         round(raw.rate), round(routed.rate), round(routed.rate / raw.rate, 3), round(two),
         round(two / routed.rate, 3), peer.events_per_s, rate, percentile(routed_latency, 0.5),
         percentile(routed_latency, 0.99), len(routed_latency), round(copied["eos"]), percentile(eos, 0.5),
-        percentile(eos, 0.99), round(copied["confluent"]), percentile(confluent, 0.5), percentile(confluent, 0.99),
-        peer.latency_p50_ms, peer.latency_p99_ms)
+        percentile(eos, 0.99), round(copied["eos3"]), round(copied["confluent"]), percentile(confluent, 0.5),
+        percentile(confluent, 0.99), peer.latency_p50_ms, peer.latency_p99_ms)
     return figures, {"router": routed_latency, "transactional copy pipe": eos,
                      "transactional copy pipe, confluent-kafka": confluent, "Kafka Streams peer": peer.latencies}
 
@@ -170,6 +176,8 @@ ROWS = [
     ("transactional copy pipe (aiokafka), events/s", "eos_pipe_events_per_s"),
     ("transactional copy pipe latency (the floor), p50 ms", "eos_pipe_latency_p50_ms"),
     ("transactional copy pipe latency (the floor), p99 ms", "eos_pipe_latency_p99_ms"),
+    ("transactional copy pipe, 3 copies an input (the router's output volume), events/s",
+     "eos_pipe_3_events_per_s"),
     ("transactional copy pipe on confluent-kafka, events/s", "confluent_pipe_events_per_s"),
     ("transactional copy pipe on confluent-kafka, p50 ms", "confluent_pipe_latency_p50_ms"),
     ("transactional copy pipe on confluent-kafka, p99 ms", "confluent_pipe_latency_p99_ms"),
@@ -184,6 +192,7 @@ def plots(out: Path, name: str, figures: Figures, samples: dict[str, list[float]
         throughput({"raw pipe": figures.raw_events_per_s, "1 router": figures.router_events_per_s,
                     "2 routers": figures.routers_2_events_per_s, "Streams peer": figures.peer_events_per_s,
                     "EOS copy (aiokafka)": figures.eos_pipe_events_per_s,
+                    "EOS copy x3 (aiokafka)": figures.eos_pipe_3_events_per_s,
                     "EOS copy (librdkafka)": figures.confluent_pipe_events_per_s},
                    f"{name}, {os.cpu_count()} cores shared with the broker", out / f"throughput-{name}.png"),
     ]
