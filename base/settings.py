@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     # Gateway routing.
     max_payload_bytes: int = 1024 * 1024
     router_batch_records: int = 1000
+    # How long the router, having taken what its consumer fetched while a transaction committed, waits for what the
+    # broker received after that fetch (Router._fetched_meanwhile): a fetch's round trip, and a little more.
+    router_refetch_ms: int = 3
     router_group: str = "gateway.router"
     # A router that has records to route and has committed none for this long is stuck (it rewinds the same batch,
     # say): its liveness probe (/healthz) fails, so that its supervisor restarts it.

@@ -4,7 +4,8 @@ secured stack, the same TLS and SCRAM as the router.
 
 Two modes: by default offsets are committed after each batch is acknowledged (at least once: the throughput
 baseline); with ``--transactional`` each batch's copies and its offsets go in one Kafka transaction, read
-read_committed (exactly once, as the router, with none of its work: the latency floor of transactions). With
+read_committed (exactly once, as the router, with none of its work: the latency floor of transactions); it asks at
+once for what reached the broker after the fetch it took, as the router does (``Router._fetched_meanwhile``). With
 ``--copies 3`` each input is written three times, as many records as the router writes for an event delivered to
 one department (shared, deliver, audit): the most a router on this client could move, routing for free."""
 
@@ -24,7 +25,8 @@ from base.settings import Settings
 
 async def pipe(principal: str, source: str, target: str, group: str, batch: int, transactional: bool,
                copies: int = 1) -> None:
-    access = Settings.from_environment().kafka(principal).aiokafka()
+    settings = Settings.from_environment()
+    access = settings.kafka(principal).aiokafka()
     consumer = AIOKafkaConsumer(**access, group_id=group, enable_auto_commit=False,
                                 auto_offset_reset="earliest", max_poll_records=batch,
                                 isolation_level="read_committed" if transactional else "read_uncommitted",
@@ -46,6 +48,11 @@ async def pipe(principal: str, source: str, target: str, group: str, batch: int,
             fetched = await consumer.getmany(timeout_ms=200, max_records=batch)
             if not fetched:
                 continue
+            if transactional and (room := batch - sum(len(records) for records in fetched.values())) > 0:
+                # aiokafka asks the broker again only once a fetch's answer is taken: what came after it is there
+                more = await consumer.getmany(timeout_ms=settings.router_refetch_ms, max_records=room)
+                for tp, records in more.items():
+                    fetched.setdefault(tp, []).extend(records)
             if transactional:
                 offsets = {tp: records[-1].offset + 1 for tp, records in fetched.items()}
                 async with producer.transaction():  # offsets beside the records, as the router sends them

@@ -2,7 +2,7 @@
 the outputs and the input offsets in one Kafka transaction (exactly once in effect).
 
 Two stages overlap: while one batch's transaction is on its way to the broker, the next batch is routed, and
-what was fetched meanwhile joins it once that transaction has committed (``_top_up``).
+what reached the broker meanwhile joins it once that transaction has committed (``_top_up``).
 Transactions still commit one after the other, in fetch order; a failed one is settled on the broker by a new
 producer (``recover``) and both batches are routed again from the group's committed offsets; a rebalance waits
 for the transaction in flight. Each transaction commits its offsets in the group generation its batch was fetched
@@ -45,6 +45,7 @@ from gateway.verdicts import Outcome
 
 log = logging.getLogger("concord.router")
 RoutedBatch = list[tuple[IngressRecord, Routed]]
+Fetched = dict[TopicPartition, list[ConsumerRecord]]
 PREPARE_TIMEOUT_SECONDS = 60  # well below the consumer's max poll interval: a stalled instance gives its batch up
 # A router that stops answering (paused, or stalled) leaves its group after SESSION_TIMEOUT_MS; a transaction it left
 # open is aborted by the broker after TRANSACTION_TIMEOUT_MS (checked every second, deploy/kafka/server.properties),
@@ -52,6 +53,7 @@ PREPARE_TIMEOUT_SECONDS = 60  # well below the consumer's max poll interval: a s
 SESSION_TIMEOUT_MS = 10_000
 HEARTBEAT_INTERVAL_MS = 2_000
 TRANSACTION_TIMEOUT_MS = 5_000
+REFETCH_GRACE_SECONDS = 0.1  # beyond a fetch's own timeout, before the router gives it up (_fetched_meanwhile)
 
 
 def judge_copies(results: RoutedBatch, copies: dict[str, Copy], now: datetime, topics: Topics) -> RoutedBatch:
@@ -240,11 +242,10 @@ class Router:
     async def _top_up(self, taken: int, offsets: dict[TopicPartition, int], membership: Membership) -> RoutedBatch:
         """What was fetched while the transaction before committed, routed to join the batch that waited for it
         (``taken`` records, whose ``offsets`` are moved past what joins): as if it were the next batch, committed
-        with this one, it need not wait for one more transaction. Only records already fetched, while the batch has
-        room (under full load a batch is full: nothing joins); whatever keeps them out leaves them to the next
-        step, from where they were."""
-        room = self.settings.router_batch_records - taken
-        more = await self.consumer.getmany(timeout_ms=0, max_records=room) if room > 0 else {}
+        with this one, it need not wait for one more transaction. Only what the broker had by then
+        (``_fetched_meanwhile``), while the batch has room (under full load a batch is full: nothing joins); whatever
+        keeps them out leaves them to the next step, from where they were."""
+        more = await self._fetched_meanwhile(self.settings.router_batch_records - taken)
         if not more:
             return []
         routed: RoutedBatch | None = None
@@ -261,6 +262,30 @@ class Router:
             return []
         offsets.update({tp: records[-1].offset + 1 for tp, records in more.items()})
         return routed
+
+    async def _fetched_meanwhile(self, room: int) -> Fetched:
+        """Up to ``room`` records: those the consumer holds, then what the broker had when they were taken. aiokafka
+        keeps one fetch's answer for a broker and asks that broker again only once the answer is taken, so what
+        arrived after the answer came waits at the broker; asked for at once, it comes within a round trip
+        (``router_refetch_ms``; asked only when the consumer held something, so that a quiet router does not wait).
+        Nothing once a rebalance has begun: the consumer would hold the call until the rebalance ends, which cannot
+        be before this step lets the revocation (``_Revocations``) have the batch lock; a rebalance that begins
+        during the call is cut short by the deadline."""
+        fetched: Fetched = {}
+        for timeout_ms in (0, self.settings.router_refetch_ms):
+            if room <= 0 or self.consumer._subscription.reassignment_in_progress:
+                break
+            try:
+                async with asyncio.timeout(timeout_ms / 1000 + REFETCH_GRACE_SECONDS):
+                    more = await self.consumer.getmany(timeout_ms=timeout_ms, max_records=room)
+            except TimeoutError:
+                break
+            if not more:
+                break
+            for tp, records in more.items():
+                fetched.setdefault(tp, []).extend(records)
+            room -= sum(len(records) for records in more.values())
+        return fetched
 
     async def _floor(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
         """Where routing must at least go on from: what the audit log shows decided, where it lies within the

@@ -1,10 +1,12 @@
-"""What the router fetched while a transaction committed joins the batch that waited for that transaction, in one
-transaction with it; if it cannot be routed then, it comes again in the next batch. Either way each event is
-routed once and the group's offsets end past it.
+"""What reached the router while a transaction committed joins the batch that waited for that transaction, in one
+transaction with it, whether the consumer had fetched it or it still waited at the broker behind a fetch not yet
+taken; if it cannot be routed then, it comes again in the next batch. Either way each event is routed once and the
+group's offsets end past it.
 
 The router is driven step by step in the test, its first transaction held back until the test lets it go, so that
 the order of fetches is the test's: A is taken and committing; B is fetched by the next step, which then waits for
-A's transaction; C arrives only after that fetch."""
+A's transaction; C arrives only after that fetch (and D after C's fetch, where the consumer asks for nothing more
+until C is taken)."""
 
 from __future__ import annotations
 
@@ -55,12 +57,14 @@ class Driven:
 
 
 @asynccontextmanager
-async def driven_router(stack: Settings, clock: AcceleratedClock) -> AsyncIterator[Driven]:
+async def driven_router(stack: Settings, clock: AcceleratedClock, refetch_ms: int | None = None
+                        ) -> AsyncIterator[Driven]:
     """A router of its own on a namespace of the test's own, started but not running: the test calls its steps."""
     run = uuid.uuid4().hex[:8]
     async with namespaced_exchange(stack, "topup") as topics:
         settings = stack.model_copy(update={"topic_namespace": topics.namespace,
-                                            "router_group": f"{stack.router_group}.topup-{run}"})
+                                            "router_group": f"{stack.router_group}.topup-{run}",
+                                            "router_refetch_ms": refetch_ms or stack.router_refetch_ms})
         pool = await asyncpg.create_pool(settings.dsn(GATEWAY), min_size=1, max_size=2)
         enforcement = await Enforcement.connect(pool, settings.dsn(GATEWAY))
         router = Router(settings, enforcement, clock, f"topup-{run}")
@@ -103,11 +107,12 @@ async def _buffered(router: Router, tp: TopicPartition, offset: int) -> None:
     await eventually(arrived, timeout=30)
 
 
-async def _three_events(driven: Driven) -> tuple[int, TopicPartition]:
+async def _events(driven: Driven, count: int = 3) -> tuple[int, TopicPartition]:
     """A is taken and committing (held); B is fetched by the next step, which waits for A; C arrives after that
-    fetch and before A's transaction goes on. Returns what the step that took B routed, and their partition."""
+    fetch and before A's transaction goes on; D (of four) after C's fetch has come. Returns what the step that took
+    B routed, and their partition."""
     case_id = f"TOPUP-{uuid.uuid4().hex[:8]}"
-    a, b, c = (encode(case_submitted(case_id), source="/concord/bureau") for _ in range(3))
+    a, b, c, *d = (encode(case_submitted(case_id), source="/concord/bureau") for _ in range(count))
     tp = await driven.send(a)
     assert await driven.step_until_routed() == 1
     await driven.send(b)
@@ -115,6 +120,9 @@ async def _three_events(driven: Driven) -> tuple[int, TopicPartition]:
     await _fetched_past(driven.router, tp, driven.offsets[1])
     await driven.send(c)
     await _buffered(driven.router, tp, driven.offsets[2])
+    for record in d:
+        await driven.send(record)
+        assert (driven.router.consumer.highwater(tp) or 0) <= driven.offsets[-1]  # at the broker, not fetched
     assert not second.done()  # it waits for A's transaction
     driven.release.set()
     return await second, tp
@@ -132,12 +140,26 @@ async def test_what_arrives_while_a_transaction_commits_joins_the_batch_that_wai
         stack: Settings, clock: AcceleratedClock) -> None:
     async with driven_router(stack, clock) as driven:
         async with Tail(stack.kafka(ADMIN), driven.topics.shared(CONTRACT)) as shared:
-            routed, tp = await _three_events(driven)
+            routed, tp = await _events(driven)
             assert routed == 2  # B, and C with it: one transaction
             assert await _committed(driven, tp) == driven.offsets[2] + 1
             await shared.wait_for(lambda r: True, count=3)
             events = await shared.drain()
         assert len(events) == 3 and len({dict(r.headers)["ce_id"] for r in events}) == 3  # each once
+
+
+async def test_what_waits_at_the_broker_behind_a_fetch_not_yet_taken_joins_too(
+        stack: Settings, clock: AcceleratedClock) -> None:
+    """The consumer asks for D only once C's fetch is taken; the router then asks at once (given all the time the
+    test needs here: a fetch's round trip in service), and D joins B and C."""
+    async with driven_router(stack, clock, refetch_ms=10_000) as driven:
+        async with Tail(stack.kafka(ADMIN), driven.topics.shared(CONTRACT)) as shared:
+            routed, tp = await _events(driven, count=4)
+            assert routed == 3  # B, C and D: one transaction
+            assert await _committed(driven, tp) == driven.offsets[3] + 1
+            await shared.wait_for(lambda r: True, count=4)
+            events = await shared.drain()
+        assert len(events) == 4 and len({dict(r.headers)["ce_id"] for r in events}) == 4
 
 
 async def test_what_cannot_be_routed_to_join_a_batch_comes_again_in_the_next(
@@ -155,7 +177,7 @@ async def test_what_cannot_be_routed_to_join_a_batch_comes_again_in_the_next(
 
         driven.router._route_batch = third_fails  # type: ignore[method-assign]
         async with Tail(stack.kafka(ADMIN), driven.topics.shared(CONTRACT)) as shared:
-            routed, tp = await _three_events(driven)
+            routed, tp = await _events(driven)
             assert (routed, calls) == (1, 3)  # B alone: C was to join it, and was sent back to where it was
             assert await _committed(driven, tp) == driven.offsets[1] + 1
             assert await driven.step_until_routed() == 1  # C, in the next batch
