@@ -240,7 +240,7 @@ class Router:
             return len(routed_batch)
 
     async def _top_up(self, taken: int, offsets: dict[TopicPartition, int], membership: Membership) -> RoutedBatch:
-        """What was fetched while the transaction before committed, routed to join the batch that waited for it
+        """What reached the broker while the transaction before committed, routed to join the batch that waited for it
         (``taken`` records, whose ``offsets`` are moved past what joins): as if it were the next batch, committed
         with this one, it need not wait for one more transaction. Only what the broker had by then
         (``_fetched_meanwhile``), while the batch has room (under full load a batch is full: nothing joins); whatever
