@@ -106,7 +106,11 @@ class Consumption:
 
     async def __aenter__(self) -> Consumption:
         await self.admin.start()
-        await self.consumer.start()
+        try:
+            await self.consumer.start()
+        except BaseException:
+            await self.admin.close()
+            raise
         await self.consumer._client.set_topics([self.topic])
         self.partitions = [TopicPartition(self.topic, p) for p in self.consumer.partitions_for_topic(self.topic) or ()]
         return self

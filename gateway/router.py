@@ -199,9 +199,9 @@ class Router:
             await self.stop()
 
     async def step(self, timeout_ms: int = 200) -> int:
-        """Fetch one batch, route it while the previous transaction completes, add what was fetched meanwhile, then
-        start its own transaction. Returns the number of records routed (0 when none, or when the batch was given
-        up)."""
+        """Fetch one batch, route it while the previous transaction completes, add what reached the broker meanwhile
+        (``_top_up``), then start its own transaction. Returns the number of records routed (0 when none, or when
+        the batch was given up)."""
         generation = self.generation
         batch = await self.consumer.getmany(timeout_ms=timeout_ms, max_records=self.settings.router_batch_records)
         membership = Membership.of(self.consumer)  # the group generation these partitions were fetched in
