@@ -151,10 +151,11 @@ async def test_a_conflict_holds_the_stage_until_the_coordination_office_decides(
         relocate = ["move the production line 300 m out of the wetland buffer"]
         await decide(stack, "coordination", task["task_id"], "proceed_with_conditions", conditions=relocate,
                      reasons=["the joint meeting accepts the relocation plan"])
-        view = await follow(stack, case_id, lambda v: v["stage"] == 2)
-    [resolved] = view["conflicts"]  # the officer's decision moved the stage on, and nothing before it
+        # the officer's decision moves the stage on (the case may be further on by the time it is looked at)
+        view = await follow(stack, case_id, lambda v: v["stage"] >= 2)
+    [resolved] = [c for c in view["conflicts"] if c["stage"] == 1]
     assert resolved["resolution"] == "proceed_with_conditions" and resolved["conditions"] == relocate
-    assert view["status"] in ("in_progress", "completed")
+    assert view["status"] != "rejected"
 
 
 async def test_by_its_rules_the_joint_meeting_upholds_a_refusal_on_the_ecological_red_line(
