@@ -251,7 +251,7 @@ class Router:
         routed: RoutedBatch | None = None
         if Membership.of(self.consumer) == membership:
             try:
-                routed = await asyncio.wait_for(self._route_batch(more, refresh=False), PREPARE_TIMEOUT_SECONDS)
+                routed = await asyncio.wait_for(self._route_batch(more), PREPARE_TIMEOUT_SECONDS)
             except Exception:
                 log.exception("router %s: records fetched to join a batch could not be routed; they come again",
                               self.instance)
@@ -334,14 +334,12 @@ class Router:
             log.exception("router %s: transaction failed; rewinding to committed offsets", self.instance)
             return False
 
-    async def _route_batch(self, batch: dict[TopicPartition, list[ConsumerRecord]], refresh: bool = True
-                           ) -> RoutedBatch:
+    async def _route_batch(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> RoutedBatch:
         """Route every record (pure), and tell the ids a sender already used: a copy with the same content is a
         resend, another event under the id a duplicate (``judge_copies``). The ids are looked up in PostgreSQL
-        while the records are routed, under the policy's current version (``refresh``; what joins a batch routes
-        under the batch's, read a moment before: one transaction, one version); the ids of records refused for
-        another reason are then forgotten again, so that the event may come back with the same id. Whatever a
-        record holds, it ends routed, refused or audited as a resend: nothing in it can stop the batch."""
+        while the records are routed; those of records refused for another reason are then forgotten again, so
+        that the event may come back with the same id. Whatever a record holds, it ends routed, refused or
+        audited as a resend: nothing in it can stop the batch."""
         now = self.clock.now()
         ingress: list[IngressRecord] = []
         for tp, records in batch.items():
@@ -354,8 +352,7 @@ class Router:
                       for record in ingress if (event_id := attribute(record.headers, "ce_id"))}
         looking_up = asyncio.create_task(self.enforcement.copies(list(candidates.values())))
         try:  # the ids are looked up while the policy's version is (two connections, one round trip each)
-            if refresh:
-                await self.enforcement.refresh()
+            await self.enforcement.refresh()
         except BaseException:
             looking_up.cancel()
             raise

@@ -168,12 +168,12 @@ async def test_what_cannot_be_routed_to_join_a_batch_comes_again_in_the_next(
         route_batch = driven.router._route_batch
         calls = 0
 
-        async def third_fails(batch: Any, **options: Any) -> Any:
+        async def third_fails(batch: Any) -> Any:
             nonlocal calls
             calls += 1
             if calls == 3:  # A, B, then C on its own: the batch C was to join
                 raise ConnectionError("the database does not answer")
-            return await route_batch(batch, **options)
+            return await route_batch(batch)
 
         driven.router._route_batch = third_fails  # type: ignore[method-assign]
         async with Tail(stack.kafka(ADMIN), driven.topics.shared(CONTRACT)) as shared:
