@@ -135,18 +135,17 @@ def attribute(headers: RawHeaders, name: str) -> str | None:
     """One envelope attribute as text, if the record carries it once and it follows the exchange's rules
     (``ATTRIBUTE_RULES``); else None. For describing records that are not valid envelopes."""
     values = [value for key, value in headers if key == name]
-    return _checked(name, values[0]) if len(values) == 1 else None
+    return _checked(ATTRIBUTE_RULES.get(name), values[0]) if len(values) == 1 else None
 
 
-def _checked(name: str, value: bytes | None) -> str | None:
-    """An attribute's value as text, if it follows the exchange's rules for it."""
+def _checked(rule: re.Pattern[str] | None, value: bytes | None) -> str | None:
+    """An attribute's value as text, if it is there, ASCII, and matches the exchange's rule for it whole."""
     if value is None:
         return None
     try:
         text = value.decode("ascii")
     except UnicodeDecodeError:
         return None
-    rule = ATTRIBUTE_RULES.get(name)
     return text if rule is None or rule.fullmatch(text) else None
 
 
@@ -189,13 +188,9 @@ def decode(headers: RawHeaders, key: bytes | None) -> Envelope:
         raise EnvelopeError(f"content-type must be {JSON}, got {_clip(content_type)}")
     found: dict[str, str] = {}
     for name, attribute_name, rule in REQUIRED_RULES:  # each given once (checked above): the map holds its value
-        value = header_map[name] or b""
-        try:
-            text = value.decode("ascii")
-        except UnicodeDecodeError:
-            text = ""  # which no rule allows
-        if not rule.fullmatch(text):
-            raise EnvelopeError(f"{name} {_clip(value)} breaks the exchange's rules for it")
+        text = _checked(rule, header_map[name])
+        if text is None:
+            raise EnvelopeError(f"{name} {_clip(header_map[name])} breaks the exchange's rules for it")
         found[attribute_name] = text
     try:
         time = datetime.fromisoformat(found["time"])
