@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from confluent_kafka import ConsumerGroupTopicPartitions, IsolationLevel
+from confluent_kafka import ConsumerGroupTopicPartitions, IsolationLevel, KafkaError
 from confluent_kafka import TopicPartition as ConfluentPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
 from jsonschema import Draft202012Validator
@@ -261,10 +261,18 @@ class Inspector:
 
 
     async def committed(self, group: str, partitions: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
-        """The group's committed offsets (asked for stable: an open transaction's outcome is waited for)."""
+        """The group's committed offsets, asked for stable: while a transaction that commits offsets of theirs is
+        still being completed (its markers not yet written), the coordinator answers UNSTABLE_OFFSET_COMMIT, and
+        they are asked for again."""
         request = [ConsumerGroupTopicPartitions(group, [ConfluentPartition(t, p) for t, p in sorted(partitions)])]
-        [(_, future)] = self.client.list_consumer_group_offsets(request, require_stable=True).items()
-        return {(tp.topic, tp.partition): tp.offset for tp in (await self._result(future)).topic_partitions}
+        async with asyncio.timeout(30):
+            while True:
+                [(_, future)] = self.client.list_consumer_group_offsets(request, require_stable=True).items()
+                answer = (await self._result(future)).topic_partitions
+                if not any(tp.error is not None and tp.error.code() == KafkaError.UNSTABLE_OFFSET_COMMIT
+                           for tp in answer):
+                    return {(tp.topic, tp.partition): tp.offset for tp in answer}
+                await asyncio.sleep(0.05)
 
     async def set_committed(self, group: str, offsets: dict[tuple[str, int], int]) -> None:
         """Overwrite a group's committed offsets (the group must have no members)."""

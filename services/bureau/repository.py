@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
 import asyncpg
+import orjson
 
 from contracts.bureau import DataOutcome, Decision, RefusalGround, Verification
 from contracts.coordination import Resolution
@@ -33,15 +33,10 @@ REQUEST_COLUMNS = tuple(f.name for f in dataclasses.fields(OpinionRequest))
 CONFLICT_COLUMNS = tuple(f.name for f in dataclasses.fields(Conflict))
 
 
-def _plain(value: Any) -> Any:
-    """A value as JSON holds it: dataclasses as objects, times in ISO 8601, enums by value."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return value.value if hasattr(value, "value") else value
+def _json(value: Any) -> str:
+    """A value as a jsonb column holds it: dataclasses as objects, times in ISO 8601 (RFC 3339), enums by value
+    (orjson's own rules for them: a case's dozen requests are written out on every load and save, ``Rows``)."""
+    return orjson.dumps(value).decode()
 
 
 def _wait(raw: dict[str, Any]) -> DataWait:
@@ -57,7 +52,7 @@ def _to_row(obj: Any, columns: tuple[str, ...]) -> list[Any]:
     for name in columns:
         value = getattr(obj, name)
         if name in JSON_FIELDS:
-            value = json.dumps(_plain(value), ensure_ascii=False)
+            value = _json(value)
         elif hasattr(value, "value"):
             value = value.value
         values.append(value)
@@ -65,7 +60,7 @@ def _to_row(obj: Any, columns: tuple[str, ...]) -> list[Any]:
 
 
 def _from_row(row: asyncpg.Record, columns: tuple[str, ...]) -> dict[str, Any]:
-    return {name: json.loads(row[name]) if name in JSON_FIELDS else row[name] for name in columns}
+    return {name: orjson.loads(row[name]) if name in JSON_FIELDS else row[name] for name in columns}
 
 
 def _upsert(table: str, key: str, columns: tuple[str, ...], extra: tuple[str, ...] = ()) -> str:
@@ -83,7 +78,7 @@ CONFLICT_UPSERT = _upsert("bureau.conflicts", "conflict_id", (*CONFLICT_COLUMNS,
 
 
 def _stamps(raw: str) -> dict[int, datetime]:
-    return {int(k): datetime.fromisoformat(v) for k, v in json.loads(raw).items()}
+    return {int(k): datetime.fromisoformat(v) for k, v in orjson.loads(raw).items()}
 
 
 # A case with its requests and conflicts in one statement (the bureau loads a case for every event it handles): the
@@ -161,7 +156,8 @@ async def save(connection: asyncpg.Connection, case: Case, next_check_at: dateti
                before: Rows | None = None) -> Rows:
     """Write a case; of its requests and conflicts, those that differ from ``before`` (all when not given).
     Returns its rows as now written."""
-    stamps = [json.dumps({k: v.isoformat() for k, v in s.items()}) for s in (case.stage_started, case.stage_completed)]
+    stamps = [orjson.dumps(s, option=orjson.OPT_NON_STR_KEYS).decode()
+              for s in (case.stage_started, case.stage_completed)]
     await connection.execute(CASE_UPSERT, *_to_row(case, CASE_COLUMNS), case.application.model_dump_json(), *stamps,
                              next_check_at)
     now = Rows.of(case)
