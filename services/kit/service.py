@@ -15,7 +15,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer
 from faststream import AckPolicy, FastStream
 from faststream.kafka import KafkaBroker
-from faststream.kafka.annotations import KafkaMessage
+from faststream.kafka.message import KafkaMessage
 from faststream.specification import AsyncAPI
 from opentelemetry.trace import SpanKind
 
@@ -69,6 +69,12 @@ class Replayed:
     error: str | None = None
 
 
+async def _as_it_came(message: KafkaMessage) -> KafkaMessage:
+    """The department's subscriber's decoder: what its handler (``DepartmentService._receive``) gets is the batch's
+    message itself, whose records the receiver decodes one by one (``services.kit.inbox``)."""
+    return message
+
+
 class DepartmentService:
     def __init__(self, department: str, settings: Settings, clock: Clock, group: str | None = None) -> None:
         if department not in DEPARTMENTS:
@@ -82,6 +88,11 @@ class DepartmentService:
             allow_auto_create_topics=False,  # topics are the admin's to create
             logger=logging.getLogger(f"concord.{department}.broker"),
             log_level=logging.DEBUG,  # FastStream's per-batch "Received"/"Processed"; the receiver logs each event
+            # Its one subscriber takes each batch as it came (_as_it_came), without FastDepends: resolving the message
+            # from FastStream's context ran a function in a worker thread for every batch, and decoding its bodies
+            # parsed every record, which the receiver does itself: 7 % of the departments' event loop under the demo
+            # (py-spy), 2 % of the bureau's.
+            apply_types=False,
         )
         self.app = FastStream(self.broker, specification=AsyncAPI(
             title=f"Concord: {DEPARTMENTS[department].name_en}", description="events this department consumes"))
@@ -100,7 +111,7 @@ class DepartmentService:
         self.broker.subscriber(
             self.settings.topics.deliver(department), group_id=group or department, auto_offset_reset="earliest",
             isolation_level="read_committed", ack_policy=AckPolicy.MANUAL, batch=True, max_records=200,
-            batch_timeout_ms=20, listener=self.commits,
+            batch_timeout_ms=20, listener=self.commits, decoder=_as_it_came,
             description=f"events delivered to {department} by the gateway",
         )(self._receive)
         self.handles(EventRejected)(self._on_rejected)

@@ -92,6 +92,36 @@ async def test_the_same_event_id_delivered_twice_changes_state_once(stack: Setti
         assert outcome == "handled"
 
 
+async def test_a_record_that_says_it_is_json_and_is_not_is_kept_as_unreadable_and_the_events_around_it_handled(
+        stack: Settings) -> None:
+    """The department's subscriber hands the batch over as it came: FastStream's own decoding would parse each body
+    its content-type calls JSON, and one that is not would fail the whole batch before the receiver saw it."""
+    run = uuid.uuid4().hex[:8]
+    isolated, topic = await coordination_alone(stack, f"inbox-json-{run}")
+    service = DepartmentService("coordination", isolated, SystemClock(), group=f"coordination.test-json-{run}")
+    handled: list[str] = []
+
+    @service.handles(CaseCompleted)
+    async def note(event: CaseCompleted, ctx: Context) -> None:
+        handled.append(event.case_id)
+
+    first, second, third = (f"G-JS-{uuid.uuid4().hex[:8]}" for _ in range(3))
+    before, readable, after = (encode(CaseCompleted(case_id=case_id, outcome=CaseOutcome.COMPLETED, completed_at=T0),
+                                      source="/t") for case_id in (first, second, third))
+    broken = KafkaRecord(readable.key, b'{"case_id": "G-JS-', readable.headers)  # content-type: application/json
+    broken_id = dict(broken.headers)["ce_id"].decode()
+    async with running(service):
+        await produce(stack.kafka(GATEWAY), topic, before, broken, after)
+
+        async def kept() -> bool:
+            return await service.pool.fetchval("SELECT outcome FROM coordination.inbox WHERE event_id = $1",
+                                               broken_id) == "unreadable"
+
+        await eventually(kept)
+        await eventually(lambda: len(handled) == 2)
+    assert sorted(handled) == sorted([first, third])
+
+
 async def test_a_batch_of_many_cases_is_handled_on_lanes_once_each_and_in_order_per_case(stack: Settings) -> None:
     """The kit spreads a batch's cases over several transactions at once (services.kit.lanes): a handler
     that fails once rolls back only its lane's unit of work, which comes again, and every event ends handled once,
