@@ -162,14 +162,17 @@ class DepartmentService:
             ctx.envelope.id, event.event_id, event.rejected_type, event.reason, event.detail,
         )
 
-    async def _receive(self, message: KafkaMessage) -> None:
+    async def _receive(self, message: Any) -> None:
         """A batch of delivered records, queued on the department's lanes (``services.kit.lanes``: one case's events
         in order on one lane, each lane's records in units of work of their own); their offsets are committed once
         they are handled (``services.kit.commits``). A unit of work that fails is rolled back and comes again (what
         its handlers changed is undone, the inbox with it); an event that keeps failing is parked (its last attempt
-        in a savepoint of its own, which undoes its handler's changes alone), and the stream goes on."""
-        records = message.raw_message if isinstance(message.raw_message, tuple) else (message.raw_message,)
-        self.commits.taken(cast(AIOKafkaConsumer, message.consumer), records)
+        in a savepoint of its own, which undoes its handler's changes alone), and the stream goes on. ``message`` is
+        FastStream's KafkaMessage as it came (``_as_it_came``), typed Any here: FastStream documents the handler's
+        parameter as the subscription's payload, and the message has no schema."""
+        batch = cast(KafkaMessage, message)
+        records = batch.raw_message if isinstance(batch.raw_message, tuple) else (batch.raw_message,)
+        self.commits.taken(cast(AIOKafkaConsumer, batch.consumer), records)
         await self.lanes.put(records)
 
     async def _unit_of_work(self, records: list[Record]) -> None:

@@ -1,6 +1,7 @@
 """The OpenAPI documents of the three HTTP APIs, built from the app objects (no I/O): the bearer scheme is
 declared and marks exactly the operations that authenticate their caller (so /docs has an Authorize button that
-fills them), and every error answer an operation can give is listed with its body's type."""
+fills them), and every error answer an operation can give is listed with its body's type. And the AsyncAPI document
+FastStream makes of each department's service."""
 
 from __future__ import annotations
 
@@ -15,11 +16,13 @@ from fastapi.routing import APIRoute
 from base.clock import SystemClock
 from base.http import Caller, current_caller
 from base.settings import Settings
+from contracts.departments import SERVICE_DEPARTMENTS
 from gateway.api import GatewayState
 from gateway.api import create_api as gateway_api
 from services.bureau.api import create_api as bureau_api
 from services.bureau.service import Bureau
 from services.departments.api import create_api as desks_api
+from services.kit.service import DepartmentService
 
 APIS = ("gateway", "bureau", "desks")
 SCHEMAS = "#/components/schemas/"
@@ -141,3 +144,14 @@ def test_the_error_bodies_are_the_exchange_s_own_types(app: tuple[str, FastAPI])
         ingest = operations(document)[("POST", "/v1/events")]["responses"]
         assert "EventRefused" in alternatives(ingest["422"]["content"]["application/json"]["schema"])
         assert "unknown_contract" in schemas["Reason"]["enum"]
+
+
+@pytest.mark.parametrize("department", SERVICE_DEPARTMENTS)
+def test_each_departments_service_documents_the_topic_it_consumes(department: str) -> None:
+    """FastStream's AsyncAPI document of a department's service (built from its subscriber, no I/O) names the topic
+    the gateway delivers to it; the handler takes the batch as it came, which must not stop the document."""
+    settings = Settings(kafka_security="PLAINTEXT")
+    service = DepartmentService(department, settings, SystemClock())
+    document = service.app.schema.to_specification().to_jsonable()
+    assert [channel["address"] for channel in document["channels"].values()] == [settings.topics.deliver(department)]
+    assert document["info"]["description"] == "events this department consumes"
