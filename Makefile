@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: venv up down status reset topics demo chaos test test-unit lint typecheck check bench bench-console clean
+.PHONY: venv up down status reset topics demo chaos test test-unit lint typecheck check bench bench-policy bench-console clean
 
 venv: $(VENV)/.installed
 
@@ -52,6 +52,9 @@ check: lint typecheck
 
 bench: venv         ## throughput and latency figures (not part of the tests)
 	$(BIN)/python -m bench.router
+
+bench-policy: venv  ## what a change of the agreements costs the router, with 5,000 approved (on the stack's database)
+	$(BIN)/python -m bench.policy
 
 bench-console: venv ## first paint of each console view, on the stack's database (after `make demo`)
 	$(BIN)/python -m bench.console

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -155,6 +154,7 @@ class Agreement:
     @classmethod
     def from_row(cls, row: asyncpg.Record) -> Agreement:
         values = dict(row)
+        values.pop("changed_in", None)  # the policy version of its last change (``load_changes``)
         values["fields"] = frozenset(values["fields"])
         values["status"] = Status(values["status"])
         values["conditions"] = tuple(values["conditions"])
@@ -169,47 +169,67 @@ class Agreement:
 
 
 class AgreementPolicy:
-    """The agreements in force, as the router asks about them on every delivery."""
+    """The agreements approved, as the router asks about them on every delivery: by contract, the general ones by
+    consumer and the case-scoped ones by case and consumer, so that a record costs the same to route whether ten
+    cases or ten thousand have agreements of their own. Whether one is in force is asked at the instant given.
+    ``apply`` takes agreements as they now stand: the router applies each change instead of loading them all again."""
 
     def __init__(self, agreements: Iterable[Agreement] = ()) -> None:
-        self._by_contract: dict[str, list[Agreement]] = defaultdict(list)
-        for agreement in sorted(agreements, key=lambda a: a.id):
-            if agreement.status is Status.APPROVED:
-                self._by_contract[agreement.contract_id].append(agreement)
-        # What is in force for a contract at one instant (the router asks for every record of a batch at the
-        # batch's instant): consumer -> its agreements in force.
-        self._at: datetime | None = None
-        self._in_force_at: dict[str, dict[str, list[Agreement]]] = {}
+        self._indexed: dict[str, Agreement] = {}  # by id: every agreement approved, as it was indexed
+        self._general: dict[str, dict[str, dict[str, Agreement]]] = {}  # contract -> consumer -> id -> agreement
+        self._scoped: dict[str, dict[str, dict[str, dict[str, Agreement]]]] = {}  # contract -> case -> consumer -> …
+        self.apply(agreements)
 
-    def _in_force(self, contract_id: str, at: datetime) -> dict[str, list[Agreement]]:
-        if at != self._at:
-            self._at, self._in_force_at = at, {}
-        found = self._in_force_at.get(contract_id)
-        if found is None:
-            found = defaultdict(list)
-            for agreement in self._by_contract.get(contract_id, ()):
-                if agreement.in_force(at):
-                    found[agreement.consumer].append(agreement)
-            found = self._in_force_at[contract_id] = dict(found)
-        return found
+    def apply(self, agreements: Iterable[Agreement]) -> None:
+        """Each agreement as it now stands replaces what the policy held under its id: approved, it is in the
+        policy; in any other status, out."""
+        for agreement in agreements:
+            old = self._indexed.pop(agreement.id, None)
+            if old is not None:
+                by_consumer = self._by_consumer(old)
+                del by_consumer[old.consumer][old.id]
+                if not by_consumer[old.consumer]:
+                    del by_consumer[old.consumer]
+                    if old.case_id is not None and not by_consumer:
+                        del self._scoped[old.contract_id][old.case_id]
+            if agreement.status is Status.APPROVED:
+                self._indexed[agreement.id] = agreement
+                self._by_consumer(agreement).setdefault(agreement.consumer, {})[agreement.id] = agreement
+
+    def _by_consumer(self, agreement: Agreement) -> dict[str, dict[str, Agreement]]:
+        if agreement.case_id is None:
+            return self._general.setdefault(agreement.contract_id, {})
+        return self._scoped.setdefault(agreement.contract_id, {}).setdefault(agreement.case_id, {})
 
     def grant(self, consumer: str, contract: ContractVersion, subject: str, at: datetime) -> Grant:
-        parts = [Granted(a.id, a.purpose, fields) for a in self._in_force(contract.id, at).get(consumer, ())
-                 if a.case_id in (None, subject) and (fields := a.fields & contract.conditional)]
+        held = [*self._general.get(contract.id, {}).get(consumer, {}).values(),
+                *self._scoped.get(contract.id, {}).get(subject, {}).get(consumer, {}).values()]
+        parts = [Granted(a.id, a.purpose, fields) for a in sorted(held, key=lambda a: a.id)
+                 if a.in_force(at) and (fields := a.fields & contract.conditional)]
         if not parts:
             return NOTHING
         return Grant(frozenset().union(*(p.fields for p in parts)), tuple(parts))
 
     def consumers(self, contract: ContractVersion, at: datetime, subject: str | None = None) -> frozenset[str]:
         """Departments that receive a contract because of an agreement, beyond its declared consumers: a case-scoped
-        agreement makes its consumer a recipient of its case's records only."""
-        return frozenset(consumer for consumer, agreements in self._in_force(contract.id, at).items()
-                         if subject is None or any(a.case_id in (None, subject) for a in agreements))
+        agreement makes its consumer a recipient of its case's records only (of any case's when no subject is
+        given: the console's view)."""
+        scoped = self._scoped.get(contract.id, {})
+        groups = [self._general.get(contract.id, {}),
+                  *(scoped.values() if subject is None else [scoped.get(subject, {})])]
+        return frozenset(consumer for by_consumer in groups for consumer, held in by_consumer.items()
+                         if any(a.in_force(at) for a in held.values()))
 
 
 async def load_policy(pool: asyncpg.Pool) -> AgreementPolicy:
     rows = await pool.fetch("SELECT * FROM gateway.agreements WHERE status = 'approved'")
     return AgreementPolicy(Agreement.from_row(r) for r in rows)
+
+
+async def load_changes(connection: asyncpg.Connection, since: int) -> list[Agreement]:
+    """The agreements changed after policy version ``since``, as they now stand (whatever their status)."""
+    rows = await connection.fetch("SELECT * FROM gateway.agreements WHERE changed_in > $1", since)
+    return [Agreement.from_row(r) for r in rows]
 
 
 # --- what callers send ------------------------------------------------------------------------------------------

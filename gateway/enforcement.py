@@ -14,7 +14,7 @@ import asyncpg
 from aiokafka import TopicPartition
 
 from contracts.envelope import CONTENT_TYPE, SENT_AT, RawHeaders
-from gateway.agreements import AgreementPolicy, load_policy
+from gateway.agreements import AgreementPolicy, load_changes, load_policy
 from gateway.registry import Registry, load_registry
 from gateway.verdicts import decided_through
 
@@ -115,7 +115,8 @@ class Enforcement:
         self.seen = Dedicated(dsn, synchronous_commit="off")  # does not wait for the disk: see duplicates()
         self.registry = Registry()
         self.sharing = AgreementPolicy()
-        self.version = -1
+        self.version = -1  # the policy version loaded
+        self._refreshing = asyncio.Lock()
 
     @classmethod
     async def connect(cls, pool: asyncpg.Pool, dsn: str) -> Enforcement:
@@ -128,15 +129,24 @@ class Enforcement:
         await self.seen.close()
 
     async def refresh(self) -> bool:
-        """Reload when the registry or an agreement changed (one cheap query per batch): a revocation
-        takes effect from the next batch routed. Returns whether anything was reloaded."""
-        version = await self.policy.run(lambda c: c.fetchval("SELECT version FROM gateway.policy_version"))
-        if version == self.version:
-            return False
-        self.registry = await load_registry(self.pool, known=self.registry)
-        self.sharing = await load_policy(self.pool)
-        self.version = version
-        return True
+        """Catch up with the registry and the agreements (one cheap query per batch when nothing changed): a
+        revocation takes effect from the next batch routed. What changed in the agreements is applied to the
+        policy; a change to the registry (or an agreement deleted) loads everything again (``gateway.policy_version``).
+        One refresh at a time: two applying rows read at different moments could leave the older one's. Returns
+        whether anything was reloaded."""
+        async with self._refreshing:
+            version, whole = await self.policy.run(
+                lambda c: c.fetchrow("SELECT version, whole FROM gateway.policy_version"))
+            if version == self.version:
+                return False
+            if whole > self.version:
+                self.registry = await load_registry(self.pool, known=self.registry)
+                self.sharing = await load_policy(self.pool)
+            else:
+                since = self.version
+                self.sharing.apply(await self.policy.run(lambda c: load_changes(c, since)))
+            self.version = version
+            return True
 
     async def copies(self, candidates: Sequence[Seen]) -> dict[str, Copy]:
         """The candidates whose id the sender already used from another position, by position (``copies_of``):

@@ -1,9 +1,14 @@
-from datetime import timedelta
+import itertools
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from contracts.bureau import CaseSubmitted, OpinionIssued
 from gateway.agreements import Agreement, AgreementPolicy, Status
 from gateway.registry import ContractVersion
-from gateway.routing import NOTHING, Granted, visible_fields
+from gateway.routing import NOTHING, Grant, Granted, visible_fields
 from tests.factories import T0
 
 CASES = ContractVersion.from_schema(CaseSubmitted.CONTRACT.json_schema)
@@ -81,3 +86,43 @@ def test_a_general_agreement_and_a_case_scoped_one_add_up_for_that_case() -> Non
                               agreement(id="AGR-2", fields=("contact_person",), case_id=CASE)])
     assert fields(policy, subject=CASE) == {"contact_phone", "contact_person"}
     assert fields(policy, subject="G-OTHER") == {"contact_phone"}
+
+
+CONSUMERS, SUBJECTS = ("housing", "planning", "coordination"), (CASE, "G-OTHER")
+AT = (T0 - timedelta(days=1), T0, T0 + timedelta(days=20), T0 + timedelta(days=45))
+STATES = st.builds(
+    agreement, consumer=st.sampled_from(CONSUMERS), id=st.sampled_from(["AGR-1", "AGR-2", "AGR-3", "AGR-4"]),
+    status=st.sampled_from([Status.APPROVED, Status.APPROVED, Status.SUSPENDED, Status.ENDED, Status.REVOKED]),
+    days=st.sampled_from([10, 30, 60]), case_id=st.sampled_from([None, *SUBJECTS]),
+    fields=st.sampled_from([("contact_phone",), ("contact_person", "project"), ("project",)]))
+
+
+def expected_grant(latest: dict[str, Agreement], consumer: str, subject: str, at: datetime) -> Grant:
+    """What the agreements as they last stood grant, by the rule's words, with no index."""
+    parts = [Granted(a.id, a.purpose, a.fields & CASES.conditional) for a in sorted(latest.values(), key=lambda a: a.id)
+             if a.consumer == consumer and a.in_force(at) and a.case_id in (None, subject)
+             and a.fields & CASES.conditional]
+    return Grant(frozenset().union(*(p.fields for p in parts)), tuple(parts)) if parts else NOTHING
+
+
+@settings(max_examples=300, deadline=None)
+@given(initial=st.lists(STATES, max_size=4), changes=st.lists(st.lists(STATES, max_size=3), max_size=6))
+def test_changes_applied_one_by_one_grant_what_the_agreements_as_they_last_stood_grant(
+    initial: list[Agreement], changes: list[list[Agreement]]
+) -> None:
+    """The router applies each change to its policy instead of loading every agreement again: whatever the
+    changes (an agreement approved, suspended, ended, moved to another consumer or case), the policy answers as
+    the agreements' latest states say, and forgets what is no longer approved."""
+    policy = AgreementPolicy(initial)
+    latest = {a.id: a for a in initial}
+    for change in changes:
+        policy.apply(change)
+        latest |= {a.id: a for a in change}
+        for consumer, subject, at in itertools.product(CONSUMERS, SUBJECTS, AT):
+            assert policy.grant(consumer, CASES, subject, at) == expected_grant(latest, consumer, subject, at)
+        for subject_or_any, at in itertools.product((*SUBJECTS, None), AT):
+            assert policy.consumers(CASES, at, subject_or_any) == {
+                a.consumer for a in latest.values()
+                if a.in_force(at) and (subject_or_any is None or a.case_id in (None, subject_or_any))}
+    policy.apply(replace(a, status=Status.ENDED) for a in latest.values())
+    assert not policy._indexed and not any(policy._general.values()) and not any(policy._scoped.values())
