@@ -207,13 +207,24 @@ async def find(connection: asyncpg.Connection, ids: list[str], statuses: list[Ca
                limit: int | None, offset: int, applicant: bool = False) -> tuple[list[str], int]:
     """Case ids, newest first, among those named and of the statuses and agent given (each: all when none), and
     (``applicant``) only those waiting for their applicant; a page of them and how many."""
-    where = ("($1::text[] IS NULL OR c.case_id = ANY($1)) AND ($2::text[] IS NULL OR c.status = ANY($2))"
-             " AND ($3::text IS NULL OR c.agent = $3)" + (f" AND {AWAITS_APPLICANT}" if applicant else ""))
-    filters = (ids or None, [s.value for s in statuses] or None, agent)
-    total = await connection.fetchval(f"SELECT count(*) FROM bureau.cases c WHERE {where}", *filters)
+    values: list[object] = []
+
+    def given(value: object) -> str:
+        values.append(value)
+        return f"${len(values)}"
+
+    # Only the filters given, so that PostgreSQL plans each on its index (a generic plan of "$1 IS NULL OR …" scans
+    # every case: 28 ms a page with 10,000 cases).
+    where = " AND ".join([
+        *([f"c.case_id = ANY({given(ids)}::text[])"] if ids else []),
+        *([f"c.status = ANY({given([s.value for s in statuses])}::text[])"] if statuses else []),
+        *([f"c.agent = {given(agent)}"] if agent is not None else []),
+        *([AWAITS_APPLICANT] if applicant else []),
+    ]) or "true"
+    total = await connection.fetchval(f"SELECT count(*) FROM bureau.cases c WHERE {where}", *values)
     rows = await connection.fetch(
         f"SELECT c.case_id FROM bureau.cases c WHERE {where} ORDER BY c.submitted_at DESC, c.case_id"
-        " LIMIT $4 OFFSET $5", *filters, limit, offset)
+        f" LIMIT {given(limit)} OFFSET {given(offset)}", *values)
     return [r["case_id"] for r in rows], total
 
 

@@ -1,6 +1,7 @@
 """A case is read back from PostgreSQL as it was saved, every field of its requests and conflicts included (their
 lists of times, enums and nested records are jsonb), and saving a case loaded and left unchanged writes none of its
-request or conflict rows again: a unit of work writes only the rows it changed."""
+request or conflict rows again: a unit of work writes only the rows it changed. A page of cases applies the filters
+given, and the agents' open cases are counted on their index."""
 
 from __future__ import annotations
 
@@ -20,9 +21,10 @@ from contracts.departments import BUREAU
 from contracts.refusal_grounds import SharingGround
 from services.bureau import repository
 from services.bureau.catalogue import load_catalogue
-from services.bureau.model import Case, Conflict, DataWait, Reopening, RequestStatus
+from services.bureau.model import Case, CaseStatus, Conflict, DataWait, Reopening, RequestStatus
 from services.bureau.repository import PgCases
 from services.bureau.samples import application
+from services.bureau.service import AGENT_LOAD
 
 SUBMITTED = datetime(2026, 3, 2, 9, 0, 0, 123456, tzinfo=CHINA)
 
@@ -95,3 +97,38 @@ async def test_a_case_reads_back_as_saved_and_an_unchanged_one_writes_no_row_aga
     finally:
         for table in ("requests", "conflicts", "cases"):
             await connection.execute(f"DELETE FROM bureau.{table} WHERE case_id = $1", case.case_id)
+
+
+async def test_a_page_of_cases_applies_the_filters_given_and_only_those(connection: asyncpg.Connection) -> None:
+    run = uuid.uuid4().hex[:8]
+    opened = []
+    for n, (agent, status) in enumerate([("王芳", CaseStatus.IN_PROGRESS), ("李强", CaseStatus.SUSPENDED),
+                                         ("王芳", CaseStatus.COMPLETED)]):
+        case, _ = Case.open(application(random.Random(n)), agent, SUBMITTED + timedelta(hours=n), load_catalogue(),
+                            WorkingDayCalendar(), case_id=f"G-FIND-{run}-{n}")
+        case.status = status
+        opened.append(case)
+    ids = [c.case_id for c in opened]
+    try:
+        for case in opened:
+            await repository.save(connection, case, None)
+        assert await repository.find(connection, ids, [], None, 10, 0) == (ids[::-1], 3)  # newest first
+        assert await repository.find(connection, ids, [], None, 1, 1) == ([ids[1]], 3)
+        assert await repository.find(connection, ids, [CaseStatus.IN_PROGRESS, CaseStatus.COMPLETED], "王芳", 10, 0) \
+            == ([ids[2], ids[0]], 2)
+        assert await repository.find(connection, ids, [], "李强", None, 0) == ([ids[1]], 1)
+        assert await repository.find(connection, ids, [], None, 10, 0, applicant=True) == ([ids[1]], 1)  # suspended
+        page, total = await repository.find(connection, [], [CaseStatus.SUSPENDED], None, 500, 0)
+        assert ids[1] in page and ids[0] not in page and total >= 1
+    finally:
+        for table in ("requests", "conflicts", "cases"):
+            await connection.execute(f"DELETE FROM bureau.{table} WHERE case_id = ANY($1)", ids)
+
+
+async def test_the_agents_open_cases_are_counted_on_their_index(connection: asyncpg.Connection) -> None:
+    """The query's predicate and the partial index's must stay the same words, or every submission scans every
+    case ever opened: with sequential scans off, the plan names the index."""
+    async with connection.transaction():
+        await connection.execute("SET LOCAL enable_seqscan = off")
+        plan = "\n".join(r[0] for r in await connection.fetch(f"EXPLAIN {AGENT_LOAD}"))
+    assert "cases_open_by_agent" in plan, plan
