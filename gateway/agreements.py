@@ -7,7 +7,7 @@ provider may suspend and resume it; either party may revoke it; the consumer is 
 for the next period; a refusal may be taken to the coordination office, which proceeds (with conditions) or
 upholds it. Which step is allowed when, and to whom, is ``gateway.lifecycle``; this module applies it, with the
 notices and audit entries of each step. The router applies the agreements in force at the moment it routes, and
-reloads them at every change (``gateway.policy_version``)."""
+applies each change before its next batch (``AgreementPolicy.apply``, ``gateway.policy_version``)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""What the router enforces at this moment: the registered contract versions and the agreements in force,
-reloaded whenever either changes; and which event ids each sender has already had routed, with a digest of what
-each said, so that a copy of an event (its outbox sending it again) is told from another event under a used id."""
+"""What the router enforces at this moment: the registered contract versions and the agreements in force, kept up
+to date whenever either changes; and which event ids each sender has already had routed, with a digest of what each
+said, so that a copy of an event (its outbox sending it again) is told from another event under a used id."""
 
 from __future__ import annotations
 
@@ -133,7 +133,7 @@ class Enforcement:
         revocation takes effect from the next batch routed. What changed in the agreements is applied to the
         policy; a change to the registry (or an agreement deleted) loads everything again (``gateway.policy_version``).
         One refresh at a time: two applying rows read at different moments could leave the older one's. Returns
-        whether anything was reloaded."""
+        whether anything changed."""
         async with self._refreshing:
             version, whole = await self.policy.run(
                 lambda c: c.fetchrow("SELECT version, whole FROM gateway.policy_version"))

@@ -230,7 +230,7 @@ async def load_registry(pool: asyncpg.Pool, known: Registry | None = None) -> Re
     out and said in the log: its events are refused as an unknown contract, and the others flow.
 
     A version already in ``known`` with the same schema is taken over as it is: its validators were compiled
-    once (the policy is reloaded on every agreement's change, and compiling every contract's validators each
+    once (the registry is loaded again on every change of it, and compiling every contract's validators each
     time had taken half the gateway's time under the demo)."""
     rows = await pool.fetch("SELECT contract_id, version, schema FROM gateway.contract_versions")
     versions = []

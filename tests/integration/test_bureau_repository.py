@@ -22,9 +22,8 @@ from contracts.refusal_grounds import SharingGround
 from services.bureau import repository
 from services.bureau.catalogue import load_catalogue
 from services.bureau.model import Case, CaseStatus, Conflict, DataWait, Reopening, RequestStatus
-from services.bureau.repository import PgCases
+from services.bureau.repository import AGENT_LOAD, PgCases
 from services.bureau.samples import application
-from services.bureau.service import AGENT_LOAD
 
 SUBMITTED = datetime(2026, 3, 2, 9, 0, 0, 123456, tzinfo=CHINA)
 

@@ -14,7 +14,7 @@ from contracts.bureau import (
 )
 from contracts.coordination import ConflictResolved, Resolution
 from services.bureau.model import Case, OpinionRequest, RequestStatus
-from services.bureau.service import Bureau
+from services.bureau.service import AGENTS, AgentLoad, Bureau
 from tests.fakes import MemoryCaseUnit
 from tests.unit.test_bureau_model import CALENDAR, CATALOGUE, FACTORY, MONDAY, opened
 
@@ -99,3 +99,25 @@ async def test_only_the_coordination_office_resolves_a_conflict() -> None:
     await BUREAU.resolution(resolved, "coordination", unit, LATER)
     assert unit.cases.cases[case.case_id].stage == 2
     assert any(isinstance(e, StageCompleted) and e.stage == 1 for e in unit.published[published:])
+
+
+async def test_a_new_case_goes_to_the_least_busy_agent_counted_at_most_once_a_second() -> None:
+    counted = {AGENTS[0]: 3, AGENTS[1]: 1, AGENTS[2]: 2, AGENTS[3]: 2, AGENTS[4]: 2}
+    counts: list[dict[str, int]] = []
+    seconds = [100.0]
+
+    async def count() -> dict[str, int]:
+        counts.append(dict(counted))
+        return dict(counted)
+
+    agents = AgentLoad(count, max_age=1.0, now=lambda: seconds[0])
+    # A burst within the second: one count; each case assigned is added, so the burst is spread over the team.
+    assigned = [await agents.least_busy() for _ in range(6)]
+    assert assigned == [AGENTS[1], AGENTS[1], AGENTS[2], AGENTS[3], AGENTS[4], AGENTS[0]]
+    assert len(counts) == 1
+    # A second later the count is taken again: the cases that ended meanwhile are seen.
+    counted = {AGENTS[0]: 0, AGENTS[1]: 5}
+    seconds[0] += 1.0
+    assert await agents.least_busy() == AGENTS[0]
+    assert await agents.least_busy() in AGENTS[2:]
+    assert len(counts) == 2
