@@ -11,17 +11,20 @@ applies each change before its next batch (``AgreementPolicy.apply``, ``gateway.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 import asyncpg
 from pydantic import BaseModel, Field, model_validator
 
 from base.calendar import WorkingDayCalendar
+from base.pages import Where, page
 from contracts.base import Sharing
 from contracts.departments import COORDINATION, EXCHANGE
 from contracts.envelope import SUBJECT
@@ -153,8 +156,8 @@ class Agreement:
 
     @classmethod
     def from_row(cls, row: asyncpg.Record) -> Agreement:
-        values = dict(row)
-        values.pop("changed_in", None)  # the policy version of its last change (``load_changes``)
+        # the row's other columns (the policy version of its last change, a standing) are the queries' own
+        values = {f.name: row[f.name] for f in dataclasses.fields(cls)}
         values["fields"] = frozenset(values["fields"])
         values["status"] = Status(values["status"])
         values["conditions"] = tuple(values["conditions"])
@@ -300,6 +303,33 @@ class Proceed(BaseModel):
     conditions: list[str] = Field(default_factory=list, max_length=50)
 
 
+class Standing(StrEnum):
+    """Where an agreement stands for those who watch over the exchange (the console's groups)."""
+
+    PENDING = "pending"  # someone's move (``AWAITING``), within its time
+    OVERDUE = "overdue"  # someone's move, past its due time or escalated
+    IN_FORCE = "in_force"  # approved, and now within its window
+    ENDED = "ended"  # refused, revoked, ended, suspended, expired, or not yet in force
+
+
+def _standing(at: str) -> str:
+    """An agreement's ``Standing`` at the instant in parameter ``at``, as SQL over its row."""
+    awaiting = ", ".join(f"'{s.value}'" for s in AWAITING)
+    return (f"CASE WHEN status IN ({awaiting}) THEN CASE WHEN escalated_at IS NOT NULL OR {at} >= due_at"
+            f" THEN '{Standing.OVERDUE.value}' ELSE '{Standing.PENDING.value}' END"
+            f" WHEN status = '{Status.APPROVED.value}' AND valid_from <= {at} AND {at} < valid_until"
+            f" THEN '{Standing.IN_FORCE.value}' ELSE '{Standing.ENDED.value}' END")
+
+
+def _of_party(department: str | None) -> Where:
+    """The agreements the department is a party to, as consumer or provider (None: every one)."""
+    where = Where()
+    if department is not None:
+        party = where.given(department)
+        where.term(f"(consumer = {party} OR provider = {party})")
+    return where
+
+
 class AgreementRefused(ValueError):
     """The terms asked or offered are not allowed; the message says why."""
 
@@ -327,12 +357,42 @@ class AgreementStore:
         row = await self.pool.fetchrow("SELECT * FROM gateway.agreements WHERE id = $1", agreement_id)
         return Agreement.from_row(row) if row else None
 
-    async def list(self, department: str | None = None) -> list[Agreement]:
-        rows = await self.pool.fetch(
-            "SELECT * FROM gateway.agreements WHERE $1::text IS NULL OR consumer = $1 OR provider = $1"
-            " ORDER BY requested_at", department,
-        )
-        return [Agreement.from_row(r) for r in rows]
+    async def page(self, department: str | None, statuses: list[Status], case_id: str | None, limit: int,
+                   offset: int) -> tuple[list[Agreement], int]:
+        """Agreements newest first, ``limit`` of them from ``offset`` on, and how many match in all: those the
+        department is a party to (None: every one), of the statuses (none: all) and the case given."""
+        where = _of_party(department)
+        if statuses:
+            where.term(f"status = ANY({where.given([s.value for s in statuses])}::text[])")
+        if case_id is not None:
+            where.term(f"case_id = {where.given(case_id)}")
+        async with self.pool.acquire() as connection:
+            rows, total = await page(connection, "gateway.agreements", where, "*", "requested_at DESC, id", limit,
+                                     offset)
+        return [Agreement.from_row(r) for r in rows], total
+
+    async def by_standing(self, department: str | None, at: datetime, limit: int, offset: int = 0,
+                          only: Standing | None = None) -> dict[Standing, tuple[list[Agreement], int]]:
+        """The agreements the department is a party to (None: every one) by where they stand at ``at``: of each
+        standing (or of ``only``) ``limit`` of them from ``offset`` on and how many there are. Someone's move
+        (pending, overdue) the earliest due first; the others newest first."""
+        where = _of_party(department)
+        standing = _standing(where.given(at))
+        async with self.pool.acquire() as connection:
+            counts = {Standing(r["standing"]): r["total"] for r in await connection.fetch(
+                f"SELECT {standing} AS standing, count(*) AS total FROM gateway.agreements WHERE {where.clause}"
+                " GROUP BY 1", *where.values)}
+            chosen = f"WHERE standing = {where.given(only.value)}" if only is not None else ""
+            rows = await connection.fetch(
+                f"SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY standing ORDER BY CASE WHEN standing IN"
+                f" ('{Standing.PENDING.value}', '{Standing.OVERDUE.value}') THEN due_at END, requested_at DESC, id)"
+                f" AS n FROM (SELECT *, {standing} AS standing FROM gateway.agreements WHERE {where.clause}) a"
+                f" {chosen}) ranked WHERE n > {where.given(offset)} AND n <= {where.given(offset + limit)}"
+                " ORDER BY standing, n", *where.values)
+        shown: dict[Standing, list[Agreement]] = {}
+        for row in rows:
+            shown.setdefault(Standing(row["standing"]), []).append(Agreement.from_row(row))
+        return {s: (shown.get(s, []), counts.get(s, 0)) for s in Standing if only in (None, s)}
 
     # --- asking -------------------------------------------------------------------------------------------------
 

@@ -36,6 +36,7 @@ from base.http import (
     responses,
 )
 from base.kafka import KafkaAccess
+from base.pages import next_offset
 from base.settings import Settings
 from contracts.base import CONTRACT_ID_PATTERN
 from contracts.compatibility import Mode
@@ -51,6 +52,7 @@ from gateway.agreements import (
     Proceed,
     Rejection,
     Renewal,
+    Status,
 )
 from gateway.audit import queries as audit
 from gateway.audit.entry import AuditAction
@@ -185,6 +187,12 @@ class EventCopies(BaseModel):
     event_id: str
     sender: str
     copies: list[EventRouted | EventRefused]
+
+
+class AgreementPage(BaseModel):
+    agreements: list[dict[str, Any]]
+    total: int = Field(description="how many agreements match")
+    next_offset: int | None = Field(description="the offset of the next page (None: this is the last)")
 
 
 def create_api(state: GatewayState) -> ExchangeApi:
@@ -470,10 +478,20 @@ def create_api(state: GatewayState) -> ExchangeApi:
         return agreement.view(state.clock.now())
 
     @api.get("/v1/agreements", responses=responses(401, 403))
-    async def list_agreements(caller: Authenticated, department: DepartmentCode = None) -> list[dict[str, Any]]:
-        """Agreements the caller is a party to (the operator: all, or a department's)."""
+    async def list_agreements(
+        caller: Authenticated,
+        department: DepartmentCode = None,
+        status: Annotated[list[Status], Query(max_length=20)] = [],  # noqa: B006
+        case: Annotated[str | None, Query(max_length=64, description="only this case's agreements")] = None,
+        limit: Annotated[int, Query(ge=1, le=200)] = 50,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> AgreementPage:
+        """Agreements the caller is a party to (the operator: all, or a department's), newest first, a page at a
+        time: of the statuses and the case given."""
+        found, total = await state.agreements.page(reading_for(caller, department), status, case, limit, offset)
         now = state.clock.now()
-        return [a.view(now) for a in await state.agreements.list(reading_for(caller, department))]
+        return AgreementPage(agreements=[a.view(now) for a in found], total=total,
+                             next_offset=next_offset(offset, len(found), total))
 
     @api.get("/v1/agreements/{agreement_id}", responses=responses(401, 403, 404))
     async def get_agreement(agreement_id: AgreementId, caller: Authenticated) -> dict[str, Any]:

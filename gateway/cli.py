@@ -16,6 +16,7 @@ from rich.table import Table
 
 from base.runtime import TokenOption, answer, api_client, local_time, terminal
 from contracts.departments import DEPARTMENTS, GATEWAY, OPERATOR, PRINCIPALS
+from contracts.exchange import AgreementStatus
 from contracts.refusal_grounds import SharingGround
 
 if TYPE_CHECKING:  # the commands import what they use when they run: `concord --help` stays quick
@@ -186,12 +187,22 @@ def request(
 
 
 @agreements.command("list")
-def list_agreements(department: str = typer.Option(None, parser=department_code), token: str = TokenOption) -> None:
-    """Agreements, as consumer or provider of a department (the operator's view unless a token says otherwise)."""
+def list_agreements(department: str = typer.Option(None, parser=department_code),
+                    status: list[AgreementStatus] = typer.Option([], help="only of this status (repeat for several)"),
+                    case: str = typer.Option(None, help="only this case's agreements"),
+                    limit: int = typer.Option(50, min=1, max=200, help="agreements on the page"),
+                    offset: int = typer.Option(0, min=0, help="where the page begins (newest first)"),
+                    token: str = TokenOption) -> None:
+    """Agreements, as consumer or provider of a department (the operator's view unless a token says otherwise),
+    newest first, a page at a time."""
+    params: dict[str, Any] = {"limit": limit, "offset": offset, "status": [s.value for s in status]}
+    params |= ({"department": department} if department else {}) | ({"case": case} if case else {})
     with _api(token, OPERATOR) as api:
-        rows = answer(api.get("/v1/agreements", params={"department": department} if department else {}))
-    table = Table("id", "contract", "provider", "consumer", "fields", "status", "due")
-    for a in rows:
+        found = answer(api.get("/v1/agreements", params=params))
+    more = "" if found["next_offset"] is None else f"; the next page: --offset {found['next_offset']}"
+    table = Table("id", "contract", "provider", "consumer", "fields", "status", "due",
+                  caption=f"{len(found['agreements'])} of {found['total']} from {offset}{more}")
+    for a in found["agreements"]:
         table.add_row(a["id"], a["contract_id"], a["provider"], a["consumer"], ", ".join(a["fields"]),
                       a["status"] + (" (in force)" if a["in_force"] else ""), local_time(a["due_at"]))
     console.print(table)

@@ -29,21 +29,28 @@ def _desks(token: str | None, acting: str) -> httpx.Client:
 
 @tasks.command("list")
 def list_tasks(department: str, status: str = typer.Option("open", help="open, on_hold, awaiting_supplement, "
-                                                                         "parked, decided, noted, or all"),
+                                                                         "awaiting_data, parked, decided, noted, "
+                                                                         "or all"),
+               case: str = typer.Option(None, help="only this case's tasks"),
+               limit: int = typer.Option(50, min=1, max=200, help="tasks on the page"),
+               offset: int = typer.Option(0, min=0, help="where the page begins (oldest first)"),
                token: str = TokenOption) -> None:
-    """A department's tasks (times in Beijing time)."""
+    """A department's tasks, oldest first, a page at a time (times in Beijing time)."""
+    params: dict[str, str | int] = {"limit": limit, "offset": offset}
+    params |= {} if status == "all" else {"status": status}
+    params |= {"case": case} if case else {}
     with _desks(token, department) as api:
-        rows = answer(api.get(f"/v1/departments/{department}/tasks",
-                               params={} if status == "all" else {"status": status}))
+        found = answer(api.get(f"/v1/departments/{department}/tasks", params=params))
         human = answer(api.get(f"/v1/departments/{department}/mode"))["mode"] == "human"
     # In human mode the officers decide; the department's pace only says when its rules would have.
+    more = "" if found["next_offset"] is None else f"; the next page: --offset {found['next_offset']}"
     table = Table("task", "case", "item", "status", "rules would decide" if human else "rules decide at", "due",
-                  "why parked", title=f"{department}: {'officers decide' if human else 'its rules decide'}")
-    for t in rows:
+                  "why parked", title=f"{department}: {'officers decide' if human else 'its rules decide'}",
+                  caption=f"{len(found['tasks'])} of {found['total']} from {offset}{more}")
+    for t in found["tasks"]:
         table.add_row(t["task_id"], t["case_id"], t["item_code"], t["status"], local_time(t["decide_at"]),
                       local_time(t["due_at"]), t["error"] or "")
     console.print(table)
-
 
 
 @tasks.command("decide")

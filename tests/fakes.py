@@ -17,7 +17,7 @@ from contracts.refusal_grounds import SharingGround
 from services.bureau.model import Case
 from services.departments.rules import CaseFile
 from services.departments.store import DeskStore, Mode
-from services.departments.tasks import Task, TaskStatus
+from services.departments.tasks import Task
 from services.kit.agreements import SharingRequest
 from services.kit.inbox import Delivered, Outcome, ParkedEvent, Transit
 
@@ -61,10 +61,6 @@ class MemoryDeskStore:
 
     async def of_case(self, case_id: str) -> list[Task]:
         return [t for t in self.tasks.values() if t.case_id == case_id]
-
-    async def listed(self, status: str | None) -> list[Task]:
-        return sorted((t for t in self.tasks.values() if status is None or t.status == TaskStatus(status)),
-                      key=lambda t: t.received_at)
 
     async def case_file(self, case_id: str) -> CaseFile:
         return self.files.get(case_id, CaseFile(case_id, None, None))

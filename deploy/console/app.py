@@ -28,6 +28,7 @@ from base.runtime import local_time
 from contracts.departments import DEPARTMENTS, OPERATOR
 from deploy.console import views
 from deploy.console.views import Sources
+from gateway.agreements import Standing
 
 HERE = Path(__file__).parent
 COOKIE = "concord_console"
@@ -181,10 +182,17 @@ def create_console(src: Sources, principal_of: Principal) -> FastAPI:
         "map": scoped("map_live.html", "data", views.exchange_map),
         "flows": scoped("flows_live.html", "data", views.flows),
         "deadletters": scoped("deadletters_live.html", "rows", views.dead_letters),
-        "agreements": scoped("agreements_live.html", "groups", views.agreements),
         "departments": scoped("departments_live.html", "data", views.departments),
         "audit": scoped("audit_live.html", "data", views.audit_state),
     }
+
+    async def agreements_view(who: Viewer, request: Request) -> tuple[str, dict[str, Any]]:
+        scope = who.scope(request.query_params.get("department"))
+        standing, offset = _standing_page(request.query_params.get("standing"), request.query_params.get("offset"))
+        return "agreements_live.html", {"groups": await views.agreements(src, scope, standing, offset),
+                                        "scope": scope, "standing": standing}
+
+    LIVE["agreements"] = agreements_view
 
     async def case_view(who: Viewer, request: Request) -> tuple[str, dict[str, Any]]:
         case_id = request.path_params.get("case_id") or request.url.path.split("/cases/", 1)[-1]
@@ -262,6 +270,18 @@ def create_console(src: Sources, principal_of: Principal) -> FastAPI:
                                  headers={"cache-control": "no-store", "x-accel-buffering": "no"})
 
     return console
+
+
+def _standing_page(standing: str | None, offset: str | None) -> tuple[Standing | None, int]:
+    """The agreements view's query: one standing's page from an offset, or (no standing) every standing's first."""
+    try:
+        page = (Standing(standing) if standing else None, int(offset or 0))
+    except ValueError:
+        raise HTTPException(422, f"no standing {standing!r} or offset {offset!r}: a standing is one of "
+                                 f"{[s.value for s in Standing]}, an offset a whole number") from None
+    if not 0 <= page[1] <= 10**9:
+        raise HTTPException(422, "an offset is from 0 to 1,000,000,000")
+    return page
 
 
 def _local(target: str) -> str:

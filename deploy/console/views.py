@@ -18,9 +18,10 @@ import orjson
 
 from base.calendar import WorkingDayCalendar
 from base.clock import Clock
+from base.pages import next_offset
 from contracts.bureau import Decision
 from contracts.departments import DEPARTMENTS, SERVICE_DEPARTMENTS
-from gateway.agreements import Agreement, AgreementStore, Status
+from gateway.agreements import Agreement, AgreementStore, Standing, Status
 from gateway.audit import AnchorLog, check, head
 from gateway.audit.anchor import described
 from gateway.audit.chain import TABLE
@@ -197,21 +198,29 @@ def _agreement_row(a: Agreement, now: datetime, calendar: WorkingDayCalendar) ->
     return {**a.view(now), "working_days_left": round(left, 1)}
 
 
-async def agreements(src: Sources, viewer: str | None) -> dict[str, list[dict[str, Any]]]:
+AGREEMENTS_PAGE = 50  # rows of each standing on the agreements view
+
+
+async def agreements(src: Sources, viewer: str | None, standing: Standing | None = None,
+                     offset: int = 0) -> list[dict[str, Any]]:
     """Pending (with working days left and whose move it is), overdue or escalated, in force, and the rest (refused,
-    revoked, expired, suspended, ...)."""
+    revoked, expired, suspended, ...): of each how many, and its first page of rows (or, of ``standing`` alone, the
+    page from ``offset``), someone's move the earliest due first, the others newest first."""
     now = src.clock.now()
-    groups: dict[str, list[dict[str, Any]]] = {"pending": [], "overdue": [], "in_force": [], "ended": []}
-    for a in await src.agreements.list(viewer):
-        row = _agreement_row(a, now, src.calendar)
-        if a.awaiting is not None:  # a request, a counter-offer or an escalated refusal: someone's move
-            groups["overdue" if a.escalated_at is not None or now >= a.due_at else "pending"].append(row)
-        elif a.in_force(now):
-            groups["in_force"].append(row)
-        else:
-            row["ended"] = a.status.value if a.status is not Status.APPROVED else (
-                "expired" if now >= a.valid_until else "not yet in force")
-            groups["ended"].append(row)
+    start = offset if standing is not None else 0
+    groups = []
+    for kind, (shown, total) in (await src.agreements.by_standing(viewer, now, AGREEMENTS_PAGE, start,
+                                                                  standing)).items():
+        rows = []
+        for a in shown:
+            row = _agreement_row(a, now, src.calendar)
+            if kind is Standing.ENDED:
+                row["ended"] = a.status.value if a.status is not Status.APPROVED else (
+                    "expired" if now >= a.valid_until else "not yet in force")
+            rows.append(row)
+        groups.append({"key": kind.value, "rows": rows, "total": total, "offset": start,
+                       "next": next_offset(start, len(rows), total),
+                       "previous": max(start - AGREEMENTS_PAGE, 0) if start else None})
     return groups
 
 

@@ -13,6 +13,7 @@ from fastapi import Header, HTTPException, Path, Query, Response
 from pydantic import BaseModel, Field
 
 from base.http import Authenticate, Authenticated, Caller, ExchangeApi, authenticate_with, forbidden, responses
+from base.pages import next_offset
 from contracts.bureau import DataOutcome, Decision, Project, RefusalGround, Verification
 from contracts.coordination import Resolution
 from contracts.departments import BUREAU
@@ -233,9 +234,8 @@ def create_api(bureau: Bureau, identity: Authenticate, max_body_bytes: int) -> E
         reader(caller)
         now = bureau.clock.now()
         cases, total = await bureau.listed(ids, status, agent, stuck, limit, offset, applicant)
-        after = offset + len(cases)
         return CasePage(cases=[CaseView.of(c, now) for c in cases], total=total,
-                        next_offset=after if after < total else None)
+                        next_offset=next_offset(offset, len(cases), total))
 
     @api.post("/v1/requirements", responses=responses(401, 422))
     async def what_it_needs(body: ProjectDocuments, caller: Authenticated,

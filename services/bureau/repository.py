@@ -10,6 +10,7 @@ from typing import Any, Protocol
 import asyncpg
 import orjson
 
+from base.pages import Where, page
 from contracts.bureau import DataOutcome, Decision, RefusalGround, Verification
 from contracts.coordination import Resolution
 from contracts.refusal_grounds import SharingGround
@@ -207,24 +208,17 @@ async def find(connection: asyncpg.Connection, ids: list[str], statuses: list[Ca
                limit: int | None, offset: int, applicant: bool = False) -> tuple[list[str], int]:
     """Case ids, newest first, among those named and of the statuses and agent given (each: all when none), and
     (``applicant``) only those waiting for their applicant; a page of them and how many."""
-    values: list[object] = []
-
-    def given(value: object) -> str:
-        values.append(value)
-        return f"${len(values)}"
-
-    # Only the filters given, so that PostgreSQL plans each on its index (a generic plan of "$1 IS NULL OR …" scans
-    # every case: 28 ms a page with 10,000 cases).
-    where = " AND ".join([
-        *([f"c.case_id = ANY({given(ids)}::text[])"] if ids else []),
-        *([f"c.status = ANY({given([s.value for s in statuses])}::text[])"] if statuses else []),
-        *([f"c.agent = {given(agent)}"] if agent is not None else []),
-        *([AWAITS_APPLICANT] if applicant else []),
-    ]) or "true"
-    total = await connection.fetchval(f"SELECT count(*) FROM bureau.cases c WHERE {where}", *values)
-    rows = await connection.fetch(
-        f"SELECT c.case_id FROM bureau.cases c WHERE {where} ORDER BY c.submitted_at DESC, c.case_id"
-        f" LIMIT {given(limit)} OFFSET {given(offset)}", *values)
+    where = Where()
+    if ids:
+        where.term(f"c.case_id = ANY({where.given(ids)}::text[])")
+    if statuses:
+        where.term(f"c.status = ANY({where.given([s.value for s in statuses])}::text[])")
+    if agent is not None:
+        where.term(f"c.agent = {where.given(agent)}")
+    if applicant:
+        where.term(AWAITS_APPLICANT)
+    rows, total = await page(connection, "bureau.cases c", where, "c.case_id", "c.submitted_at DESC, c.case_id",
+                             limit, offset)
     return [r["case_id"] for r in rows], total
 
 

@@ -11,6 +11,7 @@ from fastapi import HTTPException, Path, Query
 from pydantic import BaseModel, Field
 
 from base.http import Authenticate, Authenticated, Caller, ExchangeApi, authenticate_with, forbidden, responses
+from base.pages import next_offset
 from contracts.bureau import Decision, RefusalGround, Verification
 from contracts.coordination import Resolution
 from contracts.exchange import AgreementOutcome
@@ -18,7 +19,7 @@ from contracts.refusal_grounds import SharingGround
 from services.departments.desk import CoordinationDesk, Desk, ReviewingDesk, VerificationDecision, WrongDecision
 from services.departments.rules import Opinion
 from services.departments.store import Mode
-from services.departments.tasks import TaskKind, TaskNotOpen
+from services.departments.tasks import TaskKind, TaskNotOpen, TaskStatus
 from services.kit.agreements import SharingAnswer
 
 Text = Annotated[str, Field(min_length=1, max_length=2000)]
@@ -36,6 +37,12 @@ class OfficerDecision(BaseModel):
                                          description="statutory grounds of a refusal (binding on coordination)")
     sharing_ground: SharingGround | None = Field(None, description="the ground of a refusal to share data")
     officer: str = Field(min_length=1, max_length=100)
+
+
+class TaskPage(BaseModel):
+    tasks: list[dict[str, Any]]
+    total: int = Field(description="how many tasks match")
+    next_offset: int | None = Field(description="the offset of the next page (None: this is the last)")
 
 
 class DeskMode(BaseModel):
@@ -73,8 +80,21 @@ def create_api(desks: dict[str, Desk], identity: Authenticate, max_body_bytes: i
 
     @api.get("/v1/departments/{code}/tasks", responses=responses(401, 403, 404))
     async def tasks(code: Code, caller: Authenticated,
-                    status: Annotated[str | None, Query(max_length=32)] = None) -> list[dict[str, Any]]:
-        return [asdict(task) for task in await desk(code, caller, changes=False).tasks(status)]
+                    status: TaskStatus | None = None,
+                    case: Annotated[str | None, Query(max_length=64, description="only this case's tasks")] = None,
+                    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+                    offset: Annotated[int, Query(ge=0)] = 0) -> TaskPage:
+        """The desk's tasks, oldest first, a page at a time: of the status and case given."""
+        found, total = await desk(code, caller, changes=False).tasks(status, case, limit, offset)
+        return TaskPage(tasks=[asdict(task) for task in found], total=total,
+                        next_offset=next_offset(offset, len(found), total))
+
+    @api.get("/v1/departments/{code}/tasks/{task_id:path}", responses=responses(401, 403, 404))
+    async def task(code: Code, task_id: TaskId, caller: Authenticated) -> dict[str, Any]:
+        found = await desk(code, caller, changes=False).task(task_id)
+        if found is None:
+            raise HTTPException(404, f"no task {task_id} at {code}")
+        return asdict(found)
 
     @api.get("/v1/departments/{code}/mode", responses=responses(401, 403, 404))
     async def get_mode(code: Code, caller: Authenticated) -> DeskMode:

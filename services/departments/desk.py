@@ -246,9 +246,15 @@ class Desk(ABC):
             await PgDeskStore(connection, self.code).set_mode(mode)
         self.service.committed()
 
-    async def tasks(self, status: str | None = None) -> list[Task]:
+    async def tasks(self, status: TaskStatus | None, case_id: str | None, limit: int,
+                    offset: int) -> tuple[list[Task], int]:
+        """A page of the desk's tasks, oldest first, and how many match (``PgDeskStore.page``)."""
         async with self.service.pool.acquire() as connection:
-            return await PgDeskStore(connection, self.code).listed(status)
+            return await PgDeskStore(connection, self.code).page(status, case_id, limit, offset)
+
+    async def task(self, task_id: str) -> Task | None:
+        async with self.service.pool.acquire() as connection:
+            return await PgDeskStore(connection, self.code).task(task_id)
 
     async def hold(self, unit: DeskUnit, case_id: str, suspended: bool, now: datetime) -> None:
         """The case is suspended (or goes on): its open tasks wait (or are open again)."""
@@ -470,8 +476,7 @@ class ReviewingDesk(Desk):
         await self.decide_by_officer(task_id, decide)
 
     async def kind_of(self, task_id: str) -> TaskKind | None:
-        async with self.service.pool.acquire() as connection:
-            task = await PgDeskStore(connection, self.code).task(task_id)
+        task = await self.task(task_id)
         return task.kind if task else None
 
 

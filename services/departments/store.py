@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 import asyncpg
 
+from base.pages import Where, page
 from contracts.exchange import AgreementChanged
 from services.departments.rules import CaseFile
 from services.departments.tasks import Task, TaskKind, TaskStatus
@@ -34,8 +35,6 @@ class DeskStore(Protocol):
 
     async def of_case(self, case_id: str) -> list[Task]:
         """A case's tasks, locked for this unit of work (what it saves of them is not overtaken by a decision)."""
-
-    async def listed(self, status: str | None) -> list[Task]: ...
 
     async def case_file(self, case_id: str) -> CaseFile: ...
 
@@ -120,10 +119,18 @@ class PgDeskStore:
             f"SELECT * FROM {self.schema}.tasks WHERE case_id = $1 ORDER BY task_id FOR UPDATE", case_id)
         return [_task(r) for r in rows]
 
-    async def listed(self, status: str | None) -> list[Task]:
-        rows = await self.connection.fetch(
-            f"SELECT * FROM {self.schema}.tasks WHERE $1::text IS NULL OR status = $1 ORDER BY received_at", status)
-        return [_task(r) for r in rows]
+    async def page(self, status: TaskStatus | None, case_id: str | None, limit: int,
+                   offset: int) -> tuple[list[Task], int]:
+        """The desk's tasks of the status and case given (each: all when None), oldest first, ``limit`` of them
+        from ``offset`` on, and how many match in all."""
+        where = Where()
+        if status is not None:
+            where.term(f"status = {where.given(status.value)}")
+        if case_id is not None:
+            where.term(f"case_id = {where.given(case_id)}")
+        rows, total = await page(self.connection, f"{self.schema}.tasks", where, "*", "received_at, task_id", limit,
+                                 offset)
+        return [_task(r) for r in rows], total
 
     async def case_file(self, case_id: str) -> CaseFile:
         row = await self.connection.fetchrow(f"SELECT * FROM {self.schema}.case_files WHERE case_id = $1", case_id)

@@ -69,14 +69,21 @@ async def follow(stack: Settings, case_id: str, until: Callable[[View], bool], *
 
 async def task_of(stack: Settings, department: str, case_id: str | None, task_id: str | None = None,
                   timeout: float = 30, status: str = "open") -> dict[str, Any]:
-    """The department's open task for the case, or that very task (waits until it is on the desk, in ``status``:
-    the desk takes what it is sent up in its own time)."""
+    """The department's oldest task for the case in ``status``, or that very task (waits until it is on the desk in
+    ``status``: the desk takes what it is sent up in its own time)."""
+    assert case_id is not None or task_id is not None
     deadline = time.monotonic() + timeout
     async with desks(stack, department) as http:
         while time.monotonic() < deadline:
-            for task in (await http.get(f"/v1/departments/{department}/tasks", params={"status": status})).json():
-                if case_id in (None, task["case_id"]) and task_id in (None, task["task_id"]):
-                    return dict(task)
+            if task_id is not None:
+                answer = await http.get(f"/v1/departments/{department}/tasks/{task_id}")
+                if answer.status_code == 200 and answer.json()["status"] == status:
+                    return dict(answer.json())
+            else:
+                page = (await http.get(f"/v1/departments/{department}/tasks",
+                                       params={"status": status, "case": case_id})).json()
+                if page["tasks"]:
+                    return dict(page["tasks"][0])
             await asyncio.sleep(0.2)
     raise AssertionError(f"no {status} task {task_id or ''} of {department} for {case_id or 'any case'}")
 

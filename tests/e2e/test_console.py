@@ -1,26 +1,29 @@
-"""The operators' console in a real browser (Debian's Chromium driven by Playwright) on the real exchange: log in
-with a token; the exchange map lists every department and counts events sent during the test on the open page;
-a refused event appears with its reason and its not-shared value never reaches the page; a case is traced end to
-end; the audit view verifies the chain; a department's token opens only its own views. A screenshot of every
-view is saved under artifacts/console/."""
+"""The operators' console in a real browser (Debian's Chromium driven by Playwright) on the real exchange: log in with
+a token; the exchange map lists every department and counts events sent during the test on the open page; a refused
+event appears with its reason and its not-shared value never reaches the page; a case is traced end to end; the
+audit view verifies the chain; the agreements view counts each standing and pages through it; a department's token
+opens only its own views. A screenshot of every view is saved under artifacts/console/."""
 
 from __future__ import annotations
 
 import asyncio
 import re
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from playwright.async_api import Browser, Page, expect
 
 from base.settings import Settings
-from contracts.departments import DEPARTMENTS, OPERATOR
+from contracts.bureau import CaseSubmitted
+from contracts.departments import DEPARTMENTS, GATEWAY, OPERATOR
 from deploy.processes import AppProcesses
 from tests.e2e.cases import follow, submit
-from tests.factories import opinion_issued, project
+from tests.factories import T0, opinion_issued, project
 from tests.integration.test_ingest_and_rejections import structured
 from tests.tools import bearer, http_client
 
@@ -167,6 +170,42 @@ async def test_the_audit_view_verifies_the_chain(browser: Browser, base: str, to
     await expect(page.locator("[data-anchor]")).to_contain_text("signed by key")  # the keeper's latest anchor
     await shot(page, "audit")
     await page.close()
+
+
+async def test_the_agreements_view_counts_each_standing_and_pages_through_it(
+        browser: Browser, base: str, stack: Settings, tokens: dict[str, str]) -> None:
+    """Sixty revoked agreements, the newest of all (requested in 2101): the first page of the ended ones shows fifty
+    of them, newest first, its next page the other ten; the count is of every agreement so standing."""
+    run = uuid.uuid4().hex[:8]
+    ours = [f"AGR-VIEW-{run}-{n:02d}" for n in range(60)]
+    pool = await asyncpg.create_pool(stack.dsn(GATEWAY), min_size=1, max_size=1)
+    try:
+        for n, agreement_id in enumerate(ours):
+            await pool.execute(
+                "INSERT INTO gateway.agreements (id, contract_id, provider, consumer, fields, purpose, legal_basis,"
+                " valid_from, valid_until, status, requested_at, remind_at, due_at) VALUES ($1, $2, 'bureau',"
+                " 'housing', $3, 'the view', 'basis', $4, $5, 'revoked', $6, $4, $4)", agreement_id,
+                CaseSubmitted.CONTRACT.id, ["contact_phone"], T0, T0 + timedelta(days=30),
+                datetime(2101, 1, 1, tzinfo=UTC) + timedelta(minutes=n))
+        page = await logged_in(browser, base, tokens[OPERATOR], "/console/agreements")
+        assert await count(page, '[data-count="ended"]') >= 60
+        for standing in ("pending", "overdue", "in_force", "ended"):
+            await expect(page.locator(f'table[data-group="{standing}"]')).to_have_count(1)
+        rows = page.locator('table[data-group="ended"] tr[data-agreement]')
+        await expect(rows).to_have_count(50)
+        newest_first = ours[::-1]
+        assert await rows.evaluate_all("rows => rows.map(r => r.dataset.agreement)") == newest_first[:50]
+        await page.locator('[data-next="ended"]').click()
+        await page.wait_for_url("**/console/agreements?standing=ended&offset=50")
+        await expect(page.locator('[data-pages="ended"]')).to_contain_text("51–")
+        await expect(page.locator('table[data-group="pending"]')).to_have_count(0)  # one standing's pages alone
+        shown = await rows.evaluate_all("rows => rows.map(r => r.dataset.agreement)")
+        assert shown[:10] == newest_first[50:]
+        assert (await page.goto(f"{base}/console/agreements?standing=lost")).status == 422  # type: ignore[union-attr]
+        await page.close()
+    finally:
+        await pool.execute("DELETE FROM gateway.agreements WHERE id LIKE $1", f"AGR-VIEW-{run}-%")
+        await pool.close()
 
 
 async def test_a_departments_token_sees_only_its_own_views(browser: Browser, base: str,

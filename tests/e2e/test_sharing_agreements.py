@@ -61,10 +61,17 @@ async def request_agreement(http: httpx.AsyncClient, token: str, fields: list[st
 
 async def revoke_all(http: httpx.AsyncClient, consumer: str, token: str) -> None:
     """Start from no agreement in force (an earlier run on this stack may have left one)."""
-    for agreement in (await http.get("/v1/agreements", headers=bearer(token))).json():
-        if agreement["consumer"] == consumer and agreement["status"] in ("approved", "suspended"):
-            await http.post(f"/v1/agreements/{agreement['id']}/revoke", json={"reasons": "test set-up"},
-                            headers=bearer(token))
+    kept = 0  # those on the pages that stay as they are (the department provides them): the next page is after them
+    while True:
+        page = (await http.get("/v1/agreements", headers=bearer(token), params={
+            "status": ["approved", "suspended"], "limit": 200, "offset": kept})).json()
+        for agreement in page["agreements"]:
+            revoked = agreement["consumer"] == consumer and (await http.post(
+                f"/v1/agreements/{agreement['id']}/revoke", json={"reasons": "test set-up"},
+                headers=bearer(token))).status_code == 200
+            kept += not revoked
+        if page["next_offset"] is None:
+            return
 
 
 async def test_conditional_fields_flow_only_under_an_agreement_in_force(

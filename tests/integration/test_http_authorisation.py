@@ -182,6 +182,8 @@ def rows(w: World) -> list[Row]:
         Row("desks", "GET", "/metrics", {"none": 401, "planning": 403, "operator": 200}),
         Row("desks", "GET", "/v1/departments/{code}/tasks",
             {"none": 401, "water": 403, "planning": 200, "operator": 200}, desk),
+        Row("desks", "GET", "/v1/departments/{code}/tasks/{task_id}",
+            {"none": 401, "water": 403, "planning": 404, "operator": 404}, desk | {"task_id": "no-such-task"}),
         Row("desks", "GET", "/v1/departments/{code}/mode",
             {"none": 401, "water": 403, "planning": 200, "operator": 200}, desk),
         Row("desks", "PUT", "/v1/departments/{code}/mode",
@@ -243,7 +245,7 @@ async def test_the_table_covers_every_endpoint_the_api_publishes(world: World, a
 async def test_a_department_reads_only_what_concerns_it(world: World) -> None:
     async with http_client(base_url=world.urls["gateway"], timeout=30) as http:
         entries = (await http.get("/v1/audit", headers=bearer(world.tokens["housing"]))).json()
-        agreements = (await http.get("/v1/agreements", headers=bearer(world.tokens["housing"]))).json()
+        agreements = (await http.get("/v1/agreements", headers=bearer(world.tokens["housing"]))).json()["agreements"]
         refusals = (await http.get("/v1/rejections", headers=bearer(world.tokens["planning"]))).json()
         everything = (await http.get("/v1/audit", headers=bearer(world.tokens[OPERATOR]))).json()
     assert entries and agreements
