@@ -6,7 +6,11 @@ contracts): N approved case-scoped agreements of its own are written, then timed
 - ``refresh_after_change_ms``: the router's refresh after one agreement changed, as it is now (the version read, the
   changed rows read, applied to its policy);
 - ``refresh_unchanged_ms``: its refresh when nothing changed (once for every batch it routes);
-- ``grant_us``: what a record's delivery asks of the policy (its recipients, then a grant for each), per record.
+- ``grant_us``: what a record's delivery asks of the policy (its recipients, then a grant for each), per record;
+- ``concurrent_changes_per_s`` and ``change_transaction_ms``: agreements changed by ``--workers`` connections at
+  once, each change in a transaction that goes on after it as a step of the lifecycle does (the row read and locked,
+  the change, then a notice and an audit entry written: two rows), changes a second and a transaction's median
+  time. The policy version each change takes orders them; how long it holds that order is what this shows.
 
 Its agreements are deleted at the end. Prints a table and writes ``.stack/bench/policy.json``.
 
@@ -51,7 +55,40 @@ async def median_ms(runs: int, step: Callable[[], Awaitable[Any]], before: Calla
     return statistics.median(times)
 
 
-async def measure(settings: Settings, agreements: int, runs: int) -> dict[str, Any]:
+async def concurrent_changes(settings: Settings, prefix: str, agreements: int, workers: int,
+                             changes: int) -> dict[str, float]:
+    """``changes`` changes of the benchmark's first ``agreements`` agreements by ``workers`` connections at once,
+    each in a transaction that, after its change, writes two rows as a step's notice and audit entry do."""
+    pool = await asyncpg.create_pool(settings.dsn(GATEWAY), min_size=workers, max_size=workers)
+    written = f"gateway.bench_{prefix.split('-')[2]}"  # the steps' rows (the gateway may create no temporary table)
+    await pool.execute(f"CREATE TABLE {written} (entry text)")
+    left, took = iter(range(changes)), []
+
+    async def worker() -> None:
+        async with pool.acquire() as connection:
+            for n in left:
+                agreement = f"{prefix}{1 + n % agreements}"
+                start = time.perf_counter()
+                async with connection.transaction():
+                    status = await connection.fetchval(
+                        "SELECT status FROM gateway.agreements WHERE id = $1 FOR UPDATE", agreement)
+                    await connection.execute("UPDATE gateway.agreements SET status = $2 WHERE id = $1", agreement,
+                                             "suspended" if status == "approved" else "approved")
+                    await connection.execute(f"INSERT INTO {written} VALUES ($1)", f"notice {n}")
+                    await connection.execute(f"INSERT INTO {written} VALUES ($1)", f"audit {n}")
+                took.append((time.perf_counter() - start) * 1000)
+
+    try:
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(workers)))
+        return {"concurrent_changes_per_s": changes / (time.perf_counter() - start),
+                "change_transaction_ms": statistics.median(took)}
+    finally:
+        await pool.execute(f"DROP TABLE {written}")
+        await pool.close()
+
+
+async def measure(settings: Settings, agreements: int, runs: int, workers: int) -> dict[str, Any]:
     pool = await asyncpg.create_pool(settings.dsn(GATEWAY), min_size=1, max_size=2)
     prefix = f"AGR-BENCH-{uuid.uuid4().hex[:8]}-"
     try:
@@ -87,6 +124,7 @@ async def measure(settings: Settings, agreements: int, runs: int) -> dict[str, A
                 policy.grant(consumer, CASES, subject, at)
         figures["grant_us"] = (time.perf_counter() - start) / len(subjects) * 1e6
         await enforcement.close()
+        figures |= await concurrent_changes(settings, prefix, min(agreements, workers * 10), workers, runs * 50)
         return figures
     finally:
         await pool.execute("DELETE FROM gateway.agreements WHERE id LIKE $1", prefix + "%")
@@ -95,10 +133,11 @@ async def measure(settings: Settings, agreements: int, runs: int) -> dict[str, A
 
 def main(
     agreements: int = typer.Option(5_000, help="approved case-scoped agreements written for the run"),
-    runs: int = typer.Option(30, help="timings of each figure (the median is given)"),
+    runs: int = typer.Option(30, help="timings of each figure (the median is given; fifty times as many changes)"),
+    workers: int = typer.Option(8, help="connections changing agreements at once"),
 ) -> None:
     settings = Settings.from_environment()
-    figures = asyncio.run(measure(settings, agreements, runs))
+    figures = asyncio.run(measure(settings, agreements, runs, workers))
     table = Table("figure", "value", title=f"a change of the agreements, {figures['agreements']:,} approved")
     for name, value in figures.items():
         table.add_row(name, f"{value:,.2f}" if isinstance(value, float) else f"{value:,}")

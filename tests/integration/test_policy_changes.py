@@ -1,6 +1,7 @@
 """The router's policy follows the agreements by applying what changed (each row carries the policy version of its
-last change) and loads everything again only when the registry changes or an agreement is deleted; a change whose
-transaction commits after the router has read the version is applied by its next refresh, never lost."""
+last change, taken at its commit) and loads everything again only when the registry changes or an agreement is
+deleted; a change whose transaction commits after the router has read the version is applied by its next refresh,
+never lost; a change still open holds no other change up."""
 
 from __future__ import annotations
 
@@ -84,11 +85,32 @@ async def test_a_change_committed_after_the_version_was_read_is_applied_by_the_n
         await revoking.start()
         await connection.execute("UPDATE gateway.agreements SET status = 'revoked' WHERE id = $1",
                                  f"AGR-POLICY-{run}-3")
-        await enforcement.refresh()  # the revocation is stamped with a version not yet committed: not seen
+        await enforcement.refresh()  # the revocation is not committed (nor stamped, until it is): not seen
         assert granted(enforcement, case) == {"contact_phone"}
         await revoking.commit()
     assert await enforcement.refresh()
     assert granted(enforcement, case) == frozenset()
+
+
+async def test_an_open_change_holds_no_other_up_and_the_stamps_follow_the_commits(enforcement: Enforcement) -> None:
+    """A change takes its policy version at its commit: while one transaction that changed an agreement is still
+    open, another changes and commits one of its own (its lock wait bounded, so that a change that waited for the
+    first would fail here), and the stamps are in the order of the commits."""
+    run = uuid.uuid4().hex[:8]
+    first_id, second_id = f"AGR-POLICY-{run}-5", f"AGR-POLICY-{run}-6"
+    pool = enforcement.pool
+    await approve(pool, first_id, f"G-POLICY-{run}")
+    await approve(pool, second_id, f"G-POLICY-{run}-2")
+    before = await pool.fetchval("SELECT version FROM gateway.policy_version")
+    async with pool.acquire() as first, pool.acquire() as second:
+        async with first.transaction():
+            await first.execute("UPDATE gateway.agreements SET status = 'suspended' WHERE id = $1", first_id)
+            async with second.transaction():
+                await second.execute("SET LOCAL lock_timeout = '10s'")
+                await second.execute("UPDATE gateway.agreements SET status = 'suspended' WHERE id = $1", second_id)
+        stamps = {r["id"]: r["changed_in"] for r in await second.fetch(
+            "SELECT id, changed_in FROM gateway.agreements WHERE id = ANY($1::text[])", [first_id, second_id])}
+    assert before < stamps[second_id] < stamps[first_id]
 
 
 async def test_a_deleted_agreement_or_a_registry_change_loads_everything_again(enforcement: Enforcement) -> None:
