@@ -204,10 +204,24 @@ AWAITS_APPLICANT = (
     f" AND r.status = '{RequestStatus.AWAITING_SUPPLEMENT.value}'))")
 
 
+# What may hold a case up at an instant ``{at}``, as ``Case.stuck`` reads it from the case (which says what): its
+# suspension, a conflict the coordination office has not decided, or an open request awaiting a supplement, past its
+# due time with its clock running, or waiting for another department's data. The page of the cases held up reads
+# these cases whole, not every open case (6,000 at once in the 10,000-case demo, each with its requests).
+MAY_BE_HELD = (
+    f"(c.status = '{CaseStatus.SUSPENDED.value}'"
+    " OR EXISTS (SELECT 1 FROM bureau.conflicts k WHERE k.case_id = c.case_id AND k.resolution IS NULL)"
+    " OR EXISTS (SELECT 1 FROM bureau.requests r WHERE r.case_id = c.case_id"
+    f" AND (r.status = '{RequestStatus.AWAITING_SUPPLEMENT.value}' OR r.status = '{RequestStatus.PENDING.value}'"
+    " AND (r.paused_since IS NULL AND r.due_at <= {at} OR r.data_waits @> '[{{\"until\": null}}]'))))")
+
+
 async def find(connection: asyncpg.Connection, ids: list[str], statuses: list[CaseStatus], agent: str | None,
-               limit: int | None, offset: int, applicant: bool = False) -> tuple[list[str], int]:
+               limit: int | None, offset: int, applicant: bool = False,
+               held_at: datetime | None = None) -> tuple[list[str], int]:
     """Case ids, newest first, among those named and of the statuses and agent given (each: all when none), and
-    (``applicant``) only those waiting for their applicant; a page of them and how many."""
+    (``applicant``) only those waiting for their applicant, and (``held_at``) only those something may hold up at
+    that instant; a page of them and how many."""
     where = Where()
     if ids:
         where.term(f"c.case_id = ANY({where.given(ids)}::text[])")
@@ -217,6 +231,8 @@ async def find(connection: asyncpg.Connection, ids: list[str], statuses: list[Ca
         where.term(f"c.agent = {where.given(agent)}")
     if applicant:
         where.term(AWAITS_APPLICANT)
+    if held_at is not None:
+        where.term(MAY_BE_HELD.format(at=where.given(held_at)))
     rows, total = await page(connection, "bureau.cases c", where, "c.case_id", "c.submitted_at DESC, c.case_id",
                              limit, offset)
     return [r["case_id"] for r in rows], total

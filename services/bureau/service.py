@@ -178,8 +178,8 @@ class Bureau:
             live = [s for s in statuses or list(CaseStatus) if not s.ended]
             if not live:
                 return [], 0  # an ended case holds nothing up
-            ids, _ = await repository.find(connection, ids, live, agent, None, 0, applicant)
             now = self.clock.now()
+            ids, _ = await repository.find(connection, ids, live, agent, None, 0, applicant, held_at=now)
             held = [c for c in await repository.load_many(connection, ids) if c.stuck(now)]
         held.sort(key=lambda c: (c.submitted_at, c.case_id), reverse=True)
         return held[offset:offset + limit], len(held)

@@ -124,6 +124,67 @@ async def test_a_page_of_cases_applies_the_filters_given_and_only_those(connecti
             await connection.execute(f"DELETE FROM bureau.{table} WHERE case_id = ANY($1)", ids)
 
 
+async def test_the_cases_something_may_hold_up_are_those_whose_case_says_so(connection: asyncpg.Connection) -> None:
+    """Cases in each of the ways a case is held up, and in the ways it is not: the statement's choice is the cases
+    whose ``Case.stuck`` names something at that instant, so that the page of the cases held up reads those alone."""
+    run = uuid.uuid4().hex[:8]
+    now = SUBMITTED + timedelta(days=1)
+    later = now + timedelta(days=30)
+
+    def suspended(case: Case) -> None:
+        case.status = CaseStatus.SUSPENDED
+
+    def conflict(case: Case) -> None:
+        case.conflicts = [Conflict(f"CF-{case.case_id}", 1, now)]
+
+    def decided_conflict(case: Case) -> None:
+        case.conflicts = [Conflict(f"CF-{case.case_id}", 1, now, now, Resolution.PROCEED_WITH_CONDITIONS)]
+
+    def supplement(case: Case) -> None:
+        case.requests[0].status, case.requests[0].paused_since = RequestStatus.AWAITING_SUPPLEMENT, now
+
+    def overdue(case: Case) -> None:
+        case.requests[0].due_at = now - timedelta(hours=1)
+
+    def overdue_but_paused(case: Case) -> None:
+        case.requests[0].due_at, case.requests[0].paused_since = now - timedelta(hours=1), now - timedelta(days=1)
+
+    def overdue_but_decided(case: Case) -> None:
+        case.requests[0].due_at, case.requests[0].status = now - timedelta(hours=1), RequestStatus.DECIDED
+
+    def waits_for_data(case: Case) -> None:
+        case.requests[0].data_waits = [DataWait("AGR-W", "planning", "planning.site-plan", ["parcel"], now)]
+
+    def had_its_data(case: Case) -> None:
+        case.requests[0].data_waits = [DataWait("AGR-W", "planning", "planning.site-plan", ["parcel"], now, now,
+                                                DataOutcome.SHARED)]
+
+    def moving(case: Case) -> None:
+        for request in case.requests:
+            request.due_at = later
+
+    changes = [suspended, conflict, decided_conflict, supplement, overdue, overdue_but_paused, overdue_but_decided,
+               waits_for_data, had_its_data, moving]
+    opened = []
+    for n, change in enumerate(changes):
+        case, _ = Case.open(application(random.Random(40 + n)), "王芳", SUBMITTED, load_catalogue(),
+                            WorkingDayCalendar(), case_id=f"G-HELD-{run}-{n}")
+        for request in case.requests:
+            request.due_at = later
+        change(case)
+        opened.append(case)
+    ids = [c.case_id for c in opened]
+    try:
+        for case in opened:
+            await repository.save(connection, case, None)
+        found, _ = await repository.find(connection, ids, [], None, None, 0, held_at=now)
+        assert set(found) == {c.case_id for c in opened if c.stuck(now)}
+        assert len(found) == 5  # suspended, the conflict, the supplement, overdue, waiting for data
+    finally:
+        for table in ("requests", "conflicts", "cases"):
+            await connection.execute(f"DELETE FROM bureau.{table} WHERE case_id = ANY($1)", ids)
+
+
 async def test_the_agents_open_cases_are_counted_on_their_index(connection: asyncpg.Connection) -> None:
     """The query's predicate and the partial index's must stay the same words, or every submission scans every
     case ever opened: with sequential scans off, the plan names the index."""
