@@ -444,7 +444,7 @@ def sharing_catalogue(contract: str = typer.Option(None, "--contract", help="one
                   title=f"sharing catalogue (政务数据共享目录): {len(entries)} fields")
     for e in entries:
         received = ", ".join(r["department"] + (f" [{', '.join(r['agreements'])}]" if r["agreements"] else "")
-                             for r in e["receivers"])
+                             + (f" ({r['cases']} cases)" if r["cases"] else "") for r in e["receivers"])
         table.add_row(f"{e['contract']} v{e['version']}", e["path"], e["sharing"] + ("" if e["declared"] else " ↑"),
                       (e["legal_basis"] or "")[:40], e["mask"] or "", e["owner"], received or "—",
                       ", ".join(e["masked_for"]))

@@ -33,19 +33,23 @@ class InForce:
     contract_id: str
     consumer: str
     fields: frozenset[str]
+    case_id: str | None = None  # for the records of this case alone
 
 
 async def agreements_in_force(pool: asyncpg.Pool, at: datetime) -> list[InForce]:
     rows = await pool.fetch(
-        "SELECT id, contract_id, consumer, fields FROM gateway.agreements"
+        "SELECT id, contract_id, consumer, fields, case_id FROM gateway.agreements"
         " WHERE status = 'approved' AND valid_from <= $1 AND $1 < valid_until ORDER BY id", at)
-    return [InForce(r["id"], r["contract_id"], r["consumer"], frozenset(r["fields"])) for r in rows]
+    return [InForce(r["id"], r["contract_id"], r["consumer"], frozenset(r["fields"]), r["case_id"]) for r in rows]
 
 
 class Receiver(BaseModel):
     department: str
-    agreements: list[str] = Field(description="the agreements in force it receives the field under (none: a "
-                                              "declared consumer of an unconditional field)")
+    agreements: list[str] = Field(description="the agreements in force it receives the field of every record under "
+                                              "(none: a declared consumer of an unconditional field, or it receives "
+                                              "the field of some cases' records alone: cases)")
+    cases: int = Field(0, description="how many cases' records it receives the field of in clear under agreements "
+                                      "for those cases alone (0: every record's)")
 
 
 class CatalogueEntry(BaseModel):
@@ -88,15 +92,23 @@ def _entries(contract: ContractVersion, member: Member, holders: tuple[Member, .
     receivers: list[Receiver] = []
     masked_for: list[str] = []
     for department in sorted(contract.consumers | {a.consumer for a in agreements}):
-        own = [a for a in agreements if a.consumer == department]
-        granted = frozenset().union(*(a.fields for a in own))
-        hidden = next((m for m in chain if not m.visible(granted)), None)
+        general = [a for a in agreements if a.consumer == department and a.case_id is None]
+        granted = frozenset().union(*(a.fields for a in general))
+        hidden = _hidden(chain, granted)
         if hidden is None:
             conditional = {m.path for m in chain if m.declared and m.sharing is Sharing.CONDITIONAL}
-            under = [a.id for a in own if a.fields & conditional] if conditional \
-                else [] if department in contract.consumers else [a.id for a in own]
+            under = [a.id for a in general if a.fields & conditional] if conditional \
+                else [] if department in contract.consumers else [a.id for a in general]
             receivers.append(Receiver(department=department, agreements=under))
-        elif hidden is member and member.mask is not None:
+            continue
+        by_case: dict[str, frozenset[str]] = {}  # what each case's own agreements add
+        for a in agreements:
+            if a.consumer == department and a.case_id is not None:
+                by_case[a.case_id] = by_case.get(a.case_id, frozenset()) | a.fields
+        cases = sum(1 for fields in by_case.values() if _hidden(chain, granted | fields) is None)
+        if cases:  # an agreement for a case is listed as a count: there are as many as cases open
+            receivers.append(Receiver(department=department, agreements=[], cases=cases))
+        if hidden is member and member.mask is not None:  # the other records' field, masked
             masked_for.append(department)
     yield CatalogueEntry(
         contract=contract.id, version=contract.version, owner=contract.owner, path=member.path, sharing=member.sharing,
@@ -106,6 +118,11 @@ def _entries(contract: ContractVersion, member: Member, holders: tuple[Member, .
     below = [*member.members.values(), *([member.items] if member.items else [])]
     for child in below:
         yield from _entries(contract, child, chain, agreements)
+
+
+def _hidden(chain: tuple[Member, ...], granted: frozenset[str]) -> Member | None:
+    """The first member on the way to a field that the fields granted leave hidden (None: it is received)."""
+    return next((m for m in chain if not m.visible(granted)), None)
 
 
 def service_levels(topics: Topics | None = None) -> ServiceLevels:

@@ -50,14 +50,18 @@ async def coordination_table(stack: Settings, table: str, columns: str) -> Async
 
 @asynccontextmanager
 async def running(service: DepartmentService) -> AsyncIterator[None]:
-    """The service consuming and relaying until the block ends (and stopped then)."""
+    """The service consuming and relaying until the block ends (and stopped then: a stop that takes a minute fails
+    here, saying so, rather than holding the run)."""
     stop = asyncio.Event()
     task = asyncio.create_task(service.run(stop))
     try:
         yield
     finally:
         stop.set()
-        await task
+        try:
+            await asyncio.wait_for(task, 60)
+        except TimeoutError:
+            raise AssertionError(f"{service.department}'s service did not stop within 60 s") from None
 
 
 async def test_the_same_event_id_delivered_twice_changes_state_once(stack: Settings) -> None:

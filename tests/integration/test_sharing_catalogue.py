@@ -50,12 +50,12 @@ async def test_the_catalogue_shows_who_receives_a_conditional_field_under_an_agr
             field = entry(now, SUBMITTED, CONTACT)
             assert field["sharing"] == "conditional" and field["owner"] == "bureau" and field["mask"] == "keyed-hash"
             environment = [r for r in field["receivers"] if r["department"] == "environment"]
-            assert environment == [{"department": "environment", "agreements": [agreement]}]
+            assert environment == [{"department": "environment", "agreements": [agreement], "cases": 0}]
             assert "environment" not in field["masked_for"] and "water" in field["masked_for"]
             assert entry(now, SUBMITTED, "agent")["receivers"] == []  # not shared: nobody, ever
             listed = await run_concord("catalogue", "--json", "--contract", SUBMITTED)
             assert listed.code == 0, listed.err
-            assert {"department": "environment", "agreements": [agreement]} in \
+            assert {"department": "environment", "agreements": [agreement], "cases": 0} in \
                 entry(json.loads(listed.out), SUBMITTED, CONTACT)["receivers"]
         finally:
             revoked = await http.post(f"/v1/agreements/{agreement}/revoke", json={"reasons": "catalogue test done"},

@@ -55,6 +55,26 @@ def test_a_conditional_field_lists_who_receives_it_under_which_agreement() -> No
     assert receivers(entry(entries, "bureau.case-submitted", "case_id"))["housing"] == []  # declared consumer
 
 
+def test_agreements_for_one_case_each_are_counted_by_case_and_the_other_records_stay_masked() -> None:
+    """Most agreements are for one case: a department that has such agreements alone receives the field of those
+    cases' records (counted, not listed: there are as many as cases open) and the mask of every other record's; with
+    an agreement for every record as well, it is listed under that one alone."""
+    scoped = [InForce(f"AGR-C{n}", "bureau.case-submitted", "housing", frozenset({"contact_phone"}), f"G-{n % 3}")
+              for n in range(5)]  # five agreements, three cases
+    water = InForce("AGR-W", "bureau.case-submitted", "water", frozenset({"contact_person"}), "G-0")
+    phone = entry(catalogue(REGISTRY, [*scoped, water]), "bureau.case-submitted", "contact_phone")
+    assert [r for r in phone["receivers"] if r["department"] == "housing"] == [
+        {"department": "housing", "agreements": [], "cases": 3}]
+    assert "housing" in phone["masked_for"]
+    assert "water" not in receivers(phone) and "water" in phone["masked_for"]  # its agreement is for another field
+
+    general = InForce("AGR-G", "bureau.case-submitted", "housing", frozenset({"contact_phone"}))
+    phone = entry(catalogue(REGISTRY, [*scoped, general]), "bureau.case-submitted", "contact_phone")
+    assert [r for r in phone["receivers"] if r["department"] == "housing"] == [
+        {"department": "housing", "agreements": ["AGR-G"], "cases": 0}]
+    assert "housing" not in phone["masked_for"]
+
+
 def test_an_agreement_makes_a_department_that_is_not_a_consumer_receive_the_unconditional_fields() -> None:
     entries = catalogue([NESTED_VERSION], [InForce("AGR-9", NESTED_VERSION.id, "planning",
                                                    frozenset({"owner/phone", "contacts/*/name"}))])
