@@ -60,7 +60,7 @@ async def concurrent_changes(settings: Settings, prefix: str, agreements: int, w
     """``changes`` changes of the benchmark's first ``agreements`` agreements by ``workers`` connections at once,
     each in a transaction that, after its change, writes two rows as a step's notice and audit entry do."""
     pool = await asyncpg.create_pool(settings.dsn(GATEWAY), min_size=workers, max_size=workers)
-    written = f"gateway.bench_{prefix.split('-')[2]}"  # the steps' rows (the gateway may create no temporary table)
+    written = f"gateway.bench_steps_{uuid.uuid4().hex[:8]}"  # the steps' rows (no temporary tables for the role)
     await pool.execute(f"CREATE TABLE {written} (entry text)")
     left, took = iter(range(changes)), []
 
