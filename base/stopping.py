@@ -23,3 +23,21 @@ async def within(work: Awaitable[object], seconds: float, late: Callable[[asynci
     except asyncio.CancelledError:
         if not overran:
             raise
+
+
+def waiting_in(task: asyncio.Future[Any]) -> str:
+    """Where a suspended task waits: each coroutine of its chain of awaits, outermost first (file:line name)."""
+    frames: list[str] = []
+    awaited: Any = task.get_coro() if isinstance(task, asyncio.Task) else None
+    while awaited is not None and len(frames) < 40:
+        frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "gi_frame", None) \
+            or getattr(awaited, "ag_frame", None)
+        if frame is None:
+            break
+        where = "/".join(frame.f_code.co_filename.split("/")[-2:])  # the package and the module
+        frames.append(f"{where}:{frame.f_lineno} {frame.f_code.co_name}")
+        awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "gi_yieldfrom", None) \
+            or getattr(awaited, "ag_await", None)
+        if isinstance(awaited, asyncio.Task):
+            awaited = awaited.get_coro()
+    return " > ".join(frames) or "(no frame)"

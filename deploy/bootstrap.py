@@ -22,7 +22,7 @@ from base.health import Health, serve_health
 from base.http import GatewayIdentity
 from base.outbox import Outbox
 from base.settings import REPORTER, Settings
-from base.stopping import within
+from base.stopping import waiting_in, within
 from contracts.departments import BUREAU, COORDINATION, EXCHANGE, GATEWAY
 from deploy.console.app import create_console
 from deploy.console.views import Sources
@@ -105,24 +105,6 @@ async def close_all(name: str, closers: Closers, budget: float = STOP_GRACE_SECO
             await within(close(), max(deadline - asyncio.get_running_loop().time(), 0.5), late)
         except Exception:  # one failing close does not keep the others open
             log.exception("%s: closing its %s failed", name, what)
-
-
-def waiting_in(task: asyncio.Future[Any]) -> str:
-    """Where a suspended task waits: each coroutine of its chain of awaits, outermost first (file:line name)."""
-    frames: list[str] = []
-    awaited: Any = task.get_coro() if isinstance(task, asyncio.Task) else None
-    while awaited is not None and len(frames) < 40:
-        frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "gi_frame", None) \
-            or getattr(awaited, "ag_frame", None)
-        if frame is None:
-            break
-        where = "/".join(frame.f_code.co_filename.split("/")[-2:])  # the package and the module
-        frames.append(f"{where}:{frame.f_lineno} {frame.f_code.co_name}")
-        awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "gi_yieldfrom", None) \
-            or getattr(awaited, "ag_await", None)
-        if isinstance(awaited, asyncio.Task):
-            awaited = awaited.get_coro()
-    return " > ".join(frames) or "(no frame)"
 
 
 def leave_start_up_out_of_collections() -> None:

@@ -26,6 +26,7 @@ from base.kafka import stop_client
 from base.offsets import stable_offsets_in_every_group
 from base.outbox import Outbox
 from base.settings import Settings
+from base.stopping import waiting_in, within
 from contracts.base import Event
 from contracts.departments import DEPARTMENTS
 from contracts.envelope import Envelope, Headers, new_traceparent
@@ -37,7 +38,7 @@ from services.kit.metrics import count_committed
 
 log = logging.getLogger("concord.kit")
 E = TypeVar("E", bound=Event)
-STOP_SECONDS = 5.0  # for the lanes to finish what they took, when the service stops
+STOP_SECONDS = 5.0  # when the service stops: for the lanes to finish what they took, then for each part of the stop
 
 
 @dataclass
@@ -271,10 +272,20 @@ class DepartmentService:
         if self._committing is not None:
             self.commits.pause()
             await self.lanes.idle(STOP_SECONDS)
-            await self.commits.stop(self._committing)
+            await within(self.commits.stop(self._committing), STOP_SECONDS, self._late("last commit of its offsets"))
         await self.lanes.stop()
         await stop_client(self.broker.stop, f"{self.department}'s broker clients")
-        await self.disconnect()
+        await within(self.disconnect(), STOP_SECONDS, self._late("database pool's close"))
+
+    def _late(self, what: str) -> Callable[[asyncio.Future[Any]], None]:
+        """What a stop says of a part that overran ``STOP_SECONDS`` (and is given up: what a last commit of the
+        offsets leaves is delivered again after a restart, and the inbox finds it handled)."""
+
+        def late(task: asyncio.Future[Any]) -> None:
+            log.warning("%s: its %s took more than %g s: given up; it was waiting in %s", self.department, what,
+                        STOP_SECONDS, waiting_in(task))
+
+        return late
 
     async def run(self, stop: asyncio.Event) -> None:
         await self.start()

@@ -8,11 +8,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from typing import cast
 
+import asyncpg
 import pytest
+from aiokafka import TopicPartition
 
+from base.clock import SystemClock
 from base.kafka import stop_client
+from base.settings import Settings
 from deploy.bootstrap import ComponentFailed, close_all, run_parts
+from services.kit import service as kit_service
+from services.kit.service import DepartmentService
 
 
 async def test_a_part_that_ignores_the_stop_is_cancelled_after_the_grace_and_named(
@@ -91,3 +98,43 @@ async def test_a_kafka_client_whose_stop_hangs_is_let_go_of_after_a_bound(caplog
     assert stops == ["begun", "stopped"]
     [warning] = [r.getMessage() for r in caplog.records]
     assert warning == "stopping the test's consumer took more than 0.2 s: left to the process's exit"
+
+
+async def test_a_department_whose_last_offset_commit_hangs_still_lets_go_of_the_broker_and_its_database(
+        caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The kit's stop commits how far its lanes got; a coordinator that never answers that commit does not hold the
+    stop (what it leaves uncommitted is delivered again after a restart, and the inbox finds it handled)."""
+    monkeypatch.setattr(kit_service, "STOP_SECONDS", 0.2)
+    service = DepartmentService("water", Settings(kafka_security="PLAINTEXT"), SystemClock())
+    let_go: list[str] = []
+
+    class Unanswered:
+        def assignment(self) -> set[TopicPartition]:
+            return {TopicPartition("deliver.water", 0)}
+
+        def pause(self, *partitions: TopicPartition) -> None:
+            pass
+
+        async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+            await asyncio.Event().wait()  # the group coordinator never answers
+
+    class Pool:
+        async def close(self) -> None:
+            let_go.append("pool")
+
+    async def broker_stop() -> None:
+        let_go.append("broker")
+
+    service.commits._consumer = Unanswered()
+    service.commits.pending = {TopicPartition("deliver.water", 0): 7}
+    service._pool = cast(asyncpg.Pool, Pool())
+    monkeypatch.setattr(service.broker, "stop", broker_stop)
+    service._relay = asyncio.create_task(asyncio.Event().wait())
+    service._committing = asyncio.create_task(service.commits.run())
+    with caplog.at_level(logging.WARNING, "concord.kit"):
+        await asyncio.wait_for(service.stop(), 10)
+    assert let_go == ["broker", "pool"]
+    [warning] = [r.getMessage() for r in caplog.records]
+    assert warning.startswith("water: its last commit of its offsets took more than 0.2 s: given up; it was "
+                              "waiting in ")
+    assert re.search(r"unit/test_shutdown\.py:\d+ commit > asyncio/locks\.py:\d+ wait$", warning)
