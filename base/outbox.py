@@ -23,6 +23,15 @@ log = logging.getLogger("concord.outbox")
 # Send one record; returns a future that completes when the broker has it.
 Send = Callable[[str, bytes, bytes | None, Headers], Awaitable[Awaitable[Any]]]
 RELAY_LIMIT = 500  # records a relay pass takes at most
+# When the transaction that queued an outbox row committed: known where PostgreSQL tracks commit times (the stack
+# starts it with track_commit_timestamp on), else null (and the time stamped when it was queued stands).
+COMMITTED = ("CASE WHEN current_setting('track_commit_timestamp') = 'on' THEN pg_xact_commit_timestamp(xmin) END")
+
+
+def sent_at_commit(headers: list[list[str]], committed_ms: int | None) -> Headers:
+    """A stored record's headers to send, its ``SENT_AT`` (where it has one) moved to its commit time when known."""
+    return [(name, (str(committed_ms) if name == SENT_AT and committed_ms is not None else value).encode())
+            for name, value in headers]
 
 
 class Outbox:
@@ -38,7 +47,7 @@ class Outbox:
     async def add(self, connection: asyncpg.Connection, event: Event, *, id: str | None = None,
                   traceparent: str | None = None, topic: str | None = None) -> str:
         """Queue an event in the caller's transaction, stamped with when (real time: the exchange's transit is
-        measured from here). Returns its event id."""
+        measured from the stamp; the relay moves it to when that transaction committed). Returns its event id."""
         record = encode(event, source=self.source, id=id, time=self.clock.now(), traceparent=traceparent)
         sent_at = str(time.time_ns() // 1_000_000).encode()
         stamped = KafkaRecord(record.key, record.value, [*record.headers, (SENT_AT, sent_at)])
@@ -61,20 +70,27 @@ class Outbox:
     async def relay_once(self, limit: int = RELAY_LIMIT) -> int:
         """Send the oldest unsent records in order, marked sent in the same transaction: if a send fails, the
         transaction rolls back and they stay unsent. Taking and marking are one statement (rows another relay holds
-        are skipped), so a pass is three round trips to PostgreSQL (begin, take, commit) besides the sends."""
+        are skipped), so a pass is three round trips to PostgreSQL (begin, take, commit) besides the sends. A
+        record's send time (``SENT_AT``, stamped when it was queued) becomes the commit time of the transaction that
+        queued it (``committed_ms``): the exchange's transit starts when the sender's unit of work is done, not at
+        the moment within it when the event was queued."""
         async with self.pool.acquire() as connection, connection.transaction():
-            rows = sorted(await connection.fetch(
-                f"UPDATE {self.schema}.outbox SET published_at = now() WHERE id IN ("
-                f" SELECT id FROM {self.schema}.outbox WHERE published_at IS NULL ORDER BY id LIMIT $1"
-                " FOR UPDATE SKIP LOCKED) RETURNING id, topic, key, value, headers", limit,
-            ), key=lambda row: row["id"])
+            rows = sorted(await connection.fetch(self._take, limit), key=lambda row: row["id"])
             sent = [
                 await self.send(row["topic"], row["value"], row["key"],
-                                [(name, value.encode()) for name, value in json.loads(row["headers"])])
+                                sent_at_commit(json.loads(row["headers"]), row["committed_ms"]))
                 for row in rows
             ]
             await asyncio.gather(*sent)
             return len(rows)
+
+    @property
+    def _take(self) -> str:
+        return (f"UPDATE {self.schema}.outbox o SET published_at = now() FROM ("
+                f" SELECT id, {COMMITTED} AS committed_at FROM {self.schema}.outbox WHERE published_at IS NULL"
+                " ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED) AS taken WHERE o.id = taken.id"
+                " RETURNING o.id, o.topic, o.key, o.value, o.headers,"
+                " floor(extract(epoch FROM taken.committed_at) * 1000)::bigint AS committed_ms")
 
     async def run(self, poll_seconds: float = 0.5) -> None:
         """Relay whenever woken (a transaction that added events has committed) and every ``poll_seconds`` (what

@@ -444,7 +444,7 @@ class PostgresCluster:
         self._chown(self.log_file)
         options = (f"-p {self.settings.postgres_port} -c listen_addresses=127.0.0.1 "
                    f"-c unix_socket_directories={self.data} -c max_connections=200 -c fsync=on "
-                   f"-c shared_preload_libraries={STATEMENT_STATISTICS}")
+                   f"-c shared_preload_libraries={STATEMENT_STATISTICS} -c track_commit_timestamp=on")
         result = subprocess.run(
             self._as_owner([self._bin("pg_ctl"), "-D", str(self.data), "-l", str(self.log_file),
                             "-o", options, "-w", "-t", "60", "start"]),

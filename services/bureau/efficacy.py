@@ -348,7 +348,8 @@ def barrier_figures(agreements: list[AgreementRow], waits: list[WaitRow], calend
 
 
 def exchange_figures(hops: list[Hop], overall: tuple[int, float | None, float | None]) -> dict[str, Any]:
-    """The exchange's own share of the time: from a sender's outbox to the consumer's handler, per hop."""
+    """The exchange's own share of the time: from the commit of a sender's unit of work (its outbox) to the
+    consumer's handler, per hop."""
     events, p50, p99 = overall
     return {
         "hops": events,

@@ -113,7 +113,7 @@ font-size:13px}}td,th{{border:1px solid #ccc;padding:3px 6px;text-align:right}}t
 <h2>Data sharing</h2>{_table([{k: v for k, v in report["sharing"].items() if k != "refusals"}],
                               [k for k in report["sharing"] if k != "refusals"])}
 {_barriers(report["barriers"])}
-<h2>The exchange: transit from a sender's outbox to the consumer's handler</h2>
+<h2>The exchange: transit from a sender's commit to the consumer's handler</h2>
 <p>{escape(report["exchange"]["note"])}</p>
 {_table([{k: v for k, v in report["exchange"].items() if k not in ("by_hop", "note")}],
         ["hops", "transit_p50_ms", "transit_p99_ms"])}

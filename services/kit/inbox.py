@@ -45,9 +45,9 @@ INGRESS_AT = "concord_ingress_at"  # set by the router: when the event entered t
 
 @dataclass(frozen=True)
 class Transit:
-    """When an event was where on its way here (real time): its sender's outbox took it, it entered the
-    exchange, the router delivered it, and this department took it up. The efficacy report measures the
-    exchange with these, and departments without them."""
+    """When an event was where on its way here (real time): its sender's unit of work committed it to its outbox,
+    it entered the exchange, the router delivered it, and this department took it up. The efficacy report
+    measures the exchange with these, and departments without them."""
 
     sent_at: datetime | None
     ingress_at: datetime | None

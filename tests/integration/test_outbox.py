@@ -1,11 +1,13 @@
 """The outbox relay on the real PostgreSQL, over an outbox table of the test's own (the migration's, in a schema made
 for it), sending to a recording stand-in for the broker: each record once, in the order it was added, marked sent
 in the pass that sent it; a pass whose send fails leaves its records unsent for the next one; relays running at once
-share the records out; and a woken relay takes pass after pass while they come back full."""
+share the records out; a woken relay takes pass after pass while they come back full; and a record goes out stamped
+with the commit of the transaction that queued it."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
@@ -19,7 +21,7 @@ import base
 from base.clock import SystemClock
 from base.outbox import RELAY_LIMIT, Outbox
 from base.settings import Settings
-from contracts.envelope import Headers
+from contracts.envelope import SENT_AT, Headers
 from tests.factories import opinion_issued
 from tests.tools import eventually
 
@@ -31,6 +33,7 @@ class Broker:
 
     def __init__(self) -> None:
         self.sent: list[str] = []
+        self.headers: list[dict[str, bytes]] = []
         self.failing = False
 
     async def send(self, topic: str, value: bytes, key: bytes | None, headers: Headers) -> Awaitable[Any]:
@@ -39,6 +42,7 @@ class Broker:
             future.set_exception(ConnectionError("the broker is gone"))
         else:
             self.sent.append(dict(headers)["ce_id"].decode())
+            self.headers.append(dict(headers))
             future.set_result(None)
         return future
 
@@ -128,3 +132,20 @@ async def test_a_woken_relay_takes_passes_until_one_comes_back_short(pool: tuple
         relay.cancel()
         await asyncio.gather(relay, return_exceptions=True)
     assert await unsent(box) == 0
+
+
+async def test_a_record_goes_out_stamped_with_its_transactions_commit_not_with_when_it_was_queued(
+        pool: tuple[asyncpg.Pool, str]) -> None:
+    """The exchange's transit starts when the sender's unit of work has committed: an event queued early in a long
+    one (a desk's round of decisions, say) is not charged to the exchange for the rest of it."""
+    broker = Broker()
+    box = outbox(pool, broker)
+    async with box.pool.acquire() as connection, connection.transaction():
+        queued_ms = time.time_ns() // 1_000_000
+        await box.add(connection, opinion_issued("G-OUT-C", f"G-OUT/{uuid.uuid4().hex}"))
+        await connection.execute("SELECT pg_sleep(0.3)")  # the rest of the unit of work
+        committing_ms = time.time_ns() // 1_000_000
+    committed_ms = time.time_ns() // 1_000_000
+    assert await box.relay_once() == 1
+    sent_at = int(broker.headers[0][SENT_AT])
+    assert queued_ms + 300 <= committing_ms <= sent_at <= committed_ms
