@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
@@ -73,6 +74,10 @@ from services.kit.service import Context, DepartmentService
 
 log = logging.getLogger("concord.desk")
 DUE_PER_ROUND = 100
+# A round of decisions commits once it has taken this long (real time), whatever is still due: what it decided goes
+# out with its commit, and the rest is the next round's, at once. A rule may call the exchange's API (a request for
+# data), and a hundred such calls under load had kept a round's first decisions unsent for seconds.
+ROUND_SECONDS = 0.05
 RE_REVIEW_SHARE = 0.4  # a second look after a supplement takes this share of a first review
 DATA_REVIEW_SHARE = 0.3  # the review, once the data it waited for is decided, takes this share of a first one
 VERIFY_SHARE = 0.6  # a verification of an approval on commitment takes this share of a first review
@@ -161,11 +166,11 @@ class Desk(ABC):
 
     async def decide_round(self, unit_of_work: Callable[[], AbstractAsyncContextManager[DeskUnit]],
                            now: datetime) -> int:
-        """One round of decisions by the rules (none while the officers decide), in one unit of work: every task
-        due, together; and only when a rule fails (rarely), the round undone and decided again task by task
-        (``decide_due`` alone), so that the failing task parks, or stays due while the gateway restarts, and the
-        others are decided. Taking the agreement API's steps again is safe (a request carries an idempotency key;
-        a step the gateway finds already taken counts as done)."""
+        """One round of decisions by the rules (none while the officers decide), in one unit of work: the tasks
+        due, together, for ``ROUND_SECONDS`` at most; and only when a rule fails (rarely), the round undone and
+        decided again task by task (``decide_due`` alone), so that the failing task parks, or stays due while the
+        gateway restarts, and the others are decided. Taking the agreement API's steps again is safe (a request
+        carries an idempotency key; a step the gateway finds already taken counts as done)."""
         async def decided(alone: bool) -> int:
             async with unit_of_work() as unit:
                 return await self.decide_due(unit, now, alone) if await unit.store.mode() is Mode.RULES else 0
@@ -177,12 +182,17 @@ class Desk(ABC):
                      type(exc).__name__)
         return await decided(alone=True)
 
-    async def decide_due(self, unit: DeskUnit, now: datetime, alone: bool = True) -> int:
-        """Decide by the rules every task due now. ``alone``: each in a savepoint of its own, so that a rule that
-        fails parks its task with the error (for an officer) and the others are decided. Not alone: all in the
-        unit's transaction, two round trips a task fewer, and the first failure raises (``decide_round``)."""
+    async def decide_due(self, unit: DeskUnit, now: datetime, alone: bool = True,
+                         budget_seconds: float = ROUND_SECONDS) -> int:
+        """Decide by the rules the tasks due now, as many as ``budget_seconds`` allow (one at least). ``alone``: each
+        in a savepoint of its own, so that a rule that fails parks its task with the error (for an officer) and the
+        others are decided. Not alone: all in the unit's transaction, two round trips a task fewer, and the first
+        failure raises (``decide_round``)."""
         decided = 0
+        ends = time.monotonic() + budget_seconds
         for task in await unit.store.due(now, DUE_PER_ROUND):
+            if decided and time.monotonic() >= ends:
+                break
             if not alone:
                 await self.apply_rules(task, unit, now)
                 decided += 1

@@ -65,6 +65,19 @@ async def test_a_request_is_decided_by_the_rules_once_the_departments_pace_allow
     assert decided is not None and decided.status is TaskStatus.DECIDED and decided.decided_by == "规划科 赵敏"
 
 
+async def test_a_round_of_decisions_ends_when_its_time_is_up_and_the_next_takes_the_rest() -> None:
+    """A round commits once its time is up (what it decided goes out then); the tasks still due are the next
+    round's. With no time at all, a round decides one task."""
+    desk, unit = planning_desk(), MemoryDeskUnit()
+    for case_id in ("G-1", "G-2", "G-3"):
+        await desk.on_request(request(case_id), unit, MONDAY)
+    assert [await desk.decide_due(unit, LATER, budget_seconds=0) for _ in range(4)] == [1, 1, 1, 0]
+    assert sorted(o.case_id for o in unit.published if isinstance(o, OpinionIssued)) == ["G-1", "G-2", "G-3"]
+    for case_id in ("G-4", "G-5", "G-6"):
+        await desk.on_request(request(case_id), unit, MONDAY)
+    assert await desk.decide_due(unit, LATER) == 3  # a round's own time: all three
+
+
 async def test_a_redelivered_request_keeps_the_task_it_opened() -> None:
     desk, unit = planning_desk(), MemoryDeskUnit()
     await desk.on_request(request(), unit, MONDAY)
