@@ -74,6 +74,7 @@ from services.kit.service import Context, DepartmentService
 
 log = logging.getLogger("concord.desk")
 DUE_PER_ROUND = 100
+DUE_PER_LOOK = 10  # tasks a round takes at a time: what it decides before its time is up, not a hundred it then leaves
 # A round of decisions commits once it has taken this long (real time), whatever is still due: what it decided goes
 # out with its commit, and the rest is the next round's, at once. A rule may call the exchange's API (a request for
 # data), and a hundred such calls under load had kept a round's first decisions unsent for seconds.
@@ -183,30 +184,41 @@ class Desk(ABC):
         return await decided(alone=True)
 
     async def decide_due(self, unit: DeskUnit, now: datetime, alone: bool = True,
-                         budget_seconds: float = ROUND_SECONDS) -> int:
-        """Decide by the rules the tasks due now, as many as ``budget_seconds`` allow (one at least). ``alone``: each
-        in a savepoint of its own, so that a rule that fails parks its task with the error (for an officer) and the
-        others are decided. Not alone: all in the unit's transaction, two round trips a task fewer, and the first
-        failure raises (``decide_round``)."""
+                         budget_seconds: float | None = None) -> int:
+        """Decide by the rules the tasks due now, as many as ``budget_seconds`` (``ROUND_SECONDS`` unless given)
+        allow, one at least. ``alone``: each in a savepoint of its own, so that a rule that fails parks its task with
+        the error (for an officer) and the others are decided. Not alone: all in the unit's transaction, two round
+        trips a task fewer, and the first failure raises (``decide_round``)."""
         decided = 0
-        ends = time.monotonic() + budget_seconds
-        for task in await unit.store.due(now, DUE_PER_ROUND):
-            if decided and time.monotonic() >= ends:
+        ends = time.monotonic() + (ROUND_SECONDS if budget_seconds is None else budget_seconds)
+        taken: set[str] = set()  # a task left due (the gateway restarting) is not taken again in this round
+        while len(taken) < DUE_PER_ROUND:
+            due = await unit.store.due(now, DUE_PER_LOOK)
+            fresh = [task for task in due if task.task_id not in taken]
+            for task in fresh:
+                if decided and time.monotonic() >= ends:
+                    return decided
+                taken.add(task.task_id)
+                decided += await self._decide(task, unit, now, alone)
+            if not fresh or len(due) < DUE_PER_LOOK:
                 break
-            if not alone:
-                await self.apply_rules(task, unit, now)
-                decided += 1
-                continue
-            try:
-                async with unit.savepoint():
-                    await self.apply_rules(task, unit, now)
-                decided += 1
-            except ExchangeUnavailable as exc:  # the gateway is restarting: the task stays due, tried again
-                log.warning("%s: %s; %s is tried again", self.code, exc, task.task_id)
-            except Exception as exc:
-                log.exception("%s: the rules failed on %s; parked for an officer", self.code, task.task_id)
-                await unit.store.save(task.parked(f"{type(exc).__name__}: {exc}"))
         return decided
+
+    async def _decide(self, task: Task, unit: DeskUnit, now: datetime, alone: bool) -> int:
+        """One task by the rules (``decide_due``); 1 when decided, else 0."""
+        if not alone:
+            await self.apply_rules(task, unit, now)
+            return 1
+        try:
+            async with unit.savepoint():
+                await self.apply_rules(task, unit, now)
+            return 1
+        except ExchangeUnavailable as exc:  # the gateway is restarting: the task stays due, tried again
+            log.warning("%s: %s; %s is tried again", self.code, exc, task.task_id)
+        except Exception as exc:
+            log.exception("%s: the rules failed on %s; parked for an officer", self.code, task.task_id)
+            await unit.store.save(task.parked(f"{type(exc).__name__}: {exc}"))
+        return 0
 
     @abstractmethod
     async def apply_rules(self, task: Task, unit: DeskUnit, now: datetime) -> None:

@@ -26,10 +26,10 @@ from contracts.bureau import (
 )
 from contracts.coordination import ConflictResolved, Resolution
 from services.departments import coordination, planning
-from services.departments.desk import CoordinationDesk, DeskUnit, ReviewingDesk
+from services.departments.desk import DUE_PER_LOOK, CoordinationDesk, DeskUnit, ReviewingDesk
 from services.departments.rules import CaseFile, Opinion, Pace
 from services.departments.store import Mode
-from services.departments.tasks import TaskKind, TaskStatus
+from services.departments.tasks import Task, TaskKind, TaskStatus
 from tests.factories import conflict_raised, opinion_requested
 from tests.fakes import MemoryDeskUnit
 
@@ -75,7 +75,26 @@ async def test_a_round_of_decisions_ends_when_its_time_is_up_and_the_next_takes_
     assert sorted(o.case_id for o in unit.published if isinstance(o, OpinionIssued)) == ["G-1", "G-2", "G-3"]
     for case_id in ("G-4", "G-5", "G-6"):
         await desk.on_request(request(case_id), unit, MONDAY)
-    assert await desk.decide_due(unit, LATER) == 3  # a round's own time: all three
+    assert await desk.decide_due(unit, LATER, budget_seconds=60) == 3  # time enough: all three
+
+
+async def test_a_round_takes_its_tasks_a_look_at_a_time() -> None:
+    """A round asks for DUE_PER_LOOK tasks at a time (what it decides before its time is up, not a hundred it then
+    leaves), and goes on asking while its time lasts."""
+    desk, unit = planning_desk(), MemoryDeskUnit()
+    cases = [f"G-{n}" for n in range(2 * DUE_PER_LOOK + 5)]
+    for case_id in cases:
+        await desk.on_request(request(case_id), unit, MONDAY)
+    asked: list[int] = []
+    due = unit.store.due
+
+    async def counted(now: datetime, limit: int) -> list[Task]:
+        asked.append(limit)
+        return await due(now, limit)
+
+    unit.store.due = counted  # type: ignore[method-assign]
+    assert await desk.decide_due(unit, LATER) == len(cases)
+    assert asked == [DUE_PER_LOOK] * 3
 
 
 async def test_a_redelivered_request_keeps_the_task_it_opened() -> None:
