@@ -43,6 +43,11 @@ class Outbox:
         self.pool = pool
         self.send = send
         self._wake = asyncio.Event()
+        self._take = (f"UPDATE {schema}.outbox o SET published_at = now() FROM ("
+                      f" SELECT id, {COMMITTED} AS committed_at FROM {schema}.outbox WHERE published_at IS NULL"
+                      " ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED) AS taken WHERE o.id = taken.id"
+                      " RETURNING o.id, o.topic, o.key, o.value, o.headers,"
+                      " floor(extract(epoch FROM taken.committed_at) * 1000)::bigint AS committed_ms")
 
     async def add(self, connection: asyncpg.Connection, event: Event, *, id: str | None = None,
                   traceparent: str | None = None, topic: str | None = None) -> str:
@@ -83,14 +88,6 @@ class Outbox:
             ]
             await asyncio.gather(*sent)
             return len(rows)
-
-    @property
-    def _take(self) -> str:
-        return (f"UPDATE {self.schema}.outbox o SET published_at = now() FROM ("
-                f" SELECT id, {COMMITTED} AS committed_at FROM {self.schema}.outbox WHERE published_at IS NULL"
-                " ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED) AS taken WHERE o.id = taken.id"
-                " RETURNING o.id, o.topic, o.key, o.value, o.headers,"
-                " floor(extract(epoch FROM taken.committed_at) * 1000)::bigint AS committed_ms")
 
     async def run(self, poll_seconds: float = 0.5) -> None:
         """Relay whenever woken (a transaction that added events has committed) and every ``poll_seconds`` (what
