@@ -117,5 +117,4 @@ async def stop_client(stop: Callable[[], Awaitable[object]], what: str, seconds:
     cancelled, with a warning: the sockets close with the process, and nothing the exchange relies on is lost with
     an unfinished stop (an outbox record is sent again, a transaction left open is aborted by the broker, a group
     member not heard of leaves at its session timeout)."""
-    await within(stop(), seconds,
-                 lambda _: log.warning("stopping %s took more than %g s: left to the process's exit", what, seconds))
+    await within(stop(), seconds, f"stopping {what}", log)

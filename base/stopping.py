@@ -4,19 +4,20 @@ given a bound: past it, whoever asked is told where the work waits, and the work
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import logging
+from collections.abc import Awaitable
 from typing import Any
 
 
-async def within(work: Awaitable[object], seconds: float, late: Callable[[asyncio.Future[Any]], None]) -> None:
-    """Await ``work`` for ``seconds`` at most. Past them ``late`` is called with the work's task (still suspended
-    where it waits, for a log to say where) and the work is cancelled; the cancellation is not raised, whatever
-    else the work raises is."""
+async def within(work: Awaitable[object], seconds: float, what: str, log: logging.Logger) -> None:
+    """Await ``work`` for ``seconds`` at most. Past them ``log`` warns that ``what`` overran, naming where the work
+    waits, and the work is cancelled (given up: left to the process's exit); the cancellation is not raised,
+    whatever else the work raises is."""
     task = asyncio.ensure_future(work)
     await asyncio.wait([task], timeout=seconds)
     overran = not task.done()
     if overran:
-        late(task)
+        log.warning("%s took more than %g s: given up; it was waiting in %s", what, seconds, waiting_in(task))
         task.cancel()
     try:
         await task

@@ -96,13 +96,9 @@ async def close_all(name: str, closers: Closers, budget: float = STOP_GRACE_SECO
     closed."""
     deadline = asyncio.get_running_loop().time() + budget
     for what, close in closers.items():
-
-        def late(closing: asyncio.Future[Any], what: str = what) -> None:
-            log.warning("%s: closing its %s took too long: left to the exit; it was waiting in %s", name, what,
-                        waiting_in(closing))
-
         try:
-            await within(close(), max(deadline - asyncio.get_running_loop().time(), 0.5), late)
+            await within(close(), max(deadline - asyncio.get_running_loop().time(), 0.5), f"{name}: closing its {what}",
+                         log)
         except Exception:  # one failing close does not keep the others open
             log.exception("%s: closing its %s failed", name, what)
 

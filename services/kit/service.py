@@ -26,7 +26,7 @@ from base.kafka import stop_client
 from base.offsets import stable_offsets_in_every_group
 from base.outbox import Outbox
 from base.settings import Settings
-from base.stopping import waiting_in, within
+from base.stopping import within
 from contracts.base import Event
 from contracts.departments import DEPARTMENTS
 from contracts.envelope import Envelope, Headers, new_traceparent
@@ -272,20 +272,11 @@ class DepartmentService:
         if self._committing is not None:
             self.commits.pause()
             await self.lanes.idle(STOP_SECONDS)
-            await within(self.commits.stop(self._committing), STOP_SECONDS, self._late("last commit of its offsets"))
+            await within(self.commits.stop(self._committing), STOP_SECONDS,
+                         f"{self.department}: its last commit of its offsets", log)
         await self.lanes.stop()
         await stop_client(self.broker.stop, f"{self.department}'s broker clients")
-        await within(self.disconnect(), STOP_SECONDS, self._late("database pool's close"))
-
-    def _late(self, what: str) -> Callable[[asyncio.Future[Any]], None]:
-        """What a stop says of a part that overran ``STOP_SECONDS`` (and is given up: what a last commit of the
-        offsets leaves is delivered again after a restart, and the inbox finds it handled)."""
-
-        def late(task: asyncio.Future[Any]) -> None:
-            log.warning("%s: its %s took more than %g s: given up; it was waiting in %s", self.department, what,
-                        STOP_SECONDS, waiting_in(task))
-
-        return late
+        await within(self.disconnect(), STOP_SECONDS, f"{self.department}: its database pool's close", log)
 
     async def run(self, stop: asyncio.Event) -> None:
         await self.start()
