@@ -78,7 +78,7 @@ DUE_PER_LOOK = 10  # tasks a round takes at a time: what it decides before its t
 # A round of decisions commits once it has taken this long (real time), whatever is still due: what it decided goes
 # out with its commit, and the rest is the next round's, at once. A rule may call the exchange's API (a request for
 # data), and a hundred such calls under load had kept a round's first decisions unsent for seconds. Not much less:
-# rounds of 50 ms made the 10,000-case demo 16 % slower (1,611 s against 1,392 without a bound).
+# rounds of 50 ms made the 10,000-case demo 16 % slower (1,611 s against 1,393 without a bound; 1,310 with 1 s).
 ROUND_SECONDS = 1.0
 RE_REVIEW_SHARE = 0.4  # a second look after a supplement takes this share of a first review
 DATA_REVIEW_SHARE = 0.3  # the review, once the data it waited for is decided, takes this share of a first one
