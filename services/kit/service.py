@@ -272,6 +272,8 @@ class DepartmentService:
         if self._committing is not None:
             self.commits.pause()
             await self.lanes.idle(STOP_SECONDS)
+            # given up past its bound: what it leaves uncommitted is delivered again after a restart, and the inbox
+            # finds it handled
             await within(self.commits.stop(self._committing), STOP_SECONDS,
                          f"{self.department}: its last commit of its offsets", log)
         await self.lanes.stop()
