@@ -186,6 +186,46 @@ ROWS = [
 ]
 
 
+@dataclass(frozen=True)
+class Goal:
+    """What issue 10 asks of one figure: at most ``bound`` (``at_most``) or at least it; a latency goal holds at
+    ``rate`` events/s only."""
+
+    figure: str  # a field of Figures
+    label: str
+    bound: float
+    at_most: bool
+    rate: int | None = None
+
+    def judge(self, figures: Figures) -> dict[str, object]:
+        """The figure against the goal; ``met`` None when it was measured at another rate than the goal's."""
+        measured = getattr(figures, self.figure)
+        met = None if self.rate is not None and figures.latency_rate_per_s != self.rate \
+            else measured <= self.bound if self.at_most else measured >= self.bound
+        return {"figure": self.figure, "goal": f"{'≤' if self.at_most else '≥'} {self.bound:g}", "measured": measured,
+                "met": met}
+
+
+GOALS = (
+    Goal("latency_p50_ms", "router latency at 1,000 events/s, p50 ms", 10, at_most=True, rate=1_000),
+    Goal("latency_p99_ms", "router latency at 1,000 events/s, p99 ms", 30, at_most=True, rate=1_000),
+    Goal("router_ratio", "router / raw pipe", 0.7, at_most=False),
+    Goal("routers_2_scaling", "two routers / one, where two cores are free", 1.6, at_most=False),
+)
+
+
+def against_goals(figures: Figures, cores: object) -> tuple[list[dict[str, object]], Table]:
+    """Each goal judged on ``figures``, and the table that shows them."""
+    goals = [goal.judge(figures) for goal in GOALS]
+    table = Table("goal (issue 10)", "target", "measured", "met",
+                  title=f"Against the targets ({cores} cores, shared with the broker and PostgreSQL)")
+    for goal, judged in zip(GOALS, goals, strict=True):
+        met = judged["met"]
+        table.add_row(goal.label, str(judged["goal"]), f"{judged['measured']:,}",
+                      "not at the goal's rate" if met is None else "yes" if met else "no")
+    return goals, table
+
+
 def plots(out: Path, name: str, figures: Figures, samples: dict[str, list[float]]) -> list[Path]:
     return [
         latency_cdf(samples, figures.latency_rate_per_s, name, out / f"latency-{name}.png"),
@@ -246,11 +286,13 @@ def main(
     for label, key in ROWS:
         table.add_row(label, *(f"{getattr(figures, key):,}" for figures, _ in results.values()))
     console.print(table)
+    secured, _ = results["secured"]
+    goals, verdicts = against_goals(secured, host["cores"])
+    console.print(verdicts)
     out = s.stack_path / "bench"
     out.mkdir(parents=True, exist_ok=True)
-    secured, _ = results["secured"]
     report = {**asdict(secured), "secured": True, "cores": host["cores"], "machine": host,
-              "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+              "measured_at": datetime.now(UTC).isoformat(timespec="seconds"), "goals": goals,
               "runs": {name: asdict(figures) for name, (figures, _) in results.items()}}
     (out / "bench.json").write_text(json.dumps(report, indent=2))
     pictures = [path for name, (figures, samples) in results.items() for path in plots(out, name, figures, samples)]
