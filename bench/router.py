@@ -200,8 +200,9 @@ class Goal:
     def judge(self, figures: Figures) -> dict[str, object]:
         """The figure against the goal; ``met`` None when it was measured at another rate than the goal's."""
         measured = getattr(figures, self.figure)
-        met = None if self.rate is not None and figures.latency_rate_per_s != self.rate \
-            else measured <= self.bound if self.at_most else measured >= self.bound
+        met: bool | None = None
+        if self.rate is None or figures.latency_rate_per_s == self.rate:
+            met = measured <= self.bound if self.at_most else measured >= self.bound
         return {"figure": self.figure, "goal": f"{'≤' if self.at_most else '≥'} {self.bound:g}", "measured": measured,
                 "met": met}
 
