@@ -4,7 +4,8 @@ to a read_committed deliver consume) beside the floor of Kafka transactions (a t
 each record and does nothing else, and the same pipe writing each record three times, as many records as the
 router writes: how fast this client could move the router's output with no routing at all); and the same route as a
 Kafka Streams application (bench/peer.py) measured
-the same way. Prints a table, writes ``<stack>/bench/bench.json`` and PNG plots beside it.
+the same way; and a department's subscriber at a quiet pace, produce to handler, on the kit's consumer and on
+FastStream's own (bench/subscriber.py). Prints a table, writes ``<stack>/bench/bench.json`` and PNG plots beside it.
 
 Everything is measured on the secured stack (SASL/SCRAM-SHA-512 over TLS, ACLs; the router as the gateway's
 principal, events sent as planning's) and, unless told not to, again on a throwaway plaintext node started for
@@ -35,6 +36,8 @@ from base.settings import ADMIN, Settings
 from bench.measure import Processes, Target, console, latency, percentile, preload, provision, remove, timed
 from bench.peer import measure_peer
 from bench.plots import latency_cdf, throughput
+from bench.subscriber import RATE as SUBSCRIBER_RATE
+from bench.subscriber import handler_waits
 from contracts.departments import GATEWAY
 from contracts.topics import Topics
 from deploy.stack import KafkaNode, Stack
@@ -65,6 +68,10 @@ class Figures:
     confluent_pipe_latency_p99_ms: float
     peer_latency_p50_ms: float
     peer_latency_p99_ms: float
+    subscriber_latency_p50_ms: float  # a quiet department's subscriber, produce → handler (bench/subscriber.py)
+    subscriber_latency_p99_ms: float
+    faststream_subscriber_latency_p50_ms: float  # the same on the consumer FastStream builds itself
+    faststream_subscriber_latency_p99_ms: float
 
 
 def router_command(instance: str) -> list[str]:
@@ -116,9 +123,10 @@ def measure(target: Target, events: int, rate: int, seconds: int) -> tuple[Figur
     s = target.settings
     run = f"bench{int(time.time())}{target.name[0]}"
     topics = Topics(run)
-    raw_out, eos_in, eos_out, cf_in, cf_out = (TopicSpec(f"{run}.{name}", 3, DAY_MS)
-                                               for name in ("raw.out", "eos.in", "eos.out", "cf.in", "cf.out"))
-    asyncio.run(provision(target, topics, [raw_out, eos_in, eos_out, cf_in, cf_out]))
+    raw_out, eos_in, eos_out, cf_in, cf_out, kit_in, fs_in = (
+        TopicSpec(f"{run}.{name}", 3, DAY_MS)
+        for name in ("raw.out", "eos.in", "eos.out", "cf.in", "cf.out", "subscriber.kit", "subscriber.faststream"))
+    asyncio.run(provision(target, topics, [raw_out, eos_in, eos_out, cf_in, cf_out, kit_in, fs_in]))
     try:
         source = topics.ingress("planning")
         asyncio.run(preload(target.kafka("planning"), source, events, run))
@@ -140,6 +148,8 @@ def measure(target: Target, events: int, rate: int, seconds: int) -> tuple[Figur
         confluent = latency_through(target, "confluent-pipe", confluent_pipe_command(
             cf_in.name, cf_out.name, f"{run}-cf", s.router_batch_records), {}, topics, rate, seconds, run, cf_in.name,
             cf_out.name, sender=ADMIN)
+        subscribed = {waiting: asyncio.run(handler_waits(target, spec.name, f"{spec.name}-group", seconds, waiting))
+                      for waiting, spec in ((True, kit_in), (False, fs_in))}
     finally:
         asyncio.run(remove(target, topics))
     two = routers_throughput(target, run, events, 2)
@@ -149,7 +159,8 @@ def measure(target: Target, events: int, rate: int, seconds: int) -> tuple[Figur
         round(two / routed.rate, 3), peer.events_per_s, rate, percentile(routed_latency, 0.5),
         percentile(routed_latency, 0.99), len(routed_latency), round(copied["eos"]), percentile(eos, 0.5),
         percentile(eos, 0.99), round(copied["eos3"]), round(copied["confluent"]), percentile(confluent, 0.5),
-        percentile(confluent, 0.99), peer.latency_p50_ms, peer.latency_p99_ms)
+        percentile(confluent, 0.99), peer.latency_p50_ms, peer.latency_p99_ms, percentile(subscribed[True], 0.5),
+        percentile(subscribed[True], 0.99), percentile(subscribed[False], 0.5), percentile(subscribed[False], 0.99))
     return figures, {"router": routed_latency, "transactional copy pipe": eos,
                      "transactional copy pipe, confluent-kafka": confluent, "Kafka Streams peer": peer.latencies}
 
@@ -183,6 +194,12 @@ ROWS = [
     ("transactional copy pipe on confluent-kafka, p99 ms", "confluent_pipe_latency_p99_ms"),
     ("Kafka Streams peer latency, p50 ms", "peer_latency_p50_ms"),
     ("Kafka Streams peer latency, p99 ms", "peer_latency_p99_ms"),
+    (f"a department's subscriber at {SUBSCRIBER_RATE} records/s, produce → handler, p50 ms",
+     "subscriber_latency_p50_ms"),
+    (f"a department's subscriber at {SUBSCRIBER_RATE} records/s, produce → handler, p99 ms",
+     "subscriber_latency_p99_ms"),
+    ("the same on the consumer FastStream builds, p50 ms", "faststream_subscriber_latency_p50_ms"),
+    ("the same on the consumer FastStream builds, p99 ms", "faststream_subscriber_latency_p99_ms"),
 ]
 
 

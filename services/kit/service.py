@@ -13,7 +13,7 @@ from typing import Any, TypeVar, cast
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer
-from faststream import AckPolicy, FastStream
+from faststream import FastStream
 from faststream.kafka import KafkaBroker
 from faststream.kafka.message import KafkaMessage
 from faststream.specification import AsyncAPI
@@ -35,6 +35,7 @@ from services.kit.commits import Commits
 from services.kit.inbox import Dispatch, Handler, Outcome, PgInbox, Receiver
 from services.kit.lanes import Lanes, Record
 from services.kit.metrics import count_committed
+from services.kit.subscription import connect_waiting, subscribe
 
 log = logging.getLogger("concord.kit")
 E = TypeVar("E", bound=Event)
@@ -70,12 +71,6 @@ class Replayed:
     error: str | None = None
 
 
-async def _as_it_came(message: KafkaMessage) -> KafkaMessage:
-    """The department's subscriber's decoder: what its handler (``DepartmentService._receive``) gets is the batch's
-    message itself, whose records the receiver decodes one by one (``services.kit.inbox``)."""
-    return message
-
-
 class DepartmentService:
     def __init__(self, department: str, settings: Settings, clock: Clock, group: str | None = None) -> None:
         if department not in DEPARTMENTS:
@@ -89,10 +84,10 @@ class DepartmentService:
             allow_auto_create_topics=False,  # topics are the admin's to create
             logger=logging.getLogger(f"concord.{department}.broker"),
             log_level=logging.DEBUG,  # FastStream's per-batch "Received"/"Processed"; the receiver logs each event
-            # Its one subscriber takes each batch as it came (_as_it_came), without FastDepends: resolving the message
-            # from FastStream's context ran a function in a worker thread for every batch, and decoding its bodies
-            # parsed every record, which the receiver does itself: 7 % of the departments' event loop under the demo
-            # (py-spy), 2 % of the bureau's.
+            # Its one subscriber takes each batch as it came (services.kit.subscription), without FastDepends:
+            # resolving the message from FastStream's context ran a function in a worker thread for every batch, and
+            # decoding its bodies parsed every record, which the receiver does itself: 7 % of the departments' event
+            # loop under the demo (py-spy), 2 % of the bureau's.
             apply_types=False,
         )
         self.app = FastStream(self.broker, specification=AsyncAPI(
@@ -109,12 +104,8 @@ class DepartmentService:
         # FastStream's consumer subscribes before it starts: its group's offsets are asked for stable from the first
         # assignment on, so that a broker just restarted does not send the department back to its reset policy.
         stable_offsets_in_every_group()
-        self.broker.subscriber(
-            self.settings.topics.deliver(department), group_id=group or department, auto_offset_reset="earliest",
-            isolation_level="read_committed", ack_policy=AckPolicy.MANUAL, batch=True, max_records=200,
-            batch_timeout_ms=20, listener=self.commits, decoder=_as_it_came,
-            description=f"events delivered to {department} by the gateway",
-        )(self._receive)
+        subscribe(self.broker, self.settings.topics.deliver(department), group or department, self.commits,
+                  self._receive, f"events delivered to {department} by the gateway")
         self.handles(EventRejected)(self._on_rejected)
 
     @property
@@ -169,8 +160,8 @@ class DepartmentService:
         they are handled (``services.kit.commits``). A unit of work that fails is rolled back and comes again (what
         its handlers changed is undone, the inbox with it); an event that keeps failing is parked (its last attempt
         in a savepoint of its own, which undoes its handler's changes alone), and the stream goes on. ``message`` is
-        FastStream's KafkaMessage as it came (``_as_it_came``), typed Any here: FastStream documents the handler's
-        parameter as the subscription's payload, and the message has no schema."""
+        FastStream's KafkaMessage as it came (``subscription.as_it_came``), typed Any here: FastStream documents the
+        handler's parameter as the subscription's payload, and the message has no schema."""
         batch = cast(KafkaMessage, message)
         records = batch.raw_message if isinstance(batch.raw_message, tuple) else (batch.raw_message,)
         self.commits.taken(cast(AIOKafkaConsumer, batch.consumer), records)
@@ -255,6 +246,7 @@ class DepartmentService:
         await self.connect()
         self.lanes.start()
         try:
+            await connect_waiting(self.broker)
             await self.broker.start()
         except BaseException:
             await stop_client(self.broker.stop, f"{self.department}'s broker clients")

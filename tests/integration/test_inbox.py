@@ -18,6 +18,7 @@ from contracts.departments import GATEWAY
 from contracts.envelope import KafkaRecord, encode
 from gateway.topics import DAY_MS, TopicSpec
 from services.kit.service import Context, DepartmentService
+from services.kit.subscription import WaitingConsumer
 from tests.factories import T0
 from tests.tools import Inspector, eventually, isolated_topics, produce
 
@@ -94,6 +95,29 @@ async def test_the_same_event_id_delivered_twice_changes_state_once(stack: Setti
         outcome = await setup.fetchval("SELECT outcome FROM coordination.inbox WHERE event_id = $1",
                                        dict(repeated.headers)["ce_id"].decode())
         assert outcome == "handled"
+
+
+async def test_a_quiet_department_takes_a_record_on_the_kits_consumer(stack: Settings) -> None:
+    """FastStream's subscriber builds the kit's consumer (``services.kit.subscription``, whose fetch answers only
+    with records) with the options FastStream gave its own: on the secured broker, a record that reaches a
+    department that had nothing to do is handled."""
+    run = uuid.uuid4().hex[:8]
+    isolated, topic = await coordination_alone(stack, f"inbox-quiet-{run}")
+    service = DepartmentService("coordination", isolated, SystemClock(), group=f"coordination.test-quiet-{run}")
+    handled: list[str] = []
+
+    @service.handles(CaseCompleted)
+    async def note(event: CaseCompleted, ctx: Context) -> None:
+        handled.append(event.case_id)
+
+    case = f"G-QU-{uuid.uuid4().hex[:8]}"
+    async with running(service):
+        subscriber = service.broker.subscribers[0]
+        await eventually(lambda: subscriber.consumer is not None and bool(subscriber.consumer.assignment()))
+        assert type(subscriber.consumer) is WaitingConsumer
+        await produce(stack.kafka(GATEWAY), topic, encode(
+            CaseCompleted(case_id=case, outcome=CaseOutcome.COMPLETED, completed_at=T0), source="/t"))
+        await eventually(lambda: handled == [case])
 
 
 async def test_a_record_that_says_it_is_json_and_is_not_is_kept_as_unreadable_and_the_events_around_it_handled(

@@ -15,7 +15,8 @@ FIGURES = Figures(
     latency_p99_ms=30.5, latency_samples=10_000, eos_pipe_events_per_s=32_000, eos_pipe_latency_p50_ms=11.0,
     eos_pipe_latency_p99_ms=30.0, eos_pipe_3_events_per_s=14_000, confluent_pipe_events_per_s=48_000,
     confluent_pipe_latency_p50_ms=12.0, confluent_pipe_latency_p99_ms=49.0, peer_latency_p50_ms=24.0,
-    peer_latency_p99_ms=83.0)
+    peer_latency_p99_ms=83.0, subscriber_latency_p50_ms=2.1, subscriber_latency_p99_ms=4.2,
+    faststream_subscriber_latency_p50_ms=2.4, faststream_subscriber_latency_p99_ms=22.0)
 
 
 def verdicts(figures: Figures) -> dict[str, object]:
