@@ -4,8 +4,8 @@ over as it came, with a consumer that answers a fetch as soon as records have co
 
 FastStream's batch subscriber asks its consumer for a batch, waiting ``batch_timeout_ms`` at most, and after an
 answer with nothing in it sleeps as long again before it asks anew: a record that reaches a quiet department during
-that sleep waits for it to end (up to 20 ms a hop here, 7 ms on average: ``make bench``, "a department's
-subscriber"). The consumer it builds is this module's, whose fetch does not answer empty."""
+that sleep waits for it to end (up to 20 ms, about 5 on average: ``make bench``, "a department's subscriber").
+The consumer it builds is this module's, whose fetch does not answer empty."""
 
 from __future__ import annotations
 
