@@ -97,19 +97,26 @@ async def test_the_same_event_id_delivered_twice_changes_state_once(stack: Setti
         assert outcome == "handled"
 
 
-async def test_a_quiet_department_takes_a_record_on_the_kits_consumer(stack: Settings) -> None:
-    """FastStream's subscriber builds the kit's consumer (``services.kit.subscription``, whose fetch answers only
-    with records) with the options FastStream gave its own: on the secured broker, a record that reaches a
-    department that had nothing to do is handled."""
+async def noting_service(stack: Settings, name: str) -> tuple[DepartmentService, str, list[str]]:
+    """The coordination office's service alone on topics of its own (``name`` in their namespace and its group),
+    noting the case of every CaseCompleted it handles; with its deliver topic and the cases noted."""
     run = uuid.uuid4().hex[:8]
-    isolated, topic = await coordination_alone(stack, f"inbox-quiet-{run}")
-    service = DepartmentService("coordination", isolated, SystemClock(), group=f"coordination.test-quiet-{run}")
+    isolated, topic = await coordination_alone(stack, f"inbox-{name}-{run}")
+    service = DepartmentService("coordination", isolated, SystemClock(), group=f"coordination.test-{name}-{run}")
     handled: list[str] = []
 
     @service.handles(CaseCompleted)
     async def note(event: CaseCompleted, ctx: Context) -> None:
         handled.append(event.case_id)
 
+    return service, topic, handled
+
+
+async def test_a_quiet_department_takes_a_record_on_the_kits_consumer(stack: Settings) -> None:
+    """FastStream's subscriber builds the kit's consumer (``services.kit.subscription``, whose fetch answers only
+    with records) with the options FastStream gave its own: on the secured broker, a record that reaches a
+    department that had nothing to do is handled."""
+    service, topic, handled = await noting_service(stack, "quiet")
     case = f"G-QU-{uuid.uuid4().hex[:8]}"
     async with running(service):
         subscriber = service.broker.subscribers[0]
@@ -124,15 +131,7 @@ async def test_a_record_that_says_it_is_json_and_is_not_is_kept_as_unreadable_an
         stack: Settings) -> None:
     """The department's subscriber hands the batch over as it came: FastStream's own decoding would parse each body
     its content-type calls JSON, and one that is not would fail the whole batch before the receiver saw it."""
-    run = uuid.uuid4().hex[:8]
-    isolated, topic = await coordination_alone(stack, f"inbox-json-{run}")
-    service = DepartmentService("coordination", isolated, SystemClock(), group=f"coordination.test-json-{run}")
-    handled: list[str] = []
-
-    @service.handles(CaseCompleted)
-    async def note(event: CaseCompleted, ctx: Context) -> None:
-        handled.append(event.case_id)
-
+    service, topic, handled = await noting_service(stack, "json")
     first, second, third = (f"G-JS-{uuid.uuid4().hex[:8]}" for _ in range(3))
     before, readable, after = (encode(CaseCompleted(case_id=case_id, outcome=CaseOutcome.COMPLETED, completed_at=T0),
                                       source="/t") for case_id in (first, second, third))
