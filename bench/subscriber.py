@@ -23,6 +23,8 @@ from services.kit.subscription import connect_waiting, subscribe
 RATE = 25  # records a second, on average
 WARM_UP_SECONDS = 1.0  # at least, and until the subscriber has handled a record: its group's assignment comes first
 log = logging.getLogger("concord.bench.subscriber")
+# FastStream warns at every start that it creates no topics (they are the benchmark's own, made beforehand): errors only
+log.setLevel(logging.ERROR)
 
 
 async def handler_waits(target: Target, topic: str, group: str, seconds: int, waiting: bool,
