@@ -148,8 +148,9 @@ def measure(target: Target, events: int, rate: int, seconds: int) -> tuple[Figur
         confluent = latency_through(target, "confluent-pipe", confluent_pipe_command(
             cf_in.name, cf_out.name, f"{run}-cf", s.router_batch_records), {}, topics, rate, seconds, run, cf_in.name,
             cf_out.name, sender=ADMIN)
-        subscribed = {waiting: asyncio.run(handler_waits(target, spec.name, f"{spec.name}-group", seconds, waiting))
-                      for waiting, spec in ((True, kit_in), (False, fs_in))}
+        kit_waits, faststream_waits = (
+            asyncio.run(handler_waits(target, spec.name, f"{spec.name}-group", seconds, waiting))
+            for waiting, spec in ((True, kit_in), (False, fs_in)))
     finally:
         asyncio.run(remove(target, topics))
     two = routers_throughput(target, run, events, 2)
@@ -159,8 +160,8 @@ def measure(target: Target, events: int, rate: int, seconds: int) -> tuple[Figur
         round(two / routed.rate, 3), peer.events_per_s, rate, percentile(routed_latency, 0.5),
         percentile(routed_latency, 0.99), len(routed_latency), round(copied["eos"]), percentile(eos, 0.5),
         percentile(eos, 0.99), round(copied["eos3"]), round(copied["confluent"]), percentile(confluent, 0.5),
-        percentile(confluent, 0.99), peer.latency_p50_ms, peer.latency_p99_ms, percentile(subscribed[True], 0.5),
-        percentile(subscribed[True], 0.99), percentile(subscribed[False], 0.5), percentile(subscribed[False], 0.99))
+        percentile(confluent, 0.99), peer.latency_p50_ms, peer.latency_p99_ms, percentile(kit_waits, 0.5),
+        percentile(kit_waits, 0.99), percentile(faststream_waits, 0.5), percentile(faststream_waits, 0.99))
     return figures, {"router": routed_latency, "transactional copy pipe": eos,
                      "transactional copy pipe, confluent-kafka": confluent, "Kafka Streams peer": peer.latencies}
 
