@@ -1,6 +1,7 @@
 """The transactional copy pipe on confluent-kafka (librdkafka) instead of aiokafka: each batch's copies and its
 offsets in one Kafka transaction, fenced by the group's metadata, read read_committed. Measured beside the aiokafka
-pipe (``bench.raw_pipe --transactional``) to answer whether the router's Kafka client is what bounds it.
+pipe (``bench.raw_pipe --transactional``) to answer whether the router's Kafka client is what bounds it; with
+``--copies 3`` each input is written three times, the router's output volume (as ``bench.raw_pipe``).
 
 librdkafka retries a transaction's first AddPartitionsToTxn, answered CONCURRENT_TRANSACTIONS while the previous
 one's markers are written, after ``retry.backoff.ms`` (100 ms by default): set to the router's 2 ms here, as
@@ -20,7 +21,7 @@ from base.settings import Settings
 POLL_SECONDS = 0.2
 
 
-def pipe(principal: str, source: str, target: str, group: str, batch: int) -> None:
+def pipe(principal: str, source: str, target: str, group: str, batch: int, copies: int = 1) -> None:
     access = Settings.from_environment().kafka(principal).confluent()
     consumer = Consumer(access | {"group.id": group, "enable.auto.commit": False, "auto.offset.reset": "earliest",
                                   "isolation.level": "read_committed"})
@@ -41,7 +42,8 @@ def pipe(principal: str, source: str, target: str, group: str, batch: int) -> No
                 continue
             producer.begin_transaction()
             for record in records:
-                producer.produce(target, record.value(), record.key(), headers=record.headers())
+                for _ in range(copies):
+                    producer.produce(target, record.value(), record.key(), headers=record.headers())
             producer.send_offsets_to_transaction(consumer.position(consumer.assignment()),
                                                  consumer.consumer_group_metadata())
             producer.commit_transaction()
@@ -70,5 +72,6 @@ if __name__ == "__main__":
     for name in ("principal", "source", "target", "group"):
         parser.add_argument(f"--{name}", required=True)
     parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--copies", type=int, default=1)
     args = parser.parse_args()
-    pipe(args.principal, args.source, args.target, args.group, args.batch)
+    pipe(args.principal, args.source, args.target, args.group, args.batch, args.copies)

@@ -2,9 +2,10 @@
 broker, with one router process and with two in one group; end-to-end latency at a fixed rate (ingress produce
 to a read_committed deliver consume) beside the floor of Kafka transactions (a transactional pipe that copies
 each record and does nothing else, and the same pipe writing each record three times, as many records as the
-router writes: how fast this client could move the router's output with no routing at all); and the same route as a
-Kafka Streams application (bench/peer.py) measured
-the same way; and a department's subscriber at a quiet pace, produce to handler, on the kit's consumer and on
+router writes: how fast this client could move the router's output with no routing at all), the same two on
+confluent-kafka, and the router's own Python work for one event with no I/O (bench/routing.py: how fast one router
+process could route were Kafka free); and the same route as a Kafka Streams application (bench/peer.py) measured the
+same way; and a department's subscriber at a quiet pace, produce to handler, on the kit's consumer and on
 FastStream's own (bench/subscriber.py). Prints a table, writes ``<stack>/bench/bench.json`` and PNG plots beside it.
 
 Everything is measured on the secured stack (SASL/SCRAM-SHA-512 over TLS, ACLs; the router as the gateway's
@@ -36,6 +37,7 @@ from base.settings import ADMIN, Settings
 from bench.measure import Processes, Target, console, latency, percentile, preload, provision, remove, timed
 from bench.peer import measure_peer
 from bench.plots import latency_cdf, throughput
+from bench.routing import routing_us_per_event
 from bench.subscriber import RATE as SUBSCRIBER_RATE
 from bench.subscriber import handler_waits
 from contracts.departments import GATEWAY
@@ -66,6 +68,9 @@ class Figures:
     confluent_pipe_events_per_s: float  # the same pipe on confluent-kafka (librdkafka): is the client the bound?
     confluent_pipe_latency_p50_ms: float
     confluent_pipe_latency_p99_ms: float
+    confluent_pipe_3_events_per_s: float  # the confluent-kafka pipe writing each input three times
+    routing_us_per_event: float  # the router's Python work for one event, no I/O (bench/routing.py)
+    routing_ratio_bound: float  # events a second that work allows on one core, against the raw pipe
     peer_latency_p50_ms: float
     peer_latency_p99_ms: float
     subscriber_latency_p50_ms: float  # a quiet department's subscriber, produce → handler (bench/subscriber.py)
@@ -93,9 +98,9 @@ def pipe_command(source: str, target: str, group: str, batch: int, transactional
             *(["--transactional"] if transactional else [])]
 
 
-def confluent_pipe_command(source: str, target: str, group: str, batch: int) -> list[str]:
+def confluent_pipe_command(source: str, target: str, group: str, batch: int, copies: int = 1) -> list[str]:
     return [sys.executable, "-m", "bench.confluent_pipe", "--principal", ADMIN, "--source", source, "--target", target,
-            "--group", group, "--batch", str(batch)]
+            "--group", group, "--batch", str(batch), "--copies", str(copies)]
 
 
 def routers_throughput(target: Target, run: str, events: int, count: int) -> float:
@@ -137,7 +142,8 @@ def measure(target: Target, events: int, rate: int, seconds: int) -> tuple[Figur
             source, raw_out.name, f"{run}-{name}", s.router_batch_records)], {}).rate
             for name, command in (("eos", partial(pipe_command, transactional=True)),
                                   ("eos3", partial(pipe_command, transactional=True, copies=3)),
-                                  ("confluent", confluent_pipe_command))}
+                                  ("confluent", confluent_pipe_command),
+                                  ("confluent3", partial(confluent_pipe_command, copies=3)))}
         routed = timed("router", target, router_group(topics), source, [router_command(run)], router_env(topics))
         # the same group again, now at the end of the preload: only the latency run's events
         routed_latency = latency_through(target, "router-latency", router_command(run), router_env(topics), topics,
@@ -154,13 +160,15 @@ def measure(target: Target, events: int, rate: int, seconds: int) -> tuple[Figur
     finally:
         asyncio.run(remove(target, topics))
     two = routers_throughput(target, run, events, 2)
+    routing_us = routing_us_per_event(events, topics, s.max_payload_bytes, s.secrets.mask_key())
     peer = measure_peer(target, run, events, rate, seconds)
     figures = Figures(
         round(raw.rate), round(routed.rate), round(routed.rate / raw.rate, 3), round(two),
         round(two / routed.rate, 3), peer.events_per_s, rate, percentile(routed_latency, 0.5),
         percentile(routed_latency, 0.99), len(routed_latency), round(copied["eos"]), percentile(eos, 0.5),
         percentile(eos, 0.99), round(copied["eos3"]), round(copied["confluent"]), percentile(confluent, 0.5),
-        percentile(confluent, 0.99), peer.latency_p50_ms, peer.latency_p99_ms, percentile(kit_waits, 0.5),
+        percentile(confluent, 0.99), round(copied["confluent3"]), routing_us, round(1e6 / routing_us / raw.rate, 3),
+        peer.latency_p50_ms, peer.latency_p99_ms, percentile(kit_waits, 0.5),
         percentile(kit_waits, 0.99), percentile(faststream_waits, 0.5), percentile(faststream_waits, 0.99))
     return figures, {"router": routed_latency, "transactional copy pipe": eos,
                      "transactional copy pipe, confluent-kafka": confluent, "Kafka Streams peer": peer.latencies}
@@ -193,6 +201,9 @@ ROWS = [
     ("transactional copy pipe on confluent-kafka, events/s", "confluent_pipe_events_per_s"),
     ("transactional copy pipe on confluent-kafka, p50 ms", "confluent_pipe_latency_p50_ms"),
     ("transactional copy pipe on confluent-kafka, p99 ms", "confluent_pipe_latency_p99_ms"),
+    ("transactional copy pipe on confluent-kafka, 3 copies an input, events/s", "confluent_pipe_3_events_per_s"),
+    ("the router's Python work for one event, no I/O, µs", "routing_us_per_event"),
+    ("events/s that work allows on one core, against the raw pipe", "routing_ratio_bound"),
     ("Kafka Streams peer latency, p50 ms", "peer_latency_p50_ms"),
     ("Kafka Streams peer latency, p99 ms", "peer_latency_p99_ms"),
     (f"a department's subscriber at {SUBSCRIBER_RATE} records/s, produce → handler, p50 ms",
@@ -252,7 +263,8 @@ def plots(out: Path, name: str, figures: Figures, samples: dict[str, list[float]
                     "2 routers": figures.routers_2_events_per_s, "Streams peer": figures.peer_events_per_s,
                     "EOS copy (aiokafka)": figures.eos_pipe_events_per_s,
                     "EOS copy x3 (aiokafka)": figures.eos_pipe_3_events_per_s,
-                    "EOS copy (librdkafka)": figures.confluent_pipe_events_per_s},
+                    "EOS copy (librdkafka)": figures.confluent_pipe_events_per_s,
+                    "EOS copy x3 (librdkafka)": figures.confluent_pipe_3_events_per_s},
                    f"{name}, {os.cpu_count()} cores shared with the broker", out / f"throughput-{name}.png"),
     ]
 

@@ -14,7 +14,8 @@ FIGURES = Figures(
     routers_2_scaling=1.43, peer_events_per_s=5_000, latency_rate_per_s=1_000, latency_p50_ms=10.0,
     latency_p99_ms=30.5, latency_samples=10_000, eos_pipe_events_per_s=32_000, eos_pipe_latency_p50_ms=11.0,
     eos_pipe_latency_p99_ms=30.0, eos_pipe_3_events_per_s=14_000, confluent_pipe_events_per_s=48_000,
-    confluent_pipe_latency_p50_ms=12.0, confluent_pipe_latency_p99_ms=49.0, peer_latency_p50_ms=24.0,
+    confluent_pipe_latency_p50_ms=12.0, confluent_pipe_latency_p99_ms=49.0, confluent_pipe_3_events_per_s=30_000,
+    routing_us_per_event=48.0, routing_ratio_bound=0.69, peer_latency_p50_ms=24.0,
     peer_latency_p99_ms=83.0, subscriber_latency_p50_ms=2.1, subscriber_latency_p99_ms=4.2,
     faststream_subscriber_latency_p50_ms=2.4, faststream_subscriber_latency_p99_ms=22.0)
 
