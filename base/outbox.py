@@ -99,5 +99,8 @@ class Outbox:
                     pass
             except Exception:
                 log.exception("%s outbox relay failed; retrying", self.schema)
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for drops a cancellation that comes as the wake does,
+            # and the relay would run on, holding its service's stop (tests/unit/test_outbox_stop.py)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=poll_seconds)
+                async with asyncio.timeout(poll_seconds):
+                    await self._wake.wait()
