@@ -11,7 +11,7 @@ import pytest
 from base.outbox import Outbox
 
 
-class CountingOutbox(Outbox):
+class QuietOutbox(Outbox):
     """The relay's loop alone: each pass finds nothing to send."""
 
     def __init__(self) -> None:
@@ -25,7 +25,7 @@ class CountingOutbox(Outbox):
 
 @pytest.mark.parametrize("steps", [0, 1, 2, 3])
 async def test_a_relay_cancelled_as_it_is_woken_stops(steps: int) -> None:
-    outbox = CountingOutbox()
+    outbox = QuietOutbox()
     relay = asyncio.create_task(outbox.run(poll_seconds=60))
     await outbox.passed.wait()
     await asyncio.sleep(0)  # into its wait
