@@ -1,5 +1,5 @@
-"""The benchmark's figure for the router's own work routes the benchmark's events as the router does: every one of
-them routed (a refusal is cheaper, and would flatter it), each to its shared, deliver and audit records."""
+"""The benchmark's figure for the router's own work times the benchmark's events routed, every one of them: a refusal
+is cheaper than a route, and a figure over refusals would flatter the router."""
 
 from __future__ import annotations
 

@@ -28,10 +28,12 @@ async def test_a_relay_cancelled_as_it_is_woken_stops(steps: int) -> None:
     outbox = QuietOutbox()
     relay = asyncio.create_task(outbox.run(poll_seconds=60))
     await outbox.passed.wait()
-    await asyncio.sleep(0)  # into its wait
+    # sleep(0) paces nothing and proves no absence: it hands the loop one step, to place the cancellation at each
+    # step between the wake and the relay's next pass (the lost cancellation lies among them)
+    await asyncio.sleep(0)
     outbox.wake()
-    for _ in range(steps):  # the wake's steps through the loop, up to the wait done
+    for _ in range(steps):
         await asyncio.sleep(0)
     relay.cancel()
-    done, _ = await asyncio.wait([relay], timeout=5)
+    done, _ = await asyncio.wait([relay], timeout=5)  # a bound for the failure alone: a stopping relay ends at once
     assert relay in done and relay.cancelled()
